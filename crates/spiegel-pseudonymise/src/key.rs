@@ -1,0 +1,354 @@
+//! Secret keys K1 (stage 1, source) and K2 (stage 2, TTP).
+//!
+//! On disk and in environment variables a key is a short text:
+//!
+//! ```text
+//! spiegel-key v1
+//! stage=1
+//! version=3
+//! ttp=spiegel
+//! secret=<32 bytes, standard base64>
+//! ```
+//!
+//! (`;` may replace the line breaks, for an environment variable on one line.) Files are
+//! written with mode 0600 and never overwritten.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{Error, Result};
+
+const HEADER: &str = "spiegel-key v1";
+
+/// Which stage a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStage {
+    /// K1, held by providers' `spiegel prepare` and by the ingest stage.
+    Source,
+    /// K2, held only by the pseudonymise stage.
+    Ttp,
+}
+
+impl KeyStage {
+    fn number(self) -> u8 {
+        match self {
+            Self::Source => 1,
+            Self::Ttp => 2,
+        }
+    }
+}
+
+/// The identifier of the trusted third party that issued a key: 1..=32 of `a-z0-9-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TtpId(String);
+
+impl TtpId {
+    /// Checks and wraps a TTP id.
+    pub fn new(id: &str) -> Result<Self> {
+        let ok = !id.is_empty()
+            && id.len() <= 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(Error::InvalidTtpId)
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TtpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Key material shared by both stages; private so the stages cannot be confused.
+struct KeyMaterial {
+    version: u32,
+    ttp: TtpId,
+    secret: Zeroizing<[u8; 32]>,
+    hmac: hmac::Key,
+}
+
+impl KeyMaterial {
+    fn from_secret(version: u32, ttp: TtpId, secret: Zeroizing<[u8; 32]>) -> Self {
+        let hmac = hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref());
+        Self {
+            version,
+            ttp,
+            secret,
+            hmac,
+        }
+    }
+
+    fn generate(version: u32, ttp: TtpId) -> Result<Self> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(secret.as_mut())
+            .map_err(|_| Error::Random)?;
+        Ok(Self::from_secret(version, ttp, secret))
+    }
+
+    fn parse(text: &str, origin: &str, stage: KeyStage) -> Result<Self> {
+        let format = |reason| Error::KeyFormat {
+            origin: origin.to_owned(),
+            reason,
+        };
+        let mut lines = text
+            .split(['\n', ';'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        if lines.next() != Some(HEADER) {
+            return Err(format("first line must be 'spiegel-key v1'"));
+        }
+        let (mut found_stage, mut version, mut ttp, mut secret) = (None, None, None, None);
+        for line in lines {
+            let (name, value) = line.split_once('=').ok_or(format("line without '='"))?;
+            match name.trim() {
+                "stage" => found_stage = Some(value.trim()),
+                "version" => {
+                    version = Some(
+                        value
+                            .trim()
+                            .parse::<u32>()
+                            .map_err(|_| format("bad version"))?,
+                    )
+                }
+                "ttp" => ttp = Some(TtpId::new(value.trim()).map_err(|_| format("bad ttp id"))?),
+                "secret" => {
+                    let mut decoded = Zeroizing::new(
+                        STANDARD
+                            .decode(value.trim())
+                            .map_err(|_| format("secret is not base64"))?,
+                    );
+                    if decoded.len() != 32 {
+                        decoded.zeroize();
+                        return Err(format("secret must be 32 bytes"));
+                    }
+                    let mut bytes = Zeroizing::new([0u8; 32]);
+                    bytes.copy_from_slice(&decoded);
+                    secret = Some(bytes);
+                }
+                _ => return Err(format("unknown field")),
+            }
+        }
+        let found = match found_stage {
+            Some("1") => KeyStage::Source,
+            Some("2") => KeyStage::Ttp,
+            _ => return Err(format("stage must be 1 or 2")),
+        };
+        if found != stage {
+            return Err(Error::WrongStage {
+                origin: origin.to_owned(),
+                expected: stage.number(),
+                found: found.number(),
+            });
+        }
+        Ok(Self::from_secret(
+            version.ok_or(format("missing version"))?,
+            ttp.ok_or(format("missing ttp"))?,
+            secret.ok_or(format("missing secret"))?,
+        ))
+    }
+
+    fn to_text(&self, stage: KeyStage) -> Zeroizing<String> {
+        let what = match stage {
+            KeyStage::Source => {
+                "Spiegel stage-1 key (K1): for spiegel prepare and the ingest stage"
+            }
+            KeyStage::Ttp => "Spiegel stage-2 key (K2): for the pseudonymise stage only",
+        };
+        let mut encoded = STANDARD.encode(self.secret.as_ref());
+        let text = Zeroizing::new(format!(
+            "# {what}. Secret: never commit, log or mail it.\n{HEADER}\nstage={}\nversion={}\nttp={}\nsecret={encoded}\n",
+            stage.number(),
+            self.version,
+            self.ttp,
+        ));
+        encoded.zeroize();
+        text
+    }
+
+    fn write_new(&self, stage: KeyStage, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| Error::KeyFile {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::KeyExists(path.to_owned()),
+                _ => io(e),
+            })?;
+        file.write_all(self.to_text(stage).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut context = hmac::Context::with_key(&self.hmac);
+        for part in parts {
+            context.update(part);
+        }
+        let tag = context.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+macro_rules! key_type {
+    ($(#[$meta:meta])* $name:ident, $stage:expr) => {
+        $(#[$meta])*
+        pub struct $name(KeyMaterial);
+
+        impl $name {
+            /// A fresh random key.
+            pub fn generate(version: u32, ttp: TtpId) -> Result<Self> {
+                KeyMaterial::generate(version, ttp).map(Self)
+            }
+
+            /// A key from known bytes, for test vectors and for keys held elsewhere.
+            pub fn from_bytes(version: u32, ttp: TtpId, secret: [u8; 32]) -> Self {
+                Self(KeyMaterial::from_secret(version, ttp, Zeroizing::new(secret)))
+            }
+
+            /// Reads a key file.
+            pub fn from_file(path: &Path) -> Result<Self> {
+                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+                    Error::KeyFile { path: path.to_owned(), source }
+                })?);
+                KeyMaterial::parse(&text, &path.display().to_string(), $stage).map(Self)
+            }
+
+            /// Reads a key from an environment variable (a Kubernetes Secret, for example).
+            pub fn from_env(var: &str) -> Result<Self> {
+                let text = Zeroizing::new(
+                    std::env::var(var).map_err(|_| Error::KeyEnvMissing(var.to_owned()))?,
+                );
+                KeyMaterial::parse(&text, var, $stage).map(Self)
+            }
+
+            /// Writes the key to a new file with mode 0600; an existing file is never replaced.
+            pub fn write_new(&self, path: &Path) -> Result<()> {
+                self.0.write_new($stage, path)
+            }
+
+            /// The key version carried in every label made with this key.
+            pub fn version(&self) -> u32 {
+                self.0.version
+            }
+
+            /// The TTP that issued the key.
+            pub fn ttp(&self) -> &TtpId {
+                &self.0.ttp
+            }
+
+            pub(crate) fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+                self.0.sign(parts)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("version", &self.0.version)
+                    .field("ttp", &self.0.ttp.as_str())
+                    .field("secret", &"***")
+                    .finish()
+            }
+        }
+    };
+}
+
+key_type! {
+    /// K1, the stage-1 (source) key. Turns a BSN into a [`crate::ClientToken`].
+    SourceKey, KeyStage::Source
+}
+
+key_type! {
+    /// K2, the stage-2 (TTP) key. Only the pseudonymise stage may hold it.
+    TtpKey, KeyStage::Ttp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttp() -> TtpId {
+        TtpId::new("spiegel").unwrap()
+    }
+
+    #[test]
+    fn file_round_trip_with_mode_0600_and_no_overwrite() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stage1.key");
+        let key = SourceKey::generate(7, ttp()).unwrap();
+        key.write_new(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let read = SourceKey::from_file(&path).unwrap();
+        assert_eq!(read.version(), 7);
+        assert_eq!(read.sign(&[b"x"]), key.sign(&[b"x"]));
+        assert!(matches!(key.write_new(&path), Err(Error::KeyExists(_))));
+        assert!(matches!(
+            TtpKey::from_file(&path),
+            Err(Error::WrongStage {
+                expected: 2,
+                found: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn one_line_form_for_environment_variables() {
+        let secret = STANDARD.encode([7u8; 32]);
+        let text = format!("spiegel-key v1;stage=2;version=1;ttp=spiegel;secret={secret}");
+        let key = KeyMaterial::parse(&text, "TEST", KeyStage::Ttp).unwrap();
+        assert_eq!(key.version, 1);
+    }
+
+    #[test]
+    fn errors_and_debug_never_show_the_secret() {
+        let secret = [0xABu8; 32];
+        let key = TtpKey::from_bytes(1, ttp(), secret);
+        let shown = format!("{key:?}");
+        assert!(shown.contains("***"));
+        assert!(!shown.to_lowercase().contains("abab"), "{shown}");
+        assert!(!shown.contains(&STANDARD.encode(secret)[..8]), "{shown}");
+
+        let bad = format!(
+            "spiegel-key v1\nstage=2\nversion=1\nttp=spiegel\nsecret={}",
+            "q".repeat(40)
+        );
+        let err = KeyMaterial::parse(&bad, "K2", KeyStage::Ttp).err().unwrap();
+        assert!(!err.to_string().contains("qqqq"), "{err}");
+    }
+
+    #[test]
+    fn ttp_ids_are_restricted() {
+        assert!(TtpId::new("spiegel-nl").is_ok());
+        for bad in ["", "Spiegel", "a.b", "x".repeat(33).as_str()] {
+            assert!(TtpId::new(bad).is_err(), "{bad}");
+        }
+    }
+}
