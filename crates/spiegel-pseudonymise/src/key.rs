@@ -47,7 +47,7 @@ impl KeyStage {
 
 /// The identifier of the trusted third party that issued a key: 1..=32 of `a-z0-9-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TtpId(String);
+pub struct TtpId(std::sync::Arc<str>);
 
 impl TtpId {
     /// Checks and wraps a TTP id.
@@ -58,7 +58,7 @@ impl TtpId {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
-            Ok(Self(id.to_owned()))
+            Ok(Self(id.into()))
         } else {
             Err(Error::InvalidTtpId)
         }

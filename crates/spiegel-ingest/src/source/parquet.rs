@@ -1,0 +1,92 @@
+//! Parquet, with the column names of format v1. Codes and identifiers must be text columns;
+//! numeric columns are accepted where a number cannot lose a leading zero.
+
+use std::ops::ControlFlow;
+
+use arrow_array::{Array, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
+
+use super::{Fields, RawRow, Sink, SourceEnd, map_header, present};
+use crate::column::COLUMN_COUNT;
+use crate::{Column, IngestError, IssueKind, Limits};
+
+fn type_fits(column: Column, data_type: &DataType) -> bool {
+    use DataType::*;
+    match data_type {
+        Utf8 | LargeUtf8 | Utf8View | Null => true,
+        Dictionary(_, value) => matches!(value.as_ref(), Utf8 | LargeUtf8),
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => column.accepts_number(),
+        Decimal128(..) | Decimal256(..) | Float32 | Float64 => column == Column::GedeclareerdBedrag,
+        _ => false,
+    }
+}
+
+pub(crate) fn read<T: ChunkReader + 'static>(
+    input: T,
+    limits: &Limits,
+    sink: &mut Sink<'_>,
+) -> Result<SourceEnd, IngestError> {
+    if input.len() > limits.max_bytes {
+        return Ok(Some(IssueKind::FileTooLarge {
+            max: limits.max_bytes,
+        }));
+    }
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(input) {
+        Ok(builder) => builder,
+        Err(_) => return Ok(Some(IssueKind::ParquetInvalid)),
+    };
+    let schema = builder.schema().clone();
+    let mapping = match map_header(schema.fields().iter().map(|f| f.name().as_str())) {
+        Ok(mapping) => mapping,
+        Err(issue) => return Ok(Some(issue)),
+    };
+    for (field, column) in schema.fields().iter().zip(&mapping) {
+        if let Some(column) = column
+            && !type_fits(*column, field.data_type())
+        {
+            return Ok(Some(IssueKind::ParquetColumnType(*column)));
+        }
+    }
+    let reader = match builder.with_batch_size(8192).build() {
+        Ok(reader) => reader,
+        Err(_) => return Ok(Some(IssueKind::ParquetInvalid)),
+    };
+    let mut row_number = 0u64;
+    for batch in reader {
+        let Ok(batch) = batch else {
+            return Ok(Some(IssueKind::ParquetInvalid));
+        };
+        let mut columns: Vec<(Column, StringArray)> = Vec::new();
+        for (array, column) in batch.columns().iter().zip(&mapping) {
+            let Some(column) = column else { continue };
+            let Ok(text) = arrow_cast::cast(array, &DataType::Utf8) else {
+                return Ok(Some(IssueKind::ParquetColumnType(*column)));
+            };
+            let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
+                return Ok(Some(IssueKind::ParquetColumnType(*column)));
+            };
+            columns.push((*column, text.clone()));
+        }
+        for i in 0..batch.num_rows() {
+            row_number += 1;
+            let mut fields: Fields<'_> = [None; COLUMN_COUNT];
+            for (column, array) in &columns {
+                if array.is_valid(i) {
+                    fields[column.index()] = present(array.value(i));
+                }
+            }
+            let row = RawRow {
+                line: row_number,
+                fields,
+                problems: Vec::new(),
+                unreadable: false,
+            };
+            if let ControlFlow::Break(issue) = sink(row) {
+                return Ok(Some(issue));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,431 @@
+//! Every validation rule of SPEC §4: a bad row and the code it must produce.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use spiegel_ingest::{Column::*, Ingest, IngestConfig, Status, Subject};
+use spiegel_pseudonymise::{Sentinel, SourceKey, TtpId};
+
+/// Asserts that line 2 (the first data row) is rejected with `code` among its findings.
+fn rejects(changes: &[(spiegel_ingest::Column, &str)], code: &str) {
+    let outcome = validate_csv(&[with(base_row(), changes)]);
+    let codes = codes_at(&outcome, 2);
+    assert!(
+        codes.contains(&code),
+        "{changes:?}: expected {code}, got {codes:?}"
+    );
+    assert_eq!(outcome.receipt.counts.rejected, 1, "{changes:?}");
+}
+
+/// Asserts that line 2 is accepted with `code` as a warning or note.
+fn accepts_with(changes: &[(spiegel_ingest::Column, &str)], code: &str) {
+    let outcome = validate_csv(&[with(base_row(), changes)]);
+    let codes = codes_at(&outcome, 2);
+    assert!(
+        codes.contains(&code),
+        "{changes:?}: expected {code}, got {codes:?}"
+    );
+    assert_eq!(outcome.receipt.counts.rejected, 0, "{changes:?}: {codes:?}");
+    assert_eq!(outcome.receipt.counts.accepted, 1);
+}
+
+#[test]
+fn the_base_row_is_valid() {
+    let outcome = validate_csv(&[base_row()]);
+    assert_eq!(outcome.receipt.status, Status::Accepted);
+    assert!(
+        outcome.receipt.issues.is_empty(),
+        "{:?}",
+        outcome.receipt.issues
+    );
+}
+
+#[test]
+fn bsn_rules() {
+    rejects(&[(Bsn, "12345678a")], "BSN_NOT_DIGITS");
+    rejects(&[(Bsn, "١٢٣٤٥٦٧٨٢")], "BSN_NOT_DIGITS");
+    rejects(&[(Bsn, "1234567")], "BSN_LENGTH");
+    rejects(&[(Bsn, "123")], "BSN_LENGTH");
+    rejects(&[(Bsn, "1234567890")], "BSN_LENGTH");
+    rejects(&[(Bsn, "123456789")], "BSN_ELFPROEF");
+    accepts_with(&[(Bsn, "12345672")], "BSN_LEADING_ZERO_RESTORED");
+    rejects(&[(Bsn, "")], "IDENTITY_MISSING");
+    rejects(&[(ClientToken, "ct.spiegel.1.x")], "IDENTITY_BOTH");
+}
+
+#[test]
+fn client_token_rules() {
+    let ttp = TtpId::new("spiegel").unwrap();
+    let token_row = |key: &SourceKey| {
+        let prepared = Ingest::new(&IngestConfig::default(), &meta("csv"))
+            .tokenise_with(key)
+            .read(csv_text(&[base_row()], ',').as_bytes())
+            .unwrap();
+        let Subject::Token(token) = &prepared.records[0].subject else {
+            panic!()
+        };
+        with(base_row(), &[(Bsn, ""), (ClientToken, &token.to_wire())])
+    };
+    let check = |row: Row| {
+        let config = IngestConfig::default();
+        let meta = meta("csv");
+        Ingest::new(&config, &meta)
+            .accept_tokens(&ttp, &[1])
+            .read(csv_text(&[row], ',').as_bytes())
+            .unwrap()
+    };
+    assert_eq!(check(token_row(&test_key())).receipt.counts.accepted, 1);
+    let malformed = check(with(
+        base_row(),
+        &[(Bsn, ""), (ClientToken, "ct.spiegel.1.tooshort")],
+    ));
+    assert_eq!(codes_at(&malformed, 2), ["TOKEN_MALFORMED"]);
+    let other = SourceKey::from_bytes(1, TtpId::new("elders").unwrap(), [1; 32]);
+    assert_eq!(codes_at(&check(token_row(&other)), 2), ["TOKEN_OTHER_TTP"]);
+    let old = SourceKey::from_bytes(9, ttp.clone(), [1; 32]);
+    assert_eq!(codes_at(&check(token_row(&old)), 2), ["TOKEN_VERSION"]);
+}
+
+#[test]
+fn birth_date_rules() {
+    rejects(&[(Geboortedatum, "2012-03-15")], "DATE_INVALID");
+    rejects(&[(Geboortedatum, "20120231")], "DATE_INVALID");
+    rejects(&[(Geboortedatum, "")], "REQUIRED_MISSING");
+    rejects(&[(Geboortedatum, "20260301")], "BIRTH_AFTER_START");
+    rejects(&[(Geboortedatum, "20020101")], "AGE_OUT_OF_RANGE");
+    // Unknown day or month is allowed.
+    let outcome = validate_csv(&[with(base_row(), &[(Geboortedatum, "20120000")])]);
+    assert_eq!(outcome.receipt.counts.accepted, 1);
+    // Care for an unborn child starts before its expected birth date.
+    let outcome = validate_csv(&[with(
+        base_row(),
+        &[(Bsn, "000000000"), (Geboortedatum, "20260301")],
+    )]);
+    assert_eq!(
+        outcome.receipt.counts.accepted, 1,
+        "{:?}",
+        outcome.receipt.issues
+    );
+}
+
+#[test]
+fn code_list_rules() {
+    rejects(&[(Geslacht, "X")], "CODE_INVALID");
+    rejects(&[(Geslacht, "")], "REQUIRED_MISSING");
+    rejects(&[(Verwijzer, "07")], "CODE_INVALID");
+    rejects(&[(Verwijzer, "2")], "CODE_INVALID");
+    rejects(&[(Hulpvorm, "05")], "CODE_INVALID");
+    rejects(&[(Hulpvorm, "")], "REQUIRED_MISSING");
+    rejects(&[(GestartMetCrisis, "1")], "CODE_INVALID");
+    rejects(&[(ZonderHulpVerderJeugdige, "05")], "CODE_INVALID");
+    rejects(&[(ZonderHulpVerderOuder, "00")], "CODE_INVALID");
+}
+
+#[test]
+fn gemeente_rules() {
+    rejects(&[(Gemeentecode, "GM036")], "GEMEENTE_FORMAT");
+    rejects(&[(Gemeentecode, "Amsterdam")], "GEMEENTE_FORMAT");
+    rejects(&[(Gemeentecode, "GM9999")], "GEMEENTE_UNKNOWN");
+    // Weesp (GM0457) joined Amsterdam on 2022-03-24; a 2026 start must use GM0363.
+    rejects(&[(Gemeentecode, "GM0457")], "GEMEENTE_MERGED");
+    rejects(&[(Gemeentecode, "GM0788")], "GEMEENTE_SPLIT");
+    accepts_with(&[(Gemeentecode, "363")], "GEMEENTE_LEADING_ZERO_RESTORED");
+    // A trajectory that began in Weesp before the merger and still runs is mapped.
+    accepts_with(
+        &[
+            (Gemeentecode, "GM0457"),
+            (DatumAanvang, "20210901"),
+            (DatumAanmelding, "20210801"),
+        ],
+        "GEMEENTE_MAPPED",
+    );
+    let outcome = validate_csv(&[with(base_row(), &[(Gemeentecode, "0363")])]);
+    assert!(
+        outcome.receipt.issues.is_empty(),
+        "bare four digits are accepted as they are"
+    );
+}
+
+#[test]
+fn date_and_period_rules() {
+    rejects(&[(DatumAanvang, "20261301")], "DATE_INVALID");
+    rejects(&[(DatumAanvang, "")], "REQUIRED_MISSING");
+    rejects(
+        &[(DatumAanvang, "20260701"), (DatumEinde, "")],
+        "START_AFTER_PERIOD",
+    );
+    rejects(&[(DatumEinde, "20260105")], "END_BEFORE_START");
+    rejects(
+        &[
+            (DatumAanvang, "20250101"),
+            (DatumEinde, "20251231"),
+            (DatumAanmelding, ""),
+        ],
+        "END_BEFORE_PERIOD",
+    );
+    rejects(&[(DatumEinde, "20260701")], "END_AFTER_PERIOD");
+    rejects(&[(DatumEinde, "2026052")], "DATE_INVALID");
+    rejects(&[(DatumAanmelding, "20260201")], "REGISTRATION_AFTER_START");
+    rejects(&[(DatumAanmelding, "1-12-2025")], "DATE_INVALID");
+}
+
+#[test]
+fn end_reason_rules() {
+    rejects(&[(RedenBeeindiging, "")], "REASON_MISSING");
+    rejects(&[(RedenBeeindiging, "06")], "REASON_INVALID");
+    let running = [
+        (DatumEinde, ""),
+        (TevredenheidJeugdige, ""),
+        (TevredenheidOuder, ""),
+        (ZonderHulpVerderJeugdige, ""),
+        (ZonderHulpVerderOuder, ""),
+    ];
+    let mut with_reason = running.to_vec();
+    with_reason.push((RedenBeeindiging, "01"));
+    rejects(&with_reason, "REASON_WITHOUT_END");
+    accepts_with(&[(RedenBeeindiging, "33")], "REASON_JZ588_MAPPED");
+}
+
+#[test]
+fn outcome_rules() {
+    rejects(&[(TevredenheidJeugdige, "11")], "SATISFACTION_RANGE");
+    rejects(&[(TevredenheidOuder, "0")], "SATISFACTION_RANGE");
+    rejects(&[(TevredenheidOuder, "7.5")], "SATISFACTION_RANGE");
+    rejects(
+        &[(DatumEinde, ""), (RedenBeeindiging, "")],
+        "OUTCOME_WITHOUT_END",
+    );
+}
+
+#[test]
+fn amount_rules() {
+    rejects(&[(GedeclareerdBedrag, "-5")], "AMOUNT_FORMAT");
+    rejects(&[(GedeclareerdBedrag, "1.234,56")], "AMOUNT_FORMAT");
+    rejects(&[(GedeclareerdBedrag, "12,345")], "AMOUNT_FORMAT");
+}
+
+#[test]
+fn field_length_is_limited() {
+    rejects(&[(Verwijzer, &"0".repeat(200))], "FIELD_TOO_LONG");
+}
+
+#[test]
+fn every_problem_of_a_row_is_reported() {
+    let outcome = validate_csv(&[with(
+        base_row(),
+        &[(Geslacht, "X"), (Hulpvorm, "99"), (Bsn, "123456789")],
+    )]);
+    let codes = codes_at(&outcome, 2);
+    assert_eq!(
+        codes.iter().filter(|c| **c == "CODE_INVALID").count(),
+        2,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&"BSN_ELFPROEF"));
+}
+
+#[test]
+fn header_rules_reject_the_whole_file() {
+    let config = IngestConfig::default();
+    let meta = meta("csv");
+    let read = |text: &str| {
+        Ingest::new(&config, &meta)
+            .read(text.as_bytes())
+            .unwrap()
+            .receipt
+    };
+    let valid = csv_text(&[base_row()], ',');
+
+    let extra = valid
+        .replacen("gedeclareerd_bedrag", "gedeclareerd_bedrag,naam", 1)
+        .replacen("1234,50", "1234,50,Jan", 1);
+    let receipt = read(&extra);
+    assert_eq!(receipt.status, Status::Rejected);
+    assert_eq!(
+        receipt.rejection.unwrap().kind.code(),
+        "HEADER_UNKNOWN_COLUMNS"
+    );
+
+    let no_header = valid.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let receipt = read(&no_header);
+    assert_eq!(receipt.rejection.unwrap().kind.code(), "HEADER_MISSING");
+    assert!(
+        !serde_json::to_string(&receipt.issues)
+            .unwrap()
+            .contains("123456782")
+    );
+
+    let receipt = read(&valid.replacen("hulpvorm", "hulpvorm_x", 1));
+    let rejection = receipt.rejection.unwrap();
+    assert_eq!(rejection.kind.code(), "HEADER_UNKNOWN_COLUMNS");
+
+    let receipt = read("bsn,geboortedatum\n123456782,20120315\n");
+    assert_eq!(
+        receipt.rejection.unwrap().kind.code(),
+        "HEADER_REQUIRED_MISSING"
+    );
+
+    let receipt = read(&valid.replacen("bsn,", "nummer,", 1));
+    assert_eq!(
+        receipt.rejection.unwrap().kind.code(),
+        "HEADER_UNKNOWN_COLUMNS"
+    );
+
+    let receipt = read(&valid.replacen("postcode", "geslacht", 1));
+    assert_eq!(
+        receipt.rejection.unwrap().kind.code(),
+        "HEADER_DUPLICATE_COLUMN"
+    );
+}
+
+#[test]
+fn structural_row_problems() {
+    let config = IngestConfig::default();
+    let meta_csv = meta("csv");
+    let mut text = csv_text(&[base_row()], ',').into_bytes();
+    // A second row with only 15 of the 18 fields.
+    text.extend_from_slice(b"123456782,20120315,V,GM0363,,02,02,02,20260110,,,,,,\n");
+    // A byte that is not UTF-8 in the first row's geslacht.
+    let pos = text.windows(3).position(|w| w == b",V,").unwrap();
+    text[pos + 1] = 0xff;
+    let outcome = Ingest::new(&config, &meta_csv).read(&text[..]).unwrap();
+    assert!(
+        codes_at(&outcome, 2).contains(&"ENCODING"),
+        "{:?}",
+        outcome.receipt.issues
+    );
+    assert_eq!(codes_at(&outcome, 3), ["ROW_SHAPE"]);
+
+    let meta_jsonl = meta("jsonl");
+    let jsonl = format!(
+        "{}{{\"bsn\": 123456782}}\n{{not json\n{}",
+        jsonl_text(&[with(base_row(), &[])]).replacen('{', "{\"naam\":\"x\",", 1),
+        jsonl_text(&[base_row()]).replace("\"20120315\"", "20120315"),
+    );
+    let outcome = Ingest::new(&config, &meta_jsonl)
+        .read(jsonl.as_bytes())
+        .unwrap();
+    assert!(codes_at(&outcome, 1).contains(&"UNKNOWN_COLUMN"));
+    assert!(
+        codes_at(&outcome, 2).contains(&"JSON_TYPE"),
+        "a BSN must be a string"
+    );
+    assert_eq!(codes_at(&outcome, 3), ["JSON_SYNTAX"]);
+    assert!(
+        codes_at(&outcome, 4).is_empty(),
+        "a numeric birth date is fine: {:?}",
+        codes_at(&outcome, 4)
+    );
+}
+
+#[test]
+fn sentinels_are_accepted_and_never_linked() {
+    let key = test_key();
+    let config = IngestConfig::default();
+    let meta = meta("csv");
+    let rows = [
+        with(base_row(), &[(Bsn, "999999999")]),
+        with(
+            base_row(),
+            &[(Bsn, "999999999"), (Geboortedatum, "20110101")],
+        ),
+        with(
+            base_row(),
+            &[(Bsn, "000000000"), (Geboortedatum, "20260301")],
+        ),
+    ];
+    let outcome = Ingest::new(&config, &meta)
+        .tokenise_with(&key)
+        .read(csv_text(&rows, ',').as_bytes())
+        .unwrap();
+    assert_eq!(
+        outcome.receipt.counts.accepted, 3,
+        "two unknown children stay two"
+    );
+    let subjects: Vec<_> = outcome.records.iter().map(|r| r.subject.clone()).collect();
+    assert_eq!(
+        subjects,
+        [
+            Subject::Unlinkable(Sentinel::Unknown),
+            Subject::Unlinkable(Sentinel::Unknown),
+            Subject::Unlinkable(Sentinel::Unborn)
+        ]
+    );
+}
+
+#[test]
+fn leading_zeros_survive_every_encoding() {
+    let key = test_key();
+    let config = IngestConfig::default();
+    let row = with(base_row(), &[(Bsn, "012345672")]);
+    let token_of = |format: &str, bytes: Vec<u8>| {
+        let meta = meta(format);
+        let outcome = Ingest::new(&config, &meta)
+            .tokenise_with(&key)
+            .read(&bytes[..])
+            .unwrap();
+        assert!(
+            outcome.receipt.issues.is_empty(),
+            "{format}: {:?}",
+            outcome.receipt.issues
+        );
+        outcome.records[0].subject.clone()
+    };
+    let from_csv = token_of(
+        "csv",
+        csv_text(std::slice::from_ref(&row), ',').into_bytes(),
+    );
+    assert_eq!(
+        from_csv,
+        token_of("jsonl", jsonl_text(std::slice::from_ref(&row)).into_bytes())
+    );
+    assert_eq!(
+        from_csv,
+        token_of("parquet", parquet_bytes(std::slice::from_ref(&row)))
+    );
+    // The 8-digit spreadsheet form is the same child.
+    let meta = meta("csv");
+    let restored = Ingest::new(&config, &meta)
+        .tokenise_with(&key)
+        .read(csv_text(&[with(row, &[(Bsn, "12345672")])], ',').as_bytes())
+        .unwrap();
+    assert_eq!(restored.records[0].subject, from_csv);
+}
+
+#[test]
+fn numeric_bsn_column_in_parquet_is_refused() {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let mut fields = vec![Field::new("bsn", DataType::Int64, true)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![12345672]))];
+    for column in spiegel_ingest::Column::ALL.into_iter().skip(2) {
+        fields.push(Field::new(column.name(), DataType::Utf8, true));
+        let value = base_row().get(&column).cloned();
+        columns.push(Arc::new(StringArray::from(vec![value])));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let config = IngestConfig::default();
+    let meta = meta("parquet");
+    let receipt = Ingest::new(&config, &meta)
+        .read(&bytes[..])
+        .unwrap()
+        .receipt;
+    assert_eq!(
+        receipt.rejection.unwrap().kind.code(),
+        "PARQUET_COLUMN_TYPE"
+    );
+}
+
+#[test]
+fn empty_submission_is_accepted_with_a_notice() {
+    let outcome = validate_csv(&[]);
+    assert_eq!(outcome.receipt.status, Status::Accepted);
+    assert_eq!(outcome.receipt.notices[0].kind.code(), "EMPTY_SUBMISSION");
+}

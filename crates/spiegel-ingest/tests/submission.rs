@@ -1,0 +1,345 @@
+//! Whole-submission behaviour: encodings, the rejection threshold, merging and limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Read;
+
+use common::*;
+use spiegel_core::CodeList;
+use spiegel_ingest::{Column::*, Ingest, IngestConfig, Limits, NormalisedRecord, Status};
+
+/// A varied set of rows: sentinels, running and ended trajectories, optional fields left out.
+fn varied_rows() -> Vec<Row> {
+    vec![
+        base_row(),
+        with(
+            base_row(),
+            &[
+                (Bsn, "111222333"),
+                (Hulpvorm, "11"),
+                (DatumEinde, ""),
+                (RedenBeeindiging, ""),
+                (TevredenheidJeugdige, ""),
+                (TevredenheidOuder, ""),
+                (ZonderHulpVerderJeugdige, ""),
+                (ZonderHulpVerderOuder, ""),
+                (GedeclareerdBedrag, "17"),
+            ],
+        ),
+        with(
+            base_row(),
+            &[
+                (Bsn, "999999999"),
+                (Geslacht, "M"),
+                (Gemeentecode, "0014"),
+                (Postcode, ""),
+            ],
+        ),
+        with(
+            base_row(),
+            &[
+                (Bsn, "249566758"),
+                (Geboortedatum, "20080700"),
+                (RedenBeeindiging, "31"),
+                (DatumAanmelding, ""),
+                (GedeclareerdBedrag, ""),
+            ],
+        ),
+    ]
+}
+
+fn normalise(format: &str, bytes: &[u8]) -> Vec<NormalisedRecord> {
+    let key = test_key();
+    let config = IngestConfig::default();
+    let meta = meta(format);
+    let outcome = Ingest::new(&config, &meta)
+        .tokenise_with(&key)
+        .read(bytes)
+        .unwrap();
+    assert_eq!(outcome.receipt.status, Status::Accepted, "{format}");
+    assert_eq!(
+        outcome.receipt.counts.rejected, 0,
+        "{format}: {:?}",
+        outcome.receipt.issues
+    );
+    outcome.records.into_iter().map(|r| r.minimise()).collect()
+}
+
+#[test]
+fn every_encoding_normalises_to_identical_records() {
+    let rows = varied_rows();
+    let comma = normalise("csv", csv_text(&rows, ',').as_bytes());
+    let mut semicolon_bom = b"\xef\xbb\xbf".to_vec();
+    semicolon_bom.extend(csv_text(&rows, ';').into_bytes());
+    let semicolon = normalise("csv", &semicolon_bom);
+    let crlf = normalise("csv", csv_text(&rows, ';').replace('\n', "\r\n").as_bytes());
+    let jsonl = normalise("jsonl", jsonl_text(&rows).as_bytes());
+    let parquet = normalise("parquet", &parquet_bytes(&rows));
+    assert_eq!(comma.len(), 4);
+    assert_eq!(comma, semicolon, "semicolon with BOM");
+    assert_eq!(comma, crlf, "Windows line ends");
+    assert_eq!(comma, jsonl, "JSON Lines");
+    assert_eq!(comma, parquet, "Parquet");
+}
+
+#[test]
+fn the_fixture_files_normalise_identically() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/formats");
+    let read = |name: &str| std::fs::read(format!("{dir}/{name}")).unwrap();
+    let comma = normalise("csv", &read("12345678_2026-H1.comma.csv"));
+    assert_eq!(comma.len(), 3);
+    assert_eq!(
+        comma,
+        normalise("csv", &read("12345678_2026-H1.semicolon-bom.csv"))
+    );
+    assert_eq!(comma, normalise("jsonl", &read("12345678_2026-H1.jsonl")));
+}
+
+/// `n` rows of which `bad` fail validation.
+fn rows_with_bad(n: usize, bad: usize) -> Vec<Row> {
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    (0..n)
+        .map(|i| {
+            // Distinct record keys: a different start day for every row.
+            let start = (first + chrono::Duration::days(i as i64))
+                .format("%Y%m%d")
+                .to_string();
+            let row = with(
+                base_row(),
+                &[(DatumAanvang, start.as_str()), (DatumEinde, "20260601")],
+            );
+            if i < bad {
+                with(row, &[(Geslacht, "X")])
+            } else {
+                row
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn six_percent_bad_rows_reject_the_whole_submission() {
+    let outcome = validate_csv(&rows_with_bad(100, 6));
+    assert_eq!(outcome.receipt.status, Status::Rejected);
+    assert_eq!(
+        outcome.receipt.rejection.unwrap().kind.code(),
+        "TOO_MANY_REJECTED_ROWS"
+    );
+    assert_eq!(outcome.receipt.counts.rejected, 6);
+    assert_eq!(
+        outcome.receipt.counts.accepted, 0,
+        "nothing of a rejected submission is applied"
+    );
+    assert_eq!(
+        outcome.receipt.issues.len(),
+        6,
+        "the row errors are still listed for correction"
+    );
+}
+
+#[test]
+fn four_percent_bad_rows_are_accepted_with_their_errors() {
+    let key = test_key();
+    let config = IngestConfig::default();
+    let meta = meta("csv");
+    let rows = rows_with_bad(100, 4);
+    let outcome = Ingest::new(&config, &meta)
+        .tokenise_with(&key)
+        .read(csv_text(&rows, ',').as_bytes())
+        .unwrap();
+    assert_eq!(outcome.receipt.status, Status::Accepted);
+    assert_eq!(outcome.receipt.counts.rejected, 4);
+    assert_eq!(outcome.receipt.counts.accepted, 96);
+    assert_eq!(outcome.records.len(), 96);
+    let lines: Vec<u64> = outcome.receipt.issues.iter().map(|i| i.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5]);
+}
+
+#[test]
+fn the_threshold_is_configurable() {
+    let config = IngestConfig {
+        max_rejected_share: 0.03,
+        ..IngestConfig::default()
+    };
+    let meta = meta("csv");
+    let receipt = Ingest::new(&config, &meta)
+        .read(csv_text(&rows_with_bad(100, 4), ',').as_bytes())
+        .unwrap()
+        .receipt;
+    assert_eq!(receipt.status, Status::Rejected);
+}
+
+#[test]
+fn rows_with_the_same_record_key_merge_to_the_latest_end() {
+    let key = test_key();
+    let config = IngestConfig::default();
+    let meta = meta("csv");
+    let first = with(
+        base_row(),
+        &[
+            (DatumEinde, "20260301"),
+            (RedenBeeindiging, "04"),
+            (GedeclareerdBedrag, "100"),
+        ],
+    );
+    let second = with(
+        base_row(),
+        &[
+            (DatumEinde, "20260520"),
+            (RedenBeeindiging, "01"),
+            (GedeclareerdBedrag, "50,25"),
+        ],
+    );
+    let other_form = with(base_row(), &[(Hulpvorm, "03")]);
+    let outcome = Ingest::new(&config, &meta)
+        .tokenise_with(&key)
+        .read(csv_text(&[first, other_form, second], ',').as_bytes())
+        .unwrap();
+    let receipt = &outcome.receipt;
+    assert_eq!(
+        (
+            receipt.counts.rows,
+            receipt.counts.accepted,
+            receipt.counts.merged
+        ),
+        (3, 2, 1)
+    );
+    assert_eq!(codes_at(&outcome, 4), ["RECORD_MERGED"]);
+    let merged = &outcome.records[0].trajectory;
+    assert_eq!(merged.datum_einde.unwrap().to_string(), "2026-05-20");
+    assert_eq!(merged.reden_beeindiging.unwrap().code(), "01");
+    assert_eq!(merged.gedeclareerd_bedrag_cent, Some(15_025));
+}
+
+/// An endless submission: a header, then the same valid row forever. Counts what was pulled.
+struct Endless {
+    header: Vec<u8>,
+    row: Vec<u8>,
+    offset: usize,
+    pulled: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let pos = self.offset;
+            let byte = if pos < self.header.len() {
+                self.header[pos]
+            } else {
+                self.row[(pos - self.header.len()) % self.row.len()]
+            };
+            buf[n] = byte;
+            n += 1;
+            self.offset += 1;
+        }
+        self.pulled.set(self.pulled.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn endless(row: Row) -> (Endless, std::rc::Rc<std::cell::Cell<u64>>) {
+    let text = csv_text(&[row], ',');
+    let (header, row) = text.split_at(text.find('\n').unwrap() + 1);
+    let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+    (
+        Endless {
+            header: header.into(),
+            row: row.into(),
+            offset: 0,
+            pulled: pulled.clone(),
+        },
+        pulled,
+    )
+}
+
+#[test]
+fn an_oversized_upload_is_refused_before_it_is_read_entirely() {
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        max_rows: u64::MAX,
+        ..Limits::default()
+    };
+    let config = IngestConfig {
+        limits,
+        ..IngestConfig::default()
+    };
+    let meta = meta("csv");
+    let (stream, pulled) = endless(base_row());
+    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
+    assert_eq!(receipt.rejection.unwrap().kind.code(), "FILE_TOO_LARGE");
+    // Refused within one read buffer of the limit, from a stream that never ends.
+    assert!(
+        pulled.get() <= (1 << 20) + 128 * 1024,
+        "pulled {} bytes",
+        pulled.get()
+    );
+}
+
+#[test]
+fn too_many_rows_stop_the_read() {
+    let limits = Limits {
+        max_rows: 1000,
+        ..Limits::default()
+    };
+    let config = IngestConfig {
+        limits,
+        ..IngestConfig::default()
+    };
+    let meta = meta("csv");
+    let (stream, pulled) = endless(base_row());
+    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
+    assert_eq!(receipt.rejection.unwrap().kind.code(), "TOO_MANY_ROWS");
+    assert!(pulled.get() < 1 << 20, "pulled {} bytes", pulled.get());
+}
+
+#[test]
+fn an_endless_field_is_refused_while_streaming() {
+    let limits = Limits {
+        max_bytes: u64::MAX,
+        ..Limits::default()
+    };
+    let config = IngestConfig {
+        limits,
+        ..IngestConfig::default()
+    };
+    let meta = meta("csv");
+    // An opening quote that never closes: one record that would grow without end.
+    let (mut stream, pulled) = endless(base_row());
+    stream.header.push(b'"');
+    stream.row = b"aaaaaaaaaa\n".to_vec();
+    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
+    assert_eq!(receipt.rejection.unwrap().kind.code(), "RECORD_TOO_LONG");
+    assert!(pulled.get() < 1 << 20, "pulled {} bytes", pulled.get());
+
+    let meta = meta_jsonl();
+    let (mut stream, pulled) = endless(base_row());
+    stream.header = b"{\"bsn\":\"".to_vec();
+    stream.row = b"1111111111".to_vec();
+    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
+    assert_eq!(receipt.rejection.unwrap().kind.code(), "RECORD_TOO_LONG");
+    assert!(pulled.get() < 1 << 20, "pulled {} bytes", pulled.get());
+}
+
+fn meta_jsonl() -> spiegel_ingest::SubmissionMeta {
+    meta("jsonl")
+}
+
+#[test]
+fn file_names_carry_provider_period_and_format() {
+    let meta = spiegel_ingest::SubmissionMeta::from_file_name("01234567_2026-Q3.parquet").unwrap();
+    assert_eq!(meta.provider.to_string(), "01234567");
+    assert_eq!(meta.period.to_string(), "2026-Q3");
+    for bad in [
+        "1234567_2026-H1.csv",
+        "12345678-2026-H1.csv",
+        "12345678_2026-H1.xlsx",
+        "12345678_2026.csv",
+    ] {
+        assert!(
+            spiegel_ingest::SubmissionMeta::from_file_name(bad).is_err(),
+            "{bad}"
+        );
+    }
+}
