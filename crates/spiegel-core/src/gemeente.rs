@@ -159,7 +159,9 @@ pub enum GemeenteError {
 #[derive(Debug)]
 pub struct Reference {
     gemeenten: Vec<Gemeente>,
-    by_number: HashMap<u16, usize>,
+    /// Position in `gemeenten` plus one, by code number; 0 where there is none. A table of
+    /// 10,000 slots answers the per-row lookup without hashing.
+    by_number: Vec<u16>,
     herindelingen: HashMap<u16, Herindeling>,
     regions: Vec<String>,
 }
@@ -192,13 +194,13 @@ impl Reference {
             });
         }
         gemeenten.sort_by_key(|g| g.code);
-        let by_number = gemeenten
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.code.number(), i))
-            .collect::<HashMap<_, _>>();
-        if by_number.len() != gemeenten.len() {
-            return Err(bad("duplicate municipality code".into()));
+        let mut by_number = vec![0u16; 10_000];
+        for (i, g) in gemeenten.iter().enumerate() {
+            let slot = &mut by_number[usize::from(g.code.number())];
+            if *slot != 0 {
+                return Err(bad("duplicate municipality code".into()));
+            }
+            *slot = i as u16 + 1;
         }
         let mut regions: Vec<String> = gemeenten.iter().map(|g| g.regio.clone()).collect();
         regions.sort();
@@ -224,14 +226,15 @@ impl Reference {
                     "{oude_code}: a merger needs exactly one successor"
                 )));
             }
+            let current = |code: GemeenteCode| by_number[usize::from(code.number())] != 0;
             if let Some(successor) = nieuwe_code
-                && !by_number.contains_key(&successor.number())
+                && !current(successor)
             {
                 return Err(bad(format!(
                     "{oude_code}: successor {successor} is not current"
                 )));
             }
-            if by_number.contains_key(&oude_code.number()) {
+            if current(oude_code) {
                 return Err(bad(format!("{oude_code} is retired and current at once")));
             }
             let datum_ingang = NaiveDate::parse_from_str(field(3), "%Y-%m-%d")
@@ -265,9 +268,10 @@ impl Reference {
 
     /// A current municipality.
     pub fn gemeente(&self, code: GemeenteCode) -> Option<&Gemeente> {
-        self.by_number
-            .get(&code.number())
-            .map(|&i| &self.gemeenten[i])
+        match self.by_number[usize::from(code.number())] {
+            0 => None,
+            i => self.gemeenten.get(usize::from(i) - 1),
+        }
     }
 
     /// The jeugdzorgregio's, sorted by name.
@@ -288,7 +292,7 @@ impl Reference {
     /// retired code is accepted for trajectories that began before it was retired and mapped to
     /// its successor; for later ones it is an error that names the code to use.
     pub fn resolve(&self, code: GemeenteCode, start: NaiveDate) -> Result<Resolved, GemeenteError> {
-        if self.by_number.contains_key(&code.number()) {
+        if self.gemeente(code).is_some() {
             return Ok(Resolved {
                 code,
                 mapped_from: None,

@@ -165,7 +165,7 @@ impl<'a> Ingest<'a> {
 
     /// Reads a submission from a stream in the format of the metadata. A Parquet stream is
     /// held in memory (up to the byte limit) because Parquet is read from its footer.
-    pub fn read<R: Read>(self, input: R) -> Result<Ingested> {
+    pub fn read<R: Read + Send>(self, input: R) -> Result<Ingested> {
         let mut validator = validate::Validator::new(self.config, self.meta, self.policy);
         let limits = &self.config.limits;
         let mut sink = |row: source::RawRow<'_>| validator.row(row);

@@ -102,6 +102,42 @@ pub struct ValidRecord {
 }
 
 impl ValidRecord {
+    /// The record as submission format v1 text, one value per [`crate::Column::ALL`] entry:
+    /// `client_token` in place of `bsn` (placeholders stay in `bsn`), no postcode, codes as
+    /// BIJ codes and municipalities on current boundaries. This is what `spiegel prepare`
+    /// writes, and it validates to the same record again.
+    pub fn to_v1(&self) -> Vec<Option<String>> {
+        use spiegel_core::{CodeList, format_bij};
+        let t = &self.trajectory;
+        let (bsn, token) = match &self.subject {
+            Subject::Token(token) => (None, Some(token.to_wire())),
+            Subject::Unlinkable(Sentinel::Unknown) => (Some("999999999".to_owned()), None),
+            Subject::Unlinkable(Sentinel::Unborn) => (Some("000000000".to_owned()), None),
+        };
+        let code = |c: &dyn Fn() -> &'static str| Some(c().to_owned());
+        vec![
+            bsn,
+            token,
+            Some(self.geboortedatum.to_bij()),
+            code(&|| t.geslacht.code()),
+            Some(t.gemeente.to_string()),
+            None,
+            code(&|| t.verwijzer.code()),
+            code(&|| t.hulpvorm.code()),
+            code(&|| t.gestart_met_crisis.code()),
+            Some(format_bij(t.datum_aanvang)),
+            t.datum_einde.map(format_bij),
+            t.reden_beeindiging.map(|r| r.code().to_owned()),
+            t.tevredenheid_jeugdige.map(|s| s.to_string()),
+            t.tevredenheid_ouder.map(|s| s.to_string()),
+            t.zonder_hulp_verder_jeugdige.map(|z| z.code().to_owned()),
+            t.zonder_hulp_verder_ouder.map(|z| z.code().to_owned()),
+            t.datum_aanmelding.map(format_bij),
+            t.gedeclareerd_bedrag_cent
+                .map(|c| format!("{}.{:02}", c / 100, c % 100)),
+        ]
+    }
+
     /// Drops what must not pass the ingest stage (SPEC §5 data minimisation).
     pub fn minimise(self) -> NormalisedRecord {
         NormalisedRecord {

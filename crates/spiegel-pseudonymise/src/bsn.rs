@@ -87,7 +87,7 @@ impl Bsn {
     }
 
     /// The 11-proef for BSN: weights 9..2 for the first eight digits and −1 for the last; the
-    /// sum must be a multiple of 11. An all-zero number is not a BSN.
+    /// sum must be a multiple of 11 (zero included). An all-zero number is not a BSN.
     fn passes_elfproef(&self) -> bool {
         let sum: i32 = self.0[..8]
             .iter()
@@ -95,7 +95,7 @@ impl Bsn {
             .map(|(d, w)| i32::from(d - b'0') * w)
             .sum::<i32>()
             - i32::from(self.0[8] - b'0');
-        sum != 0 && sum % 11 == 0
+        sum % 11 == 0 && self.0 != [b'0'; 9]
     }
 
     pub(crate) fn digits(&self) -> &[u8; 9] {
@@ -166,6 +166,14 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_weighted_sum_of_zero_is_a_multiple_of_eleven() {
+        // 0*9 + ... + 1*2 - 2 = 0: valid by the 11-proef.
+        assert!(known("000000012"));
+        // Eight zeros restored to nine is not the unborn placeholder, and not a BSN.
+        assert_eq!(Bsn::parse("00000000"), Err(BsnError::ElfProef));
     }
 
     #[test]

@@ -1,1 +1,259 @@
-fn main() {}
+//! `spiegel`: the one binary of the Spiegel trusted third party.
+// A command-line program's output is its interface.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod generate;
+mod keys;
+mod prepare;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use spiegel_core::{Period, RedenCodelijst};
+use spiegel_ingest::{IngestConfig, Limits};
+
+/// Spiegel: providers deliver youth-care outcome data once; municipalities and providers get
+/// aggregated, non-benchmarking mirror reports.
+#[derive(Debug, Parser)]
+#[command(name = "spiegel", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing syntax), e.g. `info` or `spiegel_ingest=debug`.
+    #[arg(long, env = "SPIEGEL_LOG", default_value = "warn", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes realistic synthetic submissions, one file per provider and period.
+    Generate(GenerateArgs),
+    /// Checks submission files exactly as Spiegel will, and prints the receipt. Exit code 0:
+    /// every file accepted; 1: a file rejected; 2: usage error.
+    Validate(ValidateArgs),
+    /// Stage 1 at the provider: replaces each BSN by a client token made with the source key
+    /// (K1) and drops the postcode, so no BSN leaves the provider.
+    Prepare(PrepareArgs),
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Directory to write `<AGB>_<PERIOD>.csv` files into.
+    #[arg(long, env = "SPIEGEL_GENERATE_OUT")]
+    out: PathBuf,
+    /// Total number of records (rows) over all files.
+    #[arg(long, env = "SPIEGEL_GENERATE_RECORDS", default_value_t = 100_000)]
+    records: u64,
+    /// Seed; the same seed gives the same files.
+    #[arg(long, env = "SPIEGEL_GENERATE_SEED", default_value_t = 1)]
+    seed: u64,
+    /// Number of providers (default: scales with the number of records).
+    #[arg(long, env = "SPIEGEL_GENERATE_PROVIDERS")]
+    providers: Option<usize>,
+    /// Periods to deliver, comma separated (default: 2024-H1 to 2026-H1).
+    #[arg(long, env = "SPIEGEL_GENERATE_PERIODS", value_delimiter = ',')]
+    periods: Vec<Period>,
+    /// Write semicolon-separated CSV with decimal commas, as Dutch spreadsheets do.
+    #[arg(long, env = "SPIEGEL_GENERATE_SEMICOLON")]
+    semicolon: bool,
+}
+
+/// Options of submission validation shared by `validate` and `prepare`.
+#[derive(Debug, Args)]
+struct ValidationArgs {
+    /// Provider AGB code, when the file name does not say (`<AGB>_<PERIOD>.<ext>`).
+    #[arg(long, env = "SPIEGEL_PROVIDER")]
+    provider: Option<spiegel_core::Agb>,
+    /// Period, when the file name does not say.
+    #[arg(long, env = "SPIEGEL_PERIOD")]
+    period: Option<Period>,
+    /// Encoding (csv, jsonl, parquet), when the file extension does not say.
+    #[arg(long, env = "SPIEGEL_FORMAT")]
+    format: Option<spiegel_ingest::Format>,
+    /// Share of rejected rows at which the whole submission is rejected.
+    #[arg(long, env = "SPIEGEL_MAX_REJECTED_SHARE", default_value_t = 0.05)]
+    max_rejected_share: f64,
+    /// Largest submission in bytes.
+    #[arg(long, env = "SPIEGEL_MAX_BYTES", default_value_t = Limits::default().max_bytes)]
+    max_bytes: u64,
+    /// Most rows in one submission.
+    #[arg(long, env = "SPIEGEL_MAX_ROWS", default_value_t = Limits::default().max_rows)]
+    max_rows: u64,
+    /// Longest field value in bytes.
+    #[arg(long, env = "SPIEGEL_MAX_FIELD_BYTES", default_value_t = Limits::default().max_field_bytes)]
+    max_field_bytes: usize,
+    /// Longest record in bytes.
+    #[arg(long, env = "SPIEGEL_MAX_RECORD_BYTES", default_value_t = Limits::default().max_record_bytes)]
+    max_record_bytes: usize,
+    /// Code list of `reden_beeindiging`: `bij` (JZ588 31-39 also mapped) or `jz588`.
+    #[arg(long, env = "SPIEGEL_REDEN_CODELIJST", default_value = "bij", value_parser = parse_codelijst)]
+    reden_codelijst: RedenCodelijst,
+}
+
+fn parse_codelijst(s: &str) -> Result<RedenCodelijst, String> {
+    match s {
+        "bij" => Ok(RedenCodelijst::Bij),
+        "jz588" => Ok(RedenCodelijst::Jz588),
+        _ => Err("use bij or jz588".into()),
+    }
+}
+
+impl ValidationArgs {
+    fn config(&self) -> anyhow::Result<IngestConfig> {
+        anyhow::ensure!(
+            self.max_rejected_share > 0.0 && self.max_rejected_share <= 1.0,
+            "--max-rejected-share must lie in (0, 1]"
+        );
+        Ok(IngestConfig {
+            limits: Limits {
+                max_bytes: self.max_bytes,
+                max_rows: self.max_rows,
+                max_field_bytes: self.max_field_bytes,
+                max_record_bytes: self.max_record_bytes,
+            },
+            max_rejected_share: self.max_rejected_share,
+            reden_codelijst: self.reden_codelijst,
+            ..IngestConfig::default()
+        })
+    }
+
+    fn meta(&self, path: &std::path::Path) -> anyhow::Result<spiegel_ingest::SubmissionMeta> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let from_name = spiegel_ingest::SubmissionMeta::from_file_name(&name);
+        let format = self
+            .format
+            .or_else(|| name.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok()));
+        match (from_name, self.provider, self.period, format) {
+            (_, Some(provider), Some(period), Some(format)) => Ok(spiegel_ingest::SubmissionMeta {
+                provider,
+                period,
+                format,
+            }),
+            (Ok(mut meta), provider, period, format) => {
+                meta.provider = provider.unwrap_or(meta.provider);
+                meta.period = period.unwrap_or(meta.period);
+                meta.format = format.unwrap_or(meta.format);
+                Ok(meta)
+            }
+            (Err(e), ..) => Err(anyhow::anyhow!(
+                "{e}\n(or give --provider, --period and --format)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Submission files, or directories of them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print each receipt as one line of JSON instead of a table.
+    #[arg(long, env = "SPIEGEL_JSON")]
+    json: bool,
+    #[command(flatten)]
+    validation: ValidationArgs,
+}
+
+#[derive(Debug, Args)]
+struct PrepareArgs {
+    /// The stage-1 key file (K1) received from the TTP.
+    #[arg(long, env = "SPIEGEL_SOURCE_KEY_FILE")]
+    source_key: PathBuf,
+    /// The submission with BSNs.
+    input: PathBuf,
+    /// Where to write the submission with client tokens (csv, jsonl or parquet by extension).
+    output: PathBuf,
+    /// Print the receipt as JSON.
+    #[arg(long, env = "SPIEGEL_JSON")]
+    json: bool,
+    #[command(flatten)]
+    validation: ValidationArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Writes a new random stage-1 key (K1) and stage-2 key (K2) to DIR, mode 0600.
+    Generate {
+        /// Directory for `stage1.key` and `stage2.key`; created if absent.
+        #[arg(long, env = "SPIEGEL_KEYS_OUT")]
+        out: PathBuf,
+        /// Key version written into both keys and every label made with them.
+        #[arg(long, env = "SPIEGEL_KEY_VERSION", default_value_t = 1)]
+        version: u32,
+        /// Identifier of this trusted third party, carried in every label.
+        #[arg(long, env = "SPIEGEL_TTP_ID", default_value = "spiegel")]
+        ttp: String,
+    },
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Generate(args) => generate_command(args),
+        Command::Validate(args) => validate::run(&args.files, args.json, &args.validation),
+        Command::Prepare(args) => prepare::run(&args),
+        Command::Keys {
+            command: KeysCommand::Generate { out, version, ttp },
+        } => keys::generate(&out, version, &ttp),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("spiegel: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn generate_command(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let periods = if args.periods.is_empty() {
+        generate::default_periods()
+    } else {
+        args.periods
+    };
+    let options = generate::GenerateOptions {
+        out: args.out,
+        records: args.records,
+        seed: args.seed,
+        providers: args.providers,
+        periods,
+        semicolon: args.semicolon,
+    };
+    let started = std::time::Instant::now();
+    let summary = generate::generate(&options, |done| {
+        tracing::info!(records = done, "generating");
+    })?;
+    println!(
+        "{} records for {} children in {} files ({} providers, {} gemeenten, {} periods) written to {} in {:.2} s",
+        summary.records,
+        summary.children,
+        summary.files,
+        summary.providers,
+        summary.gemeenten,
+        options.periods.len(),
+        options.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

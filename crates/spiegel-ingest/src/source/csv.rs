@@ -1,14 +1,20 @@
-//! CSV as Dutch spreadsheet software writes it: UTF-8 with or without BOM, comma or semicolon.
+//! CSV as Dutch spreadsheet software writes it: UTF-8 with or without BOM, comma or semicolon,
+//! CRLF or LF.
+//!
+//! Parsed with `csv_core` into a fixed buffer of `max_record_bytes`: a record that does not fit
+//! is refused there and then, so no input makes this reader buffer more than that.
 
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 
+use csv_core::ReadRecordResult;
+
 use super::{Fields, RawRow, Sink, SourceEnd, map_header, present};
 use crate::column::COLUMN_COUNT;
-use crate::guard::{Framing, GuardedReader, LimitHit, limit_hit};
-use crate::{IngestError, IssueKind, Limits};
+use crate::{Column, IngestError, IssueKind, Limits};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Picks `;` or `,` from the header line: the one that occurs more often.
 fn sniff_delimiter(first_line: &[u8]) -> u8 {
@@ -17,89 +23,46 @@ fn sniff_delimiter(first_line: &[u8]) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-fn limit_issue(hit: LimitHit, limits: &Limits) -> IssueKind {
-    match hit {
-        LimitHit::Bytes => IssueKind::FileTooLarge {
-            max: limits.max_bytes,
-        },
-        LimitHit::Record => IssueKind::RecordTooLong {
-            max: limits.max_record_bytes,
-        },
-    }
+/// Turns one parsed record into a row and hands it on; the first record is the header.
+struct Records<'s, 'k> {
+    mapping: Option<Vec<Option<Column>>>,
+    sink: &'s mut Sink<'k>,
 }
 
-fn csv_error(error: csv::Error, limits: &Limits) -> Result<IssueKind, IngestError> {
-    match error.into_kind() {
-        csv::ErrorKind::Io(io) => match limit_hit(&io) {
-            Some(hit) => Ok(limit_issue(hit, limits)),
-            None => Err(IngestError::Io(io)),
-        },
-        // With byte records and flexible rows the parser has no other failure; keep the
-        // submission out rather than guess.
-        _ => Ok(IssueKind::HeaderMissing),
-    }
-}
-
-pub(crate) fn read<R: Read>(
-    input: R,
-    limits: &Limits,
-    sink: &mut Sink<'_>,
-) -> Result<SourceEnd, IngestError> {
-    let mut buffered = BufReader::with_capacity(64 * 1024, input);
-    let peek = buffered.fill_buf()?;
-    let bom = peek.starts_with(BOM);
-    let start = if bom { BOM.len() } else { 0 };
-    let first_line = match memchr::memchr(b'\n', &peek[start..]) {
-        Some(end) => &peek[start..start + end],
-        None if peek.len() < 64 * 1024 => &peek[start..],
-        None => {
-            return Ok(Some(IssueKind::RecordTooLong {
-                max: limits.max_record_bytes,
-            }));
-        }
-    };
-    let delimiter = sniff_delimiter(first_line);
-    if bom {
-        buffered.consume(BOM.len());
-    }
-    let guarded = GuardedReader::new(
-        buffered,
-        limits.max_bytes,
-        limits.max_record_bytes,
-        Framing::Csv { delimiter },
-    );
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(64 * 1024)
-        .from_reader(guarded);
-
-    let mut record = csv::ByteRecord::new();
-    match reader.read_byte_record(&mut record) {
-        Ok(true) => {}
-        Ok(false) => return Ok(Some(IssueKind::HeaderMissing)),
-        Err(e) => return csv_error(e, limits).map(Some),
-    }
-    let names: Vec<String> = record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
-    let mapping = match map_header(names.iter().map(String::as_str)) {
-        Ok(mapping) => mapping,
-        Err(issue) => return Ok(Some(issue)),
-    };
-
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => return csv_error(e, limits).map(Some),
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|f| f.trim_ascii().is_empty()) {
+impl Records<'_, '_> {
+    /// `ends` are the fields' end offsets counted from `base`, where `output` begins.
+    fn record(
+        &mut self,
+        line: u64,
+        output: &[u8],
+        ends: &[usize],
+        base: usize,
+    ) -> ControlFlow<IssueKind> {
+        let whole = std::str::from_utf8(output).ok();
+        let field = |i: usize| -> Result<&str, ()> {
+            let start = if i == 0 { 0 } else { ends[i - 1] - base };
+            let end = ends[i] - base;
+            match whole {
+                // A field boundary inside a character means the field itself was not UTF-8.
+                Some(text) => text.get(start..end).ok_or(()),
+                None => std::str::from_utf8(&output[start..end]).map_err(|_| ()),
+            }
+        };
+        let Some(mapping) = &self.mapping else {
+            let names: Vec<String> = (0..ends.len())
+                .map(|i| field(i).map(str::to_owned).unwrap_or_default())
+                .collect();
+            return match map_header(names.iter().map(String::as_str)) {
+                Ok(mapping) => {
+                    self.mapping = Some(mapping);
+                    ControlFlow::Continue(())
+                }
+                Err(issue) => ControlFlow::Break(issue),
+            };
+        };
+        if output.trim_ascii().is_empty() {
             // A row of bare delimiters, as spreadsheets leave below the data.
-            continue;
+            return ControlFlow::Continue(());
         }
         let mut row = RawRow {
             line,
@@ -107,32 +70,187 @@ pub(crate) fn read<R: Read>(
             problems: Vec::new(),
             unreadable: false,
         };
-        if record.len() != mapping.len() {
+        if ends.len() != mapping.len() {
             row.unreadable = true;
             row.problems.push((
                 None,
                 IssueKind::RowShape {
                     expected: mapping.len(),
-                    found: record.len(),
+                    found: ends.len(),
                 },
             ));
-        } else {
-            for (i, (bytes, column)) in record.iter().zip(&mapping).enumerate() {
-                match (column, std::str::from_utf8(bytes)) {
-                    (Some(column), Ok(text)) => row.fields[column.index()] = present(text),
-                    (Some(column), Err(_)) => {
-                        row.problems.push((Some(*column), IssueKind::Encoding));
-                    }
-                    (None, _) if bytes.trim_ascii().is_empty() => {}
-                    (None, _) => row.problems.push((
-                        None,
-                        IssueKind::UnknownColumn(format!("(kolom/column {})", i + 1)),
-                    )),
-                }
+            return (self.sink)(row);
+        }
+        for (i, column) in mapping.iter().enumerate() {
+            match (column, field(i)) {
+                (Some(column), Ok(text)) => row.fields[column.index()] = present(text),
+                (Some(column), Err(())) => row.problems.push((Some(*column), IssueKind::Encoding)),
+                (None, Ok(text)) if text.trim_ascii().is_empty() => {}
+                (None, _) => row.problems.push((
+                    None,
+                    IssueKind::UnknownColumn(format!("(kolom/column {})", i + 1)),
+                )),
             }
         }
-        if let ControlFlow::Break(issue) = sink(row) {
-            return Ok(Some(issue));
+        (self.sink)(row)
+    }
+}
+
+/// Records parsed by the reading thread, handed to the validating thread in bulk.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// Per record: its line, and where its fields start in `ends` and its bytes in `bytes`.
+    records: Vec<(u64, usize, usize)>,
+}
+
+const BATCH_RECORDS: usize = 4096;
+
+enum Message {
+    Batch(Batch),
+    End(Result<SourceEnd, IngestError>),
+}
+
+/// Reads and validates a CSV submission on two threads: this one parses the bytes, the calling
+/// one turns records into rows and validates them. Ordering is kept: batches arrive in order.
+pub(crate) fn read<R: Read + Send>(
+    input: R,
+    limits: &Limits,
+    sink: &mut Sink<'_>,
+) -> Result<SourceEnd, IngestError> {
+    let mut records = Records {
+        mapping: None,
+        sink,
+    };
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        scope.spawn(move || {
+            let end = parse(input, limits, &sender);
+            // The receiver is gone only when validation stopped early; nothing is owed then.
+            let _ = sender.send(Message::End(end));
+        });
+        for message in receiver {
+            match message {
+                Message::Batch(batch) => {
+                    for (i, &(line, ends_start, bytes_start)) in batch.records.iter().enumerate() {
+                        let (ends_end, bytes_end) = batch
+                            .records
+                            .get(i + 1)
+                            .map_or((batch.ends.len(), batch.bytes.len()), |next| {
+                                (next.1, next.2)
+                            });
+                        let flow = records.record(
+                            line,
+                            &batch.bytes[bytes_start..bytes_end],
+                            &batch.ends[ends_start..ends_end],
+                            bytes_start,
+                        );
+                        if let ControlFlow::Break(issue) = flow {
+                            return Ok(Some(issue));
+                        }
+                    }
+                }
+                Message::End(Ok(None)) => {
+                    return Ok(records
+                        .mapping
+                        .is_none()
+                        .then_some(IssueKind::HeaderMissing));
+                }
+                Message::End(end) => return end,
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// The reading thread: bytes to records, with the byte and record-length limits.
+fn parse<R: Read>(
+    input: R,
+    limits: &Limits,
+    sender: &std::sync::mpsc::SyncSender<Message>,
+) -> Result<SourceEnd, IngestError> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, input);
+    let peek = reader.fill_buf()?;
+    let start = if peek.starts_with(BOM) { BOM.len() } else { 0 };
+    let first_line_end = memchr::memchr(b'\n', &peek[start..]).unwrap_or(peek.len() - start);
+    let delimiter = sniff_delimiter(&peek[start..start + first_line_end]);
+    let mut parser = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+
+    let mut output = vec![0u8; limits.max_record_bytes];
+    // A field takes at least its delimiter, so a record has no more fields than bytes.
+    let mut ends = vec![0usize; limits.max_record_bytes.clamp(64, 4096)];
+    let (mut out_len, mut ends_len) = (0usize, 0usize);
+    let mut total: u64 = 0;
+    let mut newlines: u64 = 0;
+    let mut record_line = 0u64;
+    let mut at_record_start = true;
+    let mut batch = Batch::default();
+
+    loop {
+        let buf = reader.fill_buf()?;
+        let eof = buf.is_empty();
+        let mut skipped = 0;
+        if at_record_start && !eof {
+            // Blank lines between records: skip them here so line numbers stay exact.
+            while skipped < buf.len() && matches!(buf[skipped], b'\n' | b'\r') {
+                newlines += u64::from(buf[skipped] == b'\n');
+                skipped += 1;
+            }
+            if skipped == buf.len() {
+                total += skipped as u64;
+                reader.consume(skipped);
+                continue;
+            }
+            record_line = newlines + 1;
+            at_record_start = false;
+        }
+        let input = &buf[skipped..];
+        let (result, nin, nout, nend) =
+            parser.read_record(input, &mut output[out_len..], &mut ends[ends_len..]);
+        newlines += memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
+        out_len += nout;
+        ends_len += nend;
+        let consumed = skipped + nin;
+        reader.consume(consumed);
+        total += consumed as u64;
+        if total > limits.max_bytes {
+            return Ok(Some(IssueKind::FileTooLarge {
+                max: limits.max_bytes,
+            }));
+        }
+        match result {
+            ReadRecordResult::InputEmpty => {}
+            ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {
+                return Ok(Some(IssueKind::RecordTooLong {
+                    max: limits.max_record_bytes,
+                }));
+            }
+            ReadRecordResult::Record => {
+                let bytes_start = batch.bytes.len();
+                batch
+                    .records
+                    .push((record_line, batch.ends.len(), bytes_start));
+                batch.bytes.extend_from_slice(&output[..out_len]);
+                batch
+                    .ends
+                    .extend(ends[..ends_len].iter().map(|e| e + bytes_start));
+                (out_len, ends_len) = (0, 0);
+                at_record_start = true;
+                if batch.records.len() == BATCH_RECORDS
+                    && sender
+                        .send(Message::Batch(std::mem::take(&mut batch)))
+                        .is_err()
+                {
+                    return Ok(None);
+                }
+            }
+            ReadRecordResult::End => {
+                if !batch.records.is_empty() && sender.send(Message::Batch(batch)).is_err() {
+                    return Ok(None);
+                }
+                return Ok(None);
+            }
         }
     }
 }
@@ -145,5 +263,28 @@ mod tests {
     fn sniffs_the_delimiter_from_the_header() {
         assert_eq!(sniff_delimiter(b"bsn;geboortedatum;geslacht"), b';');
         assert_eq!(sniff_delimiter(b"bsn,geboortedatum,geslacht"), b',');
+    }
+
+    fn lines_of(text: &str) -> Vec<u64> {
+        let mut lines = Vec::new();
+        let mut sink = |row: RawRow<'_>| {
+            lines.push(row.line);
+            ControlFlow::Continue(())
+        };
+        let header = Column::ALL.map(|c| c.name()).join(",");
+        let text = format!("{header}\n{text}");
+        let end = read(text.as_bytes(), &Limits::default(), &mut sink).unwrap();
+        assert_eq!(end, None);
+        lines
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_and_quoted_newlines() {
+        let row = ",".repeat(COLUMN_COUNT - 1);
+        let quoted = format!("\"a\nb\"{}", ",".repeat(COLUMN_COUNT - 1));
+        assert_eq!(
+            lines_of(&format!("x{row}\n\nx{row}\r\n{quoted}\nx{row}")),
+            [2, 4, 5, 7]
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Fields, RawRow, Sink, SourceEnd, present};
 use crate::column::{COLUMN_COUNT, displayable_name};
-use crate::guard::{Framing, GuardedReader, LimitHit, limit_hit};
+use crate::guard::{GuardedReader, LimitHit, limit_hit};
 use crate::{Column, IngestError, IssueKind, Limits};
 
 pub(crate) fn read<R: Read>(
@@ -15,12 +15,7 @@ pub(crate) fn read<R: Read>(
     limits: &Limits,
     sink: &mut Sink<'_>,
 ) -> Result<SourceEnd, IngestError> {
-    let guarded = GuardedReader::new(
-        input,
-        limits.max_bytes,
-        limits.max_record_bytes,
-        Framing::Lines,
-    );
+    let guarded = GuardedReader::new(input, limits.max_bytes, limits.max_record_bytes);
     let mut reader = BufReader::with_capacity(64 * 1024, guarded);
     let mut buf = Vec::new();
     let mut numbers = Vec::new();

@@ -33,7 +33,7 @@ pub(crate) type SourceEnd = Option<IssueKind>;
 
 /// Trims ASCII whitespace; an empty result counts as absent.
 pub(crate) fn present(text: &str) -> Option<&str> {
-    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let trimmed = text.trim_ascii();
     (!trimmed.is_empty()).then_some(trimmed)
 }
 

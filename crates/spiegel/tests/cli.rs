@@ -1,0 +1,408 @@
+//! The `spiegel` command as providers and operators use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+
+fn spiegel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .env("SPIEGEL_LOG", "trace")
+        .output()
+        .expect("spiegel runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn receipts(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generated_submissions_pass_validation_with_the_requested_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gen");
+    let generated = spiegel(&[
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--records",
+        "30000",
+        "--seed",
+        "7",
+    ]);
+    assert!(generated.status.success(), "{}", text(&generated));
+    let files = files_in(&out);
+    assert!(
+        files.len() > 20,
+        "one file per provider and period: {}",
+        files.len()
+    );
+    for name in files.keys() {
+        assert!(
+            spiegel_ingest::SubmissionMeta::from_file_name(name).is_ok(),
+            "{name}"
+        );
+    }
+    let validated = spiegel(&["validate", "--json", out.to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+    let receipts = receipts(&validated);
+    assert_eq!(receipts.len(), files.len());
+    let mut rows = 0;
+    for receipt in &receipts {
+        assert_eq!(receipt["status"], "accepted");
+        assert_eq!(
+            receipt["issues"],
+            serde_json::json!([]),
+            "zero findings in generated data"
+        );
+        assert_eq!(receipt["counts"]["rows"], receipt["counts"]["accepted"]);
+        rows += receipt["counts"]["rows"].as_u64().unwrap();
+    }
+    assert_eq!(rows, 30_000);
+    let summary = String::from_utf8_lossy(&generated.stdout);
+    assert!(summary.contains("342 gemeenten"), "{summary}");
+}
+
+#[test]
+fn generation_is_deterministic_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let output = spiegel(&[
+            "generate",
+            "--out",
+            out.to_str().unwrap(),
+            "--records",
+            "5000",
+            "--seed",
+            seed,
+            "--semicolon",
+        ]);
+        assert!(output.status.success(), "{}", text(&output));
+        files_in(&out)
+    };
+    let first = run("a", "3");
+    assert_eq!(first, run("b", "3"));
+    assert_ne!(first, run("c", "4"));
+    // The semicolon variant is what Dutch spreadsheets write, and it validates too.
+    let validated = spiegel(&["validate", "--json", dir.path().join("a").to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+}
+
+/// Valid BSNs other than the canary, for filler rows.
+fn filler_bsns(n: usize) -> Vec<String> {
+    (10_000_000u32..)
+        .filter_map(|prefix| {
+            let digits: Vec<u32> = format!("{prefix:08}")
+                .bytes()
+                .map(|b| u32::from(b - b'0'))
+                .collect();
+            let sum: u32 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
+            (sum % 11 < 10).then(|| format!("{prefix:08}{}", sum % 11))
+        })
+        .take(n)
+        .collect()
+}
+
+const HEADER: &str = "bsn,geboortedatum,geslacht,gemeentecode,postcode,verwijzer,hulpvorm,gestart_met_crisis,datum_aanvang,datum_einde,reden_beeindiging";
+
+fn row(bsn: &str) -> String {
+    format!("{bsn},20120315,V,GM0363,1011AB,02,02,02,20260110,20260520,01")
+}
+
+const CANARY_BSN: &str = "012345672";
+
+fn canary_key_bytes() -> [u8; 32] {
+    std::array::from_fn(|i| 0xA5 ^ (i as u8).wrapping_mul(29))
+}
+
+fn write_key(path: &Path, stage: u8, secret: [u8; 32]) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
+    std::fs::write(
+        path,
+        format!("spiegel-key v1\nstage={stage}\nversion=1\nttp=spiegel\nsecret={encoded}\n"),
+    )
+    .unwrap();
+}
+
+/// Every way the key or the BSN could be spelled in an output.
+fn forbidden_spellings() -> Vec<String> {
+    let key = canary_key_bytes();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+    let decimal = |sep: &str| {
+        key[..8]
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    vec![
+        CANARY_BSN.to_owned(),
+        CANARY_BSN[1..].to_owned(),
+        hex::encode(key)[..16].to_owned(),
+        hex::encode_upper(key)[..16].to_owned(),
+        b64[..16].to_owned(),
+        b64url[..16].to_owned(),
+        decimal(", "),
+        decimal(" "),
+        decimal(","),
+        u64::from_be_bytes(key[..8].try_into().unwrap()).to_string(),
+        u64::from_le_bytes(key[..8].try_into().unwrap()).to_string(),
+    ]
+}
+
+#[test]
+fn no_canary_bsn_or_key_in_any_output_of_validate_and_prepare() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("stage1.key");
+    write_key(&key_path, 1, canary_key_bytes());
+    let input = dir.path().join("12345678_2026-H1.csv");
+    let mut lines = vec![HEADER.to_owned(), row(CANARY_BSN)];
+    lines.extend(filler_bsns(38).iter().map(|b| row(b)));
+    // The canary in the wrong column, in a spreadsheet's 8-digit form and as a duplicate.
+    lines.push(format!(
+        "111222333,20120315,V,GM0363,,{CANARY_BSN},02,02,20260110,20260520,01"
+    ));
+    lines.push(row(&CANARY_BSN[1..]));
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+
+    let validated = spiegel(&["validate", "--json", input.to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+    let receipt = &receipts(&validated)[0];
+    let codes: Vec<&str> = receipt["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"CODE_INVALID") && codes.contains(&"RECORD_MERGED"),
+        "{codes:?}"
+    );
+
+    let output = dir.path().join("prepared.csv");
+    let prepared = spiegel(&[
+        "prepare",
+        "--source-key",
+        key_path.to_str().unwrap(),
+        "--json",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(prepared.status.code(), Some(0), "{}", text(&prepared));
+    let prepared_file = std::fs::read_to_string(&output).unwrap();
+
+    // The token of the canary belongs in the prepared file and nowhere else.
+    let token_line = prepared_file.lines().nth(1).unwrap();
+    let token = token_line.split(',').nth(1).unwrap().to_owned();
+    assert!(token.starts_with("ct.spiegel.1."), "{token_line}");
+
+    let logs_and_receipts = format!("{}\n{}", text(&validated), text(&prepared));
+    assert!(
+        logs_and_receipts.contains("TRACE") || logs_and_receipts.contains("INFO"),
+        "logging was on"
+    );
+    for spelling in forbidden_spellings() {
+        assert!(
+            !logs_and_receipts.contains(&spelling),
+            "found {spelling:?} in output"
+        );
+        assert!(
+            !prepared_file.contains(&spelling),
+            "found {spelling:?} in the prepared file"
+        );
+    }
+    assert!(
+        !logs_and_receipts.contains(&token),
+        "a client token in logs or receipt"
+    );
+    assert!(
+        !logs_and_receipts.contains(&token[13..]),
+        "a token's MAC in logs or receipt"
+    );
+}
+
+#[test]
+fn prepare_replaces_bsns_by_stable_tokens_and_drops_the_postcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("stage1.key");
+    write_key(&key_path, 1, [7; 32]);
+    let other_key = dir.path().join("other.key");
+    write_key(&other_key, 1, [8; 32]);
+    let input = dir.path().join("12345678_2026-H1.csv");
+    let mut lines = vec![HEADER.to_owned(), row("999999999")];
+    lines.extend(filler_bsns(20).iter().map(|b| row(b)));
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+
+    let prepare = |key: &Path, name: &str| -> PathBuf {
+        let out = dir.path().join(name);
+        let run = spiegel(&[
+            "prepare",
+            "--source-key",
+            key.to_str().unwrap(),
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        out
+    };
+    let first = std::fs::read(prepare(&key_path, "12345678_2026-H1.first.csv")).unwrap();
+    let second = std::fs::read(prepare(&key_path, "12345678_2026-H1.second.csv")).unwrap();
+    assert_eq!(first, second, "stage 1 is stable across processes");
+    let other = std::fs::read(prepare(&other_key, "12345678_2026-H1.other.csv")).unwrap();
+    assert_ne!(first, other, "another key gives other tokens");
+
+    let prepared = String::from_utf8(first).unwrap();
+    assert!(!prepared.contains("1011AB"), "postcode dropped");
+    for bsn in filler_bsns(20) {
+        assert!(!prepared.contains(&bsn));
+    }
+    assert!(
+        prepared.lines().nth(1).unwrap().starts_with("999999999,,"),
+        "placeholders stay in bsn"
+    );
+    assert_eq!(
+        prepared
+            .lines()
+            .filter(|l| l.contains(",ct.spiegel.1."))
+            .count(),
+        20
+    );
+
+    // The prepared file is itself a valid submission; it holds no BSN, so no key is needed.
+    let prepared_path = dir.path().join("12345678_2026-H1.csv");
+    std::fs::write(&prepared_path, &prepared).unwrap();
+    let validated = spiegel(&["validate", "--json", prepared_path.to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+    assert_eq!(receipts(&validated)[0]["counts"]["accepted"], 21);
+}
+
+#[test]
+fn prepare_writes_nothing_for_a_rejected_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("stage1.key");
+    write_key(&key_path, 1, [7; 32]);
+    let input = dir.path().join("12345678_2026-H1.csv");
+    std::fs::write(&input, format!("{HEADER}\n{}\n", row("123456789"))).unwrap();
+    let out = dir.path().join("out.csv");
+    let run = spiegel(&[
+        "prepare",
+        "--source-key",
+        key_path.to_str().unwrap(),
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(!out.exists());
+}
+
+#[test]
+fn keys_generate_writes_private_files_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let run = spiegel(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run));
+    for name in ["stage1.key", "stage2.key"] {
+        let mode = std::fs::metadata(keys.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let secret = std::fs::read_to_string(keys.join(name)).unwrap();
+        let secret = secret
+            .lines()
+            .find_map(|l| l.strip_prefix("secret="))
+            .unwrap();
+        assert!(!text(&run).contains(secret), "the key is not printed");
+    }
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let again = spiegel(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again).contains("refusing to overwrite"),
+        "{}",
+        text(&again)
+    );
+    // A stage-2 key is refused where a stage-1 key is needed.
+    let input = dir.path().join("12345678_2026-H1.csv");
+    std::fs::write(&input, format!("{HEADER}\n{}\n", row("123456782"))).unwrap();
+    let wrong = spiegel(&[
+        "prepare",
+        "--source-key",
+        keys.join("stage2.key").to_str().unwrap(),
+        input.to_str().unwrap(),
+        dir.path().join("o.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        text(&wrong).contains("stage-1 key is needed"),
+        "{}",
+        text(&wrong)
+    );
+}
+
+#[test]
+fn validate_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("12345678_2026-H1.csv");
+    std::fs::write(&good, format!("{HEADER}\n{}\n", row("123456782"))).unwrap();
+    let bad = dir.path().join("12345678_2026-H2.csv");
+    std::fs::write(&bad, format!("{HEADER}\n{}\n", row("123456789"))).unwrap();
+    assert_eq!(
+        spiegel(&["validate", good.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    let rejected = spiegel(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(rejected.status.code(), Some(1));
+    assert!(text(&rejected).contains("BSN_ELFPROEF"));
+    assert_eq!(spiegel(&["validate"]).status.code(), Some(2));
+    let unnamed = dir.path().join("levering.csv");
+    std::fs::copy(&good, &unnamed).unwrap();
+    assert_eq!(
+        spiegel(&["validate", unnamed.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+    let named = spiegel(&[
+        "validate",
+        "--provider",
+        "12345678",
+        "--period",
+        "2026-H1",
+        unnamed.to_str().unwrap(),
+    ]);
+    assert_eq!(named.status.code(), Some(0), "{}", text(&named));
+}
