@@ -72,18 +72,7 @@ impl fmt::Debug for GemeenteCode {
     }
 }
 
-impl serde::Serialize for GemeenteCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for GemeenteCode {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(GemeenteCode);
 
 /// A current municipality.
 #[derive(Debug, Clone, PartialEq, Eq)]

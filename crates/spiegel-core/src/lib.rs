@@ -7,6 +7,25 @@
 //!
 //! Nothing in this crate handles identifiers of children: those live in `spiegel-pseudonymise`.
 
+/// Serialises a type as its `Display` text and deserialises it through `FromStr`, so identifiers
+/// travel in JSON exactly as people write them (`GM0363`, `2026-H1`, `01234567`).
+macro_rules! serde_as_text {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod age;
 mod codes;
 mod date;
@@ -27,3 +46,24 @@ pub use gemeente::{
 };
 pub use period::Period;
 pub use provider::Agb;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_travel_as_their_text() {
+        let value = (
+            "GM0014".parse::<GemeenteCode>().unwrap(),
+            "2026-Q3".parse::<Period>().unwrap(),
+            "01234567".parse::<Agb>().unwrap(),
+        );
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, r#"["GM0014","2026-Q3","01234567"]"#);
+        assert_eq!(
+            serde_json::from_str::<(GemeenteCode, Period, Agb)>(&json).unwrap(),
+            value
+        );
+        assert!(serde_json::from_str::<Period>(r#""2026-H3""#).is_err());
+    }
+}

@@ -92,7 +92,7 @@ impl Receipt {
         if !self.issues.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:>8}  {:<28}  {:<26}  melding / message",
+                "\n{:>8}  {:<28}  {:<30}  melding / message",
                 "regel", "kolom", "code"
             );
             for issue in &self.issues {
@@ -104,7 +104,7 @@ impl Receipt {
                 };
                 let _ = writeln!(
                     out,
-                    "{:>8}  {:<28}  {:<26}  {nl}{mark}\n{:>68}{en}",
+                    "{:>8}  {:<28}  {:<30}  {nl}{mark}\n{:>72}{en}",
                     issue.line,
                     issue.column.map(|c| c.name()).unwrap_or("-"),
                     issue.kind.code(),

@@ -413,7 +413,6 @@ impl<'a> Validator<'a> {
             if fields[column.index()].is_some_and(|text| text.len() > max) {
                 issues.push((Some(column), IssueKind::FieldTooLong { max }));
                 fields[column.index()] = None;
-                continue;
             }
         }
         for column in Column::ALL {

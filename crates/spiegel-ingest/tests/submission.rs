@@ -4,6 +4,8 @@
 mod common;
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::*;
 use spiegel_core::CodeList;
@@ -212,46 +214,57 @@ fn rows_with_the_same_record_key_merge_to_the_latest_end() {
     assert_eq!(merged.gedeclareerd_bedrag_cent, Some(15_025));
 }
 
-/// An endless submission: a header, then the same valid row forever. Counts what was pulled.
+/// An endless submission: a header, then the same bytes forever. Counts what was pulled.
 struct Endless {
     header: Vec<u8>,
     row: Vec<u8>,
     offset: usize,
-    pulled: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pulled: Arc<AtomicU64>,
 }
 
 impl Read for Endless {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut n = 0;
-        while n < buf.len() {
+        for byte in buf.iter_mut() {
             let pos = self.offset;
-            let byte = if pos < self.header.len() {
-                self.header[pos]
-            } else {
-                self.row[(pos - self.header.len()) % self.row.len()]
+            *byte = match pos.checked_sub(self.header.len()) {
+                None => self.header[pos],
+                Some(in_rows) => self.row[in_rows % self.row.len()],
             };
-            buf[n] = byte;
-            n += 1;
             self.offset += 1;
         }
-        self.pulled
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
+        self.pulled.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
     }
 }
 
-fn endless(row: Row) -> (Endless, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-    let text = csv_text(&[row], ',');
+/// A CSV header followed by `row` repeated without end.
+fn endless(header: &[u8], row: &[u8]) -> Endless {
+    Endless {
+        header: header.to_vec(),
+        row: row.to_vec(),
+        offset: 0,
+        pulled: Arc::new(AtomicU64::new(0)),
+    }
+}
+
+fn csv_header_and_row() -> (Vec<u8>, Vec<u8>) {
+    let text = csv_text(&[base_row()], ',');
     let (header, row) = text.split_at(text.find('\n').unwrap() + 1);
-    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    (header.into(), row.into())
+}
+
+/// Reads an endless stream under `limits`; the rejection code and how many bytes were pulled.
+fn refuse(limits: Limits, format: &str, stream: Endless) -> (&'static str, u64) {
+    let config = IngestConfig {
+        limits,
+        ..IngestConfig::default()
+    };
+    let meta = meta(format);
+    let pulled = stream.pulled.clone();
+    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
     (
-        Endless {
-            header: header.into(),
-            row: row.into(),
-            offset: 0,
-            pulled: pulled.clone(),
-        },
-        pulled,
+        receipt.rejection.unwrap().kind.code(),
+        pulled.load(Ordering::Relaxed),
     )
 }
 
@@ -262,20 +275,11 @@ fn an_oversized_upload_is_refused_before_it_is_read_entirely() {
         max_rows: u64::MAX,
         ..Limits::default()
     };
-    let config = IngestConfig {
-        limits,
-        ..IngestConfig::default()
-    };
-    let meta = meta("csv");
-    let (stream, pulled) = endless(base_row());
-    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
-    assert_eq!(receipt.rejection.unwrap().kind.code(), "FILE_TOO_LARGE");
+    let (header, row) = csv_header_and_row();
+    let (code, pulled) = refuse(limits, "csv", endless(&header, &row));
+    assert_eq!(code, "FILE_TOO_LARGE");
     // Refused within one read buffer of the limit, from a stream that never ends.
-    assert!(
-        pulled.load(std::sync::atomic::Ordering::Relaxed) <= (1 << 20) + 256 * 1024,
-        "pulled {} bytes",
-        pulled.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    assert!(pulled <= (1 << 20) + 256 * 1024, "pulled {pulled} bytes");
 }
 
 #[test]
@@ -284,19 +288,10 @@ fn too_many_rows_stop_the_read() {
         max_rows: 1000,
         ..Limits::default()
     };
-    let config = IngestConfig {
-        limits,
-        ..IngestConfig::default()
-    };
-    let meta = meta("csv");
-    let (stream, pulled) = endless(base_row());
-    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
-    assert_eq!(receipt.rejection.unwrap().kind.code(), "TOO_MANY_ROWS");
-    assert!(
-        pulled.load(std::sync::atomic::Ordering::Relaxed) < 1 << 20,
-        "pulled {} bytes",
-        pulled.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    let (header, row) = csv_header_and_row();
+    let (code, pulled) = refuse(limits, "csv", endless(&header, &row));
+    assert_eq!(code, "TOO_MANY_ROWS");
+    assert!(pulled < 1 << 20, "pulled {pulled} bytes");
 }
 
 #[test]
@@ -305,38 +300,16 @@ fn an_endless_field_is_refused_while_streaming() {
         max_bytes: u64::MAX,
         ..Limits::default()
     };
-    let config = IngestConfig {
-        limits,
-        ..IngestConfig::default()
-    };
-    let meta = meta("csv");
-    // An opening quote that never closes: one record that would grow without end.
-    let (mut stream, pulled) = endless(base_row());
-    stream.header.push(b'"');
-    stream.row = b"aaaaaaaaaa\n".to_vec();
-    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
-    assert_eq!(receipt.rejection.unwrap().kind.code(), "RECORD_TOO_LONG");
-    assert!(
-        pulled.load(std::sync::atomic::Ordering::Relaxed) < 1 << 20,
-        "pulled {} bytes",
-        pulled.load(std::sync::atomic::Ordering::Relaxed)
-    );
-
-    let meta = meta_jsonl();
-    let (mut stream, pulled) = endless(base_row());
-    stream.header = b"{\"bsn\":\"".to_vec();
-    stream.row = b"1111111111".to_vec();
-    let receipt = Ingest::new(&config, &meta).read(stream).unwrap().receipt;
-    assert_eq!(receipt.rejection.unwrap().kind.code(), "RECORD_TOO_LONG");
-    assert!(
-        pulled.load(std::sync::atomic::Ordering::Relaxed) < 1 << 20,
-        "pulled {} bytes",
-        pulled.load(std::sync::atomic::Ordering::Relaxed)
-    );
-}
-
-fn meta_jsonl() -> spiegel_ingest::SubmissionMeta {
-    meta("jsonl")
+    // An opening quote that never closes: one CSV record that would grow without end.
+    let (mut header, _) = csv_header_and_row();
+    header.push(b'"');
+    let (code, pulled) = refuse(limits, "csv", endless(&header, b"aaaaaaaaaa\n"));
+    assert_eq!(code, "RECORD_TOO_LONG");
+    assert!(pulled < 1 << 20, "pulled {pulled} bytes");
+    // A JSON line that never ends.
+    let (code, pulled) = refuse(limits, "jsonl", endless(b"{\"bsn\":\"", b"1111111111"));
+    assert_eq!(code, "RECORD_TOO_LONG");
+    assert!(pulled < 1 << 20, "pulled {pulled} bytes");
 }
 
 #[test]
