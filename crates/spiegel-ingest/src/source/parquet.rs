@@ -23,19 +23,46 @@ fn type_fits(column: Column, data_type: &DataType) -> bool {
     }
 }
 
+/// Runs a call into the Parquet or Arrow libraries, which assert on some malformed files instead
+/// of returning an error. A panic there means the file is unreadable; only library calls are
+/// guarded, so a defect in Spiegel's own validation is never mistaken for a bad file.
+fn library<R>(call: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).ok()
+}
+
+/// Text columns of one batch, by column of format v1.
+fn text_columns(
+    batch: &arrow_array::RecordBatch,
+    mapping: &[Option<Column>],
+) -> Result<Vec<(Column, StringArray)>, IssueKind> {
+    let mut columns = Vec::new();
+    for (array, column) in batch.columns().iter().zip(mapping) {
+        let Some(column) = column else { continue };
+        let text = arrow_cast::cast(array, &DataType::Utf8)
+            .map_err(|_| IssueKind::ParquetColumnType(*column))?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or(IssueKind::ParquetColumnType(*column))?;
+        columns.push((*column, text.clone()));
+    }
+    Ok(columns)
+}
+
+/// Reads a Parquet submission; an unreadable file rejects the submission whole.
 pub(crate) fn read<T: ChunkReader + 'static>(
     input: T,
     limits: &Limits,
     sink: &mut Sink<'_>,
 ) -> Result<SourceEnd, IngestError> {
+    let invalid = Ok(Some(IssueKind::ParquetInvalid));
     if input.len() > limits.max_bytes {
         return Ok(Some(IssueKind::FileTooLarge {
             max: limits.max_bytes,
         }));
     }
-    let builder = match ParquetRecordBatchReaderBuilder::try_new(input) {
-        Ok(builder) => builder,
-        Err(_) => return Ok(Some(IssueKind::ParquetInvalid)),
+    let Some(Ok(builder)) = library(|| ParquetRecordBatchReaderBuilder::try_new(input)) else {
+        return invalid;
     };
     let schema = builder.schema().clone();
     let mapping = match map_header(schema.fields().iter().map(|f| f.name().as_str())) {
@@ -49,26 +76,21 @@ pub(crate) fn read<T: ChunkReader + 'static>(
             return Ok(Some(IssueKind::ParquetColumnType(*column)));
         }
     }
-    let reader = match builder.with_batch_size(8192).build() {
-        Ok(reader) => reader,
-        Err(_) => return Ok(Some(IssueKind::ParquetInvalid)),
+    let Some(Ok(mut reader)) = library(|| builder.with_batch_size(8192).build()) else {
+        return invalid;
     };
     let mut row_number = 0u64;
-    for batch in reader {
-        let Ok(batch) = batch else {
-            return Ok(Some(IssueKind::ParquetInvalid));
+    loop {
+        let batch = match library(|| reader.next()) {
+            Some(None) => return Ok(None),
+            Some(Some(Ok(batch))) => batch,
+            None | Some(Some(Err(_))) => return invalid,
         };
-        let mut columns: Vec<(Column, StringArray)> = Vec::new();
-        for (array, column) in batch.columns().iter().zip(&mapping) {
-            let Some(column) = column else { continue };
-            let Ok(text) = arrow_cast::cast(array, &DataType::Utf8) else {
-                return Ok(Some(IssueKind::ParquetColumnType(*column)));
-            };
-            let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
-                return Ok(Some(IssueKind::ParquetColumnType(*column)));
-            };
-            columns.push((*column, text.clone()));
-        }
+        let columns = match library(|| text_columns(&batch, &mapping)) {
+            Some(Ok(columns)) => columns,
+            Some(Err(issue)) => return Ok(Some(issue)),
+            None => return invalid,
+        };
         for i in 0..batch.num_rows() {
             row_number += 1;
             let mut fields: Fields<'_> = [None; COLUMN_COUNT];
@@ -88,5 +110,4 @@ pub(crate) fn read<T: ChunkReader + 'static>(
             }
         }
     }
-    Ok(None)
 }
