@@ -23,29 +23,53 @@ fn sniff_delimiter(first_line: &[u8]) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-/// Turns one parsed record into a row and hands it on; the first record is the header.
-struct Records<'s, 'k> {
-    mapping: Option<Vec<Option<Column>>>,
-    sink: &'s mut Sink<'k>,
+/// A record split into fields on the reading thread: each column's trimmed text as a range of
+/// the batch's text buffer, and what was wrong with it.
+#[derive(Debug)]
+struct SplitRecord {
+    line: u64,
+    fields: [Option<(u32, u32)>; COLUMN_COUNT],
+    problems: Vec<(Option<Column>, IssueKind)>,
+    unreadable: bool,
 }
 
-impl Records<'_, '_> {
-    /// `ends` are the fields' end offsets counted from `base`, where `output` begins.
+/// Records split by the reading thread, handed to the validating thread in bulk. All text is
+/// UTF-8 checked and trimmed already, so the validating thread only validates.
+#[derive(Debug, Default)]
+struct Batch {
+    text: String,
+    records: Vec<SplitRecord>,
+}
+
+const BATCH_RECORDS: usize = 4096;
+
+enum Message {
+    Batch(Batch),
+    End(Result<SourceEnd, IngestError>),
+}
+
+/// Splits records into fields by the header's column mapping; the first record is the header.
+#[derive(Default)]
+struct Splitter {
+    mapping: Option<Vec<Option<Column>>>,
+}
+
+impl Splitter {
+    /// `ends` are the fields' end offsets in `output`. `Break` when the header is unusable.
     fn record(
         &mut self,
         line: u64,
         output: &[u8],
         ends: &[usize],
-        base: usize,
+        batch: &mut Batch,
     ) -> ControlFlow<IssueKind> {
         let whole = std::str::from_utf8(output).ok();
         let field = |i: usize| -> Result<&str, ()> {
-            let start = if i == 0 { 0 } else { ends[i - 1] - base };
-            let end = ends[i] - base;
+            let start = if i == 0 { 0 } else { ends[i - 1] };
             match whole {
                 // A field boundary inside a character means the field itself was not UTF-8.
-                Some(text) => text.get(start..end).ok_or(()),
-                None => std::str::from_utf8(&output[start..end]).map_err(|_| ()),
+                Some(text) => text.get(start..ends[i]).ok_or(()),
+                None => std::str::from_utf8(&output[start..ends[i]]).map_err(|_| ()),
             }
         };
         let Some(mapping) = &self.mapping else {
@@ -64,65 +88,54 @@ impl Records<'_, '_> {
             // A row of bare delimiters, as spreadsheets leave below the data.
             return ControlFlow::Continue(());
         }
-        let mut row = RawRow {
+        let mut record = SplitRecord {
             line,
-            fields: [None; COLUMN_COUNT] as Fields<'_>,
+            fields: [None; COLUMN_COUNT],
             problems: Vec::new(),
             unreadable: false,
         };
         if ends.len() != mapping.len() {
-            row.unreadable = true;
-            row.problems.push((
+            record.unreadable = true;
+            record.problems.push((
                 None,
                 IssueKind::RowShape {
                     expected: mapping.len(),
                     found: ends.len(),
                 },
             ));
-            return (self.sink)(row);
-        }
-        for (i, column) in mapping.iter().enumerate() {
-            match (column, field(i)) {
-                (Some(column), Ok(text)) => row.fields[column.index()] = present(text),
-                (Some(column), Err(())) => row.problems.push((Some(*column), IssueKind::Encoding)),
-                (None, Ok(text)) if text.trim_ascii().is_empty() => {}
-                (None, _) => row.problems.push((
-                    None,
-                    IssueKind::UnknownColumn(format!("(kolom/column {})", i + 1)),
-                )),
+        } else {
+            for (i, column) in mapping.iter().enumerate() {
+                match (column, field(i)) {
+                    (Some(column), Ok(text)) => {
+                        record.fields[column.index()] = present(text).map(|text| {
+                            let start = batch.text.len() as u32;
+                            batch.text.push_str(text);
+                            (start, batch.text.len() as u32)
+                        });
+                    }
+                    (Some(column), Err(())) => {
+                        record.problems.push((Some(*column), IssueKind::Encoding));
+                    }
+                    (None, Ok(text)) if text.trim_ascii().is_empty() => {}
+                    (None, _) => record.problems.push((
+                        None,
+                        IssueKind::UnknownColumn(format!("(kolom/column {})", i + 1)),
+                    )),
+                }
             }
         }
-        (self.sink)(row)
+        batch.records.push(record);
+        ControlFlow::Continue(())
     }
 }
 
-/// Records parsed by the reading thread, handed to the validating thread in bulk.
-#[derive(Debug, Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-    /// Per record: its line, and where its fields start in `ends` and its bytes in `bytes`.
-    records: Vec<(u64, usize, usize)>,
-}
-
-const BATCH_RECORDS: usize = 4096;
-
-enum Message {
-    Batch(Batch),
-    End(Result<SourceEnd, IngestError>),
-}
-
-/// Reads and validates a CSV submission on two threads: this one parses the bytes, the calling
-/// one turns records into rows and validates them. Ordering is kept: batches arrive in order.
+/// Reads and validates a CSV submission on two threads: a reading thread parses and splits the
+/// bytes, the calling thread validates. Batches arrive in order, so rows do too.
 pub(crate) fn read<R: Read + Send>(
     input: R,
     limits: &Limits,
     sink: &mut Sink<'_>,
 ) -> Result<SourceEnd, IngestError> {
-    let mut records = Records {
-        mapping: None,
-        sink,
-    };
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel(4);
         scope.spawn(move || {
@@ -131,40 +144,32 @@ pub(crate) fn read<R: Read + Send>(
             let _ = sender.send(Message::End(end));
         });
         for message in receiver {
-            match message {
-                Message::Batch(batch) => {
-                    for (i, &(line, ends_start, bytes_start)) in batch.records.iter().enumerate() {
-                        let (ends_end, bytes_end) = batch
-                            .records
-                            .get(i + 1)
-                            .map_or((batch.ends.len(), batch.bytes.len()), |next| {
-                                (next.1, next.2)
-                            });
-                        let flow = records.record(
-                            line,
-                            &batch.bytes[bytes_start..bytes_end],
-                            &batch.ends[ends_start..ends_end],
-                            bytes_start,
-                        );
-                        if let ControlFlow::Break(issue) = flow {
-                            return Ok(Some(issue));
-                        }
-                    }
-                }
-                Message::End(Ok(None)) => {
-                    return Ok(records
-                        .mapping
-                        .is_none()
-                        .then_some(IssueKind::HeaderMissing));
-                }
+            let batch = match message {
+                Message::Batch(batch) => batch,
                 Message::End(end) => return end,
+            };
+            for record in batch.records {
+                let mut fields: Fields<'_> = [None; COLUMN_COUNT];
+                for (slot, range) in fields.iter_mut().zip(record.fields) {
+                    // Ranges were cut at the ends of pushed strings: always char boundaries.
+                    *slot = range.and_then(|(a, b)| batch.text.get(a as usize..b as usize));
+                }
+                let row = RawRow {
+                    line: record.line,
+                    fields,
+                    problems: record.problems,
+                    unreadable: record.unreadable,
+                };
+                if let ControlFlow::Break(issue) = sink(row) {
+                    return Ok(Some(issue));
+                }
             }
         }
         Ok(None)
     })
 }
 
-/// The reading thread: bytes to records, with the byte and record-length limits.
+/// The reading thread: bytes to split records, within the byte and record-length limits.
 fn parse<R: Read>(
     input: R,
     limits: &Limits,
@@ -185,6 +190,7 @@ fn parse<R: Read>(
     let mut newlines: u64 = 0;
     let mut record_line = 0u64;
     let mut at_record_start = true;
+    let mut splitter = Splitter::default();
     let mut batch = Batch::default();
 
     loop {
@@ -227,14 +233,15 @@ fn parse<R: Read>(
                 }));
             }
             ReadRecordResult::Record => {
-                let bytes_start = batch.bytes.len();
-                batch
-                    .records
-                    .push((record_line, batch.ends.len(), bytes_start));
-                batch.bytes.extend_from_slice(&output[..out_len]);
-                batch
-                    .ends
-                    .extend(ends[..ends_len].iter().map(|e| e + bytes_start));
+                let split = splitter.record(
+                    record_line,
+                    &output[..out_len],
+                    &ends[..ends_len],
+                    &mut batch,
+                );
+                if let ControlFlow::Break(issue) = split {
+                    return Ok(Some(issue));
+                }
                 (out_len, ends_len) = (0, 0);
                 at_record_start = true;
                 if batch.records.len() == BATCH_RECORDS
@@ -246,6 +253,9 @@ fn parse<R: Read>(
                 }
             }
             ReadRecordResult::End => {
+                if splitter.mapping.is_none() {
+                    return Ok(Some(IssueKind::HeaderMissing));
+                }
                 if !batch.records.is_empty() && sender.send(Message::Batch(batch)).is_err() {
                     return Ok(None);
                 }
