@@ -94,17 +94,20 @@ fn write_records(out: &mut BufWriter<File>, format: Format, records: &[ValidReco
         }
         Format::Parquet => {
             use arrow_array::{ArrayRef, RecordBatch, StringArray};
-            let rows: Vec<Vec<Option<String>>> = records.iter().map(ValidRecord::to_v1).collect();
             let schema = spiegel_ingest::submission_schema();
-            let columns: Vec<ArrayRef> = (0..Column::ALL.len())
-                .map(|i| {
-                    let values: StringArray = rows.iter().map(|r| r[i].as_deref()).collect();
-                    Arc::new(values) as ArrayRef
-                })
-                .collect();
-            let batch = RecordBatch::try_new(schema.clone(), columns)?;
-            let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema, None)?;
-            writer.write(&batch)?;
+            let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None)?;
+            // In row groups, so memory stays bounded by one chunk of text, not the whole file.
+            for chunk in records.chunks(64 * 1024) {
+                let rows: Vec<Vec<Option<String>>> = chunk.iter().map(ValidRecord::to_v1).collect();
+                let columns: Vec<ArrayRef> = (0..Column::ALL.len())
+                    .map(|i| {
+                        let values: StringArray = rows.iter().map(|r| r[i].as_deref()).collect();
+                        Arc::new(values) as ArrayRef
+                    })
+                    .collect();
+                writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+                writer.flush()?;
+            }
             writer.close()?;
         }
     }

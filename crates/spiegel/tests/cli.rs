@@ -406,3 +406,40 @@ fn validate_exit_codes() {
     ]);
     assert_eq!(named.status.code(), Some(0), "{}", text(&named));
 }
+
+#[test]
+fn prepare_writes_every_encoding_and_each_validates_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("stage1.key");
+    write_key(&key_path, 1, [9; 32]);
+    let input = dir.path().join("12345678_2026-H1.csv");
+    let mut lines = vec![
+        HEADER.to_owned(),
+        row("000000000").replace("20120315", "20260301"),
+    ];
+    lines.extend(filler_bsns(30).iter().map(|b| row(b)));
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    for format in ["csv", "jsonl", "parquet"] {
+        let out_dir = dir.path().join(format);
+        std::fs::create_dir(&out_dir).unwrap();
+        let out = out_dir.join(format!("12345678_2026-H1.{format}"));
+        let run = spiegel(&[
+            "prepare",
+            "--source-key",
+            key_path.to_str().unwrap(),
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{format}: {}", text(&run));
+        let validated = spiegel(&["validate", "--json", out.to_str().unwrap()]);
+        assert_eq!(
+            validated.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&validated)
+        );
+        let receipt = &receipts(&validated)[0];
+        assert_eq!(receipt["counts"]["accepted"], 31, "{format}");
+        assert_eq!(receipt["issues"], serde_json::json!([]), "{format}");
+    }
+}
