@@ -15,6 +15,16 @@ fn spiegel(args: &[&str]) -> Output {
         .expect("spiegel runs")
 }
 
+/// `spiegel prepare` with a source key, optionally printing the receipt as JSON.
+fn prepare(key: &Path, input: &Path, output: &Path, json: bool) -> Output {
+    let mut args = vec!["prepare", "--source-key", key.to_str().unwrap()];
+    if json {
+        args.push("--json");
+    }
+    args.extend([input.to_str().unwrap(), output.to_str().unwrap()]);
+    spiegel(&args)
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -208,14 +218,7 @@ fn no_canary_bsn_or_key_in_any_output_of_validate_and_prepare() {
     );
 
     let output = dir.path().join("prepared.csv");
-    let prepared = spiegel(&[
-        "prepare",
-        "--source-key",
-        key_path.to_str().unwrap(),
-        "--json",
-        input.to_str().unwrap(),
-        output.to_str().unwrap(),
-    ]);
+    let prepared = prepare(&key_path, &input, &output, true);
     assert_eq!(prepared.status.code(), Some(0), "{}", text(&prepared));
     let prepared_file = std::fs::read_to_string(&output).unwrap();
 
@@ -261,22 +264,16 @@ fn prepare_replaces_bsns_by_stable_tokens_and_drops_the_postcode() {
     lines.extend(filler_bsns(20).iter().map(|b| row(b)));
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
-    let prepare = |key: &Path, name: &str| -> PathBuf {
+    let prepare_to = |key: &Path, name: &str| -> PathBuf {
         let out = dir.path().join(name);
-        let run = spiegel(&[
-            "prepare",
-            "--source-key",
-            key.to_str().unwrap(),
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
+        let run = prepare(key, &input, &out, false);
         assert_eq!(run.status.code(), Some(0), "{}", text(&run));
         out
     };
-    let first = std::fs::read(prepare(&key_path, "12345678_2026-H1.first.csv")).unwrap();
-    let second = std::fs::read(prepare(&key_path, "12345678_2026-H1.second.csv")).unwrap();
+    let first = std::fs::read(prepare_to(&key_path, "12345678_2026-H1.first.csv")).unwrap();
+    let second = std::fs::read(prepare_to(&key_path, "12345678_2026-H1.second.csv")).unwrap();
     assert_eq!(first, second, "stage 1 is stable across processes");
-    let other = std::fs::read(prepare(&other_key, "12345678_2026-H1.other.csv")).unwrap();
+    let other = std::fs::read(prepare_to(&other_key, "12345678_2026-H1.other.csv")).unwrap();
     assert_ne!(first, other, "another key gives other tokens");
 
     let prepared = String::from_utf8(first).unwrap();
@@ -312,13 +309,7 @@ fn prepare_writes_nothing_for_a_rejected_submission() {
     let input = dir.path().join("12345678_2026-H1.csv");
     std::fs::write(&input, format!("{HEADER}\n{}\n", row("123456789"))).unwrap();
     let out = dir.path().join("out.csv");
-    let run = spiegel(&[
-        "prepare",
-        "--source-key",
-        key_path.to_str().unwrap(),
-        input.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    let run = prepare(&key_path, &input, &out, false);
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
     assert!(!out.exists());
 }
@@ -358,13 +349,12 @@ fn keys_generate_writes_private_files_and_never_overwrites() {
     // A stage-2 key is refused where a stage-1 key is needed.
     let input = dir.path().join("12345678_2026-H1.csv");
     std::fs::write(&input, format!("{HEADER}\n{}\n", row("123456782"))).unwrap();
-    let wrong = spiegel(&[
-        "prepare",
-        "--source-key",
-        keys.join("stage2.key").to_str().unwrap(),
-        input.to_str().unwrap(),
-        dir.path().join("o.csv").to_str().unwrap(),
-    ]);
+    let wrong = prepare(
+        &keys.join("stage2.key"),
+        &input,
+        &dir.path().join("o.csv"),
+        false,
+    );
     assert_eq!(wrong.status.code(), Some(2));
     assert!(
         text(&wrong).contains("stage-1 key is needed"),
@@ -423,13 +413,7 @@ fn prepare_writes_every_encoding_and_each_validates_again() {
         let out_dir = dir.path().join(format);
         std::fs::create_dir(&out_dir).unwrap();
         let out = out_dir.join(format!("12345678_2026-H1.{format}"));
-        let run = spiegel(&[
-            "prepare",
-            "--source-key",
-            key_path.to_str().unwrap(),
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
+        let run = prepare(&key_path, &input, &out, false);
         assert_eq!(run.status.code(), Some(0), "{format}: {}", text(&run));
         let validated = spiegel(&["validate", "--json", out.to_str().unwrap()]);
         assert_eq!(
