@@ -79,10 +79,14 @@ impl Column {
 
     /// Finds a column by header name; case and surrounding spaces do not matter.
     pub fn from_name(name: &str) -> Option<Self> {
-        let name = name.trim();
-        Self::ALL
-            .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
+        // Exact names are the rule (every JSON key of every line comes through here); the
+        // lenient comparison serves spreadsheet headers such as " BSN".
+        Self::ALL.into_iter().find(|c| c.name() == name).or_else(|| {
+            let name = name.trim();
+            Self::ALL
+                .into_iter()
+                .find(|c| c.name().eq_ignore_ascii_case(name))
+        })
     }
 
     /// Whether every row must fill this column (`bsn`/`client_token` are checked as a pair).

@@ -3,7 +3,10 @@
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::{Fields, RawRow, Sink, SourceEnd, present};
 use crate::column::{COLUMN_COUNT, displayable_name};
@@ -18,7 +21,6 @@ pub(crate) fn read<R: Read>(
     let guarded = GuardedReader::new(input, limits.max_bytes, limits.max_record_bytes);
     let mut reader = BufReader::with_capacity(64 * 1024, guarded);
     let mut buf = Vec::new();
-    let mut numbers = Vec::new();
     let mut line = 0u64;
     loop {
         buf.clear();
@@ -45,11 +47,8 @@ pub(crate) fn read<R: Read>(
         if text.is_empty() {
             continue;
         }
-        let flow = match serde_json::from_slice::<serde_json::Map<String, Value>>(text) {
-            Ok(object) => {
-                number_texts(&object, &mut numbers);
-                sink(row_from_object(line, &object, &numbers))
-            }
+        let flow = match serde_json::from_slice::<JsonObject<'_>>(text) {
+            Ok(object) => sink(row_from_object(line, &object)),
             Err(_) => sink(RawRow {
                 line,
                 fields: [None; COLUMN_COUNT],
@@ -63,26 +62,139 @@ pub(crate) fn read<R: Read>(
     }
 }
 
-/// Renders the numbers of columns that accept them as text, so the row can borrow them.
-fn number_texts(object: &serde_json::Map<String, Value>, out: &mut Vec<(Column, String)>) {
-    out.clear();
-    for (key, value) in object {
-        if let (Some(column), Value::Number(n)) = (Column::from_name(key), value)
-            && column.accepts_number()
-        {
-            out.push((column, n.to_string()));
-        }
+/// A JSON value as far as format v1 cares: text (borrowed from the line where it has no
+/// escapes), a number as its text, null, or anything else (skipped, then refused).
+enum JsonValue<'a> {
+    Text(Cow<'a, str>),
+    Number(String),
+    Null,
+    Other,
+}
+
+/// One line's object, in key order, borrowing from the line: no map or string is built per row
+/// for what can be read in place.
+struct JsonObject<'a>(Vec<(Cow<'a, str>, JsonValue<'a>)>);
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
-fn row_from_object<'a>(
-    line: u64,
-    object: &'a serde_json::Map<String, Value>,
-    numbers: &'a [(Column, String)],
-) -> RawRow<'a> {
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor).map(Key)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = JsonValue<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(JsonValue::Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(JsonValue::Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(JsonValue::Text(Cow::Owned(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(JsonValue::Number(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(JsonValue::Number(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        // Rust prints the shortest text that reads back as `v`, as JSON writers do: 1234.5.
+        Ok(JsonValue::Number(v.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(JsonValue::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(JsonValue::Other)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(JsonValue::Other)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(JsonValue::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = JsonObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(COLUMN_COUNT);
+                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, JsonValue<'de>>()? {
+                    entries.push((key, value));
+                }
+                Ok(JsonObject(entries))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+fn row_from_object<'a>(line: u64, object: &'a JsonObject<'a>) -> RawRow<'a> {
     let mut fields: Fields<'a> = [None; COLUMN_COUNT];
     let mut problems = Vec::new();
-    for (position, (key, value)) in object.iter().enumerate() {
+    for (position, (key, value)) in object.0.iter().enumerate() {
         let Some(column) = Column::from_name(key) else {
             problems.push((
                 None,
@@ -91,15 +203,14 @@ fn row_from_object<'a>(
             continue;
         };
         match value {
-            Value::Null => {}
-            Value::String(text) => fields[column.index()] = present(text),
-            Value::Number(_) if column.accepts_number() => {
-                fields[column.index()] = numbers
-                    .iter()
-                    .find(|(c, _)| *c == column)
-                    .map(|(_, text)| text.as_str());
+            JsonValue::Null => fields[column.index()] = None,
+            JsonValue::Text(text) => fields[column.index()] = present(text),
+            JsonValue::Number(text) if column.accepts_number() => {
+                fields[column.index()] = Some(text.as_str());
             }
-            _ => problems.push((Some(column), IssueKind::JsonType)),
+            JsonValue::Number(_) | JsonValue::Other => {
+                problems.push((Some(column), IssueKind::JsonType));
+            }
         }
     }
     RawRow {
