@@ -81,12 +81,15 @@ impl Column {
     pub fn from_name(name: &str) -> Option<Self> {
         // Exact names are the rule (every JSON key of every line comes through here); the
         // lenient comparison serves spreadsheet headers such as " BSN".
-        Self::ALL.into_iter().find(|c| c.name() == name).or_else(|| {
-            let name = name.trim();
-            Self::ALL
-                .into_iter()
-                .find(|c| c.name().eq_ignore_ascii_case(name))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .or_else(|| {
+                let name = name.trim();
+                Self::ALL
+                    .into_iter()
+                    .find(|c| c.name().eq_ignore_ascii_case(name))
+            })
     }
 
     /// Whether every row must fill this column (`bsn`/`client_token` are checked as a pair).

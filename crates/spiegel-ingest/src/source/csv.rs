@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use csv_core::ReadRecordResult;
 
-use super::{Fields, RawRow, Sink, SourceEnd, map_header, present};
+use super::{Batches, Fields, RawRow, Sink, SourceEnd, map_header, pipelined, present};
 use crate::column::COLUMN_COUNT;
 use crate::{Column, IngestError, IssueKind, Limits};
 
@@ -23,31 +23,6 @@ fn sniff_delimiter(first_line: &[u8]) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-/// A record split into fields on the reading thread: each column's trimmed text as a range of
-/// the batch's text buffer, and what was wrong with it.
-#[derive(Debug)]
-struct SplitRecord {
-    line: u64,
-    fields: [Option<(u32, u32)>; COLUMN_COUNT],
-    problems: Vec<(Option<Column>, IssueKind)>,
-    unreadable: bool,
-}
-
-/// Records split by the reading thread, handed to the validating thread in bulk. All text is
-/// UTF-8 checked and trimmed already, so the validating thread only validates.
-#[derive(Debug, Default)]
-struct Batch {
-    text: String,
-    records: Vec<SplitRecord>,
-}
-
-const BATCH_RECORDS: usize = 4096;
-
-enum Message {
-    Batch(Batch),
-    End(Result<SourceEnd, IngestError>),
-}
-
 /// Splits records into fields by the header's column mapping; the first record is the header.
 #[derive(Default)]
 struct Splitter {
@@ -55,14 +30,15 @@ struct Splitter {
 }
 
 impl Splitter {
-    /// `ends` are the fields' end offsets in `output`. `Break` when the header is unusable.
+    /// `ends` are the fields' end offsets in `output`. `Break` with a finding when the header
+    /// is unusable, without one when validation wants no more rows.
     fn record(
         &mut self,
         line: u64,
         output: &[u8],
         ends: &[usize],
-        batch: &mut Batch,
-    ) -> ControlFlow<IssueKind> {
+        batches: &mut Batches<'_>,
+    ) -> ControlFlow<Option<IssueKind>> {
         let whole = std::str::from_utf8(output).ok();
         let field = |i: usize| -> Result<&str, ()> {
             let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -81,16 +57,16 @@ impl Splitter {
                     self.mapping = Some(mapping);
                     ControlFlow::Continue(())
                 }
-                Err(issue) => ControlFlow::Break(issue),
+                Err(issue) => ControlFlow::Break(Some(issue)),
             };
         };
         if output.trim_ascii().is_empty() {
             // A row of bare delimiters, as spreadsheets leave below the data.
             return ControlFlow::Continue(());
         }
-        let mut record = SplitRecord {
+        let mut record = RawRow {
             line,
-            fields: [None; COLUMN_COUNT],
+            fields: [None; COLUMN_COUNT] as Fields<'_>,
             problems: Vec::new(),
             unreadable: false,
         };
@@ -106,13 +82,7 @@ impl Splitter {
         } else {
             for (i, column) in mapping.iter().enumerate() {
                 match (column, field(i)) {
-                    (Some(column), Ok(text)) => {
-                        record.fields[column.index()] = present(text).map(|text| {
-                            let start = batch.text.len() as u32;
-                            batch.text.push_str(text);
-                            (start, batch.text.len() as u32)
-                        });
-                    }
+                    (Some(column), Ok(text)) => record.fields[column.index()] = present(text),
                     (Some(column), Err(())) => {
                         record.problems.push((Some(*column), IssueKind::Encoding));
                     }
@@ -124,56 +94,24 @@ impl Splitter {
                 }
             }
         }
-        batch.records.push(record);
-        ControlFlow::Continue(())
+        batches.push(record).map_break(|()| None)
     }
 }
 
-/// Reads and validates a CSV submission on two threads: a reading thread parses and splits the
-/// bytes, the calling thread validates. Batches arrive in order, so rows do too.
+/// Reads a CSV submission: parsed and split on a reading thread, validated on this one.
 pub(crate) fn read<R: Read + Send>(
     input: R,
     limits: &Limits,
     sink: &mut Sink<'_>,
 ) -> Result<SourceEnd, IngestError> {
-    std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
-        scope.spawn(move || {
-            let end = parse(input, limits, &sender);
-            // The receiver is gone only when validation stopped early; nothing is owed then.
-            let _ = sender.send(Message::End(end));
-        });
-        for message in receiver {
-            let batch = match message {
-                Message::Batch(batch) => batch,
-                Message::End(end) => return end,
-            };
-            for record in batch.records {
-                let mut fields: Fields<'_> = [None; COLUMN_COUNT];
-                for (slot, range) in fields.iter_mut().zip(record.fields) {
-                    // Ranges were cut at the ends of pushed strings: always char boundaries.
-                    *slot = range.and_then(|(a, b)| batch.text.get(a as usize..b as usize));
-                }
-                let row = RawRow {
-                    line: record.line,
-                    fields,
-                    problems: record.problems,
-                    unreadable: record.unreadable,
-                };
-                if let ControlFlow::Break(issue) = sink(row) {
-                    return Ok(Some(issue));
-                }
-            }
-        }
-        Ok(None)
-    })
+    pipelined(|batches| parse(input, limits, batches), sink)
 }
 
 /// The reading thread: bytes to split records, within the byte and record-length limits.
 fn parse<R: Read>(
     input: R,
     limits: &Limits,
-    sender: &std::sync::mpsc::SyncSender<Message>,
+    batches: &mut Batches<'_>,
 ) -> Result<SourceEnd, IngestError> {
     let mut reader = BufReader::with_capacity(READ_BUFFER, input);
     let peek = reader.fill_buf()?;
@@ -191,7 +129,6 @@ fn parse<R: Read>(
     let mut record_line = 0u64;
     let mut at_record_start = true;
     let mut splitter = Splitter::default();
-    let mut batch = Batch::default();
 
     loop {
         let buf = reader.fill_buf()?;
@@ -233,31 +170,17 @@ fn parse<R: Read>(
                 }));
             }
             ReadRecordResult::Record => {
-                let split = splitter.record(
-                    record_line,
-                    &output[..out_len],
-                    &ends[..ends_len],
-                    &mut batch,
-                );
-                if let ControlFlow::Break(issue) = split {
-                    return Ok(Some(issue));
+                let split =
+                    splitter.record(record_line, &output[..out_len], &ends[..ends_len], batches);
+                if let ControlFlow::Break(stop) = split {
+                    return Ok(stop);
                 }
                 (out_len, ends_len) = (0, 0);
                 at_record_start = true;
-                if batch.records.len() == BATCH_RECORDS
-                    && sender
-                        .send(Message::Batch(std::mem::take(&mut batch)))
-                        .is_err()
-                {
-                    return Ok(None);
-                }
             }
             ReadRecordResult::End => {
                 if splitter.mapping.is_none() {
                     return Ok(Some(IssueKind::HeaderMissing));
-                }
-                if !batch.records.is_empty() && sender.send(Message::Batch(batch)).is_err() {
-                    return Ok(None);
                 }
                 return Ok(None);
             }

@@ -1,22 +1,31 @@
 //! JSON Lines: one object per line, keys are the column names of format v1.
 
 use std::io::{BufRead, BufReader, Read};
-use std::ops::ControlFlow;
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::{Fields, RawRow, Sink, SourceEnd, present};
+use super::{Batches, Fields, RawRow, Sink, SourceEnd, pipelined, present};
 use crate::column::{COLUMN_COUNT, displayable_name};
 use crate::guard::{GuardedReader, LimitHit, limit_hit};
 use crate::{Column, IngestError, IssueKind, Limits};
 
-pub(crate) fn read<R: Read>(
+/// Reads a JSON Lines submission: parsed on a reading thread, validated on this one.
+pub(crate) fn read<R: Read + Send>(
     input: R,
     limits: &Limits,
     sink: &mut Sink<'_>,
+) -> Result<SourceEnd, IngestError> {
+    pipelined(|batches| parse(input, limits, batches), sink)
+}
+
+/// The reading thread: lines to rows, within the byte and line-length limits.
+fn parse<R: Read>(
+    input: R,
+    limits: &Limits,
+    batches: &mut Batches<'_>,
 ) -> Result<SourceEnd, IngestError> {
     let guarded = GuardedReader::new(input, limits.max_bytes, limits.max_record_bytes);
     let mut reader = BufReader::with_capacity(64 * 1024, guarded);
@@ -48,16 +57,17 @@ pub(crate) fn read<R: Read>(
             continue;
         }
         let flow = match serde_json::from_slice::<JsonObject<'_>>(text) {
-            Ok(object) => sink(row_from_object(line, &object)),
-            Err(_) => sink(RawRow {
+            Ok(object) => batches.push(row_from_object(line, &object)),
+            Err(_) => batches.push(RawRow {
                 line,
                 fields: [None; COLUMN_COUNT],
                 problems: vec![(None, IssueKind::JsonSyntax)],
                 unreadable: true,
             }),
         };
-        if let ControlFlow::Break(issue) = flow {
-            return Ok(Some(issue));
+        if flow.is_break() {
+            // Validation stopped; its finding reaches the caller on the other thread.
+            return Ok(None);
         }
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod parquet;
 use std::ops::ControlFlow;
 
 use crate::column::COLUMN_COUNT;
-use crate::{Column, IssueKind};
+use crate::{Column, IngestError, IssueKind};
 
 /// One slot per column of format v1; `None` when absent or empty.
 pub(crate) type Fields<'a> = [Option<&'a str>; COLUMN_COUNT];
@@ -82,4 +82,119 @@ pub(crate) fn map_header<'n>(
         return Err(IssueKind::HeaderRequiredMissing(missing));
     }
     Ok(mapping)
+}
+
+/// A row as it crosses from the reading thread to the validating one: each column's trimmed
+/// text as a range of its batch's text buffer.
+#[derive(Debug)]
+struct SplitRow {
+    line: u64,
+    fields: [Option<(u32, u32)>; COLUMN_COUNT],
+    problems: Vec<(Option<Column>, IssueKind)>,
+    unreadable: bool,
+}
+
+/// Rows read in bulk. Their text is UTF-8 checked and trimmed already, so the validating
+/// thread only validates.
+#[derive(Debug, Default)]
+struct Batch {
+    text: String,
+    rows: Vec<SplitRow>,
+}
+
+const BATCH_ROWS: usize = 4096;
+
+enum Message {
+    Batch(Batch),
+    End(Result<SourceEnd, IngestError>),
+}
+
+/// The reading thread's side of [`pipelined`]: collects rows into batches and sends them on.
+pub(crate) struct Batches<'a> {
+    sender: &'a std::sync::mpsc::SyncSender<Message>,
+    batch: Batch,
+}
+
+impl Batches<'_> {
+    /// Hands a row on; `Break` once validation has stopped and wants no more.
+    pub(crate) fn push(&mut self, row: RawRow<'_>) -> ControlFlow<()> {
+        let text = &mut self.batch.text;
+        let fields = row.fields.map(|field| {
+            field.map(|value| {
+                let start = text.len() as u32;
+                text.push_str(value);
+                (start, text.len() as u32)
+            })
+        });
+        self.batch.rows.push(SplitRow {
+            line: row.line,
+            fields,
+            problems: row.problems,
+            unreadable: row.unreadable,
+        });
+        if self.batch.rows.len() < BATCH_ROWS {
+            return ControlFlow::Continue(());
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> ControlFlow<()> {
+        if self.batch.rows.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        match self
+            .sender
+            .send(Message::Batch(std::mem::take(&mut self.batch)))
+        {
+            Ok(()) => ControlFlow::Continue(()),
+            // The receiver is gone only when validation stopped early.
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+}
+
+/// Reads on two threads: `read` runs on a reading thread and pushes rows as it parses them;
+/// this thread validates them through `sink`, in order. A file that fills the reading thread's
+/// batches faster than they are validated waits: at most a few batches are in flight.
+pub(crate) fn pipelined<F>(read: F, sink: &mut Sink<'_>) -> Result<SourceEnd, IngestError>
+where
+    F: FnOnce(&mut Batches<'_>) -> Result<SourceEnd, IngestError> + Send,
+{
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        scope.spawn(move || {
+            let mut batches = Batches {
+                sender: &sender,
+                batch: Batch::default(),
+            };
+            let end = read(&mut batches);
+            if batches.flush().is_continue() {
+                // As in `flush`, a send fails only when nobody listens any more.
+                let _ = sender.send(Message::End(end));
+            }
+        });
+        for message in receiver {
+            let batch = match message {
+                Message::Batch(batch) => batch,
+                Message::End(end) => return end,
+            };
+            for row in batch.rows {
+                let mut fields: Fields<'_> = [None; COLUMN_COUNT];
+                for (slot, range) in fields.iter_mut().zip(row.fields) {
+                    // Ranges were cut at the ends of pushed strings: always char boundaries.
+                    *slot = range.and_then(|(a, b)| batch.text.get(a as usize..b as usize));
+                }
+                let row = RawRow {
+                    line: row.line,
+                    fields,
+                    problems: row.problems,
+                    unreadable: row.unreadable,
+                };
+                if let ControlFlow::Break(issue) = sink(row) {
+                    return Ok(Some(issue));
+                }
+            }
+        }
+        Ok(None)
+    })
 }
