@@ -170,8 +170,13 @@ impl<'a> Ingest<'a> {
         let limits = &self.config.limits;
         let mut sink = |row: source::RawRow<'_>| validator.row(row);
         let stopped = match self.meta.format {
-            Format::Csv => source::csv::read(input, limits, &mut sink)?,
-            Format::Jsonl => source::jsonl::read(input, limits, &mut sink)?,
+            // Parsed on a reading thread, validated on this one.
+            Format::Csv => {
+                source::pipelined(|rows| source::csv::parse(input, limits, rows), &mut sink)?
+            }
+            Format::Jsonl => {
+                source::pipelined(|rows| source::jsonl::parse(input, limits, rows), &mut sink)?
+            }
             Format::Parquet => {
                 let mut bytes = Vec::new();
                 let mut limited = input.take(limits.max_bytes.saturating_add(1));

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use csv_core::ReadRecordResult;
 
-use super::{Batches, Fields, RawRow, Sink, SourceEnd, map_header, pipelined, present};
+use super::{Batches, Fields, RawRow, SourceEnd, map_header, present};
 use crate::column::COLUMN_COUNT;
 use crate::{Column, IngestError, IssueKind, Limits};
 
@@ -98,17 +98,8 @@ impl Splitter {
     }
 }
 
-/// Reads a CSV submission: parsed and split on a reading thread, validated on this one.
-pub(crate) fn read<R: Read + Send>(
-    input: R,
-    limits: &Limits,
-    sink: &mut Sink<'_>,
-) -> Result<SourceEnd, IngestError> {
-    pipelined(|batches| parse(input, limits, batches), sink)
-}
-
 /// The reading thread: bytes to split records, within the byte and record-length limits.
-fn parse<R: Read>(
+pub(crate) fn parse<R: Read>(
     input: R,
     limits: &Limits,
     batches: &mut Batches<'_>,
@@ -206,7 +197,11 @@ mod tests {
         };
         let header = Column::ALL.map(|c| c.name()).join(",");
         let text = format!("{header}\n{text}");
-        let end = read(text.as_bytes(), &Limits::default(), &mut sink).unwrap();
+        let end = crate::source::pipelined(
+            |batches| parse(text.as_bytes(), &Limits::default(), batches),
+            &mut sink,
+        )
+        .unwrap();
         assert_eq!(end, None);
         lines
     }

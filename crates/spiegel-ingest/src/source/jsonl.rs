@@ -1,28 +1,18 @@
 //! JSON Lines: one object per line, keys are the column names of format v1.
 
-use std::io::{BufRead, BufReader, Read};
-
 use std::borrow::Cow;
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::{Batches, Fields, RawRow, Sink, SourceEnd, pipelined, present};
+use super::{Batches, Fields, RawRow, SourceEnd, present};
 use crate::column::{COLUMN_COUNT, displayable_name};
 use crate::guard::{GuardedReader, LimitHit, limit_hit};
 use crate::{Column, IngestError, IssueKind, Limits};
 
-/// Reads a JSON Lines submission: parsed on a reading thread, validated on this one.
-pub(crate) fn read<R: Read + Send>(
-    input: R,
-    limits: &Limits,
-    sink: &mut Sink<'_>,
-) -> Result<SourceEnd, IngestError> {
-    pipelined(|batches| parse(input, limits, batches), sink)
-}
-
 /// The reading thread: lines to rows, within the byte and line-length limits.
-fn parse<R: Read>(
+pub(crate) fn parse<R: Read>(
     input: R,
     limits: &Limits,
     batches: &mut Batches<'_>,
