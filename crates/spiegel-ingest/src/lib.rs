@@ -66,6 +66,13 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The format a file's extension names (`csv`, `jsonl`/`ndjson`, `parquet`), if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        path.extension()?.to_str()?.parse().ok()
+    }
+}
+
 impl FromStr for Format {
     type Err = String;
 
@@ -166,31 +173,26 @@ impl<'a> Ingest<'a> {
     /// Reads a submission from a stream in the format of the metadata. A Parquet stream is
     /// held in memory (up to the byte limit) because Parquet is read from its footer.
     pub fn read<R: Read + Send>(self, input: R) -> Result<Ingested> {
-        let mut validator = validate::Validator::new(self.config, self.meta, self.policy);
         let limits = &self.config.limits;
-        let mut sink = |row: source::RawRow<'_>| validator.row(row);
-        let stopped = match self.meta.format {
+        self.validate(|sink| match self.meta.format {
             // Parsed on a reading thread, validated on this one.
-            Format::Csv => {
-                source::pipelined(|rows| source::csv::parse(input, limits, rows), &mut sink)?
-            }
+            Format::Csv => source::pipelined(|rows| source::csv::parse(input, limits, rows), sink),
             Format::Jsonl => {
-                source::pipelined(|rows| source::jsonl::parse(input, limits, rows), &mut sink)?
+                source::pipelined(|rows| source::jsonl::parse(input, limits, rows), sink)
             }
             Format::Parquet => {
                 let mut bytes = Vec::new();
-                let mut limited = input.take(limits.max_bytes.saturating_add(1));
-                limited.read_to_end(&mut bytes)?;
+                input
+                    .take(limits.max_bytes.saturating_add(1))
+                    .read_to_end(&mut bytes)?;
                 if bytes.len() as u64 > limits.max_bytes {
-                    Some(IssueKind::FileTooLarge {
+                    return Ok(Some(IssueKind::FileTooLarge {
                         max: limits.max_bytes,
-                    })
-                } else {
-                    source::parquet::read(bytes::Bytes::from(bytes), limits, &mut sink)?
+                    }));
                 }
+                source::parquet::read(bytes::Bytes::from(bytes), limits, sink)
             }
-        };
-        Ok(self.finish(validator, stopped))
+        })
     }
 
     /// Reads a submission file; Parquet is read in place rather than into memory.
@@ -198,17 +200,20 @@ impl<'a> Ingest<'a> {
         let file = std::fs::File::open(path)?;
         match self.meta.format {
             Format::Parquet => {
-                let mut validator = validate::Validator::new(self.config, self.meta, self.policy);
-                let mut sink = |row: source::RawRow<'_>| validator.row(row);
-                let stopped = source::parquet::read(file, &self.config.limits, &mut sink)?;
-                Ok(self.finish(validator, stopped))
+                self.validate(|sink| source::parquet::read(file, &self.config.limits, sink))
             }
             _ => self.read(file),
         }
     }
 
-    fn finish(self, validator: validate::Validator<'_>, stopped: Option<IssueKind>) -> Ingested {
+    /// Feeds the rows `read` produces to a validator and closes the submission.
+    fn validate(
+        self,
+        read: impl FnOnce(&mut source::Sink<'_>) -> Result<source::SourceEnd>,
+    ) -> Result<Ingested> {
+        let mut validator = validate::Validator::new(self.config, self.meta, self.policy);
+        let stopped = read(&mut |row| validator.row(row))?;
         let (receipt, records) = validator.finish(stopped);
-        Ingested { receipt, records }
+        Ok(Ingested { receipt, records })
     }
 }

@@ -132,7 +132,7 @@ impl ValidationArgs {
         let from_name = spiegel_ingest::SubmissionMeta::from_file_name(&name);
         let format = self
             .format
-            .or_else(|| name.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok()));
+            .or_else(|| spiegel_ingest::Format::from_path(path));
         match (from_name, self.provider, self.period, format) {
             (_, Some(provider), Some(period), Some(format)) => Ok(spiegel_ingest::SubmissionMeta {
                 provider,

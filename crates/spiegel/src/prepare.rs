@@ -16,13 +16,16 @@ pub(crate) fn run(args: &PrepareArgs) -> Result<ExitCode> {
     let key = SourceKey::from_file(&args.source_key)?;
     let config = args.validation.config()?;
     let meta = args.validation.meta(&args.input)?;
-    let output_format: Format = args
-        .output
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("csv")
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))?;
+    // An output without an extension gets CSV; an extension that names no format is refused.
+    let output_format = match args.output.extension() {
+        None => Format::Csv,
+        Some(extension) => Format::from_path(&args.output).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown format '{}'; use csv, jsonl or parquet",
+                extension.to_string_lossy()
+            )
+        })?,
+    };
     let outcome = Ingest::new(&config, &meta)
         .tokenise_with(&key)
         .read_path(&args.input)
@@ -72,7 +75,7 @@ fn write_atomically(
 fn write_records(out: &mut BufWriter<File>, format: Format, records: &[ValidRecord]) -> Result<()> {
     match format {
         Format::Csv => {
-            let mut writer = csv_writer(out);
+            let mut writer = csv::Writer::from_writer(out);
             writer.write_record(Column::ALL.iter().map(|c| c.name()))?;
             for record in records {
                 writer.write_record(record.to_v1().iter().map(|v| v.as_deref().unwrap_or("")))?;
@@ -112,8 +115,4 @@ fn write_records(out: &mut BufWriter<File>, format: Format, records: &[ValidReco
         }
     }
     Ok(())
-}
-
-fn csv_writer(out: &mut BufWriter<File>) -> csv::Writer<&mut BufWriter<File>> {
-    csv::WriterBuilder::new().from_writer(out)
 }

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use spiegel_ingest::{Ingest, IngestConfig, Receipt};
+use anyhow::{Context, Result};
+use spiegel_ingest::{Format, Ingest, IngestConfig, Receipt};
 
 use crate::ValidationArgs;
 
@@ -81,15 +81,13 @@ fn validate_file(path: &Path, args: &ValidationArgs, config: &IngestConfig) -> R
     Ok(receipt)
 }
 
-/// The submissions in a directory (`.csv`, `.jsonl`, `.parquet`), sorted by name.
+/// The submissions in a directory (every file whose extension names a [`Format`]), sorted by
+/// name.
 fn submission_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "csv" || e == "jsonl" || e == "parquet")
-        })
+        .filter(|p| Format::from_path(p).is_some())
         .collect();
     files.sort();
     Ok(files)

@@ -9,11 +9,10 @@ use std::ops::ControlFlow;
 
 use csv_core::ReadRecordResult;
 
-use super::{Batches, Fields, RawRow, SourceEnd, map_header, present};
+use super::{BOM, Batches, Fields, RawRow, SourceEnd, map_header, present};
 use crate::column::COLUMN_COUNT;
 use crate::{Column, IngestError, IssueKind, Limits};
 
-const BOM: &[u8] = b"\xef\xbb\xbf";
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Picks `;` or `,` from the header line: the one that occurs more often.

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::{Batches, Fields, RawRow, SourceEnd, present};
+use super::{BOM, Batches, Fields, RawRow, SourceEnd, present};
 use crate::column::{COLUMN_COUNT, displayable_name};
 use crate::guard::{GuardedReader, LimitHit, limit_hit};
 use crate::{Column, IngestError, IssueKind, Limits};
@@ -41,7 +41,7 @@ pub(crate) fn parse<R: Read>(
         line += 1;
         let mut text: &[u8] = buf.trim_ascii();
         if line == 1 {
-            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+            text = text.strip_prefix(BOM).unwrap_or(text);
         }
         if text.is_empty() {
             continue;

@@ -10,6 +10,9 @@ use std::ops::ControlFlow;
 use crate::column::COLUMN_COUNT;
 use crate::{Column, IngestError, IssueKind};
 
+/// The UTF-8 byte order mark that spreadsheet software writes at the start of a file.
+pub(crate) const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// One slot per column of format v1; `None` when absent or empty.
 pub(crate) type Fields<'a> = [Option<&'a str>; COLUMN_COUNT];
 
