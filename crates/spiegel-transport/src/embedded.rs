@@ -1,0 +1,291 @@
+//! The embedded transport: each topic a directory in the data directory, each message a file
+//! written atomically (temporary file, fsync, rename, fsync of the directory), each consumer
+//! group's committed offset a file written the same way. A crash leaves either the whole message
+//! or nothing, which is the guarantee Kafka gives the stages.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::{Consumer, Message, Producer, Result, Transport, TransportError};
+
+const MAGIC: &[u8; 8] = b"SPGMSG1\n";
+
+/// Topics in a directory, for running all stages in one process without a broker.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTransport {
+    root: PathBuf,
+    /// Next offset per topic, shared by every producer of this transport so offsets stay dense
+    /// when several stages send to the same topic.
+    next_offsets: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+impl EmbeddedTransport {
+    /// Topics under `root` (created if absent).
+    pub fn open(root: &Path) -> Result<Self> {
+        create_dir(&root.join("topics"))?;
+        create_dir(&root.join("groups"))?;
+        Ok(Self {
+            root: root.to_owned(),
+            next_offsets: Arc::default(),
+        })
+    }
+
+    fn topic_dir(&self, topic: &str) -> Result<PathBuf> {
+        check_name(topic)?;
+        let dir = self.root.join("topics").join(topic);
+        create_dir(&dir)?;
+        Ok(dir)
+    }
+}
+
+impl Transport for EmbeddedTransport {
+    fn producer(&self) -> Result<Box<dyn Producer>> {
+        Ok(Box::new(EmbeddedProducer {
+            transport: self.clone(),
+        }))
+    }
+
+    fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
+        check_name(group)?;
+        let dir = self.topic_dir(topic)?;
+        let group_dir = self.root.join("groups").join(group);
+        create_dir(&group_dir)?;
+        let offset_file = group_dir.join(topic);
+        let position = match fs::read_to_string(&offset_file) {
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| TransportError::Corrupt {
+                    path: offset_file.clone(),
+                    reason: "not an offset".into(),
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(TransportError::Io {
+                    path: offset_file,
+                    source,
+                });
+            }
+        };
+        Ok(Box::new(EmbeddedConsumer {
+            dir,
+            offset_file,
+            position,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct EmbeddedProducer {
+    transport: EmbeddedTransport,
+}
+
+impl Producer for EmbeddedProducer {
+    fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        let dir = self.transport.topic_dir(topic)?;
+        // Holding the lock while writing keeps offsets dense and in send order.
+        let mut next_offsets = self
+            .transport
+            .next_offsets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = match next_offsets.get(topic) {
+            Some(next) => *next,
+            None => first_free_offset(&dir)?,
+        };
+        let mut bytes = Vec::with_capacity(MAGIC.len() + 12 + key.len() + payload.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(payload);
+        write_atomically(&dir, &message_name(next), &bytes)?;
+        next_offsets.insert(topic.to_owned(), next + 1);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct EmbeddedConsumer {
+    dir: PathBuf,
+    offset_file: PathBuf,
+    position: u64,
+}
+
+impl Consumer for EmbeddedConsumer {
+    fn poll(&mut self, max: usize) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let path = self.dir.join(message_name(self.position));
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(source) => return Err(TransportError::Io { path, source }),
+            };
+            let (key, payload) = decode(&bytes).ok_or_else(|| TransportError::Corrupt {
+                path: path.clone(),
+                reason: "not a message".into(),
+            })?;
+            out.push(Message {
+                offset: self.position,
+                key,
+                payload,
+            });
+            self.position += 1;
+        }
+        Ok(out)
+    }
+
+    fn commit(&mut self, offset: u64) -> Result<()> {
+        let dir = self.offset_file.parent().unwrap_or(Path::new("."));
+        let name = self
+            .offset_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        write_atomically(dir, &name, format!("{}\n", offset + 1).as_bytes())
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<(String, Vec<u8>)> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (len, rest) = rest.split_at_checked(4)?;
+    let key_len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+    let (key, rest) = rest.split_at_checked(key_len)?;
+    let (len, payload) = rest.split_at_checked(8)?;
+    let payload_len = u64::from_le_bytes(len.try_into().ok()?);
+    if payload.len() as u64 != payload_len {
+        return None;
+    }
+    Some((String::from_utf8(key.to_vec()).ok()?, payload.to_vec()))
+}
+
+fn message_name(offset: u64) -> String {
+    format!("{offset:020}.msg")
+}
+
+fn first_free_offset(dir: &Path) -> Result<u64> {
+    let entries = fs::read_dir(dir).map_err(|source| TransportError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut next = 0;
+    for entry in entries {
+        let entry = entry.map_err(|source| TransportError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(offset) = name
+            .strip_suffix(".msg")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            next = next.max(offset + 1);
+        }
+    }
+    Ok(next)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(TransportError::InvalidName(name.to_owned()))
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|source| TransportError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, whole.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TransportError::Io { path, source }
+    };
+    let target = dir.join(name);
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let mut file = File::create(&temporary).map_err(io(&temporary))?;
+    file.write_all(bytes).map_err(io(&temporary))?;
+    file.sync_all().map_err(io(&temporary))?;
+    drop(file);
+    fs::rename(&temporary, &target).map_err(io(&target))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_survive_a_restart_and_consumers_resume_after_their_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let transport = EmbeddedTransport::open(dir.path()).unwrap();
+            let mut producer = transport.producer().unwrap();
+            for i in 0..5u8 {
+                producer.send("t", &format!("k{i}"), &[i; 3]).unwrap();
+            }
+            let mut consumer = transport.consumer("t", "g").unwrap();
+            let first = consumer.poll(2).unwrap();
+            assert_eq!(first.len(), 2);
+            assert_eq!(first[1].offset, 1);
+            consumer.commit(first[1].offset).unwrap();
+            // Read but not committed: must come again after a restart.
+            assert_eq!(consumer.poll(1).unwrap()[0].offset, 2);
+        }
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        let mut consumer = transport.consumer("t", "g").unwrap();
+        let rest = consumer.poll(10).unwrap();
+        assert_eq!(
+            rest.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(rest[0].key, "k2");
+        assert_eq!(rest[0].payload, vec![2; 3]);
+        // A new producer after the restart continues the offsets.
+        transport.producer().unwrap().send("t", "k5", b"x").unwrap();
+        assert_eq!(consumer.poll(10).unwrap()[0].offset, 5);
+        // Another group starts at the beginning.
+        assert_eq!(
+            transport.consumer("t", "other").unwrap().poll(10).unwrap().len(),
+            6
+        );
+    }
+
+    #[test]
+    fn a_leftover_temporary_file_is_not_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        let topic = transport.topic_dir("t").unwrap();
+        fs::write(topic.join(".00000000000000000000.msg.tmp"), b"half").unwrap();
+        assert!(transport.consumer("t", "g").unwrap().poll(10).unwrap().is_empty());
+        transport.producer().unwrap().send("t", "k", b"p").unwrap();
+        assert_eq!(transport.consumer("t", "g").unwrap().poll(10).unwrap()[0].offset, 0);
+    }
+
+    #[test]
+    fn names_that_would_escape_the_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        assert!(transport.consumer("../x", "g").is_err());
+        assert!(transport.consumer("t", "a/b").is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! The transport between the four stages (SPEC §3).
+//!
+//! A stage sees topics through [`Transport`]: it sends keyed messages with a [`Producer`] and
+//! reads them in order with a [`Consumer`] of a consumer group, committing the offset of what it
+//! has made durable. No stage knows whether it runs on the [`EmbeddedTransport`] (one process,
+//! a data directory, no broker) or on Kafka; both give the same semantics:
+//!
+//! - a sent message is durable once [`Producer::send`] returns;
+//! - a consumer group reads a topic in offset order and, after a restart, resumes at the first
+//!   message it did not commit, so every message is seen at least once and every stage must be
+//!   idempotent (which the pipeline's stages are: their output is a function of their input).
+
+mod embedded;
+mod error;
+
+pub use embedded::EmbeddedTransport;
+pub use error::{Result, TransportError};
+
+/// The topics of the pipeline.
+pub mod topic {
+    /// Accepted submissions, stage-1 tokenised, keyed by provider and period.
+    pub const SUBMISSIONS: &str = "spiegel.submissions.v1";
+    /// The same submissions after stage 2, keyed by provider and period.
+    pub const PSEUDONYMISED: &str = "spiegel.pseudonymised.v1";
+    /// Indicator cells of a release (the master table), keyed by release.
+    pub const AGGREGATES: &str = "spiegel.aggregates.v1";
+}
+
+/// One message as read from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Position in the topic; commit it once the message's effect is durable.
+    pub offset: u64,
+    /// The key (ordering holds per key).
+    pub key: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// Sends messages to topics.
+pub trait Producer: Send {
+    /// Appends a message; it is durable when this returns.
+    fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()>;
+}
+
+/// Reads one topic as a member of a consumer group.
+pub trait Consumer: Send {
+    /// The next messages after the last one returned (at most `max`); empty when the topic has
+    /// nothing more for now.
+    fn poll(&mut self, max: usize) -> Result<Vec<Message>>;
+    /// Records that every message up to and including `offset` has been dealt with durably.
+    fn commit(&mut self, offset: u64) -> Result<()>;
+}
+
+/// A way to reach the topics.
+pub trait Transport: Send + Sync {
+    /// A producer.
+    fn producer(&self) -> Result<Box<dyn Producer>>;
+    /// A consumer of `topic` in consumer group `group`, positioned after the group's last
+    /// committed offset.
+    fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>>;
+}
