@@ -31,6 +31,7 @@ mod codes;
 mod date;
 mod error;
 mod gemeente;
+pub mod ipc;
 mod period;
 mod provider;
 

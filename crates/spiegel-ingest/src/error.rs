@@ -18,4 +18,7 @@ pub enum IngestError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Handing the submission on to the next stage failed.
+    #[error("sending the submission on failed: {0}")]
+    Stage(String),
 }

@@ -24,7 +24,9 @@ mod issue;
 mod receipt;
 mod record;
 mod source;
+pub mod stage;
 mod validate;
+pub mod wire;
 
 use std::fmt;
 use std::io::Read;

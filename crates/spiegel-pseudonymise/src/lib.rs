@@ -17,8 +17,9 @@ mod bsn;
 mod error;
 mod key;
 mod token;
+pub mod stage;
 
 pub use bsn::{Bsn, BsnError, ParsedBsn, Sentinel};
 pub use error::{Error, Result};
 pub use key::{KeyStage, SourceKey, TtpId, TtpKey};
-pub use token::{ClientToken, Pseudonym, Pseudonymiser, TokenError};
+pub use token::{ClientToken, LinkKey, Pseudonym, Pseudonymiser, TokenError};

@@ -151,6 +151,42 @@ impl Pseudonym {
     }
 }
 
+/// What the aggregate stage links children by: 128 bits of a pseudonym read back from the
+/// pseudonymised topic. It cannot be turned back into a pseudonym or printed; two records are
+/// about the same child exactly when their link keys are equal (a collision among 10^7
+/// children has probability below 10^-24).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkKey(u128);
+
+impl LinkKey {
+    /// Reads a pseudonym's wire form, refusing one of another TTP or of a K2 version that is
+    /// not `version`.
+    pub fn from_pseudonym_wire(text: &str, ttp: &TtpId, version: u32) -> Result<Self, TokenError> {
+        let (label, mac) = decode("ps", text).ok_or(TokenError::Malformed)?;
+        if &label.ttp != ttp {
+            return Err(TokenError::OtherTtp);
+        }
+        if label.version != version {
+            return Err(TokenError::UnknownVersion(label.version));
+        }
+        let mut high = [0u8; 16];
+        high.copy_from_slice(&mac[..16]);
+        Ok(Self(u128::from_le_bytes(high)))
+    }
+
+    /// 64 uniformly distributed bits of the key, for cell keys of statistical disclosure
+    /// control (SPEC §9 SDC-4); the rest of the key stays out of every output.
+    pub fn cell_key_bits(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+impl fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LinkKey(***)")
+    }
+}
+
 impl fmt::Debug for Pseudonym {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pseudonym(v{}, ***)", self.label.version)

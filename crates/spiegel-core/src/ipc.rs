@@ -1,0 +1,22 @@
+//! Record batches as Arrow IPC streams: the payload of every topic message between stages.
+
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
+
+/// A record batch as an Arrow IPC stream.
+pub fn to_ipc(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    let mut out = Vec::new();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// The batches of an Arrow IPC stream as one record batch.
+pub fn from_ipc(bytes: &[u8]) -> Result<RecordBatch, ArrowError> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    arrow_select::concat::concat_batches(&schema, &batches)
+}
