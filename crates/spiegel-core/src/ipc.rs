@@ -20,3 +20,12 @@ pub fn from_ipc(bytes: &[u8]) -> Result<RecordBatch, ArrowError> {
     let batches = reader.collect::<Result<Vec<_>, _>>()?;
     arrow_select::concat::concat_batches(&schema, &batches)
 }
+
+/// Days between 0001-01-01 (chrono's day 1) and 1970-01-01 (Arrow's day 0).
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// Arrow's `Date32` (days since 1970-01-01) for a date.
+pub fn date32(date: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
+}

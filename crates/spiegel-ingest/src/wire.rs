@@ -14,6 +14,8 @@ use chrono::NaiveDate;
 use spiegel_core::{Agb, CodeList, Period};
 use spiegel_pseudonymise::Sentinel;
 
+use spiegel_core::ipc::date32;
+
 use crate::{NormalisedRecord, Subject, normalised_schema};
 
 /// Schema metadata key: the provider's AGB code.
@@ -22,15 +24,6 @@ pub const META_PROVIDER: &str = "spiegel.provider";
 pub const META_PERIOD: &str = "spiegel.period";
 /// Schema metadata key: the SHA-256 of the submitted file, which identifies the submission.
 pub const META_SUBMISSION: &str = "spiegel.submission";
-
-/// Days between 0001-01-01 (chrono's day 1) and 1970-01-01 (Arrow's day 0).
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
-
-/// Arrow's `Date32` for a date.
-pub fn date32(date: NaiveDate) -> i32 {
-    use chrono::Datelike;
-    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
-}
 
 /// One accepted submission as a record batch of [`normalised_schema`], with the provider,
 /// period and submission id in the schema metadata.

@@ -1,0 +1,272 @@
+//! Pseudonymised submissions decoded into compact trajectories.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Decimal128Type, Int16Type, UInt8Type};
+use arrow_array::{Array, RecordBatch};
+use spiegel_core::{AgeBand, Agb, CodeList, GemeenteCode, Geslacht, Hulpvorm, Period, Reference};
+use spiegel_core::{RedenBeeindiging, Verwijzer, ZonderHulpVerder};
+use spiegel_pseudonymise::{LinkKey, TtpId};
+
+use crate::AggregateError;
+
+/// Whom a trajectory is about. Unlinkable children (BSN unknown or unborn) get an identity of
+/// their own per trajectory, so they count as one child each and are never linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Child {
+    Linked(LinkKey),
+    Unlinkable(u64),
+}
+
+impl Child {
+    /// 64 uniform bits for the cell key of SDC-4.
+    pub(crate) fn key_bits(self) -> u64 {
+        match self {
+            Self::Linked(k) => k.cell_key_bits(),
+            Self::Unlinkable(k) => k,
+        }
+    }
+}
+
+/// One trajectory as delivered for one period, codes as indexes into their code lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Traj {
+    pub(crate) child: Child,
+    pub(crate) provider: u16,
+    pub(crate) gemeente: u16,
+    pub(crate) region: u16,
+    pub(crate) hulpvorm: u8,
+    pub(crate) verwijzer: u8,
+    pub(crate) age_band: u8,
+    pub(crate) geslacht: u8,
+    pub(crate) crisis: bool,
+    /// Days since 1970-01-01.
+    pub(crate) start: i32,
+    pub(crate) end: Option<i32>,
+    /// 0..=4 for reasons 01..05.
+    pub(crate) reden: Option<u8>,
+    /// Youth, parent.
+    pub(crate) tevredenheid: [Option<u8>; 2],
+    /// Youth, parent; 0..=3 for answers 01..04.
+    pub(crate) zonder_hulp_verder: [Option<u8>; 2],
+    pub(crate) aanmelding: Option<i32>,
+    pub(crate) amount_cent: Option<i64>,
+}
+
+impl Traj {
+    /// The BIJ record key across periods: the same trajectory delivered again.
+    pub(crate) fn identity(&self) -> (Child, u16, i32, u8) {
+        (self.child, self.provider, self.start, self.hulpvorm)
+    }
+
+    /// 64 uniform bits for the cell key of a count of trajectories.
+    pub(crate) fn key_bits(&self) -> u64 {
+        mix(self.child.key_bits()
+            ^ mix(u64::from(self.provider) << 40 | u64::from(self.hulpvorm) << 32 | self.start as u32 as u64))
+    }
+}
+
+/// SplitMix64's finaliser: a bijection that spreads every input bit over the output.
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One stored submission: whose, which period, and its trajectories.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) provider_index: u16,
+    pub(crate) period: Period,
+    pub(crate) trajectories: Vec<Traj>,
+}
+
+/// Reads the provider, period and submission id from a pseudonymised batch's metadata.
+pub(crate) fn batch_identity(batch: &RecordBatch) -> Result<(Agb, Period, String), AggregateError> {
+    let metadata = batch.schema_ref().metadata();
+    let get = |key: &str| {
+        metadata
+            .get(key)
+            .cloned()
+            .ok_or_else(|| AggregateError::Malformed(format!("no {key} in the batch metadata")))
+    };
+    let provider = get("spiegel.provider")?
+        .parse()
+        .map_err(|e: spiegel_core::CoreError| AggregateError::Malformed(e.to_string()))?;
+    let period = get("spiegel.period")?
+        .parse()
+        .map_err(|e: spiegel_core::CoreError| AggregateError::Malformed(e.to_string()))?;
+    Ok((provider, period, get("spiegel.submission")?))
+}
+
+/// Code-list lookups for a dictionary column: each dictionary value once, then per row an
+/// index.
+fn dictionary_codes(
+    batch: &RecordBatch,
+    name: &str,
+    code: impl Fn(&str) -> Option<u16>,
+) -> Result<Vec<Option<u16>>, AggregateError> {
+    let malformed = |what: &str| AggregateError::Malformed(format!("column {name}: {what}"));
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| malformed("missing"))?;
+    let dictionary = column
+        .as_dictionary_opt::<Int16Type>()
+        .ok_or_else(|| malformed("not a dictionary"))?;
+    let values = dictionary
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| malformed("not text"))?;
+    let lookup: Vec<Option<u16>> = (0..values.len())
+        .map(|i| code(values.value(i)).ok_or_else(|| malformed("unknown code")).map(Some))
+        .collect::<Result<_, _>>()?;
+    Ok(dictionary
+        .keys()
+        .iter()
+        .map(|k| k.and_then(|k| lookup.get(k as usize).copied().flatten()))
+        .collect())
+}
+
+fn position<C: CodeList + PartialEq>(code: &str) -> Option<u16> {
+    let c = C::from_code(code)?;
+    C::ALL.iter().position(|x| *x == c).map(|p| p as u16)
+}
+
+/// Where each provider of the data set is in the provider list, so trajectories can carry a
+/// small index.
+pub(crate) fn decode(
+    batch: &RecordBatch,
+    provider: u16,
+    ttp: &TtpId,
+    pseudonym_version: u32,
+    reference: &Reference,
+    regions: &[String],
+) -> Result<Vec<Traj>, AggregateError> {
+    let rows = batch.num_rows();
+    let malformed = |what: String| AggregateError::Malformed(what);
+    let required = |codes: Vec<Option<u16>>, name: &str| -> Result<Vec<u16>, AggregateError> {
+        codes
+            .into_iter()
+            .map(|c| c.ok_or_else(|| malformed(format!("column {name}: missing value"))))
+            .collect()
+    };
+    let gemeente_index = |code: &str| -> Option<u16> {
+        let code: GemeenteCode = code.parse().ok()?;
+        reference
+            .gemeenten()
+            .iter()
+            .position(|g| g.code == code)
+            .map(|p| p as u16)
+    };
+    let subject_kind = dictionary_codes(batch, "subject_kind", |k| match k {
+        "token" => Some(0),
+        "unknown" => Some(1),
+        "unborn" => Some(2),
+        _ => None,
+    })?;
+    let age_band = required(
+        dictionary_codes(batch, "age_band", |l| {
+            let band = AgeBand::from_label(l)?;
+            AgeBand::ALL.iter().position(|b| *b == band).map(|p| p as u16)
+        })?,
+        "age_band",
+    )?;
+    let geslacht = required(dictionary_codes(batch, "geslacht", position::<Geslacht>)?, "geslacht")?;
+    let gemeente = required(dictionary_codes(batch, "gemeentecode", gemeente_index)?, "gemeentecode")?;
+    let verwijzer = required(dictionary_codes(batch, "verwijzer", position::<Verwijzer>)?, "verwijzer")?;
+    let hulpvorm = required(dictionary_codes(batch, "hulpvorm", position::<Hulpvorm>)?, "hulpvorm")?;
+    let crisis = required(
+        dictionary_codes(batch, "gestart_met_crisis", |c| match c {
+            "01" => Some(1),
+            "02" => Some(0),
+            _ => None,
+        })?,
+        "gestart_met_crisis",
+    )?;
+    let reden = dictionary_codes(batch, "reden_beeindiging", position::<RedenBeeindiging>)?;
+    let zhv_j = dictionary_codes(batch, "zonder_hulp_verder_jeugdige", position::<ZonderHulpVerder>)?;
+    let zhv_o = dictionary_codes(batch, "zonder_hulp_verder_ouder", position::<ZonderHulpVerder>)?;
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| malformed(format!("column {name} missing")))
+    };
+    let date = |name: &str| -> Result<_, AggregateError> {
+        column(name)?
+            .as_primitive_opt::<Date32Type>()
+            .cloned()
+            .ok_or_else(|| malformed(format!("column {name} is not a date")))
+    };
+    let score = |name: &str| -> Result<_, AggregateError> {
+        column(name)?
+            .as_primitive_opt::<UInt8Type>()
+            .cloned()
+            .ok_or_else(|| malformed(format!("column {name} is not a score")))
+    };
+    let aanvang = date("datum_aanvang")?;
+    let einde = date("datum_einde")?;
+    let aanmelding = date("datum_aanmelding")?;
+    let tev_j = score("tevredenheid_jeugdige")?;
+    let tev_o = score("tevredenheid_ouder")?;
+    let amount = column("gedeclareerd_bedrag")?
+        .as_primitive_opt::<Decimal128Type>()
+        .cloned()
+        .ok_or_else(|| malformed("gedeclareerd_bedrag is not a decimal".into()))?;
+    let pseudonyms = column("pseudonym")?
+        .as_string_opt::<i32>()
+        .cloned()
+        .ok_or_else(|| malformed("pseudonym is not text".into()))?;
+    let region_of: Vec<u16> = reference
+        .gemeenten()
+        .iter()
+        .map(|g| regions.iter().position(|r| *r == g.regio).unwrap_or(0) as u16)
+        .collect();
+    let option = |a: &dyn Array, row: usize| a.is_valid(row);
+    let mut out = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let hulpvorm_index = hulpvorm[row] as u8;
+        let start = aanvang.value(row);
+        let child = if subject_kind[row] == Some(0) {
+            if !pseudonyms.is_valid(row) {
+                return Err(malformed(format!("row {row}: token subject without pseudonym")));
+            }
+            Child::Linked(
+                LinkKey::from_pseudonym_wire(pseudonyms.value(row), ttp, pseudonym_version)
+                    .map_err(|e| malformed(format!("row {row}: {e}")))?,
+            )
+        } else {
+            // The BIJ record key of an unknown child, minus the birth date that minimisation
+            // dropped: the same trajectory delivered in two periods is the same child.
+            Child::Unlinkable(mix(
+                mix(u64::from(provider) << 48
+                    | u64::from(gemeente[row]) << 32
+                    | u64::from(geslacht[row]) << 24
+                    | u64::from(hulpvorm_index) << 16
+                    | u64::from(subject_kind[row].unwrap_or(1)))
+                    ^ start as u32 as u64,
+            ))
+        };
+        out.push(Traj {
+            child,
+            provider,
+            gemeente: gemeente[row],
+            region: region_of[usize::from(gemeente[row])],
+            hulpvorm: hulpvorm_index,
+            verwijzer: verwijzer[row] as u8,
+            age_band: age_band[row] as u8,
+            geslacht: geslacht[row] as u8,
+            crisis: crisis[row] == 1,
+            start,
+            end: option(&einde, row).then(|| einde.value(row)),
+            reden: reden[row].map(|r| r as u8),
+            tevredenheid: [
+                option(&tev_j, row).then(|| tev_j.value(row)),
+                option(&tev_o, row).then(|| tev_o.value(row)),
+            ],
+            zonder_hulp_verder: [zhv_j[row].map(|z| z as u8), zhv_o[row].map(|z| z as u8)],
+            aanmelding: option(&aanmelding, row).then(|| aanmelding.value(row)),
+            amount_cent: option(&amount, row).then(|| amount.value(row) as i64),
+        });
+    }
+    Ok(out)
+}

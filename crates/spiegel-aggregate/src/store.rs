@@ -1,0 +1,88 @@
+//! The aggregate stage's durable state: the latest submission per (provider, period), each a
+//! file written atomically, with its submission id beside it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use spiegel_core::{Agb, Period};
+
+use crate::Result;
+
+pub(crate) struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir.join("submissions"))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Stores a submission; false when the same submission is already stored.
+    pub(crate) fn put(&self, provider: Agb, period: Period, id: &str, payload: &[u8]) -> Result<bool> {
+        let stem = format!("{provider}_{period}");
+        let id_path = self.dir.join("submissions").join(format!("{stem}.id"));
+        let data_path = self.dir.join("submissions").join(format!("{stem}.arrows"));
+        if fs::read_to_string(&id_path).is_ok_and(|stored| stored.trim() == id) && data_path.exists() {
+            return Ok(false);
+        }
+        // Data first, then its id: a crash in between leaves an id that no longer matches,
+        // so the uncommitted message is stored again on restart.
+        write_atomically(&data_path, payload)?;
+        write_atomically(&id_path, id.as_bytes())?;
+        Ok(true)
+    }
+
+    /// (provider_period, submission id) of every stored submission, in name order.
+    pub(crate) fn index(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.dir.join("submissions"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "id") {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((stem, fs::read_to_string(&path)?.trim().to_owned()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every stored submission, in name order.
+    pub(crate) fn load(&self) -> Result<Vec<RecordBatch>> {
+        self.index()?
+            .into_iter()
+            .map(|(stem, _)| {
+                let bytes = fs::read(self.dir.join("submissions").join(format!("{stem}.arrows")))?;
+                Ok(spiegel_core::ipc::from_ipc(&bytes)?)
+            })
+            .collect()
+    }
+
+    pub(crate) fn released(&self) -> Result<Option<String>> {
+        match fs::read_to_string(self.dir.join("released")) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn set_released(&self, release: &str) -> Result<()> {
+        write_atomically(&self.dir.join("released"), release.as_bytes())
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)?;
+    Ok(())
+}
