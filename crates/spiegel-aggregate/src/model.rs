@@ -65,13 +65,7 @@ impl Traj {
     }
 }
 
-/// SplitMix64's finaliser: a bijection that spreads every input bit over the output.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub(crate) use spiegel_core::mix64 as mix;
 
 /// One stored submission: whose, which period, and its trajectories.
 #[derive(Debug)]

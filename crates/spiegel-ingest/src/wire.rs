@@ -10,7 +10,6 @@ use arrow_array::builder::{
 use arrow_array::types::Int16Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
-use chrono::NaiveDate;
 use spiegel_core::{Agb, CodeList, Period};
 use spiegel_pseudonymise::Sentinel;
 

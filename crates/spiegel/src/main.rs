@@ -5,6 +5,7 @@
 mod generate;
 mod keys;
 mod prepare;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -36,6 +37,12 @@ enum Command {
     /// Stage 1 at the provider: replaces each BSN by a client token made with the source key
     /// (K1) and drops the postcode, so no BSN leaves the provider.
     Prepare(PrepareArgs),
+    /// Runs the whole pipeline in one process (ingest, pseudonymise, aggregate, publish) on
+    /// a directory of submissions and writes the reports and their manifest to OUT. Only what
+    /// changed since the last run is redone; a killed run resumes.
+    Run(RunArgs),
+    /// Generates a realistic data set, runs the pipeline on it and summarises the reports.
+    Demo(DemoArgs),
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -180,6 +187,42 @@ struct PrepareArgs {
     validation: ValidationArgs,
 }
 
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Directory of submissions named <AGB>_<PERIOD>.(csv|jsonl|parquet).
+    #[arg(long, env = "SPIEGEL_INPUT")]
+    input: PathBuf,
+    /// Where the reports and manifest.json go.
+    #[arg(long, env = "SPIEGEL_OUT")]
+    out: PathBuf,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args)]
+struct PipelineArgs {
+    /// The pipeline's durable state (topics, accepted submissions, aggregate state).
+    #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
+    data_dir: PathBuf,
+    /// Directory with stage1.key and stage2.key (`spiegel keys generate`); without it keys are
+    /// generated once into the data directory.
+    #[arg(long, env = "SPIEGEL_KEYS")]
+    keys: Option<PathBuf>,
+    /// JSON configuration with sections ingest, aggregate and publish.
+    #[arg(long, env = "SPIEGEL_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where the demo writes its submissions, state and reports.
+    #[arg(long, env = "SPIEGEL_DEMO_DIR", default_value = "spiegel-out/demo")]
+    dir: PathBuf,
+    /// Records to generate.
+    #[arg(long, env = "SPIEGEL_DEMO_RECORDS", default_value_t = 200_000)]
+    records: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Writes a new random stage-1 key (K1) and stage-2 key (K2) to DIR, mode 0600.
@@ -213,6 +256,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate_command(args),
         Command::Validate(args) => validate::run(&args.files, args.json, &args.validation),
         Command::Prepare(args) => prepare::run(&args),
+        Command::Run(args) => run_command(&args),
+        Command::Demo(args) => demo_command(&args),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
         } => keys::generate(&out, version, &ttp),
@@ -254,6 +299,100 @@ fn generate_command(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         options.periods.len(),
         options.out.display(),
         started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = run::PipelineConfig::load(args.pipeline.config.as_deref())?;
+    let started = std::time::Instant::now();
+    let summary = run::run(
+        &args.input,
+        &args.out,
+        &args.pipeline.data_dir,
+        args.pipeline.keys.as_deref(),
+        &config,
+    )?;
+    for rejected in &summary.rejected {
+        eprintln!("{rejected}");
+    }
+    let files = summary.manifest.as_ref().map_or(0, |m| m.files.len());
+    println!(
+        "{} submissions applied, {} unchanged, {} rejected; {} report files in {} ({:.2} s)",
+        summary.sent,
+        summary.unchanged,
+        summary.rejected.len(),
+        files,
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if summary.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let submissions = args.dir.join("submissions");
+    let data_dir = args.dir.join("data");
+    let out = args.dir.join("reports");
+    for dir in [&submissions, &data_dir, &out] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    let options = generate::GenerateOptions {
+        out: submissions.clone(),
+        records: args.records,
+        seed: 1,
+        providers: None,
+        periods: generate::default_periods(),
+        semicolon: false,
+    };
+    let generated = generate::generate(&options, |_| {})?;
+    let summary = run::run(&submissions, &out, &data_dir, None, &run::PipelineConfig::default())?;
+    let manifest = summary
+        .manifest
+        .ok_or_else(|| anyhow::anyhow!("the demo published no release"))?;
+    let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
+    let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
+    let suppressed: u64 = manifest.files.iter().map(|f| f.suppressed).sum();
+    let example = manifest
+        .files
+        .iter()
+        .find(|f| f.kind == "municipality")
+        .map(|f| out.join(&f.path));
+    println!(
+        "Spiegel demo\n\
+         - input: {} records for {} children from {} providers in {} gemeenten, periods {}\n\
+         - accepted: {} submissions ({} rejected)\n\
+         - reports: {} mirror, {} municipality, {} region, {} national ({} cells, {} suppressed by the release rules)\n\
+         - release {} in {:.1} s\n\
+         - look at: {} (manifest), e.g. {}",
+        generated.records,
+        generated.children,
+        generated.providers,
+        generated.gemeenten,
+        options
+            .periods
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        summary.sent,
+        summary.rejected.len(),
+        count("mirror"),
+        count("municipality"),
+        count("region"),
+        count("national"),
+        rows,
+        suppressed,
+        manifest.release,
+        started.elapsed().as_secs_f64(),
+        out.join(spiegel_publish::MANIFEST).display(),
+        example.map(|p| p.display().to_string()).unwrap_or_default(),
     );
     Ok(ExitCode::SUCCESS)
 }

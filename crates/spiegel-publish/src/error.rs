@@ -1,0 +1,41 @@
+/// Result alias for this crate.
+pub type Result<T, E = PublishError> = std::result::Result<T, E>;
+
+/// Failures of the publish stage.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Local state or the sharing registry could not be read or written.
+    #[error("publish state: {0}")]
+    Io(#[from] std::io::Error),
+    /// A topic could not be read or written.
+    #[error(transparent)]
+    Transport(#[from] spiegel_transport::TransportError),
+    /// The object store refused a read or write.
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    /// Arrow could not encode or decode a batch.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Parquet could not be written.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A master-table message is not what the aggregate stage sends.
+    #[error("not a master-table part: {0}")]
+    Malformed(String),
+    /// The configuration breaks a rule of SPEC §9.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The sharing registry is not valid JSON of the expected shape.
+    #[error("sharing registry {path}: {source}")]
+    Sharing {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The attacker audit found a suppressed cell that could be recovered; nothing is
+    /// published.
+    #[error("attacker audit failed for {0}")]
+    Audit(String),
+}

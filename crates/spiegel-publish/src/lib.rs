@@ -1,0 +1,231 @@
+//! The publish stage (SPEC §8–§9): turns the master table of a release into reports. It
+//! applies the non-benchmarking release rules and statistical disclosure control, writes one
+//! Parquet file per (kind, period, recipient) in the tidy layout to the object store, and a
+//! manifest listing them with their digests. The same release, sharing registry and
+//! configuration always give byte-identical files.
+
+mod error;
+mod report;
+mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use spiegel_transport::Consumer;
+
+pub use error::{PublishError, Result};
+pub use report::{MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema};
+pub use rules::AuditInterval;
+
+/// The consumer group of this stage.
+pub const GROUP: &str = "spiegel-publish";
+
+/// Thresholds of the release rules (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// T: a count in 1..T−1 is suppressed (SDC-1); never below 5.
+    pub threshold: u32,
+    /// Shares and means need a denominator of at least this (SDC-2).
+    pub rate_threshold: u32,
+    /// Non-sharing contributors to a cell must number 0 or at least this (NB-3).
+    pub min_contributors: u32,
+    /// The largest non-sharing contributor may hold at most this percentage (NB-3).
+    pub dominance_percent: u32,
+    /// Width the attacker's interval for a suppressed cell must reach (SDC-3); T when unset.
+    pub protection_level: Option<u32>,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 10,
+            rate_threshold: 20,
+            min_contributors: 3,
+            dominance_percent: 85,
+            protection_level: None,
+        }
+    }
+}
+
+impl PublishConfig {
+    /// Refuses thresholds below what SPEC §9 allows.
+    pub fn validate(&self) -> Result<()> {
+        if self.threshold < 5 {
+            return Err(PublishError::Config(format!(
+                "threshold T = {} is below the minimum of 5",
+                self.threshold
+            )));
+        }
+        if self.rate_threshold < self.threshold {
+            return Err(PublishError::Config(
+                "rate_threshold must be at least threshold".into(),
+            ));
+        }
+        if self.min_contributors < 2 || self.dominance_percent > 100 {
+            return Err(PublishError::Config(
+                "min_contributors must be at least 2 and dominance_percent at most 100".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn protection(&self) -> u64 {
+        u64::from(self.protection_level.unwrap_or(self.threshold))
+    }
+}
+
+/// Mirror reports providers have shared with a municipality (feeds NB-3 and who may read
+/// the mirror report).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharingRegistry {
+    /// Each share: a provider's mirror report of one period for one municipality.
+    pub shares: BTreeSet<Share>,
+}
+
+/// One shared mirror report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    /// AGB code of the provider.
+    pub provider: String,
+    /// Period of the mirror report.
+    pub period: String,
+    /// The municipality it is shared with (`GMxxxx`).
+    pub municipality: String,
+}
+
+impl SharingRegistry {
+    /// Reads the registry file; a missing file is an empty registry.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| PublishError::Sharing {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `provider` shared its mirror report of `period` with `municipality`.
+    pub fn shared(&self, provider: &str, period: &str, municipality: &str) -> bool {
+        self.shares.contains(&Share {
+            provider: provider.to_owned(),
+            period: period.to_owned(),
+            municipality: municipality.to_owned(),
+        })
+    }
+}
+
+/// What one [`PublishStage::run_until_idle`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The manifest of the release published, if any.
+    pub published: Option<Manifest>,
+}
+
+/// The stage: a consumer of master-table parts and an object store for reports.
+pub struct PublishStage {
+    config: PublishConfig,
+    sharing: PathBuf,
+    audit_dir: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    consumer: Box<dyn Consumer>,
+}
+
+impl std::fmt::Debug for PublishStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishStage")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PublishStage {
+    /// The stage; `consumer` reads the aggregates topic in group [`GROUP`]. The sharing
+    /// registry is read from `sharing` at each release; audits are kept under `state_dir`.
+    pub fn new(
+        config: PublishConfig,
+        sharing: &Path,
+        state_dir: &Path,
+        store: Arc<dyn ObjectStore>,
+        consumer: Box<dyn Consumer>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let audit_dir = state_dir.join("audit");
+        std::fs::create_dir_all(&audit_dir)?;
+        Ok(Self {
+            config,
+            sharing: sharing.to_owned(),
+            audit_dir,
+            store,
+            consumer,
+        })
+    }
+
+    /// Publishes the newest complete release available now. Earlier releases still in the
+    /// topic are superseded by it and only committed.
+    pub fn run_until_idle(&mut self) -> Result<Progress> {
+        let mut parts: BTreeMap<String, Vec<(usize, arrow_array::RecordBatch)>> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut last_offset = None;
+        loop {
+            let messages = self.consumer.poll(64)?;
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
+                let meta = batch.schema_ref().metadata();
+                let part = meta
+                    .get(spiegel_aggregate::META_PART)
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .ok_or_else(|| PublishError::Malformed("no part number".into()))?;
+                if !order.contains(&message.key) {
+                    order.push(message.key.clone());
+                }
+                parts.entry(message.key).or_default().push((part, batch));
+                last_offset = Some(message.offset);
+            }
+        }
+        let Some(last_offset) = last_offset else {
+            return Ok(Progress::default());
+        };
+        let complete = order.iter().rev().find(|release| {
+            let got = &parts[*release];
+            got.first()
+                .and_then(|(_, b)| b.schema_ref().metadata().get(spiegel_aggregate::META_PARTS).cloned())
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| got.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len() == n)
+        });
+        let Some(release) = complete.cloned() else {
+            // Parts still to come; read again from the last commit next time.
+            return Ok(Progress::default());
+        };
+        let mut batches = parts.remove(&release).unwrap_or_default();
+        batches.sort_by_key(|(p, _)| *p);
+        batches.dedup_by_key(|(p, _)| *p);
+        let sharing = SharingRegistry::load(&self.sharing)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(PublishError::Io)?;
+        let (manifest, audit) = runtime.block_on(report::publish_release(
+            &release,
+            batches.into_iter().map(|(_, b)| b).collect(),
+            &sharing,
+            &self.config,
+            self.store.as_ref(),
+        ))?;
+        let audit_json = serde_json::to_vec_pretty(&audit)
+            .map_err(|e| PublishError::Malformed(e.to_string()))?;
+        std::fs::write(self.audit_dir.join(format!("{release}.json")), audit_json)?;
+        self.consumer.commit(last_offset)?;
+        tracing::info!(release = %release, files = manifest.files.len(), "release published");
+        Ok(Progress {
+            published: Some(manifest),
+        })
+    }
+}

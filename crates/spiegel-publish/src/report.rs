@@ -1,0 +1,353 @@
+//! Reports in the tidy layout of SPEC §8, one Parquet file per (kind, period, recipient), and
+//! the manifest that lists them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path as StorePath;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::KeyValue;
+use spiegel_aggregate::indicators::{INDICATORS, indicator};
+use spiegel_aggregate::table::column;
+use spiegel_core::Reference;
+
+use crate::rules::{self, AuditInterval, Cell};
+use crate::{PublishConfig, PublishError, Result, SharingRegistry};
+
+/// Version of the report layout, in every file's metadata and the manifest.
+pub const REPORT_SCHEMA_VERSION: &str = "spiegel-report-1";
+/// Name of the manifest at the root of the store.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The manifest of a release.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Release id (from the aggregate stage: inputs, method and configuration).
+    pub release: String,
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: String,
+    /// Method version of the indicators.
+    pub method_version: String,
+    /// The thresholds applied.
+    pub config: PublishConfig,
+    /// Every file of the release, in path order.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One report file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestFile {
+    /// Path in the object store.
+    pub path: String,
+    /// mirror | municipality | region | national.
+    pub kind: String,
+    /// Period.
+    pub period: String,
+    /// Who may read it: a provider's AGB code (mirror), a municipality code, a region or
+    /// `national`.
+    pub recipient: String,
+    /// For a mirror report: the municipality it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// For a mirror report: whether the provider shared it with that municipality.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<bool>,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Rows (published cells).
+    pub rows: u64,
+    /// Of them, suppressed.
+    pub suppressed: u64,
+}
+
+/// The tidy report schema of a kind; only mirror reports have a `provider_id` column (NB-1).
+pub fn report_schema(mirror: bool) -> Arc<Schema> {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let mut fields = vec![
+        text("report_kind", false),
+        text("period", false),
+        text("municipality_code", true),
+        text("region", true),
+    ];
+    if mirror {
+        fields.push(text("provider_id", false));
+    }
+    fields.extend([
+        text("indicator", false),
+        text("dimension", false),
+        text("category", false),
+        Field::new("numerator", DataType::Int64, true),
+        Field::new("denominator", DataType::Int64, true),
+        Field::new("value", DataType::Float64, true),
+        text("unit", false),
+        text("status", false),
+        text("method_version", false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FileKey {
+    kind_order: u8,
+    period: String,
+    recipient: String,
+    municipality: Option<String>,
+    region: Option<String>,
+}
+
+impl FileKey {
+    fn kind(&self) -> &'static str {
+        ["national", "region", "municipality", "mirror"][usize::from(self.kind_order)]
+    }
+
+    fn path(&self) -> String {
+        let base = format!("reports/{}/period={}", self.kind(), self.period);
+        match self.kind_order {
+            0 => format!("{base}/national.parquet"),
+            1 => format!("{base}/region={}/report.parquet", slug(&self.recipient)),
+            2 => format!("{base}/municipality={}/report.parquet", self.recipient),
+            _ => format!(
+                "{base}/provider={}/municipality={}/report.parquet",
+                self.recipient,
+                self.municipality.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect()
+}
+
+/// Splits a master-table part into the cells of each report file.
+fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) -> Result<()> {
+    let malformed = |what: &str| PublishError::Malformed(what.to_owned());
+    let text = |name: &str| -> Result<Vec<Option<String>>> {
+        let array = batch.column_by_name(name).ok_or_else(|| malformed(name))?;
+        let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(|| malformed(name))?;
+        let values = dictionary.values().as_string_opt::<i32>().ok_or_else(|| malformed(name))?;
+        Ok(dictionary
+            .keys()
+            .iter()
+            .map(|k| k.map(|k| values.value(k as usize).to_owned()))
+            .collect())
+    };
+    let period = text(column::PERIOD)?;
+    let kind = text(column::REPORT_KIND)?;
+    let gemeente = text(column::MUNICIPALITY_CODE)?;
+    let region = text(column::REGION)?;
+    let provider = text(column::PROVIDER_ID)?;
+    let indicator_code = text(column::INDICATOR)?;
+    let dimension = text(column::DIMENSION)?;
+    let category = text(column::CATEGORY)?;
+    let get = |name: &str| batch.column_by_name(name).ok_or_else(|| malformed(name));
+    let numerator = get(column::NUMERATOR)?.as_primitive::<UInt32Type>().clone();
+    let numerator_key = get(column::NUMERATOR_KEY)?.as_primitive::<UInt64Type>().clone();
+    let denominator = get(column::DENOMINATOR)?.as_primitive::<UInt32Type>().clone();
+    let denominator_key = get(column::DENOMINATOR_KEY)?.as_primitive::<UInt64Type>().clone();
+    let value = get(column::VALUE)?.as_primitive::<Float64Type>().clone();
+    let provisional = get(column::PROVISIONAL)?.as_boolean().clone();
+    let contributors = get(column::CONTRIBUTORS)?.as_list::<i32>().clone();
+    let units = get(column::CONTRIBUTOR_UNITS)?.as_list::<i32>().clone();
+    let option_u32 = |a: &arrow_array::UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    for row in 0..batch.num_rows() {
+        let kind_order = match kind[row].as_deref() {
+            Some("national") => 0,
+            Some("region") => 1,
+            Some("municipality") => 2,
+            Some("mirror") => 3,
+            _ => return Err(malformed("report_kind")),
+        };
+        let recipient = match kind_order {
+            0 => "national".to_owned(),
+            1 => region[row].clone().ok_or_else(|| malformed("region"))?,
+            2 => gemeente[row].clone().ok_or_else(|| malformed("municipality_code"))?,
+            _ => provider[row].clone().ok_or_else(|| malformed("provider_id"))?,
+        };
+        let key = FileKey {
+            kind_order,
+            period: period[row].clone().ok_or_else(|| malformed("period"))?,
+            recipient,
+            municipality: gemeente[row].clone(),
+            region: region[row].clone(),
+        };
+        let code = indicator_code[row].as_deref().unwrap_or_default();
+        let definition = indicator(code).ok_or_else(|| malformed("indicator"))?;
+        let mut contributor_list = Vec::new();
+        if contributors.is_valid(row) {
+            let names = contributors.value(row);
+            let names = names.as_dictionary::<Int32Type>();
+            let name_values = names.values().as_string::<i32>();
+            let counts = units.value(row);
+            let counts = counts.as_primitive::<UInt32Type>();
+            for i in 0..names.len() {
+                let name = names.keys().value(i) as usize;
+                contributor_list.push((name_values.value(name).to_owned(), counts.value(i)));
+            }
+        }
+        files.entry(key).or_default().push(Cell {
+            indicator: definition,
+            indicator_order: INDICATORS.iter().position(|i| i.code == code).unwrap_or(0),
+            dimension: dimension[row].clone().unwrap_or_default(),
+            category: category[row].clone().unwrap_or_default(),
+            numerator: option_u32(&numerator, row),
+            numerator_key: numerator_key.value(row),
+            denominator: option_u32(&denominator, row),
+            denominator_key: denominator_key.value(row),
+            value: value.is_valid(row).then(|| value.value(row)),
+            provisional: provisional.value(row),
+            contributors: contributor_list,
+            controlled: kind_order < 3 || definition.linked,
+            suppressed: false,
+        });
+    }
+    Ok(())
+}
+
+/// Applies the rules to every file of a release, writes the files and the manifest, and
+/// removes files of the previous release that this one no longer has.
+pub(crate) async fn publish_release(
+    release: &str,
+    parts: Vec<RecordBatch>,
+    sharing: &SharingRegistry,
+    config: &PublishConfig,
+    store: &dyn ObjectStore,
+) -> Result<(Manifest, Vec<AuditInterval>)> {
+    let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
+    for part in &parts {
+        cells_by_file(part, &mut files)?;
+    }
+    drop(parts);
+    let reference = Reference::embedded();
+    let mut manifest_files = Vec::with_capacity(files.len());
+    let mut audit = Vec::new();
+    for (key, mut cells) in files {
+        let period = key.period.clone();
+        let readers: Vec<String> = match key.kind_order {
+            0 => reference.gemeenten().iter().map(|g| g.code.to_string()).collect(),
+            1 => reference
+                .gemeenten()
+                .iter()
+                .filter(|g| Some(&g.regio) == key.region.as_ref())
+                .map(|g| g.code.to_string())
+                .collect(),
+            2 => vec![key.recipient.clone()],
+            _ => Vec::new(),
+        };
+        // NB-3: a provider counts as sharing only if it shared with every reader.
+        let sharing_with_all =
+            |provider: &str| !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g));
+        rules::primary(&mut cells, config, &sharing_with_all);
+        let intervals = rules::secondary(&mut cells, config.protection())?;
+        let path = key.path();
+        if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
+            return Err(PublishError::Audit(format!("{path}: {bad:?}")));
+        }
+        audit.extend(intervals.into_iter().map(|mut i| {
+            i.indicator = format!("{path}#{}", i.indicator);
+            i
+        }));
+        cells.sort_by_key(|c| c.indicator_order);
+        let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
+        let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+        store.put(&StorePath::from(path.as_str()), bytes.into()).await?;
+        let mirror = key.kind_order == 3;
+        manifest_files.push(ManifestFile {
+            path,
+            kind: key.kind().to_owned(),
+            period: key.period.clone(),
+            recipient: key.recipient.clone(),
+            municipality: mirror.then(|| key.municipality.clone().unwrap_or_default()),
+            shared: mirror.then(|| {
+                sharing.shared(&key.recipient, &key.period, key.municipality.as_deref().unwrap_or_default())
+            }),
+            sha256,
+            rows,
+            suppressed,
+        });
+    }
+    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
+    let previous: Option<Manifest> = match store.get(&StorePath::from(MANIFEST)).await {
+        Ok(found) => serde_json::from_slice(&found.bytes().await?).ok(),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = Manifest {
+        release: release.to_owned(),
+        schema_version: REPORT_SCHEMA_VERSION.to_owned(),
+        method_version: spiegel_aggregate::METHOD_VERSION.to_owned(),
+        config: *config,
+        files: manifest_files,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
+    json.push(b'\n');
+    store.put(&StorePath::from(MANIFEST), json.into()).await?;
+    if let Some(previous) = previous {
+        for old in previous.files {
+            if !manifest.files.iter().any(|f| f.path == old.path) {
+                match store.delete(&StorePath::from(old.path.as_str())).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Ok((manifest, audit))
+}
+
+fn write_parquet(
+    key: &FileKey,
+    cells: &[Cell],
+    config: &PublishConfig,
+    release: &str,
+) -> Result<(Vec<u8>, u64, u64)> {
+    let mirror = key.kind_order == 3;
+    let rows = cells.len();
+    let published: Vec<rules::Published> = cells.iter().map(|c| rules::publish(c, config)).collect();
+    let repeated = |value: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
+    let mut columns: Vec<ArrayRef> = vec![
+        repeated(Some(key.kind())),
+        repeated(Some(&key.period)),
+        repeated(if key.kind_order >= 2 { key.municipality.as_deref() } else { None }),
+        repeated(if key.kind_order >= 1 { key.region.as_deref() } else { None }),
+    ];
+    if mirror {
+        columns.push(repeated(Some(&key.recipient)));
+    }
+    let strings = |f: &dyn Fn(&Cell) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(cells.iter().map(f)))
+    };
+    columns.push(strings(&|c| c.indicator.code));
+    columns.push(strings(&|c| &c.dimension));
+    columns.push(strings(&|c| &c.category));
+    columns.push(Arc::new(Int64Array::from_iter(published.iter().map(|p| p.numerator))));
+    columns.push(Arc::new(Int64Array::from_iter(published.iter().map(|p| p.denominator))));
+    columns.push(Arc::new(Float64Array::from_iter(published.iter().map(|p| p.value))));
+    columns.push(strings(&|c| c.indicator.unit));
+    columns.push(Arc::new(StringArray::from_iter_values(published.iter().map(|p| p.status))));
+    columns.push(repeated(Some(spiegel_aggregate::METHOD_VERSION)));
+    let batch = RecordBatch::try_new(report_schema(mirror), columns)?;
+    let properties = WriterProperties::builder()
+        // Statistics would expose minima and maxima; published values are all a reader needs.
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("spiegel.schema_version".to_owned(), REPORT_SCHEMA_VERSION.to_owned()),
+            KeyValue::new("spiegel.release".to_owned(), release.to_owned()),
+        ]))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    let suppressed = published.iter().filter(|p| p.status == "suppressed").count() as u64;
+        Ok((bytes, rows as u64, suppressed))
+}

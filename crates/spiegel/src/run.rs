@@ -1,0 +1,171 @@
+//! `spiegel run` and `spiegel demo`: the four stages in one process on the embedded
+//! transport, their state in a data directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use spiegel_aggregate::{AggregateConfig, AggregateStage, PseudonymLabel};
+use spiegel_ingest::stage::{IngestStage, Submitted};
+use spiegel_ingest::{IngestConfig, SubmissionMeta};
+use spiegel_pseudonymise::stage::PseudonymiseStage;
+use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
+use spiegel_publish::{Manifest, PublishConfig, PublishStage};
+use spiegel_transport::{EmbeddedTransport, Transport, topic};
+
+/// Configuration of the embedded pipeline: every stage's section, each with defaults.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PipelineConfig {
+    pub(crate) ingest: IngestConfig,
+    pub(crate) aggregate: AggregateConfig,
+    pub(crate) publish: PublishConfig,
+}
+
+impl PipelineConfig {
+    pub(crate) fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("configuration {}", path.display()))
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub(crate) struct RunSummary {
+    pub(crate) sent: usize,
+    pub(crate) unchanged: usize,
+    pub(crate) rejected: Vec<String>,
+    pub(crate) manifest: Option<Manifest>,
+}
+
+/// The latest file per (provider, period) in `input`: a later file replaces an earlier one
+/// (by modification time, then name).
+fn submissions_in(input: &Path) -> Result<Vec<PathBuf>> {
+    let mut latest: BTreeMap<String, (std::time::SystemTime, PathBuf)> = BTreeMap::new();
+    for entry in std::fs::read_dir(input).with_context(|| format!("reading {}", input.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(meta) = SubmissionMeta::from_file_name(&name) else {
+            if path.is_file() {
+                tracing::warn!(file = %name, "not a submission name <AGB>_<PERIOD>.<ext>; skipped");
+            }
+            continue;
+        };
+        let modified = std::fs::metadata(&path)?.modified()?;
+        let key = format!("{}_{}", meta.provider, meta.period);
+        let replace = latest
+            .get(&key)
+            .is_none_or(|(t, p)| (modified, &path) > (*t, p));
+        if replace {
+            latest.insert(key, (modified, path));
+        }
+    }
+    Ok(latest.into_values().map(|(_, p)| p).collect())
+}
+
+/// K1 and K2 from `--keys`, or from the data directory, generated there on first use.
+fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
+    let dir = match keys {
+        Some(dir) => dir.to_owned(),
+        None => {
+            let dir = data_dir.join("keys");
+            if !dir.join("stage1.key").exists() {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "no --keys given: generated a new K1 and K2 in the data directory; \
+                     production keeps them apart, in secrets of their own"
+                );
+                std::fs::create_dir_all(&dir)?;
+                let ttp = TtpId::new("spiegel")?;
+                SourceKey::generate(1, ttp.clone())?.write_new(&dir.join("stage1.key"))?;
+                TtpKey::generate(1, ttp)?.write_new(&dir.join("stage2.key"))?;
+            }
+            dir
+        }
+    };
+    Ok((
+        SourceKey::from_file(&dir.join("stage1.key"))?,
+        TtpKey::from_file(&dir.join("stage2.key"))?,
+    ))
+}
+
+/// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
+pub(crate) fn run(
+    input: &Path,
+    out: &Path,
+    data_dir: &Path,
+    keys_dir: Option<&Path>,
+    config: &PipelineConfig,
+) -> Result<RunSummary> {
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::create_dir_all(out)?;
+    let (source_key, ttp_key) = keys(keys_dir, data_dir)?;
+    let label = PseudonymLabel {
+        ttp: ttp_key.ttp().clone(),
+        version: ttp_key.version(),
+    };
+    let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
+    let mut summary = RunSummary::default();
+
+    let versions = vec![source_key.version()];
+    let mut ingest = IngestStage::new(
+        config.ingest.clone(),
+        source_key,
+        versions.clone(),
+        &data_dir.join("ingest"),
+        transport.producer()?,
+    )?;
+    for path in submissions_in(input)? {
+        match ingest.submit(&path)? {
+            Submitted::Sent { .. } => summary.sent += 1,
+            Submitted::Unchanged => summary.unchanged += 1,
+            Submitted::Rejected { receipt } => {
+                summary.rejected.push(format!("{}: {}", path.display(), receipt.to_text()));
+            }
+        }
+    }
+    drop(ingest);
+
+    let mut pseudonymise = PseudonymiseStage::new(
+        Pseudonymiser::new(ttp_key, versions),
+        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
+        transport.producer()?,
+    );
+    pseudonymise.run_until_idle()?;
+    drop(pseudonymise);
+
+    let mut aggregate = AggregateStage::new(
+        config.aggregate,
+        label,
+        &spiegel_aggregate::state_dir(data_dir),
+        transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
+        transport.producer()?,
+    )?;
+    aggregate.run_until_idle()?;
+    drop(aggregate);
+
+    let store = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(out)
+            .with_context(|| format!("opening the report store {}", out.display()))?,
+    );
+    let mut publish = PublishStage::new(
+        config.publish,
+        &data_dir.join("sharing.json"),
+        &data_dir.join("publish"),
+        store,
+        transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
+    )?;
+    summary.manifest = publish.run_until_idle()?.published;
+    if summary.manifest.is_none() {
+        let manifest = out.join(spiegel_publish::MANIFEST);
+        if let Ok(bytes) = std::fs::read(&manifest) {
+            summary.manifest = serde_json::from_slice(&bytes).ok();
+        }
+    }
+    Ok(summary)
+}
