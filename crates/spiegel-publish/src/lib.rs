@@ -16,8 +16,7 @@ use object_store::ObjectStore;
 use spiegel_transport::Consumer;
 
 pub use error::{PublishError, Result};
-pub use report::{MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema};
-pub use rules::AuditInterval;
+pub use report::{FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema};
 
 /// The consumer group of this stage.
 pub const GROUP: &str = "spiegel-publish";
@@ -219,7 +218,7 @@ impl PublishStage {
             &self.config,
             self.store.as_ref(),
         ))?;
-        let audit_json = serde_json::to_vec_pretty(&audit)
+        let audit_json = serde_json::to_vec(&audit)
             .map_err(|e| PublishError::Malformed(e.to_string()))?;
         std::fs::write(self.audit_dir.join(format!("{release}.json")), audit_json)?;
         self.consumer.commit(last_offset)?;

@@ -13,11 +13,11 @@ use object_store::path::Path as StorePath;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::KeyValue;
-use spiegel_aggregate::indicators::{INDICATORS, indicator};
+use spiegel_aggregate::indicators::{INDICATORS, Indicator};
 use spiegel_aggregate::table::column;
 use spiegel_core::Reference;
 
-use crate::rules::{self, AuditInterval, Cell};
+use crate::rules::{self, Cell};
 use crate::{PublishConfig, PublishError, Result, SharingRegistry};
 
 /// Version of the report layout, in every file's metadata and the manifest.
@@ -95,10 +95,10 @@ pub fn report_schema(mirror: bool) -> Arc<Schema> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct FileKey {
     kind_order: u8,
-    period: String,
-    recipient: String,
-    municipality: Option<String>,
-    region: Option<String>,
+    period: Arc<str>,
+    recipient: Arc<str>,
+    municipality: Option<Arc<str>>,
+    region: Option<Arc<str>>,
 }
 
 impl FileKey {
@@ -107,7 +107,7 @@ impl FileKey {
     }
 
     fn path(&self) -> String {
-        let base = format!("reports/{}/period={}", self.kind(), self.period);
+        let base = format!("{}/period={}", self.kind(), self.period);
         match self.kind_order {
             0 => format!("{base}/national.parquet"),
             1 => format!("{base}/region={}/report.parquet", slug(&self.recipient)),
@@ -127,19 +127,37 @@ fn slug(name: &str) -> String {
         .collect()
 }
 
+/// A dictionary-encoded text column: its values once, shared, and a key per row.
+struct TextColumn {
+    values: Vec<Arc<str>>,
+    keys: Vec<Option<usize>>,
+}
+
+impl TextColumn {
+    fn read(array: &dyn Array, name: &str) -> Result<Self> {
+        let malformed = || PublishError::Malformed(format!("column {name}"));
+        let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(malformed)?;
+        Self::from_dictionary(dictionary).ok_or_else(malformed)
+    }
+
+    fn from_dictionary(dictionary: &arrow_array::DictionaryArray<Int32Type>) -> Option<Self> {
+        let values = dictionary.values().as_string_opt::<i32>()?;
+        Some(Self {
+            values: (0..values.len()).map(|i| Arc::from(values.value(i))).collect(),
+            keys: dictionary.keys().iter().map(|k| k.map(|k| k as usize)).collect(),
+        })
+    }
+
+    fn get(&self, row: usize) -> Option<&Arc<str>> {
+        self.keys[row].and_then(|k| self.values.get(k))
+    }
+}
+
 /// Splits a master-table part into the cells of each report file.
 fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) -> Result<()> {
     let malformed = |what: &str| PublishError::Malformed(what.to_owned());
-    let text = |name: &str| -> Result<Vec<Option<String>>> {
-        let array = batch.column_by_name(name).ok_or_else(|| malformed(name))?;
-        let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(|| malformed(name))?;
-        let values = dictionary.values().as_string_opt::<i32>().ok_or_else(|| malformed(name))?;
-        Ok(dictionary
-            .keys()
-            .iter()
-            .map(|k| k.map(|k| values.value(k as usize).to_owned()))
-            .collect())
-    };
+    let get = |name: &str| batch.column_by_name(name).ok_or_else(|| malformed(name));
+    let text = |name: &str| -> Result<TextColumn> { TextColumn::read(get(name)?.as_ref(), name) };
     let period = text(column::PERIOD)?;
     let kind = text(column::REPORT_KIND)?;
     let gemeente = text(column::MUNICIPALITY_CODE)?;
@@ -148,7 +166,6 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
     let indicator_code = text(column::INDICATOR)?;
     let dimension = text(column::DIMENSION)?;
     let category = text(column::CATEGORY)?;
-    let get = |name: &str| batch.column_by_name(name).ok_or_else(|| malformed(name));
     let numerator = get(column::NUMERATOR)?.as_primitive::<UInt32Type>().clone();
     let numerator_key = get(column::NUMERATOR_KEY)?.as_primitive::<UInt64Type>().clone();
     let denominator = get(column::DENOMINATOR)?.as_primitive::<UInt32Type>().clone();
@@ -157,47 +174,65 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
     let provisional = get(column::PROVISIONAL)?.as_boolean().clone();
     let contributors = get(column::CONTRIBUTORS)?.as_list::<i32>().clone();
     let units = get(column::CONTRIBUTOR_UNITS)?.as_list::<i32>().clone();
+    // Every contributor list shares one dictionary of provider codes.
+    let contributor_names = contributors
+        .values()
+        .as_dictionary_opt::<Int32Type>()
+        .and_then(TextColumn::from_dictionary)
+        .ok_or_else(|| malformed(column::CONTRIBUTORS))?;
+    let contributor_units = units.values().as_primitive::<UInt32Type>().clone();
+    let definitions: Vec<(usize, &'static Indicator)> = indicator_code
+        .values
+        .iter()
+        .map(|code| {
+            INDICATORS
+                .iter()
+                .enumerate()
+                .find(|(_, i)| i.code == &**code)
+                .ok_or_else(|| malformed("indicator"))
+        })
+        .collect::<Result<_>>()?;
+    let kinds: Vec<u8> = kind
+        .values
+        .iter()
+        .map(|k| match &**k {
+            "national" => Ok(0),
+            "region" => Ok(1),
+            "municipality" => Ok(2),
+            "mirror" => Ok(3),
+            _ => Err(malformed("report_kind")),
+        })
+        .collect::<Result<_>>()?;
     let option_u32 = |a: &arrow_array::UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    let mut current: Option<(FileKey, Vec<Cell>)> = None;
     for row in 0..batch.num_rows() {
-        let kind_order = match kind[row].as_deref() {
-            Some("national") => 0,
-            Some("region") => 1,
-            Some("municipality") => 2,
-            Some("mirror") => 3,
-            _ => return Err(malformed("report_kind")),
-        };
+        let kind_order = kind.keys[row].map(|k| kinds[k]).ok_or_else(|| malformed("report_kind"))?;
         let recipient = match kind_order {
-            0 => "national".to_owned(),
-            1 => region[row].clone().ok_or_else(|| malformed("region"))?,
-            2 => gemeente[row].clone().ok_or_else(|| malformed("municipality_code"))?,
-            _ => provider[row].clone().ok_or_else(|| malformed("provider_id"))?,
+            0 => None,
+            1 => region.get(row),
+            2 => gemeente.get(row),
+            _ => provider.get(row),
         };
         let key = FileKey {
             kind_order,
-            period: period[row].clone().ok_or_else(|| malformed("period"))?,
-            recipient,
-            municipality: gemeente[row].clone(),
-            region: region[row].clone(),
+            period: period.get(row).cloned().ok_or_else(|| malformed("period"))?,
+            recipient: recipient.cloned().unwrap_or_else(|| Arc::from("national")),
+            municipality: gemeente.get(row).cloned(),
+            region: region.get(row).cloned(),
         };
-        let code = indicator_code[row].as_deref().unwrap_or_default();
-        let definition = indicator(code).ok_or_else(|| malformed("indicator"))?;
-        let mut contributor_list = Vec::new();
-        if contributors.is_valid(row) {
-            let names = contributors.value(row);
-            let names = names.as_dictionary::<Int32Type>();
-            let name_values = names.values().as_string::<i32>();
-            let counts = units.value(row);
-            let counts = counts.as_primitive::<UInt32Type>();
-            for i in 0..names.len() {
-                let name = names.keys().value(i) as usize;
-                contributor_list.push((name_values.value(name).to_owned(), counts.value(i)));
-            }
-        }
-        files.entry(key).or_default().push(Cell {
+        let (indicator_order, definition) = indicator_code.keys[row]
+            .map(|k| definitions[k])
+            .ok_or_else(|| malformed("indicator"))?;
+        let start = contributors.value_offsets()[row] as usize;
+        let end = contributors.value_offsets()[row + 1] as usize;
+        let contributor_list = (start..end)
+            .filter_map(|i| contributor_names.get(i).map(|n| (n.clone(), contributor_units.value(i))))
+            .collect();
+        let cell = Cell {
             indicator: definition,
-            indicator_order: INDICATORS.iter().position(|i| i.code == code).unwrap_or(0),
-            dimension: dimension[row].clone().unwrap_or_default(),
-            category: category[row].clone().unwrap_or_default(),
+            indicator_order,
+            dimension: dimension.get(row).cloned().ok_or_else(|| malformed("dimension"))?,
+            category: category.get(row).cloned().ok_or_else(|| malformed("category"))?,
             numerator: option_u32(&numerator, row),
             numerator_key: numerator_key.value(row),
             denominator: option_u32(&denominator, row),
@@ -207,9 +242,36 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
             contributors: contributor_list,
             controlled: kind_order < 3 || definition.linked,
             suppressed: false,
-        });
+        };
+        // Rows of one file arrive together; group them without a map lookup per row.
+        match &mut current {
+            Some((k, cells)) if *k == key => cells.push(cell),
+            _ => {
+                if let Some((k, cells)) = current.take() {
+                    files.entry(k).or_default().extend(cells);
+                }
+                current = Some((key, vec![cell]));
+            }
+        }
+    }
+    if let Some((k, cells)) = current {
+        files.entry(k).or_default().extend(cells);
     }
     Ok(())
+}
+
+/// What the attacker audit proved for one report file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileAudit {
+    /// The report file.
+    pub path: String,
+    /// Suppressed counts audited (a suppressed share hides two).
+    pub suppressed_counts: u64,
+    /// The narrowest interval an attacker can derive for any of them; `None` when every
+    /// interval is unbounded or nothing is suppressed.
+    pub narrowest_interval: Option<u64>,
+    /// The protection level every interval had to reach.
+    pub protection: u64,
 }
 
 /// Applies the rules to every file of a release, writes the files and the manifest, and
@@ -220,7 +282,7 @@ pub(crate) async fn publish_release(
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
-) -> Result<(Manifest, Vec<AuditInterval>)> {
+) -> Result<(Manifest, Vec<FileAudit>)> {
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
     for part in &parts {
         cells_by_file(part, &mut files)?;
@@ -230,16 +292,16 @@ pub(crate) async fn publish_release(
     let mut manifest_files = Vec::with_capacity(files.len());
     let mut audit = Vec::new();
     for (key, mut cells) in files {
-        let period = key.period.clone();
+        let period = key.period.to_string();
         let readers: Vec<String> = match key.kind_order {
             0 => reference.gemeenten().iter().map(|g| g.code.to_string()).collect(),
             1 => reference
                 .gemeenten()
                 .iter()
-                .filter(|g| Some(&g.regio) == key.region.as_ref())
+                .filter(|g| key.region.as_deref() == Some(g.regio.as_str()))
                 .map(|g| g.code.to_string())
                 .collect(),
-            2 => vec![key.recipient.clone()],
+            2 => vec![key.recipient.to_string()],
             _ => Vec::new(),
         };
         // NB-3: a provider counts as sharing only if it shared with every reader.
@@ -249,12 +311,21 @@ pub(crate) async fn publish_release(
         let intervals = rules::secondary(&mut cells, config.protection())?;
         let path = key.path();
         if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
-            return Err(PublishError::Audit(format!("{path}: {bad:?}")));
+            let cell = &cells[bad.cell];
+            return Err(PublishError::Audit(format!(
+                "{path}: {} {} {} {}",
+                cell.indicator.code, cell.dimension, cell.category, bad.column
+            )));
         }
-        audit.extend(intervals.into_iter().map(|mut i| {
-            i.indicator = format!("{path}#{}", i.indicator);
-            i
-        }));
+        audit.push(FileAudit {
+            path: path.clone(),
+            suppressed_counts: intervals.len() as u64,
+            narrowest_interval: intervals
+                .iter()
+                .filter_map(|i| i.upper.map(|u| u.saturating_sub(i.lower)))
+                .min(),
+            protection: config.protection(),
+        });
         cells.sort_by_key(|c| c.indicator_order);
         let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
@@ -263,9 +334,9 @@ pub(crate) async fn publish_release(
         manifest_files.push(ManifestFile {
             path,
             kind: key.kind().to_owned(),
-            period: key.period.clone(),
-            recipient: key.recipient.clone(),
-            municipality: mirror.then(|| key.municipality.clone().unwrap_or_default()),
+            period: key.period.to_string(),
+            recipient: key.recipient.to_string(),
+            municipality: mirror.then(|| key.municipality.as_deref().unwrap_or_default().to_owned()),
             shared: mirror.then(|| {
                 sharing.shared(&key.recipient, &key.period, key.municipality.as_deref().unwrap_or_default())
             }),

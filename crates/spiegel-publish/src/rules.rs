@@ -2,6 +2,8 @@
 //! suppression, NB-3 contributor protection, SDC-3 secondary suppression driven by an attacker
 //! audit, and SDC-4 cell-key perturbation to base 5.
 
+use std::sync::Arc;
+
 use spiegel_aggregate::indicators::{Indicator, Kind};
 
 use crate::{PublishConfig, PublishError, Result};
@@ -11,15 +13,15 @@ use crate::{PublishConfig, PublishError, Result};
 pub(crate) struct Cell {
     pub(crate) indicator: &'static Indicator,
     pub(crate) indicator_order: usize,
-    pub(crate) dimension: String,
-    pub(crate) category: String,
+    pub(crate) dimension: Arc<str>,
+    pub(crate) category: Arc<str>,
     pub(crate) numerator: Option<u32>,
     pub(crate) numerator_key: u64,
     pub(crate) denominator: Option<u32>,
     pub(crate) denominator_key: u64,
     pub(crate) value: Option<f64>,
     pub(crate) provisional: bool,
-    pub(crate) contributors: Vec<(String, u32)>,
+    pub(crate) contributors: Vec<(Arc<str>, u32)>,
     /// Whether disclosure control applies (every aggregate cell; linked mirror cells).
     pub(crate) controlled: bool,
     pub(crate) suppressed: bool,
@@ -35,27 +37,23 @@ pub(crate) struct Published {
 }
 
 /// What the attacker audit found for one suppressed count.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AuditInterval {
-    /// Indicator.
-    pub indicator: String,
-    /// Breakdown.
-    pub dimension: String,
-    /// Category.
-    pub category: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditInterval {
+    /// The cell.
+    pub(crate) cell: usize,
     /// `numerator` or `denominator`.
-    pub column: &'static str,
+    pub(crate) column: &'static str,
     /// Lowest value an attacker can derive.
-    pub lower: u64,
+    pub(crate) lower: u64,
     /// Highest value an attacker can derive; `None` when unbounded.
-    pub upper: Option<u64>,
+    pub(crate) upper: Option<u64>,
     /// The protection level the width must reach.
-    pub protection: u64,
+    pub(crate) protection: u64,
 }
 
 impl AuditInterval {
     /// Whether the interval is at least the protection level wide.
-    pub fn protects(&self) -> bool {
+    pub(crate) fn protects(&self) -> bool {
         self.upper
             .is_none_or(|u| u.saturating_sub(self.lower) >= self.protection)
     }
@@ -115,12 +113,12 @@ fn groups(cells: &[Cell]) -> Vec<(usize, Vec<Group>)> {
         let of: Vec<usize> = (0..cells.len())
             .filter(|&i| cells[i].indicator_order == indicator && cells[i].controlled)
             .collect();
-        let Some(&total) = of.iter().find(|&&i| cells[i].dimension == "total") else {
+        let Some(&total) = of.iter().find(|&&i| &*cells[i].dimension == "total") else {
             continue;
         };
         let mut dimensions: Vec<&str> = of
             .iter()
-            .map(|&i| cells[i].dimension.as_str())
+            .map(|&i| &*cells[i].dimension)
             .filter(|d| *d != "total")
             .collect();
         dimensions.dedup();
@@ -131,7 +129,7 @@ fn groups(cells: &[Cell]) -> Vec<(usize, Vec<Group>)> {
                 categories: of
                     .iter()
                     .copied()
-                    .filter(|&i| cells[i].dimension == d)
+                    .filter(|&i| &*cells[i].dimension == d)
                     .collect(),
             })
             .collect();
@@ -154,9 +152,7 @@ fn audit_indicator(
     let value = |i: usize| u64::from(count(&cells[i], column).unwrap_or(0));
     let hidden = |i: usize| cells[i].suppressed && count(&cells[i], column).is_some_and(|n| n > 0);
     let interval = |i: usize, lower: u64, upper: Option<u64>| AuditInterval {
-        indicator: cells[i].indicator.code.to_owned(),
-        dimension: cells[i].dimension.clone(),
-        category: cells[i].category.clone(),
+        cell: i,
         column,
         lower,
         upper,

@@ -120,6 +120,7 @@ pub(crate) fn run(
         &data_dir.join("ingest"),
         transport.producer()?,
     )?;
+    let timer = std::time::Instant::now();
     for path in submissions_in(input)? {
         match ingest.submit(&path)? {
             Submitted::Sent { .. } => summary.sent += 1,
@@ -130,13 +131,16 @@ pub(crate) fn run(
         }
     }
     drop(ingest);
+    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "ingest stage idle");
 
     let mut pseudonymise = PseudonymiseStage::new(
         Pseudonymiser::new(ttp_key, versions),
         transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
         transport.producer()?,
     );
+    let timer = std::time::Instant::now();
     pseudonymise.run_until_idle()?;
+    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "pseudonymise stage idle");
     drop(pseudonymise);
 
     let mut aggregate = AggregateStage::new(
@@ -146,7 +150,9 @@ pub(crate) fn run(
         transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
         transport.producer()?,
     )?;
+    let timer = std::time::Instant::now();
     aggregate.run_until_idle()?;
+    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "aggregate stage idle");
     drop(aggregate);
 
     let store = Arc::new(
@@ -160,7 +166,9 @@ pub(crate) fn run(
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
     )?;
+    let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
+    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "publish stage idle");
     if summary.manifest.is_none() {
         let manifest = out.join(spiegel_publish::MANIFEST);
         if let Ok(bytes) = std::fs::read(&manifest) {

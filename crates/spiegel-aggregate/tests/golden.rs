@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Golden test of every indicator: hand-computed cells (tests/golden/indicators.expected) for
+//! small hand-written submissions, run through the real ingest and pseudonymise stages.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
+use arrow_array::{Array, RecordBatch};
+use spiegel_aggregate::indicators::INDICATORS;
+use spiegel_aggregate::table::column;
+use spiegel_aggregate::{AggregateConfig, PseudonymLabel, master_table};
+use spiegel_ingest::IngestConfig;
+use spiegel_ingest::stage::{IngestStage, Submitted};
+use spiegel_pseudonymise::stage::PseudonymiseStage;
+use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
+use spiegel_transport::{EmbeddedTransport, Transport, topic};
+
+/// Ingests and pseudonymises every submission in `dir` through the real stages.
+fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
+    let data = tempfile::tempdir().unwrap();
+    let transport = EmbeddedTransport::open(data.path()).unwrap();
+    let ttp = TtpId::new("spiegel").unwrap();
+    let k1 = SourceKey::from_bytes(1, ttp.clone(), [1; 32]);
+    let k2 = TtpKey::from_bytes(1, ttp.clone(), [2; 32]);
+    let mut ingest = IngestStage::new(
+        IngestConfig::default(),
+        k1,
+        vec![1],
+        &data.path().join("ingest"),
+        transport.producer().unwrap(),
+    )
+    .unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for file in files {
+        match ingest.submit(&file).unwrap() {
+            Submitted::Sent { .. } => {}
+            other => panic!("{} not accepted: {other:?}", file.display()),
+        }
+    }
+    PseudonymiseStage::new(
+        Pseudonymiser::new(k2, vec![1]),
+        transport.consumer(topic::SUBMISSIONS, "p").unwrap(),
+        transport.producer().unwrap(),
+    )
+    .run_until_idle()
+    .unwrap();
+    let messages = transport
+        .consumer(topic::PSEUDONYMISED, "test")
+        .unwrap()
+        .poll(100)
+        .unwrap();
+    let batches = messages
+        .iter()
+        .map(|m| spiegel_core::ipc::from_ipc(&m.payload).unwrap())
+        .collect();
+    (batches, PseudonymLabel { ttp, version: 1 })
+}
+
+fn text(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let dictionary = batch.column_by_name(name).unwrap().as_dictionary::<Int32Type>();
+    let values = dictionary.values().as_string::<i32>();
+    dictionary
+        .key(row)
+        .map(|k| values.value(k).to_owned())
+}
+
+/// Every cell as `key -> [numerator, denominator, value, flag, contributors]`.
+fn render(parts: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for batch in parts {
+        let number = |name: &str, row: usize| {
+            let a = batch.column_by_name(name).unwrap().as_primitive::<UInt32Type>();
+            if a.is_valid(row) { a.value(row).to_string() } else { "NULL".into() }
+        };
+        let value = batch.column_by_name(column::VALUE).unwrap().as_primitive::<Float64Type>();
+        let provisional = batch.column_by_name(column::PROVISIONAL).unwrap().as_boolean();
+        let contributors = batch.column_by_name(column::CONTRIBUTORS).unwrap().as_list::<i32>();
+        let units = batch.column_by_name(column::CONTRIBUTOR_UNITS).unwrap().as_list::<i32>();
+        for row in 0..batch.num_rows() {
+            let kind = text(batch, column::REPORT_KIND, row).unwrap();
+            let scope = match kind.as_str() {
+                "national" => "NL".to_owned(),
+                "region" => text(batch, column::REGION, row).unwrap(),
+                "municipality" => text(batch, column::MUNICIPALITY_CODE, row).unwrap(),
+                _ => format!(
+                    "{}/{}",
+                    text(batch, column::PROVIDER_ID, row).unwrap(),
+                    text(batch, column::MUNICIPALITY_CODE, row).unwrap()
+                ),
+            };
+            let key = [
+                kind,
+                text(batch, column::PERIOD, row).unwrap(),
+                scope,
+                text(batch, column::INDICATOR, row).unwrap(),
+                text(batch, column::DIMENSION, row).unwrap(),
+                text(batch, column::CATEGORY, row).unwrap(),
+            ]
+            .join(" ");
+            let mut who = Vec::new();
+            if contributors.is_valid(row) {
+                let names = contributors.value(row);
+                let names = names.as_dictionary::<Int32Type>();
+                let name_values = names.values().as_string::<i32>();
+                let counts = units.value(row);
+                for i in 0..names.len() {
+                    who.push(format!(
+                        "{}={}",
+                        name_values.value(names.keys().value(i) as usize),
+                        counts.as_primitive::<UInt32Type>().value(i)
+                    ));
+                }
+            }
+            let fields = vec![
+                number(column::NUMERATOR, row),
+                number(column::DENOMINATOR, row),
+                if value.is_valid(row) { format!("{:.2}", value.value(row)) } else { "NULL".into() },
+                if provisional.value(row) { "provisional".into() } else { "final".into() },
+                who.join(" "),
+            ];
+            assert!(out.insert(key.clone(), fields).is_none(), "cell {key} twice");
+        }
+    }
+    out
+}
+
+#[test]
+fn every_indicator_matches_its_hand_computed_value() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let (batches, label) = pseudonymised(&root.join("submissions"));
+    let parts = master_table(&AggregateConfig::default(), &label, &batches).unwrap();
+    let cells = render(&parts);
+    let expected = std::fs::read_to_string(root.join("indicators.expected")).unwrap();
+    let mut failures = Vec::new();
+    let mut covered = std::collections::BTreeSet::new();
+    for line in expected.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let mut fields = line.split('|').map(str::trim);
+        let key = fields.next().unwrap();
+        covered.insert(key.split(' ').nth(3).unwrap().to_owned());
+        let Some(actual) = cells.get(key) else {
+            failures.push(format!("missing: {key}"));
+            continue;
+        };
+        for (i, want) in fields.enumerate() {
+            if actual[i] != want {
+                failures.push(format!("{key}: field {i} is {:?}, expected {want:?}", actual[i]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for indicator in INDICATORS {
+        assert!(covered.contains(indicator.code), "no golden value for {}", indicator.code);
+    }
+}
+
+#[test]
+fn the_master_table_is_the_same_whatever_order_submissions_arrive_in() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/submissions");
+    let (mut batches, label) = pseudonymised(&root);
+    let forward = master_table(&AggregateConfig::default(), &label, &batches).unwrap();
+    batches.reverse();
+    let backward = master_table(&AggregateConfig::default(), &label, &batches).unwrap();
+    assert_eq!(render(&forward), render(&backward));
+}
