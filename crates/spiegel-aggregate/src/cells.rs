@@ -122,7 +122,15 @@ enum Scope {
 }
 
 /// Adds one delivered trajectory to a cell.
-fn add_trajectory(acc: &mut Acc, t: &Traj, f: &Flags, p: Option<u16>, period: (i32, i32), params: Params, care: bool) {
+fn add_trajectory(
+    acc: &mut Acc,
+    t: &Traj,
+    f: &Flags,
+    p: Option<u16>,
+    period: (i32, i32),
+    params: Params,
+    care: bool,
+) {
     let key = t.key_bits();
     acc.active.add(key, p);
     let started = t.start >= period.0;
@@ -322,14 +330,30 @@ fn ratio(sum: f64, n: u32) -> Option<f64> {
     (n > 0).then(|| sum / f64::from(n))
 }
 
-fn emit_cell(context: &EmitContext<'_>, scope: Scope, slot: usize, acc: &mut Acc, out: &mut TableBuilder) {
+fn emit_cell(
+    context: &EmitContext<'_>,
+    scope: Scope,
+    slot: usize,
+    acc: &mut Acc,
+    out: &mut TableBuilder,
+) {
     let (dimension, category) = slot_label(slot);
     let (kind, gemeente, region, provider) = match scope {
         Scope::National => ("national", None, None, None),
-        Scope::Region(r) => ("region", None, Some(context.regions[usize::from(r)].as_str()), None),
+        Scope::Region(r) => (
+            "region",
+            None,
+            Some(context.regions[usize::from(r)].as_str()),
+            None,
+        ),
         Scope::Gemeente(g) => {
             let (code, region) = &context.gemeenten[usize::from(g)];
-            ("municipality", Some(code.as_str()), Some(context.regions[usize::from(*region)].as_str()), None)
+            (
+                "municipality",
+                Some(code.as_str()),
+                Some(context.regions[usize::from(*region)].as_str()),
+                None,
+            )
         }
         Scope::Mirror(g) => {
             let (code, region) = &context.gemeenten[usize::from(g)];
@@ -337,11 +361,16 @@ fn emit_cell(context: &EmitContext<'_>, scope: Scope, slot: usize, acc: &mut Acc
                 "mirror",
                 Some(code.as_str()),
                 Some(context.regions[usize::from(*region)].as_str()),
-                context.mirror_provider.map(|p| context.providers[usize::from(p)].as_str()),
+                context
+                    .mirror_provider
+                    .map(|p| context.providers[usize::from(p)].as_str()),
             )
         }
     };
-    let duration_mean = ratio(acc.durations.iter().map(|&d| f64::from(d)).sum(), acc.ended.n);
+    let duration_mean = ratio(
+        acc.durations.iter().map(|&d| f64::from(d)).sum(),
+        acc.ended.n,
+    );
     let duration_median = median(&mut acc.durations);
     let waiting_median = median(&mut acc.waiting);
     let dropout = acc.reden[2].plus(&acc.reden[3]);
@@ -349,11 +378,21 @@ fn emit_cell(context: &EmitContext<'_>, scope: Scope, slot: usize, acc: &mut Acc
         if indicator.breakdowns == Breakdowns::Care && slot >= CARE_SLOTS {
             continue;
         }
-        let share = |num: &Count, den: &Count| (Some(num.clone()), Some(den.clone()), ratio(100.0 * f64::from(num.n), den.n));
+        let share = |num: &Count, den: &Count| {
+            (
+                Some(num.clone()),
+                Some(den.clone()),
+                ratio(100.0 * f64::from(num.n), den.n),
+            )
+        };
         let count = |c: &Count| (Some(c.clone()), None, Some(f64::from(c.n)));
         let stat = |den: &Count, value: Option<f64>| (None, Some(den.clone()), value);
         let informant = usize::from(indicator.code.contains("parent"));
-        let answer = indicator.code.bytes().last().map_or(0, |b| usize::from(b.saturating_sub(b'1')).min(4));
+        let answer = indicator
+            .code
+            .bytes()
+            .last()
+            .map_or(0, |b| usize::from(b.saturating_sub(b'1')).min(4));
         let (numerator, denominator, value) = match indicator.code {
             "youths_in_care" => count(&acc.youths),
             "trajectories_active" => count(&acc.active),
@@ -365,21 +404,33 @@ fn emit_cell(context: &EmitContext<'_>, scope: Scope, slot: usize, acc: &mut Acc
             "repeat_request_share" => share(&acc.repeat_num, &acc.repeat_den),
             "waiting_days_median" => stat(&acc.waiting_n, waiting_median),
             "started_within_norm_share" => share(&acc.within_norm, &acc.waiting_n),
-            "declared_amount_mean" => stat(&acc.amount_n, ratio(acc.amount_cent as f64 / 100.0, acc.amount_n.n)),
+            "declared_amount_mean" => stat(
+                &acc.amount_n,
+                ratio(acc.amount_cent as f64 / 100.0, acc.amount_n.n),
+            ),
             "ended_as_planned_share" => share(&acc.reden[0], &acc.ended_0104),
             "dropout_share" => share(&dropout, &acc.ended_0104),
             "no_new_start_share" => share(&acc.nns_num, &acc.nns_den),
             code if code.starts_with("end_reason_") => share(&acc.reden[answer], &acc.ended),
-            code if code.starts_with("satisfaction_response_share") => share(&acc.sat_n[informant], &acc.ended),
+            code if code.starts_with("satisfaction_response_share") => {
+                share(&acc.sat_n[informant], &acc.ended)
+            }
             code if code.starts_with("satisfaction_mean") => stat(
                 &acc.sat_n[informant],
                 ratio(acc.sat_sum[informant] as f64, acc.sat_n[informant].n),
             ),
-            code if code.starts_with("satisfaction_7plus") => share(&acc.sat_7plus[informant], &acc.sat_n[informant]),
-            code if code.starts_with("continue_without_help_response_share") => share(&acc.zhv_n[informant], &acc.ended),
+            code if code.starts_with("satisfaction_7plus") => {
+                share(&acc.sat_7plus[informant], &acc.sat_n[informant])
+            }
+            code if code.starts_with("continue_without_help_response_share") => {
+                share(&acc.zhv_n[informant], &acc.ended)
+            }
             _ => share(&acc.zhv[informant][answer.min(3)], &acc.zhv_n[informant]),
         };
-        debug_assert!(matches!(indicator.kind, Kind::Count | Kind::Share | Kind::Statistic));
+        debug_assert!(matches!(
+            indicator.kind,
+            Kind::Count | Kind::Share | Kind::Statistic
+        ));
         out.push(&CellRow {
             period: context.period,
             kind,
@@ -428,7 +479,11 @@ pub(crate) fn compute_period(
     let mut cells = Cells::new(scopes, true);
     let first_gemeente = 1 + regions.len();
     let aggregate_scopes = |t: &Traj, out: &mut Vec<usize>| {
-        out.extend([0, 1 + usize::from(t.region), first_gemeente + usize::from(t.gemeente)]);
+        out.extend([
+            0,
+            1 + usize::from(t.region),
+            first_gemeente + usize::from(t.gemeente),
+        ]);
     };
     for child in records.chunk_by(|a, b| a.0.child == b.0.child) {
         cells.add_child(child, &aggregate_scopes, bounds, params);

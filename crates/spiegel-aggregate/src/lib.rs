@@ -206,7 +206,10 @@ impl AggregateStage {
             };
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
             let (provider, period, submission) = model::batch_identity(&batch)?;
-            if self.store.put(provider, period, &submission, &message.payload)? {
+            if self
+                .store
+                .put(provider, period, &submission, &message.payload)?
+            {
                 progress.stored += 1;
             } else {
                 progress.unchanged += 1;
@@ -229,7 +232,8 @@ impl AggregateStage {
             metadata.insert(META_RELEASE.to_owned(), release.clone());
             metadata.insert(META_PART.to_owned(), (i + 1).to_string());
             metadata.insert(META_PARTS.to_owned(), count.to_string());
-            let schema = std::sync::Arc::new(part.schema().as_ref().clone().with_metadata(metadata));
+            let schema =
+                std::sync::Arc::new(part.schema().as_ref().clone().with_metadata(metadata));
             let part = part.with_schema(schema)?;
             let bytes = spiegel_core::ipc::to_ipc(&part)?;
             self.producer.send(topic::AGGREGATES, &release, &bytes)?;

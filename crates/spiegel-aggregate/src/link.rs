@@ -48,8 +48,13 @@ pub(crate) fn link(submissions: &[Submission], windows: Windows) -> Vec<Vec<Flag
     let period_end = |&(s, _): &(u32, u32)| submissions[s as usize].period.end();
     entries.sort_unstable_by(|a, b| {
         let (ta, tb) = (traj(a), traj(b));
-        (ta.child, ta.start, ta.provider, ta.hulpvorm, period_end(a))
-            .cmp(&(tb.child, tb.start, tb.provider, tb.hulpvorm, period_end(b)))
+        (ta.child, ta.start, ta.provider, ta.hulpvorm, period_end(a)).cmp(&(
+            tb.child,
+            tb.start,
+            tb.provider,
+            tb.hulpvorm,
+            period_end(b),
+        ))
     });
     let mut provisional_memo: HashMap<i32, bool> = HashMap::new();
     let mut group_start = 0;
@@ -81,12 +86,16 @@ pub(crate) fn link(submissions: &[Submission], windows: Windows) -> Vec<Vec<Flag
             };
             let continuation = others().any(|ty| {
                 ty.provider == tx.provider
-                    && ty.end.is_some_and(|e| e <= tx.start && tx.start - e <= windows.continuation)
+                    && ty
+                        .end
+                        .is_some_and(|e| e <= tx.start && tx.start - e <= windows.continuation)
             });
             let repeat = !continuation
                 && others().any(|ty| {
                     ty.start < tx.start
-                        && ty.end.is_some_and(|e| e <= tx.start && tx.start - e <= windows.lookback)
+                        && ty
+                            .end
+                            .is_some_and(|e| e <= tx.start && tx.start - e <= windows.lookback)
                 });
             let (no_new_start, provisional) = match (tx.end, tx.reden) {
                 (Some(e), Some(reden)) if reden <= 3 => {
@@ -128,10 +137,10 @@ impl Coverage {
     fn new(submissions: &[Submission]) -> Self {
         let mut by_provider: HashMap<u16, Vec<(i32, i32)>> = HashMap::new();
         for s in submissions {
-            by_provider.entry(s.provider_index).or_default().push((
-                date32(s.period.start()),
-                date32(s.period.end()),
-            ));
+            by_provider
+                .entry(s.provider_index)
+                .or_default()
+                .push((date32(s.period.start()), date32(s.period.end())));
         }
         let by_provider = by_provider
             .into_values()

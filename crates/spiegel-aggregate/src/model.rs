@@ -3,7 +3,7 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type, Int16Type, UInt8Type};
 use arrow_array::{Array, RecordBatch};
-use spiegel_core::{AgeBand, Agb, CodeList, GemeenteCode, Geslacht, Hulpvorm, Period, Reference};
+use spiegel_core::{Agb, AgeBand, CodeList, GemeenteCode, Geslacht, Hulpvorm, Period, Reference};
 use spiegel_core::{RedenBeeindiging, Verwijzer, ZonderHulpVerder};
 use spiegel_pseudonymise::{LinkKey, TtpId};
 
@@ -61,7 +61,9 @@ impl Traj {
     /// 64 uniform bits for the cell key of a count of trajectories.
     pub(crate) fn key_bits(&self) -> u64 {
         mix(self.child.key_bits()
-            ^ mix(u64::from(self.provider) << 40 | u64::from(self.hulpvorm) << 32 | self.start as u32 as u64))
+            ^ mix(u64::from(self.provider) << 40
+                | u64::from(self.hulpvorm) << 32
+                | self.start as u32 as u64))
     }
 }
 
@@ -112,7 +114,11 @@ fn dictionary_codes(
         .as_string_opt::<i32>()
         .ok_or_else(|| malformed("not text"))?;
     let lookup: Vec<Option<u16>> = (0..values.len())
-        .map(|i| code(values.value(i)).ok_or_else(|| malformed("unknown code")).map(Some))
+        .map(|i| {
+            code(values.value(i))
+                .ok_or_else(|| malformed("unknown code"))
+                .map(Some)
+        })
         .collect::<Result<_, _>>()?;
     Ok(dictionary
         .keys()
@@ -161,14 +167,29 @@ pub(crate) fn decode(
     let age_band = required(
         dictionary_codes(batch, "age_band", |l| {
             let band = AgeBand::from_label(l)?;
-            AgeBand::ALL.iter().position(|b| *b == band).map(|p| p as u16)
+            AgeBand::ALL
+                .iter()
+                .position(|b| *b == band)
+                .map(|p| p as u16)
         })?,
         "age_band",
     )?;
-    let geslacht = required(dictionary_codes(batch, "geslacht", position::<Geslacht>)?, "geslacht")?;
-    let gemeente = required(dictionary_codes(batch, "gemeentecode", gemeente_index)?, "gemeentecode")?;
-    let verwijzer = required(dictionary_codes(batch, "verwijzer", position::<Verwijzer>)?, "verwijzer")?;
-    let hulpvorm = required(dictionary_codes(batch, "hulpvorm", position::<Hulpvorm>)?, "hulpvorm")?;
+    let geslacht = required(
+        dictionary_codes(batch, "geslacht", position::<Geslacht>)?,
+        "geslacht",
+    )?;
+    let gemeente = required(
+        dictionary_codes(batch, "gemeentecode", gemeente_index)?,
+        "gemeentecode",
+    )?;
+    let verwijzer = required(
+        dictionary_codes(batch, "verwijzer", position::<Verwijzer>)?,
+        "verwijzer",
+    )?;
+    let hulpvorm = required(
+        dictionary_codes(batch, "hulpvorm", position::<Hulpvorm>)?,
+        "hulpvorm",
+    )?;
     let crisis = required(
         dictionary_codes(batch, "gestart_met_crisis", |c| match c {
             "01" => Some(1),
@@ -178,8 +199,16 @@ pub(crate) fn decode(
         "gestart_met_crisis",
     )?;
     let reden = dictionary_codes(batch, "reden_beeindiging", position::<RedenBeeindiging>)?;
-    let zhv_j = dictionary_codes(batch, "zonder_hulp_verder_jeugdige", position::<ZonderHulpVerder>)?;
-    let zhv_o = dictionary_codes(batch, "zonder_hulp_verder_ouder", position::<ZonderHulpVerder>)?;
+    let zhv_j = dictionary_codes(
+        batch,
+        "zonder_hulp_verder_jeugdige",
+        position::<ZonderHulpVerder>,
+    )?;
+    let zhv_o = dictionary_codes(
+        batch,
+        "zonder_hulp_verder_ouder",
+        position::<ZonderHulpVerder>,
+    )?;
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -222,7 +251,9 @@ pub(crate) fn decode(
         let start = aanvang.value(row);
         let child = if subject_kind[row] == Some(0) {
             if !pseudonyms.is_valid(row) {
-                return Err(malformed(format!("row {row}: token subject without pseudonym")));
+                return Err(malformed(format!(
+                    "row {row}: token subject without pseudonym"
+                )));
             }
             Child::Linked(
                 LinkKey::from_pseudonym_wire(pseudonyms.value(row), ttp, pseudonym_version)
@@ -231,14 +262,12 @@ pub(crate) fn decode(
         } else {
             // The BIJ record key of an unknown child, minus the birth date that minimisation
             // dropped: the same trajectory delivered in two periods is the same child.
-            Child::Unlinkable(mix(
-                mix(u64::from(provider) << 48
-                    | u64::from(gemeente[row]) << 32
-                    | u64::from(geslacht[row]) << 24
-                    | u64::from(hulpvorm_index) << 16
-                    | u64::from(subject_kind[row].unwrap_or(1)))
-                    ^ start as u32 as u64,
-            ))
+            Child::Unlinkable(mix(mix(u64::from(provider) << 48
+                | u64::from(gemeente[row]) << 32
+                | u64::from(geslacht[row]) << 24
+                | u64::from(hulpvorm_index) << 16
+                | u64::from(subject_kind[row].unwrap_or(1)))
+                ^ start as u32 as u64))
         };
         out.push(Traj {
             child,

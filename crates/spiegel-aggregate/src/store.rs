@@ -25,13 +25,21 @@ impl Store {
     /// Stores a submission; false when the same submission is already stored. What is
     /// recorded beside it is the submission id and the digest of its pseudonymised content,
     /// so a release id changes with the keys as well as with the files.
-    pub(crate) fn put(&self, provider: Agb, period: Period, submission: &str, payload: &[u8]) -> Result<bool> {
+    pub(crate) fn put(
+        &self,
+        provider: Agb,
+        period: Period,
+        submission: &str,
+        payload: &[u8],
+    ) -> Result<bool> {
         let digest = ring::digest::digest(&ring::digest::SHA256, payload);
         let id = format!("{submission} {}", hex::encode(digest));
         let stem = format!("{provider}_{period}");
         let id_path = self.dir.join("submissions").join(format!("{stem}.id"));
         let data_path = self.dir.join("submissions").join(format!("{stem}.arrows"));
-        if fs::read_to_string(&id_path).is_ok_and(|stored| stored.trim() == id.as_str()) && data_path.exists() {
+        if fs::read_to_string(&id_path).is_ok_and(|stored| stored.trim() == id.as_str())
+            && data_path.exists()
+        {
             return Ok(false);
         }
         // Data first, then its id: a crash in between leaves an id that no longer matches,

@@ -134,8 +134,16 @@ impl TableBuilder {
     }
 
     pub(crate) fn push(&mut self, row: &CellRow<'_>) {
-        let [period, kind, gemeente, region, provider, indicator, dimension, category] =
-            &mut self.texts;
+        let [
+            period,
+            kind,
+            gemeente,
+            region,
+            provider,
+            indicator,
+            dimension,
+            category,
+        ] = &mut self.texts;
         period.append_value(row.period);
         kind.append_value(row.kind);
         gemeente.append_option(row.gemeente);
@@ -145,9 +153,11 @@ impl TableBuilder {
         dimension.append_value(row.dimension);
         category.append_value(row.category);
         self.numerator.append_option(row.numerator.map(|c| c.n));
-        self.numerator_key.append_option(row.numerator.map(|c| c.key));
+        self.numerator_key
+            .append_option(row.numerator.map(|c| c.key));
         self.denominator.append_option(row.denominator.map(|c| c.n));
-        self.denominator_key.append_option(row.denominator.map(|c| c.key));
+        self.denominator_key
+            .append_option(row.denominator.map(|c| c.key));
         self.value.append_option(row.value);
         self.provisional.append_value(row.provisional);
         // NB-3 looks at the population of the cell: the denominator of a share or statistic,

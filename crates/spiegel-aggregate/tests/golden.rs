@@ -32,7 +32,10 @@ fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
         transport.producer().unwrap(),
     )
     .unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files {
         match ingest.submit(&file).unwrap() {
@@ -60,11 +63,12 @@ fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
 }
 
 fn text(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
-    let dictionary = batch.column_by_name(name).unwrap().as_dictionary::<Int32Type>();
+    let dictionary = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_dictionary::<Int32Type>();
     let values = dictionary.values().as_string::<i32>();
-    dictionary
-        .key(row)
-        .map(|k| values.value(k).to_owned())
+    dictionary.key(row).map(|k| values.value(k).to_owned())
 }
 
 /// Every cell as `key -> [numerator, denominator, value, flag, contributors]`.
@@ -72,13 +76,32 @@ fn render(parts: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for batch in parts {
         let number = |name: &str, row: usize| {
-            let a = batch.column_by_name(name).unwrap().as_primitive::<UInt32Type>();
-            if a.is_valid(row) { a.value(row).to_string() } else { "NULL".into() }
+            let a = batch
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<UInt32Type>();
+            if a.is_valid(row) {
+                a.value(row).to_string()
+            } else {
+                "NULL".into()
+            }
         };
-        let value = batch.column_by_name(column::VALUE).unwrap().as_primitive::<Float64Type>();
-        let provisional = batch.column_by_name(column::PROVISIONAL).unwrap().as_boolean();
-        let contributors = batch.column_by_name(column::CONTRIBUTORS).unwrap().as_list::<i32>();
-        let units = batch.column_by_name(column::CONTRIBUTOR_UNITS).unwrap().as_list::<i32>();
+        let value = batch
+            .column_by_name(column::VALUE)
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let provisional = batch
+            .column_by_name(column::PROVISIONAL)
+            .unwrap()
+            .as_boolean();
+        let contributors = batch
+            .column_by_name(column::CONTRIBUTORS)
+            .unwrap()
+            .as_list::<i32>();
+        let units = batch
+            .column_by_name(column::CONTRIBUTOR_UNITS)
+            .unwrap()
+            .as_list::<i32>();
         for row in 0..batch.num_rows() {
             let kind = text(batch, column::REPORT_KIND, row).unwrap();
             let scope = match kind.as_str() {
@@ -117,11 +140,22 @@ fn render(parts: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
             let fields = vec![
                 number(column::NUMERATOR, row),
                 number(column::DENOMINATOR, row),
-                if value.is_valid(row) { format!("{:.2}", value.value(row)) } else { "NULL".into() },
-                if provisional.value(row) { "provisional".into() } else { "final".into() },
+                if value.is_valid(row) {
+                    format!("{:.2}", value.value(row))
+                } else {
+                    "NULL".into()
+                },
+                if provisional.value(row) {
+                    "provisional".into()
+                } else {
+                    "final".into()
+                },
                 who.join(" "),
             ];
-            assert!(out.insert(key.clone(), fields).is_none(), "cell {key} twice");
+            assert!(
+                out.insert(key.clone(), fields).is_none(),
+                "cell {key} twice"
+            );
         }
     }
     out
@@ -136,7 +170,10 @@ fn every_indicator_matches_its_hand_computed_value() {
     let expected = std::fs::read_to_string(root.join("indicators.expected")).unwrap();
     let mut failures = Vec::new();
     let mut covered = std::collections::BTreeSet::new();
-    for line in expected.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in expected
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let mut fields = line.split('|').map(str::trim);
         let key = fields.next().unwrap();
         covered.insert(key.split(' ').nth(3).unwrap().to_owned());
@@ -146,13 +183,20 @@ fn every_indicator_matches_its_hand_computed_value() {
         };
         for (i, want) in fields.enumerate() {
             if actual[i] != want {
-                failures.push(format!("{key}: field {i} is {:?}, expected {want:?}", actual[i]));
+                failures.push(format!(
+                    "{key}: field {i} is {:?}, expected {want:?}",
+                    actual[i]
+                ));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for indicator in INDICATORS {
-        assert!(covered.contains(indicator.code), "no golden value for {}", indicator.code);
+        assert!(
+            covered.contains(indicator.code),
+            "no golden value for {}",
+            indicator.code
+        );
     }
 }
 

@@ -62,8 +62,17 @@ pub fn submission_batch(
         }
         let t = &record.trajectory;
         age_years.append_value(t.age_years);
-        let [age_band, geslacht, gemeente, verwijzer, hulpvorm, crisis, reden, zhv_j, zhv_o] =
-            &mut code_columns;
+        let [
+            age_band,
+            geslacht,
+            gemeente,
+            verwijzer,
+            hulpvorm,
+            crisis,
+            reden,
+            zhv_j,
+            zhv_o,
+        ] = &mut code_columns;
         age_band.append_value(t.age_band.label());
         geslacht.append_value(t.geslacht.code());
         gemeente.append_value(t.gemeente.to_string());
@@ -81,8 +90,17 @@ pub fn submission_batch(
         scores[1].append_option(t.tevredenheid_ouder);
         amount.append_option(t.gedeclareerd_bedrag_cent.map(i128::from));
     }
-    let [age_band, geslacht, gemeente, verwijzer, hulpvorm, crisis, reden, zhv_j, zhv_o] =
-        code_columns.map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let [
+        age_band,
+        geslacht,
+        gemeente,
+        verwijzer,
+        hulpvorm,
+        crisis,
+        reden,
+        zhv_j,
+        zhv_o,
+    ] = code_columns.map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let [aanvang, einde, aanmelding] = dates.map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let [tev_j, tev_o] = scores.map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let amount: ArrayRef = Arc::new(amount.finish().with_precision_and_scale(14, 2)?);

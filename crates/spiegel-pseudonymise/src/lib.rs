@@ -16,8 +16,8 @@
 mod bsn;
 mod error;
 mod key;
-mod token;
 pub mod stage;
+mod token;
 
 pub use bsn::{Bsn, BsnError, ParsedBsn, Sentinel};
 pub use error::{Error, Result};

@@ -81,7 +81,8 @@ impl PseudonymiseStage {
                 offset: message.offset,
                 reason,
             };
-            let input = spiegel_core::ipc::from_ipc(&message.payload).map_err(|e| malformed(e.to_string()))?;
+            let input = spiegel_core::ipc::from_ipc(&message.payload)
+                .map_err(|e| malformed(e.to_string()))?;
             let output = self.pseudonymise(&input).map_err(malformed)?;
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
             self.producer
@@ -136,7 +137,9 @@ fn pseudonymise_column(
     tokens: &StringArray,
 ) -> Result<StringArray, (usize, TokenError)> {
     let rows = tokens.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let chunk = rows.div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<Option<String>>, (usize, TokenError)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..rows)
@@ -159,7 +162,10 @@ fn pseudonymise_column(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut out = Vec::with_capacity(rows);

@@ -16,7 +16,9 @@ use object_store::ObjectStore;
 use spiegel_transport::Consumer;
 
 pub use error::{PublishError, Result};
-pub use report::{FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema};
+pub use report::{
+    FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema,
+};
 
 /// The consumer group of this stage.
 pub const GROUP: &str = "spiegel-publish";
@@ -196,7 +198,12 @@ impl PublishStage {
         let complete = order.iter().rev().find(|release| {
             let got = &parts[*release];
             got.first()
-                .and_then(|(_, b)| b.schema_ref().metadata().get(spiegel_aggregate::META_PARTS).cloned())
+                .and_then(|(_, b)| {
+                    b.schema_ref()
+                        .metadata()
+                        .get(spiegel_aggregate::META_PARTS)
+                        .cloned()
+                })
                 .and_then(|n| n.parse::<usize>().ok())
                 .is_some_and(|n| got.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len() == n)
         });
@@ -218,8 +225,8 @@ impl PublishStage {
             &self.config,
             self.store.as_ref(),
         ))?;
-        let audit_json = serde_json::to_vec(&audit)
-            .map_err(|e| PublishError::Malformed(e.to_string()))?;
+        let audit_json =
+            serde_json::to_vec(&audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
         std::fs::write(self.audit_dir.join(format!("{release}.json")), audit_json)?;
         self.consumer.commit(last_offset)?;
         tracing::info!(release = %release, files = manifest.files.len(), "release published");

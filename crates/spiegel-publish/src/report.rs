@@ -8,11 +8,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use spiegel_aggregate::indicators::{INDICATORS, Indicator};
 use spiegel_aggregate::table::column;
 use spiegel_core::Reference;
@@ -123,7 +124,13 @@ impl FileKey {
 
 fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -136,15 +143,23 @@ struct TextColumn {
 impl TextColumn {
     fn read(array: &dyn Array, name: &str) -> Result<Self> {
         let malformed = || PublishError::Malformed(format!("column {name}"));
-        let dictionary = array.as_dictionary_opt::<Int32Type>().ok_or_else(malformed)?;
+        let dictionary = array
+            .as_dictionary_opt::<Int32Type>()
+            .ok_or_else(malformed)?;
         Self::from_dictionary(dictionary).ok_or_else(malformed)
     }
 
     fn from_dictionary(dictionary: &arrow_array::DictionaryArray<Int32Type>) -> Option<Self> {
         let values = dictionary.values().as_string_opt::<i32>()?;
         Some(Self {
-            values: (0..values.len()).map(|i| Arc::from(values.value(i))).collect(),
-            keys: dictionary.keys().iter().map(|k| k.map(|k| k as usize)).collect(),
+            values: (0..values.len())
+                .map(|i| Arc::from(values.value(i)))
+                .collect(),
+            keys: dictionary
+                .keys()
+                .iter()
+                .map(|k| k.map(|k| k as usize))
+                .collect(),
         })
     }
 
@@ -167,9 +182,15 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
     let dimension = text(column::DIMENSION)?;
     let category = text(column::CATEGORY)?;
     let numerator = get(column::NUMERATOR)?.as_primitive::<UInt32Type>().clone();
-    let numerator_key = get(column::NUMERATOR_KEY)?.as_primitive::<UInt64Type>().clone();
-    let denominator = get(column::DENOMINATOR)?.as_primitive::<UInt32Type>().clone();
-    let denominator_key = get(column::DENOMINATOR_KEY)?.as_primitive::<UInt64Type>().clone();
+    let numerator_key = get(column::NUMERATOR_KEY)?
+        .as_primitive::<UInt64Type>()
+        .clone();
+    let denominator = get(column::DENOMINATOR)?
+        .as_primitive::<UInt32Type>()
+        .clone();
+    let denominator_key = get(column::DENOMINATOR_KEY)?
+        .as_primitive::<UInt64Type>()
+        .clone();
     let value = get(column::VALUE)?.as_primitive::<Float64Type>().clone();
     let provisional = get(column::PROVISIONAL)?.as_boolean().clone();
     let contributors = get(column::CONTRIBUTORS)?.as_list::<i32>().clone();
@@ -206,7 +227,9 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
     let option_u32 = |a: &arrow_array::UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
     let mut current: Option<(FileKey, Vec<Cell>)> = None;
     for row in 0..batch.num_rows() {
-        let kind_order = kind.keys[row].map(|k| kinds[k]).ok_or_else(|| malformed("report_kind"))?;
+        let kind_order = kind.keys[row]
+            .map(|k| kinds[k])
+            .ok_or_else(|| malformed("report_kind"))?;
         let recipient = match kind_order {
             0 => None,
             1 => region.get(row),
@@ -215,7 +238,10 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
         };
         let key = FileKey {
             kind_order,
-            period: period.get(row).cloned().ok_or_else(|| malformed("period"))?,
+            period: period
+                .get(row)
+                .cloned()
+                .ok_or_else(|| malformed("period"))?,
             recipient: recipient.cloned().unwrap_or_else(|| Arc::from("national")),
             municipality: gemeente.get(row).cloned(),
             region: region.get(row).cloned(),
@@ -226,13 +252,23 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
         let start = contributors.value_offsets()[row] as usize;
         let end = contributors.value_offsets()[row + 1] as usize;
         let contributor_list = (start..end)
-            .filter_map(|i| contributor_names.get(i).map(|n| (n.clone(), contributor_units.value(i))))
+            .filter_map(|i| {
+                contributor_names
+                    .get(i)
+                    .map(|n| (n.clone(), contributor_units.value(i)))
+            })
             .collect();
         let cell = Cell {
             indicator: definition,
             indicator_order,
-            dimension: dimension.get(row).cloned().ok_or_else(|| malformed("dimension"))?,
-            category: category.get(row).cloned().ok_or_else(|| malformed("category"))?,
+            dimension: dimension
+                .get(row)
+                .cloned()
+                .ok_or_else(|| malformed("dimension"))?,
+            category: category
+                .get(row)
+                .cloned()
+                .ok_or_else(|| malformed("category"))?,
             numerator: option_u32(&numerator, row),
             numerator_key: numerator_key.value(row),
             denominator: option_u32(&denominator, row),
@@ -294,7 +330,11 @@ pub(crate) async fn publish_release(
     for (key, mut cells) in files {
         let period = key.period.to_string();
         let readers: Vec<String> = match key.kind_order {
-            0 => reference.gemeenten().iter().map(|g| g.code.to_string()).collect(),
+            0 => reference
+                .gemeenten()
+                .iter()
+                .map(|g| g.code.to_string())
+                .collect(),
             1 => reference
                 .gemeenten()
                 .iter()
@@ -305,8 +345,9 @@ pub(crate) async fn publish_release(
             _ => Vec::new(),
         };
         // NB-3: a provider counts as sharing only if it shared with every reader.
-        let sharing_with_all =
-            |provider: &str| !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g));
+        let sharing_with_all = |provider: &str| {
+            !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g))
+        };
         rules::primary(&mut cells, config, &sharing_with_all);
         let intervals = rules::secondary(&mut cells, config.protection())?;
         let path = key.path();
@@ -329,16 +370,23 @@ pub(crate) async fn publish_release(
         cells.sort_by_key(|c| c.indicator_order);
         let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-        store.put(&StorePath::from(path.as_str()), bytes.into()).await?;
+        store
+            .put(&StorePath::from(path.as_str()), bytes.into())
+            .await?;
         let mirror = key.kind_order == 3;
         manifest_files.push(ManifestFile {
             path,
             kind: key.kind().to_owned(),
             period: key.period.to_string(),
             recipient: key.recipient.to_string(),
-            municipality: mirror.then(|| key.municipality.as_deref().unwrap_or_default().to_owned()),
+            municipality: mirror
+                .then(|| key.municipality.as_deref().unwrap_or_default().to_owned()),
             shared: mirror.then(|| {
-                sharing.shared(&key.recipient, &key.period, key.municipality.as_deref().unwrap_or_default())
+                sharing.shared(
+                    &key.recipient,
+                    &key.period,
+                    key.municipality.as_deref().unwrap_or_default(),
+                )
             }),
             sha256,
             rows,
@@ -358,7 +406,8 @@ pub(crate) async fn publish_release(
         config: *config,
         files: manifest_files,
     };
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
+    let mut json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
     json.push(b'\n');
     store.put(&StorePath::from(MANIFEST), json.into()).await?;
     if let Some(previous) = previous {
@@ -382,13 +431,23 @@ fn write_parquet(
 ) -> Result<(Vec<u8>, u64, u64)> {
     let mirror = key.kind_order == 3;
     let rows = cells.len();
-    let published: Vec<rules::Published> = cells.iter().map(|c| rules::publish(c, config)).collect();
-    let repeated = |value: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
+    let published: Vec<rules::Published> =
+        cells.iter().map(|c| rules::publish(c, config)).collect();
+    let repeated =
+        |value: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
     let mut columns: Vec<ArrayRef> = vec![
         repeated(Some(key.kind())),
         repeated(Some(&key.period)),
-        repeated(if key.kind_order >= 2 { key.municipality.as_deref() } else { None }),
-        repeated(if key.kind_order >= 1 { key.region.as_deref() } else { None }),
+        repeated(if key.kind_order >= 2 {
+            key.municipality.as_deref()
+        } else {
+            None
+        }),
+        repeated(if key.kind_order >= 1 {
+            key.region.as_deref()
+        } else {
+            None
+        }),
     ];
     if mirror {
         columns.push(repeated(Some(&key.recipient)));
@@ -399,11 +458,19 @@ fn write_parquet(
     columns.push(strings(&|c| c.indicator.code));
     columns.push(strings(&|c| &c.dimension));
     columns.push(strings(&|c| &c.category));
-    columns.push(Arc::new(Int64Array::from_iter(published.iter().map(|p| p.numerator))));
-    columns.push(Arc::new(Int64Array::from_iter(published.iter().map(|p| p.denominator))));
-    columns.push(Arc::new(Float64Array::from_iter(published.iter().map(|p| p.value))));
+    columns.push(Arc::new(Int64Array::from_iter(
+        published.iter().map(|p| p.numerator),
+    )));
+    columns.push(Arc::new(Int64Array::from_iter(
+        published.iter().map(|p| p.denominator),
+    )));
+    columns.push(Arc::new(Float64Array::from_iter(
+        published.iter().map(|p| p.value),
+    )));
     columns.push(strings(&|c| c.indicator.unit));
-    columns.push(Arc::new(StringArray::from_iter_values(published.iter().map(|p| p.status))));
+    columns.push(Arc::new(StringArray::from_iter_values(
+        published.iter().map(|p| p.status),
+    )));
     columns.push(repeated(Some(spiegel_aggregate::METHOD_VERSION)));
     let batch = RecordBatch::try_new(report_schema(mirror), columns)?;
     let properties = WriterProperties::builder()
@@ -411,14 +478,25 @@ fn write_parquet(
         .set_statistics_enabled(EnabledStatistics::None)
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
-            KeyValue::new("spiegel.schema_version".to_owned(), REPORT_SCHEMA_VERSION.to_owned()),
+            KeyValue::new(
+                "spiegel.schema_version".to_owned(),
+                REPORT_SCHEMA_VERSION.to_owned(),
+            ),
             KeyValue::new("spiegel.release".to_owned(), release.to_owned()),
         ]))
         .build();
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))?;
+    // No embedded Arrow schema: the key-value metadata holds the schema version and release
+    // id only (SPEC §8).
+    let options = ArrowWriterOptions::new()
+        .with_properties(properties)
+        .with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(&mut bytes, batch.schema(), options)?;
     writer.write(&batch)?;
     writer.close()?;
-    let suppressed = published.iter().filter(|p| p.status == "suppressed").count() as u64;
-        Ok((bytes, rows as u64, suppressed))
+    let suppressed = published
+        .iter()
+        .filter(|p| p.status == "suppressed")
+        .count() as u64;
+    Ok((bytes, rows as u64, suppressed))
 }

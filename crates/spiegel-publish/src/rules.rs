@@ -187,7 +187,12 @@ fn audit_indicator(
         out.push(found);
     }
     for (g, group) in groups.iter().enumerate() {
-        let hidden_cells: Vec<usize> = group.categories.iter().copied().filter(|&c| hidden(c)).collect();
+        let hidden_cells: Vec<usize> = group
+            .categories
+            .iter()
+            .copied()
+            .filter(|&c| hidden(c))
+            .collect();
         if hidden_cells.is_empty() {
             continue;
         }
@@ -228,7 +233,9 @@ pub(crate) fn secondary(cells: &mut [Cell], protection: u64) -> Result<Vec<Audit
         let mut strengthened = false;
         for (_, groups) in &all_groups {
             for column in ["numerator", "denominator"] {
-                if let Some(failing) = audit_indicator(cells, groups, column, protection, &mut audit) {
+                if let Some(failing) =
+                    audit_indicator(cells, groups, column, protection, &mut audit)
+                {
                     add_complement(cells, &groups[failing], column)?;
                     strengthened = true;
                 }
@@ -285,7 +292,11 @@ pub(crate) fn publish(cell: &Cell, config: &PublishConfig) -> Published {
             status: "suppressed",
         };
     }
-    let status = if cell.provisional { "provisional" } else { "ok" };
+    let status = if cell.provisional {
+        "provisional"
+    } else {
+        "ok"
+    };
     let shown = |n: Option<u32>, key: u64| -> Option<i64> {
         let n = n?;
         if !cell.controlled {
@@ -316,7 +327,13 @@ mod tests {
 
     use super::*;
 
-    fn cell(code: &str, dimension: &str, category: &str, n: u32, contributors: &[(&str, u32)]) -> Cell {
+    fn cell(
+        code: &str,
+        dimension: &str,
+        category: &str,
+        n: u32,
+        contributors: &[(&str, u32)],
+    ) -> Cell {
         let definition = indicator(code).unwrap();
         let (numerator, denominator) = match definition.kind {
             Kind::Count => (Some(n), None),
@@ -334,7 +351,10 @@ mod tests {
             denominator_key: u64::from(n) * 0x7F4A_7C15,
             value: Some(f64::from(n)),
             provisional: false,
-            contributors: contributors.iter().map(|(p, u)| (Arc::from(*p), *u)).collect(),
+            contributors: contributors
+                .iter()
+                .map(|(p, u)| (Arc::from(*p), *u))
+                .collect(),
             controlled: true,
             suppressed: false,
         }
@@ -360,7 +380,14 @@ mod tests {
         assert_eq!(suppressed, [true, false, false, true, false, true]);
         // A threshold of 12 moves the line.
         let mut cells = vec![cell("youths_in_care", "total", "total", 11, &spread(11))];
-        primary(&mut cells, &PublishConfig { threshold: 12, ..config }, &|_| false);
+        primary(
+            &mut cells,
+            &PublishConfig {
+                threshold: 12,
+                ..config
+            },
+            &|_| false,
+        );
         assert!(cells[0].suppressed);
     }
 
@@ -369,15 +396,33 @@ mod tests {
         let config = PublishConfig::default();
         let shared = |p: &str| p == "shared";
         // One sharing provider and one other: the other could be derived by subtraction.
-        let mut cells = vec![cell("youths_in_care", "total", "total", 40, &[("shared", 20), ("b", 20)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            40,
+            &[("shared", 20), ("b", 20)],
+        )];
         primary(&mut cells, &config, &shared);
         assert!(cells[0].suppressed);
         // Without the share, two providers are still too few.
-        let mut cells = vec![cell("youths_in_care", "total", "total", 40, &[("shared", 20), ("b", 20)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            40,
+            &[("shared", 20), ("b", 20)],
+        )];
         primary(&mut cells, &config, &|_| false);
         assert!(cells[0].suppressed);
         // A second non-sharing provider: still two non-sharing contributors.
-        let mut cells = vec![cell("youths_in_care", "total", "total", 60, &[("shared", 20), ("b", 20), ("c", 20)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            60,
+            &[("shared", 20), ("b", 20), ("c", 20)],
+        )];
         primary(&mut cells, &config, &shared);
         assert!(cells[0].suppressed);
         // A third non-sharing provider: published.
@@ -391,7 +436,13 @@ mod tests {
         primary(&mut cells, &config, &shared);
         assert!(!cells[0].suppressed);
         // Everybody shared: nobody to protect.
-        let mut cells = vec![cell("youths_in_care", "total", "total", 40, &[("shared", 20), ("b", 20)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            40,
+            &[("shared", 20), ("b", 20)],
+        )];
         primary(&mut cells, &config, &|_| true);
         assert!(!cells[0].suppressed);
     }
@@ -399,10 +450,22 @@ mod tests {
     #[test]
     fn nb3_suppresses_a_dominant_non_sharing_provider() {
         let config = PublishConfig::default();
-        let mut cells = vec![cell("youths_in_care", "total", "total", 100, &[("a", 86), ("b", 7), ("c", 7)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            100,
+            &[("a", 86), ("b", 7), ("c", 7)],
+        )];
         primary(&mut cells, &config, &|_| false);
         assert!(cells[0].suppressed);
-        let mut cells = vec![cell("youths_in_care", "total", "total", 100, &[("a", 85), ("b", 8), ("c", 7)])];
+        let mut cells = vec![cell(
+            "youths_in_care",
+            "total",
+            "total",
+            100,
+            &[("a", 85), ("b", 8), ("c", 7)],
+        )];
         primary(&mut cells, &config, &|_| false);
         assert!(!cells[0].suppressed);
     }
@@ -447,7 +510,13 @@ mod tests {
         let mut cells = vec![
             cell("youths_in_care", "total", "total", 200, &spread(200)),
             cell("youths_in_care", "hulpvorm", "02", 120, &spread(120)),
-            cell("youths_in_care", "hulpvorm", "11", 50, &[("a", 25), ("b", 25)]),
+            cell(
+                "youths_in_care",
+                "hulpvorm",
+                "11",
+                50,
+                &[("a", 25), ("b", 25)],
+            ),
             cell("youths_in_care", "hulpvorm", "13", 30, &spread(30)),
         ];
         primary(&mut cells, &PublishConfig::default(), &|_| false);
@@ -502,7 +571,13 @@ mod tests {
     fn published_counts_are_never_below_the_threshold_and_mirror_volumes_are_exact() {
         let config = PublishConfig::default();
         let share = cell("dropout_share", "total", "total", 40, &spread(40));
-        let p = publish(&Cell { numerator: Some(3), ..share.clone() }, &config);
+        let p = publish(
+            &Cell {
+                numerator: Some(3),
+                ..share.clone()
+            },
+            &config,
+        );
         assert_eq!(p.numerator, None, "3 of 40 is not shown as a count");
         assert_eq!(p.value, Some(40.0));
         assert_eq!(p.denominator.map(|d| d % 5), Some(0));
@@ -513,7 +588,12 @@ mod tests {
         hidden.suppressed = true;
         assert_eq!(
             publish(&hidden, &config),
-            Published { numerator: None, denominator: None, value: None, status: "suppressed" }
+            Published {
+                numerator: None,
+                denominator: None,
+                value: None,
+                status: "suppressed"
+            }
         );
     }
 }

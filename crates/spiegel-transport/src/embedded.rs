@@ -55,13 +55,10 @@ impl Transport for EmbeddedTransport {
         create_dir(&group_dir)?;
         let offset_file = group_dir.join(topic);
         let position = match fs::read_to_string(&offset_file) {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .map_err(|_| TransportError::Corrupt {
-                    path: offset_file.clone(),
-                    reason: "not an offset".into(),
-                })?,
+            Ok(text) => text.trim().parse().map_err(|_| TransportError::Corrupt {
+                path: offset_file.clone(),
+                reason: "not an offset".into(),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => {
                 return Err(TransportError::Io {
@@ -265,7 +262,12 @@ mod tests {
         assert_eq!(consumer.poll(10).unwrap()[0].offset, 5);
         // Another group starts at the beginning.
         assert_eq!(
-            transport.consumer("t", "other").unwrap().poll(10).unwrap().len(),
+            transport
+                .consumer("t", "other")
+                .unwrap()
+                .poll(10)
+                .unwrap()
+                .len(),
             6
         );
     }
@@ -276,9 +278,19 @@ mod tests {
         let transport = EmbeddedTransport::open(dir.path()).unwrap();
         let topic = transport.topic_dir("t").unwrap();
         fs::write(topic.join(".00000000000000000000.msg.tmp"), b"half").unwrap();
-        assert!(transport.consumer("t", "g").unwrap().poll(10).unwrap().is_empty());
+        assert!(
+            transport
+                .consumer("t", "g")
+                .unwrap()
+                .poll(10)
+                .unwrap()
+                .is_empty()
+        );
         transport.producer().unwrap().send("t", "k", b"p").unwrap();
-        assert_eq!(transport.consumer("t", "g").unwrap().poll(10).unwrap()[0].offset, 0);
+        assert_eq!(
+            transport.consumer("t", "g").unwrap().poll(10).unwrap()[0].offset,
+            0
+        );
     }
 
     #[test]

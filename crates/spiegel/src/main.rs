@@ -352,7 +352,13 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         semicolon: false,
     };
     let generated = generate::generate(&options, |_| {})?;
-    let summary = run::run(&submissions, &out, &data_dir, None, &run::PipelineConfig::default())?;
+    let summary = run::run(
+        &submissions,
+        &out,
+        &data_dir,
+        None,
+        &run::PipelineConfig::default(),
+    )?;
     let manifest = summary
         .manifest
         .ok_or_else(|| anyhow::anyhow!("the demo published no release"))?;

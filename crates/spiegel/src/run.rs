@@ -49,7 +49,10 @@ fn submissions_in(input: &Path) -> Result<Vec<PathBuf>> {
     let mut latest: BTreeMap<String, (std::time::SystemTime, PathBuf)> = BTreeMap::new();
     for entry in std::fs::read_dir(input).with_context(|| format!("reading {}", input.display()))? {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let Ok(meta) = SubmissionMeta::from_file_name(&name) else {
             if path.is_file() {
                 tracing::warn!(file = %name, "not a submission name <AGB>_<PERIOD>.<ext>; skipped");
@@ -126,7 +129,9 @@ pub(crate) fn run(
             Submitted::Sent { .. } => summary.sent += 1,
             Submitted::Unchanged => summary.unchanged += 1,
             Submitted::Rejected { receipt } => {
-                summary.rejected.push(format!("{}: {}", path.display(), receipt.to_text()));
+                summary
+                    .rejected
+                    .push(format!("{}: {}", path.display(), receipt.to_text()));
             }
         }
     }
@@ -140,7 +145,10 @@ pub(crate) fn run(
     );
     let timer = std::time::Instant::now();
     pseudonymise.run_until_idle()?;
-    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "pseudonymise stage idle");
+    tracing::info!(
+        seconds = timer.elapsed().as_secs_f64(),
+        "pseudonymise stage idle"
+    );
     drop(pseudonymise);
 
     let mut aggregate = AggregateStage::new(
@@ -152,7 +160,10 @@ pub(crate) fn run(
     )?;
     let timer = std::time::Instant::now();
     aggregate.run_until_idle()?;
-    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "aggregate stage idle");
+    tracing::info!(
+        seconds = timer.elapsed().as_secs_f64(),
+        "aggregate stage idle"
+    );
     drop(aggregate);
 
     let store = Arc::new(
@@ -168,7 +179,10 @@ pub(crate) fn run(
     )?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
-    tracing::info!(seconds = timer.elapsed().as_secs_f64(), "publish stage idle");
+    tracing::info!(
+        seconds = timer.elapsed().as_secs_f64(),
+        "publish stage idle"
+    );
     if summary.manifest.is_none() {
         let manifest = out.join(spiegel_publish::MANIFEST);
         if let Ok(bytes) = std::fs::read(&manifest) {

@@ -1,0 +1,290 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end tests of `spiegel run`: the embedded pipeline from submission files to reports.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, RecordBatch};
+
+fn spiegel(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "spiegel {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Generated submissions and a key pair in a temporary directory.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(records: &str, periods: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input");
+        spiegel(&[
+            "generate",
+            "--out",
+            p(&input),
+            "--records",
+            records,
+            "--seed",
+            "7",
+            "--periods",
+            periods,
+        ]);
+        spiegel(&["keys", "generate", "--out", p(&dir.path().join("keys"))]);
+        Self { dir }
+    }
+
+    fn input(&self) -> PathBuf {
+        self.dir.path().join("input")
+    }
+
+    fn run_args(&self, input: &Path, name: &str) -> Vec<String> {
+        let base = self.dir.path();
+        [
+            "run",
+            "--input",
+            p(input),
+            "--out",
+            p(&base.join(name).join("out")),
+            "--data-dir",
+            p(&base.join(name).join("data")),
+            "--keys",
+            p(&base.join("keys")),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn run(&self, input: &Path, name: &str) -> BTreeMap<String, Vec<u8>> {
+        let args = self.run_args(input, name);
+        spiegel(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        tree(&self.dir.path().join(name).join("out"))
+    }
+}
+
+/// Every file under `root` by relative path.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(relative, fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn read_parquet(bytes: &[u8]) -> RecordBatch {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let names_a: Vec<_> = a.keys().collect();
+    let names_b: Vec<_> = b.keys().collect();
+    assert_eq!(names_a, names_b, "{what}: different files");
+    for (name, bytes) in a {
+        assert!(bytes == &b[name], "{what}: {name} differs");
+    }
+}
+
+#[test]
+fn reruns_are_byte_identical_and_a_correction_equals_never_having_submitted_the_record() {
+    let fixture = Fixture::new("6000", "2025-H1,2025-H2");
+    let input = fixture.input();
+    let first = fixture.run(&input, "a");
+    assert!(first.contains_key("manifest.json"));
+    assert!(first.len() > 100, "{} files", first.len());
+
+    // The same files again: nothing is redone and nothing changes.
+    let args = fixture.run_args(&input, "a");
+    let again = spiegel(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).starts_with("0 submissions applied"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_same(&first, &tree(&fixture.dir.path().join("a/out")), "re-run");
+
+    // A correction that drops one record, under the same name (a later file replaces).
+    let mut files: Vec<_> = fs::read_dir(&input)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let corrected = &files[0];
+    let text = fs::read_to_string(corrected).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(1);
+    fs::write(corrected, lines.join("\n") + "\n").unwrap();
+    let after = fixture.run(&input, "a");
+    assert_ne!(
+        after["manifest.json"], first["manifest.json"],
+        "the correction changed nothing"
+    );
+
+    // A fresh pipeline that only ever saw the corrected file publishes exactly the same.
+    let fresh = fixture.run(&input, "fresh");
+    assert_same(&after, &fresh, "correction vs fresh run");
+}
+
+#[test]
+fn aggregate_reports_carry_no_provider_and_no_count_below_the_threshold() {
+    let fixture = Fixture::new("30000", "2025-H1,2025-H2");
+    let out = fixture.run(&fixture.input(), "a");
+    let providers: Vec<String> = fs::read_dir(fixture.input())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy()[..8].to_owned())
+        .collect();
+    let manifest: serde_json::Value = serde_json::from_slice(&out["manifest.json"]).unwrap();
+    let (mut aggregate_files, mut counts, mut suppressed) = (0, 0, 0);
+    for file in manifest["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        let bytes = &out[path];
+        let batch = read_parquet(bytes);
+        if file["kind"] == "mirror" {
+            assert!(batch.schema().column_with_name("provider_id").is_some());
+            continue;
+        }
+        aggregate_files += 1;
+        // NB-1: no provider identifier anywhere: path, columns, values, metadata.
+        assert!(
+            batch.schema().column_with_name("provider_id").is_none(),
+            "{path}"
+        );
+        let haystack = String::from_utf8_lossy(bytes);
+        for agb in &providers {
+            assert!(!path.contains(agb.as_str()), "{path} names provider {agb}");
+            assert!(
+                !haystack.contains(agb.as_str()),
+                "{path} contains provider {agb}"
+            );
+        }
+        // SDC-1 and SDC-4: every published count is 0 or at least T, and a multiple of 5.
+        for column in ["numerator", "denominator"] {
+            let values = batch
+                .column_by_name(column)
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            for v in values.iter().flatten() {
+                counts += 1;
+                assert!(v == 0 || v >= 10, "{path}: {column} {v}");
+                assert_eq!(v % 5, 0, "{path}: {column} {v}");
+            }
+        }
+        let status = batch.column_by_name("status").unwrap().as_string::<i32>();
+        let value = batch.column_by_name("value").unwrap();
+        for row in 0..batch.num_rows() {
+            if status.value(row) == "suppressed" {
+                suppressed += 1;
+                assert!(value.is_null(row), "{path}: suppressed cell with a value");
+            }
+        }
+    }
+    assert!(aggregate_files > 50 && counts > 10_000 && suppressed > 100);
+    // SDC-3: the attacker audit of the release, for every suppressed cell.
+    let release = manifest["release"].as_str().unwrap();
+    let audit_path = fixture
+        .dir
+        .path()
+        .join(format!("a/data/publish/audit/{release}.json"));
+    let audit: Vec<serde_json::Value> =
+        serde_json::from_slice(&fs::read(audit_path).unwrap()).unwrap();
+    let mut audited = 0;
+    for file in &audit {
+        audited += file["suppressed_counts"].as_u64().unwrap();
+        if let Some(narrowest) = file["narrowest_interval"].as_u64() {
+            assert!(narrowest >= file["protection"].as_u64().unwrap(), "{file}");
+        }
+    }
+    assert!(
+        audited >= suppressed,
+        "{audited} audited, {suppressed} suppressed"
+    );
+}
+
+#[test]
+fn a_run_killed_at_any_point_resumes_to_the_same_reports() {
+    let fixture = Fixture::new("20000", "2025-H1,2025-H2");
+    let input = fixture.input();
+    let started = Instant::now();
+    let reference = fixture.run(&input, "reference");
+    let full = started.elapsed();
+    for (i, fraction) in [0.05, 0.2, 0.4, 0.6, 0.8, 0.95].into_iter().enumerate() {
+        let name = format!("killed{i}");
+        let args = fixture.run_args(&input, &name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(fraction));
+        // SIGKILL: no chance to clean up.
+        let _ = child.kill();
+        let _ = child.wait();
+        let resumed = fixture.run(&input, &name);
+        assert_same(
+            &reference,
+            &resumed,
+            &format!("killed at {fraction} of {full:?}"),
+        );
+    }
+    assert!(full > Duration::from_millis(10));
+}
+
+#[test]
+fn the_reports_read_cleanly_in_pyarrow_and_duckdb_and_agree_with_an_independent_count() {
+    let python = std::env::var("SPIEGEL_PYTHON").expect(
+        "SPIEGEL_PYTHON names a Python with pyarrow and duckdb; scripts/test.sh sets it up",
+    );
+    let fixture = Fixture::new("40000", "2025-H1,2025-H2");
+    fixture.run(&fixture.input(), "a");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_reports.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(fixture.dir.path().join("a/out"))
+        .arg(fixture.input())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
