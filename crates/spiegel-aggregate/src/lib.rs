@@ -200,10 +200,7 @@ impl AggregateStage {
     /// stored state differs from the last release, computes and sends a new release.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
-        loop {
-            let Some(message) = self.consumer.poll(1)?.into_iter().next() else {
-                break;
-            };
+        while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
             let (provider, period, submission) = model::batch_identity(&batch)?;
             if self

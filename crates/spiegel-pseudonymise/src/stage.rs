@@ -141,7 +141,8 @@ fn pseudonymise_column(
         .map_or(1, |n| n.get())
         .min(8);
     let chunk = rows.div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<Option<String>>, (usize, TokenError)>> = std::thread::scope(|s| {
+    type Part = Result<Vec<Option<String>>, (usize, TokenError)>;
+    let parts: Vec<Part> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..rows)
             .step_by(chunk)
             .map(|start| {
