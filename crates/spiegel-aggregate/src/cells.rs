@@ -1,6 +1,11 @@
 //! Indicator cells (SPEC §7) for every scope and breakdown, with what the publish stage needs
 //! to apply the release rules: exact counts, a cell key per count (SDC-4) and the contribution
 //! of each provider (NB-3).
+//!
+//! A period is computed in two passes over its trajectories. Grouped by child, they fill the
+//! aggregate scopes (gemeente, region, national), so a child counts once per cell. Grouped by
+//! provider and then child, they fill the mirror scopes of that provider and, from the same
+//! pass, each provider's contribution to every aggregate cell.
 
 use std::collections::HashMap;
 
@@ -8,7 +13,7 @@ use spiegel_core::{AgeBand, CodeList, Geslacht, Hulpvorm, Verwijzer};
 
 use crate::indicators::{Breakdowns, INDICATORS, Kind};
 use crate::link::Flags;
-use crate::model::{Submission, Traj};
+use crate::model::{Child, Submission, Traj};
 use crate::table::{CellRow, TableBuilder};
 
 /// Slots of the breakdowns: total, 8 hulpvormen, 2 verblijf, 7 verwijzers, 4 age bands,
@@ -42,68 +47,133 @@ fn slots_of(t: &Traj) -> [usize; 6] {
     ]
 }
 
-/// A count of distinct units with its cell key and, in aggregate scopes, the units per
-/// provider.
-#[derive(Debug, Clone, Default)]
+/// The counts a cell keeps, by index.
+mod count {
+    pub(super) const YOUTHS: usize = 0;
+    pub(super) const REPEAT_NUM: usize = 1;
+    pub(super) const REPEAT_DEN: usize = 2;
+    pub(super) const ACTIVE: usize = 3;
+    pub(super) const STARTED: usize = 4;
+    pub(super) const CRISIS: usize = 5;
+    pub(super) const ENDED: usize = 6;
+    /// Reasons 01..05 at `REDEN + reason`.
+    pub(super) const REDEN: usize = 7;
+    pub(super) const ENDED_0104: usize = 12;
+    pub(super) const DROPOUT: usize = 13;
+    pub(super) const NNS_NUM: usize = 14;
+    pub(super) const NNS_DEN: usize = 15;
+    pub(super) const WAITING_N: usize = 16;
+    pub(super) const WITHIN_NORM: usize = 17;
+    pub(super) const AMOUNT_N: usize = 18;
+    /// Per informant (youth, parent).
+    pub(super) const SAT_N: usize = 19;
+    pub(super) const SAT_7PLUS: usize = 21;
+    pub(super) const ZHV_N: usize = 23;
+    /// Answers 01..04 at `ZHV + 4 × informant + answer`.
+    pub(super) const ZHV: usize = 25;
+    pub(super) const ALL: usize = 33;
+}
+
+/// A count of distinct units with its cell key: the sum of the units' 64-bit keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Count {
     pub(crate) n: u32,
     pub(crate) key: u64,
-    pub(crate) providers: Vec<(u16, u32)>,
 }
 
 impl Count {
-    fn add(&mut self, key: u64, provider: Option<u16>) {
+    fn add(&mut self, key: u64) {
         self.n += 1;
         self.key = self.key.wrapping_add(key);
-        if let Some(provider) = provider {
-            self.add_provider(provider, 1);
-        }
     }
+}
 
-    fn add_provider(&mut self, provider: u16, units: u32) {
-        match self.providers.iter_mut().find(|(p, _)| *p == provider) {
-            Some((_, u)) => *u += units,
-            None => self.providers.push((provider, units)),
-        }
-    }
+/// Which statistic a cell's value is.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Count,
+    Share,
+    DurationMean,
+    DurationMedian,
+    WaitingMedian,
+    AmountMean,
+    SatisfactionMean(usize),
+}
 
-    fn plus(&self, other: &Count) -> Count {
-        let mut sum = self.clone();
-        sum.n += other.n;
-        sum.key = sum.key.wrapping_add(other.key);
-        for &(p, u) in &other.providers {
-            sum.add_provider(p, u);
+/// Where an indicator's numerator, denominator and value come from.
+fn sources(code: &str) -> (Option<usize>, Option<usize>, Value) {
+    use count::*;
+    let informant = usize::from(code.contains("parent"));
+    // The answer or reason a distribution indicator ends in: `_01` is 0.
+    let answer = code
+        .bytes()
+        .last()
+        .map_or(0, |b| usize::from(b.saturating_sub(b'1')));
+    match code {
+        "youths_in_care" => (Some(YOUTHS), None, Value::Count),
+        "trajectories_active" => (Some(ACTIVE), None, Value::Count),
+        "trajectories_started" => (Some(STARTED), None, Value::Count),
+        "trajectories_started_in_crisis" => (Some(CRISIS), None, Value::Count),
+        "trajectories_ended" => (Some(ENDED), None, Value::Count),
+        "duration_days_mean" => (None, Some(ENDED), Value::DurationMean),
+        "duration_days_median" => (None, Some(ENDED), Value::DurationMedian),
+        "repeat_request_share" => (Some(REPEAT_NUM), Some(REPEAT_DEN), Value::Share),
+        "waiting_days_median" => (None, Some(WAITING_N), Value::WaitingMedian),
+        "started_within_norm_share" => (Some(WITHIN_NORM), Some(WAITING_N), Value::Share),
+        "declared_amount_mean" => (None, Some(AMOUNT_N), Value::AmountMean),
+        "ended_as_planned_share" => (Some(REDEN), Some(ENDED_0104), Value::Share),
+        "dropout_share" => (Some(DROPOUT), Some(ENDED_0104), Value::Share),
+        "no_new_start_share" => (Some(NNS_NUM), Some(NNS_DEN), Value::Share),
+        c if c.starts_with("end_reason_") => (Some(REDEN + answer), Some(ENDED), Value::Share),
+        c if c.starts_with("satisfaction_response_share") => {
+            (Some(SAT_N + informant), Some(ENDED), Value::Share)
         }
-        sum
+        c if c.starts_with("satisfaction_mean") => (
+            None,
+            Some(SAT_N + informant),
+            Value::SatisfactionMean(informant),
+        ),
+        c if c.starts_with("satisfaction_7plus") => (
+            Some(SAT_7PLUS + informant),
+            Some(SAT_N + informant),
+            Value::Share,
+        ),
+        c if c.starts_with("continue_without_help_response_share") => {
+            (Some(ZHV_N + informant), Some(ENDED), Value::Share)
+        }
+        _ => (
+            Some(ZHV + 4 * informant + answer),
+            Some(ZHV_N + informant),
+            Value::Share,
+        ),
     }
 }
 
 /// Everything one cell (scope × slot) accumulates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Acc {
-    youths: Count,
-    repeat_num: Count,
-    repeat_den: Count,
-    active: Count,
-    started: Count,
-    crisis: Count,
-    ended: Count,
-    reden: [Count; 5],
-    ended_0104: Count,
-    nns_num: Count,
-    nns_den: Count,
+    counts: [Count; count::ALL],
     nns_provisional: bool,
     durations: Vec<i32>,
     waiting: Vec<i32>,
-    waiting_n: Count,
-    within_norm: Count,
     amount_cent: i128,
-    amount_n: Count,
-    sat_n: [Count; 2],
-    sat_sum: [u64; 2],
-    sat_7plus: [Count; 2],
-    zhv_n: [Count; 2],
-    zhv: [[Count; 4]; 2],
+    satisfaction_sum: [u64; 2],
+    /// Per count, the units of each provider (aggregate scopes only).
+    contributors: Vec<Vec<(u16, u32)>>,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Self {
+            counts: [Count::default(); count::ALL],
+            nns_provisional: false,
+            durations: Vec::new(),
+            waiting: Vec::new(),
+            amount_cent: 0,
+            satisfaction_sum: [0; 2],
+            contributors: Vec::new(),
+        }
+    }
 }
 
 /// Parameters of the indicators.
@@ -112,61 +182,68 @@ pub(crate) struct Params {
     pub(crate) waiting_norm_days: i32,
 }
 
-/// Which report a scope belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The scopes of a period. Provider-region and provider-national scopes are never published:
+/// they measure a provider's contribution to the region and national cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Scope {
     National,
     Region(u16),
     Gemeente(u16),
     Mirror(u16),
+    ProviderRegion(u16),
+    ProviderNational,
 }
 
-/// Adds one delivered trajectory to a cell.
+/// Adds one delivered trajectory to a cell; `care` cells also keep the indicators published
+/// for the care breakdowns only.
 fn add_trajectory(
     acc: &mut Acc,
     t: &Traj,
     f: &Flags,
-    p: Option<u16>,
-    period: (i32, i32),
+    period_start: i32,
     params: Params,
     care: bool,
 ) {
+    use count::*;
     let key = t.key_bits();
-    acc.active.add(key, p);
-    let started = t.start >= period.0;
-    if started && t.crisis && care {
-        acc.crisis.add(key, p);
-    }
-    if started {
-        acc.started.add(key, p);
-        if let (Some(aanmelding), true) = (t.aanmelding, care) {
-            let days = (t.start - aanmelding).max(0);
-            acc.waiting.push(days);
-            acc.waiting_n.add(key, p);
-            if days <= params.waiting_norm_days {
-                acc.within_norm.add(key, p);
+    let c = &mut acc.counts;
+    c[ACTIVE].add(key);
+    if t.start >= period_start {
+        c[STARTED].add(key);
+        if care {
+            if t.crisis {
+                c[CRISIS].add(key);
+            }
+            if let Some(aanmelding) = t.aanmelding {
+                let days = (t.start - aanmelding).max(0);
+                acc.waiting.push(days);
+                c[WAITING_N].add(key);
+                if days <= params.waiting_norm_days {
+                    c[WITHIN_NORM].add(key);
+                }
             }
         }
     }
     if let (Some(amount), true) = (t.amount_cent, care) {
         acc.amount_cent += i128::from(amount);
-        acc.amount_n.add(key, p);
+        c[AMOUNT_N].add(key);
     }
     let Some(end) = t.end else { return };
-    acc.ended.add(key, p);
+    c[ENDED].add(key);
     acc.durations.push(end - t.start);
     if let Some(reden) = t.reden {
-        if care || reden == 0 || reden == 2 || reden == 3 {
-            acc.reden[usize::from(reden)].add(key, p);
-        }
+        c[REDEN + usize::from(reden)].add(key);
         if reden <= 3 {
-            acc.ended_0104.add(key, p);
+            c[ENDED_0104].add(key);
+        }
+        if reden == 2 || reden == 3 {
+            c[DROPOUT].add(key);
         }
     }
-    if let Some(nns) = f.no_new_start {
-        acc.nns_den.add(key, p);
-        if nns {
-            acc.nns_num.add(key, p);
+    if let Some(no_new_start) = f.no_new_start {
+        c[NNS_DEN].add(key);
+        if no_new_start {
+            c[NNS_NUM].add(key);
         }
         acc.nns_provisional |= f.provisional;
     }
@@ -175,34 +252,37 @@ fn add_trajectory(
     }
     for informant in 0..2 {
         if let Some(score) = t.tevredenheid[informant] {
-            acc.sat_n[informant].add(key, p);
-            acc.sat_sum[informant] += u64::from(score);
+            c[SAT_N + informant].add(key);
+            acc.satisfaction_sum[informant] += u64::from(score);
             if score >= 7 {
-                acc.sat_7plus[informant].add(key, p);
+                c[SAT_7PLUS + informant].add(key);
             }
         }
         if let Some(answer) = t.zonder_hulp_verder[informant] {
-            acc.zhv_n[informant].add(key, p);
-            acc.zhv[informant][usize::from(answer)].add(key, p);
+            c[ZHV_N + informant].add(key);
+            c[ZHV + 4 * informant + usize::from(answer)].add(key);
         }
     }
 }
 
-/// The cells of one group of scopes (all aggregate scopes of a period, or one provider's
-/// mirror scopes), with children counted once per cell.
+/// The cells of a set of scopes.
 struct Cells {
     accs: Vec<Option<Box<Acc>>>,
     scopes: Vec<Scope>,
-    /// Whether provider contributions are tracked (aggregate scopes only).
-    track_providers: bool,
+    /// Per child: its cells, and for each whether it has a new start there that is a repeat.
+    scratch_youth: Vec<usize>,
+    scratch_repeat: Vec<(usize, bool)>,
+    scratch_scopes: Vec<usize>,
 }
 
 impl Cells {
-    fn new(scopes: Vec<Scope>, track_providers: bool) -> Self {
+    fn new(scopes: Vec<Scope>) -> Self {
         Self {
             accs: (0..scopes.len() * SLOTS).map(|_| None).collect(),
             scopes,
-            track_providers,
+            scratch_youth: Vec::new(),
+            scratch_repeat: Vec::new(),
+            scratch_scopes: Vec::with_capacity(4),
         }
     }
 
@@ -210,107 +290,74 @@ impl Cells {
         self.accs[cell].get_or_insert_with(Box::default)
     }
 
-    /// Adds one child's delivered trajectories of the period; `scope_of` gives the scopes
-    /// of a trajectory.
+    /// Adds one child's delivered trajectories of the period, each to the cells of the
+    /// scopes `scope_of` names: trajectories are counted per trajectory, the child once.
     fn add_child(
         &mut self,
         trajectories: &[(&Traj, &Flags)],
         scope_of: &dyn Fn(&Traj, &mut Vec<usize>),
-        period: (i32, i32),
+        period_start: i32,
         params: Params,
     ) {
-        let mut youth_cells: Vec<(usize, u16)> = Vec::new();
-        let mut repeat_cells: Vec<(usize, u16, bool)> = Vec::new();
-        let mut scopes = Vec::with_capacity(4);
+        let mut youth = std::mem::take(&mut self.scratch_youth);
+        let mut repeat = std::mem::take(&mut self.scratch_repeat);
+        let mut scopes = std::mem::take(&mut self.scratch_scopes);
+        youth.clear();
+        repeat.clear();
         for &(t, f) in trajectories {
             scopes.clear();
             scope_of(t, &mut scopes);
-            let p = self.track_providers.then_some(t.provider);
-            let new_start = t.start >= period.0
-                && !f.continuation
-                && matches!(t.child, crate::model::Child::Linked(_));
+            let new_start =
+                t.start >= period_start && !f.continuation && matches!(t.child, Child::Linked(_));
             for &scope in &scopes {
                 for (i, slot) in slots_of(t).into_iter().enumerate() {
                     let cell = scope * SLOTS + slot;
-                    add_trajectory(self.acc(cell), t, f, p, period, params, i < 3);
-                    youth_cells.push((cell, t.provider));
+                    add_trajectory(self.acc(cell), t, f, period_start, params, i < 3);
+                    youth.push(cell);
                     if new_start {
-                        repeat_cells.push((cell, t.provider, f.repeat));
+                        repeat.push((cell, f.repeat));
                     }
                 }
             }
         }
         let child_key = trajectories.first().map_or(0, |(t, _)| t.child.key_bits());
-        youth_cells.sort_unstable();
-        youth_cells.dedup();
-        let track = self.track_providers;
-        let mut previous = usize::MAX;
-        for &(cell, provider) in &youth_cells {
-            let youths = &mut self.acc(cell).youths;
-            if cell != previous {
-                youths.n += 1;
-                youths.key = youths.key.wrapping_add(child_key);
-                previous = cell;
-            }
-            if track {
-                youths.add_provider(provider, 1);
+        youth.sort_unstable();
+        youth.dedup();
+        for &cell in &youth {
+            self.acc(cell).counts[count::YOUTHS].add(child_key);
+        }
+        // A child is in the numerator when any of its new starts in the cell is a repeat.
+        repeat.sort_unstable();
+        for same_cell in repeat.chunk_by(|a, b| a.0 == b.0) {
+            let counts = &mut self.acc(same_cell[0].0).counts;
+            counts[count::REPEAT_DEN].add(child_key);
+            if same_cell.iter().any(|r| r.1) {
+                counts[count::REPEAT_NUM].add(child_key);
             }
         }
-        // A child counts in the numerator when any of its new starts in the cell is a repeat.
-        repeat_cells.sort_unstable();
-        let mut i = 0;
-        while i < repeat_cells.len() {
-            let cell = repeat_cells[i].0;
-            let j = repeat_cells[i..]
-                .iter()
-                .position(|r| r.0 != cell)
-                .map_or(repeat_cells.len(), |p| i + p);
-            let repeat = repeat_cells[i..j].iter().any(|r| r.2);
-            let acc = self.acc(cell);
-            acc.repeat_den.n += 1;
-            acc.repeat_den.key = acc.repeat_den.key.wrapping_add(child_key);
-            if repeat {
-                acc.repeat_num.n += 1;
-                acc.repeat_num.key = acc.repeat_num.key.wrapping_add(child_key);
-            }
-            if track {
-                let mut providers: Vec<(u16, bool)> =
-                    repeat_cells[i..j].iter().map(|r| (r.1, r.2)).collect();
-                providers.sort_unstable();
-                providers.dedup_by_key(|p| p.0);
-                for (provider, _) in providers {
-                    acc.repeat_den.add_provider(provider, 1);
-                }
-                if repeat {
-                    for &(_, provider, r) in &repeat_cells[i..j] {
-                        if r && !acc.repeat_num.providers.iter().any(|p| p.0 == provider) {
-                            acc.repeat_num.add_provider(provider, 1);
-                        }
-                    }
-                }
-            }
-            i = j;
-        }
+        self.scratch_youth = youth;
+        self.scratch_repeat = repeat;
+        self.scratch_scopes = scopes;
     }
 
-    /// Writes every touched cell as rows.
-    fn emit(&mut self, context: &EmitContext<'_>, out: &mut TableBuilder) {
-        for (cell, acc) in self.accs.iter_mut().enumerate() {
-            let Some(acc) = acc.as_mut() else { continue };
-            let scope = self.scopes[cell / SLOTS];
-            let slot = cell % SLOTS;
-            emit_cell(context, scope, slot, acc, out);
-        }
+    /// Every touched cell with its scope and slot.
+    fn touched(&mut self) -> impl Iterator<Item = (Scope, usize, &mut Acc)> {
+        let scopes = &self.scopes;
+        self.accs
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(cell, acc)| {
+                Some((scopes[cell / SLOTS], cell % SLOTS, acc.as_deref_mut()?))
+            })
     }
 }
 
 /// Names of providers, regions and gemeenten for the rows.
-pub(crate) struct EmitContext<'a> {
-    pub(crate) period: &'a str,
-    pub(crate) providers: &'a [String],
-    pub(crate) regions: &'a [String],
-    pub(crate) gemeenten: &'a [(String, u16)],
-    pub(crate) mirror_provider: Option<u16>,
+struct Names<'a> {
+    period: &'a str,
+    providers: &'a [String],
+    regions: &'a [String],
+    gemeenten: &'a [(String, u16)],
 }
 
 fn median(values: &mut [i32]) -> Option<f64> {
@@ -330,153 +377,121 @@ fn ratio(sum: f64, n: u32) -> Option<f64> {
     (n > 0).then(|| sum / f64::from(n))
 }
 
+/// Writes the rows of one cell, one per indicator published for its slot.
 fn emit_cell(
-    context: &EmitContext<'_>,
+    names: &Names<'_>,
     scope: Scope,
+    provider: Option<u16>,
     slot: usize,
     acc: &mut Acc,
     out: &mut TableBuilder,
 ) {
     let (dimension, category) = slot_label(slot);
-    let (kind, gemeente, region, provider) = match scope {
-        Scope::National => ("national", None, None, None),
-        Scope::Region(r) => (
-            "region",
-            None,
-            Some(context.regions[usize::from(r)].as_str()),
-            None,
+    let region_of = |g: u16| names.regions[usize::from(names.gemeenten[usize::from(g)].1)].as_str();
+    let (kind, gemeente, region) = match scope {
+        Scope::National => ("national", None, None),
+        Scope::Region(r) => ("region", None, Some(names.regions[usize::from(r)].as_str())),
+        Scope::Gemeente(g) => (
+            "municipality",
+            Some(names.gemeenten[usize::from(g)].0.as_str()),
+            Some(region_of(g)),
         ),
-        Scope::Gemeente(g) => {
-            let (code, region) = &context.gemeenten[usize::from(g)];
-            (
-                "municipality",
-                Some(code.as_str()),
-                Some(context.regions[usize::from(*region)].as_str()),
-                None,
-            )
-        }
-        Scope::Mirror(g) => {
-            let (code, region) = &context.gemeenten[usize::from(g)];
-            (
-                "mirror",
-                Some(code.as_str()),
-                Some(context.regions[usize::from(*region)].as_str()),
-                context
-                    .mirror_provider
-                    .map(|p| context.providers[usize::from(p)].as_str()),
-            )
-        }
+        Scope::Mirror(g) => (
+            "mirror",
+            Some(names.gemeenten[usize::from(g)].0.as_str()),
+            Some(region_of(g)),
+        ),
+        Scope::ProviderRegion(_) | Scope::ProviderNational => return,
     };
     let duration_mean = ratio(
         acc.durations.iter().map(|&d| f64::from(d)).sum(),
-        acc.ended.n,
+        acc.counts[count::ENDED].n,
     );
     let duration_median = median(&mut acc.durations);
     let waiting_median = median(&mut acc.waiting);
-    let dropout = acc.reden[2].plus(&acc.reden[3]);
     for indicator in INDICATORS {
         if indicator.breakdowns == Breakdowns::Care && slot >= CARE_SLOTS {
             continue;
         }
-        let share = |num: &Count, den: &Count| {
-            (
-                Some(num.clone()),
-                Some(den.clone()),
-                ratio(100.0 * f64::from(num.n), den.n),
-            )
-        };
-        let count = |c: &Count| (Some(c.clone()), None, Some(f64::from(c.n)));
-        let stat = |den: &Count, value: Option<f64>| (None, Some(den.clone()), value);
-        let informant = usize::from(indicator.code.contains("parent"));
-        let answer = indicator
-            .code
-            .bytes()
-            .last()
-            .map_or(0, |b| usize::from(b.saturating_sub(b'1')).min(4));
-        let (numerator, denominator, value) = match indicator.code {
-            "youths_in_care" => count(&acc.youths),
-            "trajectories_active" => count(&acc.active),
-            "trajectories_started" => count(&acc.started),
-            "trajectories_started_in_crisis" => count(&acc.crisis),
-            "trajectories_ended" => count(&acc.ended),
-            "duration_days_mean" => stat(&acc.ended, duration_mean),
-            "duration_days_median" => stat(&acc.ended, duration_median),
-            "repeat_request_share" => share(&acc.repeat_num, &acc.repeat_den),
-            "waiting_days_median" => stat(&acc.waiting_n, waiting_median),
-            "started_within_norm_share" => share(&acc.within_norm, &acc.waiting_n),
-            "declared_amount_mean" => stat(
-                &acc.amount_n,
-                ratio(acc.amount_cent as f64 / 100.0, acc.amount_n.n),
+        let (numerator, denominator, value) = sources(indicator.code);
+        let n = |i: Option<usize>| i.map(|i| acc.counts[i]);
+        let value = match value {
+            Value::Count => n(numerator).map(|c| f64::from(c.n)),
+            Value::Share => {
+                let (num, den) = (
+                    n(numerator).unwrap_or_default(),
+                    n(denominator).unwrap_or_default(),
+                );
+                ratio(100.0 * f64::from(num.n), den.n)
+            }
+            Value::DurationMean => duration_mean,
+            Value::DurationMedian => duration_median,
+            Value::WaitingMedian => waiting_median,
+            Value::AmountMean => ratio(
+                acc.amount_cent as f64 / 100.0,
+                acc.counts[count::AMOUNT_N].n,
             ),
-            "ended_as_planned_share" => share(&acc.reden[0], &acc.ended_0104),
-            "dropout_share" => share(&dropout, &acc.ended_0104),
-            "no_new_start_share" => share(&acc.nns_num, &acc.nns_den),
-            code if code.starts_with("end_reason_") => share(&acc.reden[answer], &acc.ended),
-            code if code.starts_with("satisfaction_response_share") => {
-                share(&acc.sat_n[informant], &acc.ended)
-            }
-            code if code.starts_with("satisfaction_mean") => stat(
-                &acc.sat_n[informant],
-                ratio(acc.sat_sum[informant] as f64, acc.sat_n[informant].n),
+            Value::SatisfactionMean(i) => ratio(
+                acc.satisfaction_sum[i] as f64,
+                acc.counts[count::SAT_N + i].n,
             ),
-            code if code.starts_with("satisfaction_7plus") => {
-                share(&acc.sat_7plus[informant], &acc.sat_n[informant])
-            }
-            code if code.starts_with("continue_without_help_response_share") => {
-                share(&acc.zhv_n[informant], &acc.ended)
-            }
-            _ => share(&acc.zhv[informant][answer.min(3)], &acc.zhv_n[informant]),
         };
-        debug_assert!(matches!(
-            indicator.kind,
-            Kind::Count | Kind::Share | Kind::Statistic
-        ));
+        debug_assert!(indicator.kind != Kind::Count || denominator.is_none());
+        // NB-3 weighs the cell's population: the denominator, or the count itself.
+        let population = denominator.or(numerator).unwrap_or(count::ACTIVE);
         out.push(&CellRow {
-            period: context.period,
+            period: names.period,
             kind,
             gemeente,
             region,
-            provider,
+            provider: provider.map(|p| names.providers[usize::from(p)].as_str()),
             indicator: indicator.code,
             dimension,
             category,
-            numerator: numerator.as_ref(),
-            denominator: denominator.as_ref(),
+            numerator: n(numerator),
+            denominator: n(denominator),
             value,
             provisional: indicator.code == "no_new_start_share" && acc.nns_provisional,
-            providers: context.providers,
+            contributors: provider.is_none().then(|| {
+                acc.contributors
+                    .get(population)
+                    .map_or(&[][..], Vec::as_slice)
+            }),
+            providers: names.providers,
         });
     }
 }
 
 /// Every cell of one period, from the submissions for it.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn compute_period(
     period: spiegel_core::Period,
     submissions: &[&Submission],
     flags: &[&Vec<Flags>],
-    providers: &[String],
-    regions: &[String],
-    gemeenten: &[(String, u16)],
+    names: (&[String], &[String], &[(String, u16)]),
     params: Params,
     out: &mut TableBuilder,
 ) {
+    let (providers, regions, gemeenten) = names;
     let label = period.to_string();
-    let bounds = (
-        spiegel_core::ipc::date32(period.start()),
-        spiegel_core::ipc::date32(period.end()),
-    );
+    let names = Names {
+        period: &label,
+        providers,
+        regions,
+        gemeenten,
+    };
+    let period_start = spiegel_core::ipc::date32(period.start());
     let mut records: Vec<(&Traj, &Flags)> = submissions
         .iter()
         .zip(flags)
         .flat_map(|(s, f)| s.trajectories.iter().zip(f.iter()))
         .collect();
-    // Aggregate scopes: children grouped across providers.
+
+    // Aggregate scopes, children grouped across providers.
     records.sort_unstable_by_key(|(t, _)| (t.child, t.provider, t.start, t.hulpvorm));
     let mut scopes = vec![Scope::National];
     scopes.extend((0..regions.len()).map(|r| Scope::Region(r as u16)));
     scopes.extend((0..gemeenten.len()).map(|g| Scope::Gemeente(g as u16)));
-    let mut cells = Cells::new(scopes, true);
+    let mut aggregate = Cells::new(scopes);
     let first_gemeente = 1 + regions.len();
     let aggregate_scopes = |t: &Traj, out: &mut Vec<usize>| {
         out.extend([
@@ -486,38 +501,56 @@ pub(crate) fn compute_period(
         ]);
     };
     for child in records.chunk_by(|a, b| a.0.child == b.0.child) {
-        cells.add_child(child, &aggregate_scopes, bounds, params);
+        aggregate.add_child(child, &aggregate_scopes, period_start, params);
     }
-    let context = EmitContext {
-        period: &label,
-        providers,
-        regions,
-        gemeenten,
-        mirror_provider: None,
-    };
-    cells.emit(&context, out);
-    drop(cells);
-    // Mirror scopes: one provider at a time, children grouped within it.
+
+    // Per provider: its mirror scopes, and what it contributes to each aggregate cell.
     records.sort_unstable_by_key(|(t, _)| (t.provider, t.child, t.start, t.hulpvorm));
-    for provider_records in records.chunk_by(|a, b| a.0.provider == b.0.provider) {
-        let provider = provider_records[0].0.provider;
-        let mut local: HashMap<u16, usize> = HashMap::new();
-        let mut mirror_scopes = Vec::new();
-        for (t, _) in provider_records {
-            local.entry(t.gemeente).or_insert_with(|| {
-                mirror_scopes.push(Scope::Mirror(t.gemeente));
-                mirror_scopes.len() - 1
-            });
-        }
-        let mut cells = Cells::new(mirror_scopes, false);
-        let mirror_scope = |t: &Traj, out: &mut Vec<usize>| out.push(local[&t.gemeente]);
-        for child in provider_records.chunk_by(|a, b| a.0.child == b.0.child) {
-            cells.add_child(child, &mirror_scope, bounds, params);
-        }
-        let context = EmitContext {
-            mirror_provider: Some(provider),
-            ..context
+    for of_provider in records.chunk_by(|a, b| a.0.provider == b.0.provider) {
+        let provider = of_provider[0].0.provider;
+        let mut local: HashMap<Scope, usize> = HashMap::new();
+        let mut own_scopes = Vec::new();
+        let mut index = |scope: Scope| {
+            *local.entry(scope).or_insert_with(|| {
+                own_scopes.push(scope);
+                own_scopes.len() - 1
+            })
         };
-        cells.emit(&context, out);
+        for (t, _) in of_provider {
+            index(Scope::Mirror(t.gemeente));
+            index(Scope::ProviderRegion(t.region));
+            index(Scope::ProviderNational);
+        }
+        let mut own = Cells::new(own_scopes);
+        let scope_of = |t: &Traj, out: &mut Vec<usize>| {
+            out.extend([
+                local[&Scope::Mirror(t.gemeente)],
+                local[&Scope::ProviderRegion(t.region)],
+                local[&Scope::ProviderNational],
+            ]);
+        };
+        for child in of_provider.chunk_by(|a, b| a.0.child == b.0.child) {
+            own.add_child(child, &scope_of, period_start, params);
+        }
+        for (scope, slot, acc) in own.touched() {
+            let target = match scope {
+                Scope::Mirror(g) => first_gemeente + usize::from(g),
+                Scope::ProviderRegion(r) => 1 + usize::from(r),
+                _ => 0,
+            };
+            let contributors = &mut aggregate.acc(target * SLOTS + slot).contributors;
+            contributors.resize_with(count::ALL, Vec::new);
+            for (k, c) in acc.counts.iter().enumerate() {
+                if c.n > 0 {
+                    contributors[k].push((provider, c.n));
+                }
+            }
+            if matches!(scope, Scope::Mirror(_)) {
+                emit_cell(&names, scope, Some(provider), slot, acc, out);
+            }
+        }
+    }
+    for (scope, slot, acc) in aggregate.touched() {
+        emit_cell(&names, scope, None, slot, acc, out);
     }
 }

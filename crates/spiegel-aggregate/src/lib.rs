@@ -18,7 +18,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use spiegel_core::{Agb, Reference};
+use spiegel_core::Reference;
 use spiegel_pseudonymise::TtpId;
 use spiegel_transport::{Consumer, Producer, topic};
 
@@ -70,36 +70,54 @@ pub struct PseudonymLabel {
 }
 
 /// Computes the master table of a set of pseudonymised submissions (the latest per provider
-/// and period), one record batch per period.
+/// and period) and hands it over one period at a time as `part(index, parts, batch)`, with
+/// index counting from one. Each submission is decoded and dropped in turn, so memory holds
+/// the compact trajectories and one period's cells, not the batches.
 pub fn master_table(
     config: &AggregateConfig,
     label: &PseudonymLabel,
-    submissions: &[RecordBatch],
-) -> Result<Vec<RecordBatch>> {
+    submissions: impl IntoIterator<Item = Result<RecordBatch>>,
+    mut part: impl FnMut(usize, usize, RecordBatch) -> Result<()>,
+) -> Result<()> {
     let reference = Reference::embedded();
     let regions: Vec<String> = reference.regions().to_vec();
-    let mut identities = submissions
-        .iter()
-        .map(model::batch_identity)
-        .collect::<Result<Vec<_>>>()?;
-    let mut providers: Vec<Agb> = identities.iter().map(|i| i.0).collect();
-    providers.sort_unstable();
-    providers.dedup();
-    let mut decoded = Vec::with_capacity(submissions.len());
-    for (batch, (provider, period, _)) in submissions.iter().zip(identities.drain(..)) {
-        let provider_index = providers.binary_search(&provider).unwrap_or_default() as u16;
+    let mut decoded = Vec::new();
+    let mut agbs = Vec::new();
+    for batch in submissions {
+        let batch = batch?;
+        let (provider, period, _) = model::batch_identity(&batch)?;
+        // Provisional index: the order of arrival; renumbered by AGB code below.
+        let arrival = agbs.iter().position(|a| *a == provider).unwrap_or_else(|| {
+            agbs.push(provider);
+            agbs.len() - 1
+        }) as u16;
+        let trajectories = model::decode(
+            &batch,
+            provider,
+            arrival,
+            &label.ttp,
+            label.version,
+            reference,
+            &regions,
+        )?;
         decoded.push(model::Submission {
-            provider_index,
+            provider_index: arrival,
             period,
-            trajectories: model::decode(
-                batch,
-                provider_index,
-                &label.ttp,
-                label.version,
-                reference,
-                &regions,
-            )?,
+            trajectories,
         });
+    }
+    // Provider numbers by AGB code, so the result does not depend on the order of arrival.
+    let mut providers = agbs.clone();
+    providers.sort_unstable();
+    let renumber: Vec<u16> = agbs
+        .iter()
+        .map(|a| providers.binary_search(a).unwrap_or_default() as u16)
+        .collect();
+    for submission in &mut decoded {
+        submission.provider_index = renumber[usize::from(submission.provider_index)];
+        for t in &mut submission.trajectories {
+            t.provider = submission.provider_index;
+        }
     }
     let windows = link::Windows {
         no_new_start: config.no_new_start_days as i32,
@@ -122,31 +140,27 @@ pub fn master_table(
     let mut periods: Vec<_> = decoded.iter().map(|s| s.period).collect();
     periods.sort_unstable_by_key(|p| (p.start(), p.end()));
     periods.dedup();
-    let mut out = Vec::new();
-    for period in periods {
-        let of_period: Vec<&model::Submission> =
-            decoded.iter().filter(|s| s.period == period).collect();
-        let of_period_flags: Vec<&Vec<link::Flags>> = decoded
-            .iter()
-            .zip(&flags)
-            .filter(|(s, _)| s.period == period)
-            .map(|(_, f)| f)
-            .collect();
+    let parts = periods.len();
+    for (index, period) in periods.into_iter().enumerate() {
+        let (of_period, of_period_flags): (Vec<&model::Submission>, Vec<&Vec<link::Flags>>) =
+            decoded
+                .iter()
+                .zip(&flags)
+                .filter(|(s, _)| s.period == period)
+                .unzip();
         let mut builder = table::TableBuilder::new();
         cells::compute_period(
             period,
             &of_period,
             &of_period_flags,
-            &provider_names,
-            &regions,
-            &gemeenten,
+            (&provider_names, &regions, &gemeenten),
             params,
             &mut builder,
         );
         tracing::debug!(period = %period, cells = builder.rows(), "period aggregated");
-        out.push(builder.finish()?);
+        part(index + 1, parts, builder.finish()?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What one [`AggregateStage::run_until_idle`] did.
@@ -217,22 +231,38 @@ impl AggregateStage {
         if self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);
         }
-        let submissions = self.store.load()?;
-        let parts = master_table(&self.config, &self.label, &submissions)?;
-        let count = parts.len().max(1);
-        let mut producer_parts = parts;
-        if producer_parts.is_empty() {
-            producer_parts.push(RecordBatch::new_empty(table::master_schema()));
-        }
-        for (i, part) in producer_parts.into_iter().enumerate() {
-            let mut metadata = part.schema().metadata().clone();
+        let mut sent = 0;
+        master_table(
+            &self.config,
+            &self.label,
+            self.store.load()?,
+            |index, parts, batch| {
+                let mut metadata = batch.schema().metadata().clone();
+                metadata.insert(META_RELEASE.to_owned(), release.clone());
+                metadata.insert(META_PART.to_owned(), index.to_string());
+                metadata.insert(META_PARTS.to_owned(), parts.to_string());
+                let schema =
+                    std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+                let bytes = spiegel_core::ipc::to_ipc(&batch.with_schema(schema)?)?;
+                self.producer.send(topic::AGGREGATES, &release, &bytes)?;
+                sent += 1;
+                Ok(())
+            },
+        )?;
+        if sent == 0 {
+            // Nothing stored (every submission withdrawn): an empty release still replaces
+            // the reports.
+            let mut metadata = std::collections::HashMap::new();
             metadata.insert(META_RELEASE.to_owned(), release.clone());
-            metadata.insert(META_PART.to_owned(), (i + 1).to_string());
-            metadata.insert(META_PARTS.to_owned(), count.to_string());
-            let schema =
-                std::sync::Arc::new(part.schema().as_ref().clone().with_metadata(metadata));
-            let part = part.with_schema(schema)?;
-            let bytes = spiegel_core::ipc::to_ipc(&part)?;
+            metadata.insert(META_PART.to_owned(), "1".to_owned());
+            metadata.insert(META_PARTS.to_owned(), "1".to_owned());
+            let schema = std::sync::Arc::new(
+                table::master_schema()
+                    .as_ref()
+                    .clone()
+                    .with_metadata(metadata),
+            );
+            let bytes = spiegel_core::ipc::to_ipc(&RecordBatch::new_empty(schema))?;
             self.producer.send(topic::AGGREGATES, &release, &bytes)?;
         }
         self.store.set_released(&release)?;

@@ -136,6 +136,7 @@ fn position<C: CodeList + PartialEq>(code: &str) -> Option<u16> {
 /// small index.
 pub(crate) fn decode(
     batch: &RecordBatch,
+    agb: Agb,
     provider: u16,
     ttp: &TtpId,
     pseudonym_version: u32,
@@ -245,6 +246,8 @@ pub(crate) fn decode(
         .map(|g| regions.iter().position(|r| *r == g.regio).unwrap_or(0) as u16)
         .collect();
     let option = |a: &dyn Array, row: usize| a.is_valid(row);
+    // AGB codes are 8 digits.
+    let agb_number: u64 = agb.as_str().parse().unwrap_or_default();
     let mut out = Vec::with_capacity(rows);
     for row in 0..rows {
         let hulpvorm_index = hulpvorm[row] as u8;
@@ -262,11 +265,11 @@ pub(crate) fn decode(
         } else {
             // The BIJ record key of an unknown child, minus the birth date that minimisation
             // dropped: the same trajectory delivered in two periods is the same child.
-            Child::Unlinkable(mix(mix(u64::from(provider) << 48
-                | u64::from(gemeente[row]) << 32
-                | u64::from(geslacht[row]) << 24
-                | u64::from(hulpvorm_index) << 16
-                | u64::from(subject_kind[row].unwrap_or(1)))
+            Child::Unlinkable(mix(mix(mix(agb_number)
+                ^ (u64::from(gemeente[row]) << 32
+                    | u64::from(geslacht[row]) << 24
+                    | u64::from(hulpvorm_index) << 16
+                    | u64::from(subject_kind[row].unwrap_or(1))))
                 ^ start as u32 as u64))
         };
         out.push(Traj {

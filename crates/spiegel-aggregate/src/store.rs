@@ -66,15 +66,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Every stored submission, in name order.
-    pub(crate) fn load(&self) -> Result<Vec<RecordBatch>> {
-        self.index()?
-            .into_iter()
-            .map(|(stem, _)| {
-                let bytes = fs::read(self.dir.join("submissions").join(format!("{stem}.arrows")))?;
-                Ok(spiegel_core::ipc::from_ipc(&bytes)?)
-            })
-            .collect()
+    /// Every stored submission, in name order, read one at a time.
+    pub(crate) fn load(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+        let dir = self.dir.join("submissions");
+        Ok(self.index()?.into_iter().map(move |(stem, _)| {
+            let bytes = fs::read(dir.join(format!("{stem}.arrows")))?;
+            Ok(spiegel_core::ipc::from_ipc(&bytes)?)
+        }))
     }
 
     pub(crate) fn released(&self) -> Result<Option<String>> {

@@ -90,10 +90,12 @@ pub(crate) struct CellRow<'a> {
     pub(crate) indicator: &'a str,
     pub(crate) dimension: &'a str,
     pub(crate) category: &'a str,
-    pub(crate) numerator: Option<&'a Count>,
-    pub(crate) denominator: Option<&'a Count>,
+    pub(crate) numerator: Option<Count>,
+    pub(crate) denominator: Option<Count>,
     pub(crate) value: Option<f64>,
     pub(crate) provisional: bool,
+    /// Units per provider of the cell's population; `None` for mirror cells.
+    pub(crate) contributors: Option<&'a [(u16, u32)]>,
     pub(crate) providers: &'a [String],
 }
 
@@ -160,25 +162,21 @@ impl TableBuilder {
             .append_option(row.denominator.map(|c| c.key));
         self.value.append_option(row.value);
         self.provisional.append_value(row.provisional);
-        // NB-3 looks at the population of the cell: the denominator of a share or statistic,
-        // the count itself otherwise.
-        let population = row.denominator.or(row.numerator);
-        match population {
-            Some(count) if row.provider.is_none() => {
-                let mut providers: Vec<(&str, u32)> = count
-                    .providers
+        match row.contributors {
+            Some(contributors) => {
+                let mut named: Vec<(&str, u32)> = contributors
                     .iter()
                     .map(|&(p, u)| (row.providers[usize::from(p)].as_str(), u))
                     .collect();
-                providers.sort_unstable();
-                for (p, u) in providers {
+                named.sort_unstable();
+                for (p, u) in named {
                     self.contributors.values().append_value(p);
                     self.contributor_units.values().append_value(u);
                 }
                 self.contributors.append(true);
                 self.contributor_units.append(true);
             }
-            _ => {
+            None => {
                 self.contributors.append(false);
                 self.contributor_units.append(false);
             }

@@ -8,7 +8,7 @@ mod error;
 mod report;
 mod rules;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -167,71 +167,79 @@ impl PublishStage {
         })
     }
 
-    /// Publishes the newest complete release available now. Earlier releases still in the
-    /// topic are superseded by it and only committed.
+    /// Publishes every release available now, one master-table part (period) at a time. The
+    /// offset is committed once a release's manifest is written; a release whose parts are
+    /// interrupted by a newer one is superseded by it.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
-        let mut parts: BTreeMap<String, Vec<(usize, arrow_array::RecordBatch)>> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut last_offset = None;
-        loop {
-            let messages = self.consumer.poll(64)?;
-            if messages.is_empty() {
-                break;
-            }
-            for message in messages {
-                let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
-                let meta = batch.schema_ref().metadata();
-                let part = meta
-                    .get(spiegel_aggregate::META_PART)
-                    .and_then(|p| p.parse::<usize>().ok())
-                    .ok_or_else(|| PublishError::Malformed("no part number".into()))?;
-                if !order.contains(&message.key) {
-                    order.push(message.key.clone());
-                }
-                parts.entry(message.key).or_default().push((part, batch));
-                last_offset = Some(message.offset);
-            }
-        }
-        let Some(last_offset) = last_offset else {
-            return Ok(Progress::default());
-        };
-        let complete = order.iter().rev().find(|release| {
-            let got = &parts[*release];
-            got.first()
-                .and_then(|(_, b)| {
-                    b.schema_ref()
-                        .metadata()
-                        .get(spiegel_aggregate::META_PARTS)
-                        .cloned()
-                })
-                .and_then(|n| n.parse::<usize>().ok())
-                .is_some_and(|n| got.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len() == n)
-        });
-        let Some(release) = complete.cloned() else {
-            // Parts still to come; read again from the last commit next time.
-            return Ok(Progress::default());
-        };
-        let mut batches = parts.remove(&release).unwrap_or_default();
-        batches.sort_by_key(|(p, _)| *p);
-        batches.dedup_by_key(|(p, _)| *p);
-        let sharing = SharingRegistry::load(&self.sharing)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(PublishError::Io)?;
-        let (manifest, audit) = runtime.block_on(report::publish_release(
-            &release,
-            batches.into_iter().map(|(_, b)| b).collect(),
-            &sharing,
-            &self.config,
-            self.store.as_ref(),
-        ))?;
-        let audit_json =
-            serde_json::to_vec(&audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
-        std::fs::write(self.audit_dir.join(format!("{release}.json")), audit_json)?;
-        self.consumer.commit(last_offset)?;
-        tracing::info!(release = %release, files = manifest.files.len(), "release published");
-        Ok(Progress {
-            published: Some(manifest),
-        })
+        let mut progress = Progress::default();
+        let mut current: Option<InProgress> = None;
+        while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
+            let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
+            let meta = batch.schema_ref().metadata();
+            let number = |key: &str| {
+                meta.get(key)
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .ok_or_else(|| PublishError::Malformed(format!("no {key}")))
+            };
+            let (part, parts) = (
+                number(spiegel_aggregate::META_PART)?,
+                number(spiegel_aggregate::META_PARTS)?,
+            );
+            if current.as_ref().is_none_or(|c| c.release != message.key) {
+                current = Some(InProgress {
+                    release: message.key.clone(),
+                    sharing: SharingRegistry::load(&self.sharing)?,
+                    parts_done: BTreeSet::new(),
+                    files: Vec::new(),
+                    audit: Vec::new(),
+                });
+            }
+            let Some(release) = current.as_mut() else {
+                continue;
+            };
+            if release.parts_done.insert(part) {
+                let (files, audit) = runtime.block_on(report::publish_part(
+                    &release.release,
+                    &batch,
+                    &release.sharing,
+                    &self.config,
+                    self.store.as_ref(),
+                ))?;
+                release.files.extend(files);
+                release.audit.extend(audit);
+            }
+            if release.parts_done.len() < parts {
+                continue;
+            }
+            let Some(done) = current.take() else { continue };
+            let manifest = runtime.block_on(report::finish_release(
+                &done.release,
+                done.files,
+                &self.config,
+                self.store.as_ref(),
+            ))?;
+            let audit_json = serde_json::to_vec(&done.audit)
+                .map_err(|e| PublishError::Malformed(e.to_string()))?;
+            std::fs::write(
+                self.audit_dir.join(format!("{}.json", done.release)),
+                audit_json,
+            )?;
+            self.consumer.commit(message.offset)?;
+            tracing::info!(release = %done.release, files = manifest.files.len(), "release published");
+            progress.published = Some(manifest);
+        }
+        Ok(progress)
     }
+}
+
+/// A release whose parts are being published.
+struct InProgress {
+    release: String,
+    sharing: SharingRegistry,
+    parts_done: BTreeSet<usize>,
+    files: Vec<ManifestFile>,
+    audit: Vec<FileAudit>,
 }

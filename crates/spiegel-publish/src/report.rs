@@ -8,6 +8,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
@@ -310,23 +311,20 @@ pub struct FileAudit {
     pub protection: u64,
 }
 
-/// Applies the rules to every file of a release, writes the files and the manifest, and
-/// removes files of the previous release that this one no longer has.
-pub(crate) async fn publish_release(
+/// Applies the rules to every report file of one master-table part (one period) and writes
+/// the files.
+pub(crate) async fn publish_part(
     release: &str,
-    parts: Vec<RecordBatch>,
+    part: &RecordBatch,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
-) -> Result<(Manifest, Vec<FileAudit>)> {
+) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
-    for part in &parts {
-        cells_by_file(part, &mut files)?;
-    }
-    drop(parts);
+    cells_by_file(part, &mut files)?;
     let reference = Reference::embedded();
     let mut manifest_files = Vec::with_capacity(files.len());
-    let mut audit = Vec::new();
+    let mut audit = Vec::with_capacity(files.len());
     for (key, mut cells) in files {
         let period = key.period.to_string();
         let readers: Vec<String> = match key.kind_order {
@@ -374,53 +372,58 @@ pub(crate) async fn publish_release(
             .put(&StorePath::from(path.as_str()), bytes.into())
             .await?;
         let mirror = key.kind_order == 3;
+        let municipality = key.municipality.as_deref().unwrap_or_default();
         manifest_files.push(ManifestFile {
             path,
             kind: key.kind().to_owned(),
-            period: key.period.to_string(),
+            period: period.clone(),
             recipient: key.recipient.to_string(),
-            municipality: mirror
-                .then(|| key.municipality.as_deref().unwrap_or_default().to_owned()),
-            shared: mirror.then(|| {
-                sharing.shared(
-                    &key.recipient,
-                    &key.period,
-                    key.municipality.as_deref().unwrap_or_default(),
-                )
-            }),
+            municipality: mirror.then(|| municipality.to_owned()),
+            shared: mirror.then(|| sharing.shared(&key.recipient, &period, municipality)),
             sha256,
             rows,
             suppressed,
         });
     }
-    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
-    let previous: Option<Manifest> = match store.get(&StorePath::from(MANIFEST)).await {
-        Ok(found) => serde_json::from_slice(&found.bytes().await?).ok(),
-        Err(object_store::Error::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
+    Ok((manifest_files, audit))
+}
+
+/// Writes the manifest of a release whose files are all written, then removes every other
+/// file from the store: files of the previous release, and of a release a crash interrupted.
+pub(crate) async fn finish_release(
+    release: &str,
+    mut files: Vec<ManifestFile>,
+    config: &PublishConfig,
+    store: &dyn ObjectStore,
+) -> Result<Manifest> {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {
         release: release.to_owned(),
         schema_version: REPORT_SCHEMA_VERSION.to_owned(),
         method_version: spiegel_aggregate::METHOD_VERSION.to_owned(),
         config: *config,
-        files: manifest_files,
+        files,
     };
     let mut json =
         serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
     json.push(b'\n');
     store.put(&StorePath::from(MANIFEST), json.into()).await?;
-    if let Some(previous) = previous {
-        for old in previous.files {
-            if !manifest.files.iter().any(|f| f.path == old.path) {
-                match store.delete(&StorePath::from(old.path.as_str())).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+    let keep: std::collections::HashSet<&str> = manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain([MANIFEST])
+        .collect();
+    let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
+    for object in listed {
+        if !keep.contains(object.location.as_ref()) {
+            match store.delete(&object.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
-    Ok((manifest, audit))
+    Ok(manifest)
 }
 
 fn write_parquet(

@@ -1,57 +1,13 @@
 //! `cargo bench -p spiegel --bench validate_1m`: throughput and peak memory of `spiegel
 //! generate` and `spiegel validate` over 1M generated records, measured on the real binary as
 //! a provider runs it. Set `SPIEGEL_BENCH_RECORDS` for another size.
-// wait4(2) is the one way to read a single child's peak RSS; std has no wrapper for it.
-#![allow(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-struct Measured {
-    wall: Duration,
-    peak_rss_kib: i64,
-}
+mod common;
 
-// The child is reaped by wait4 below, which also yields its resource usage.
-#[allow(clippy::zombie_processes)]
-fn run(args: &[&str]) -> Measured {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_spiegel"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spiegel starts");
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our own unwaited child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "spiegel {args:?} failed"
-    );
-    Measured {
-        wall,
-        peak_rss_kib: usage.ru_maxrss,
-    }
-}
-
-fn report(what: &str, records: u64, runs: &[Measured]) {
-    let mut walls: Vec<f64> = runs.iter().map(|m| m.wall.as_secs_f64()).collect();
-    walls.sort_by(f64::total_cmp);
-    let median = walls[walls.len() / 2];
-    let rss = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
-    println!(
-        "{what:<44} {records:>9} records  median {median:>6.3} s  best {:>6.3} s  {:>10.0} records/s (median)  peak RSS {:>6.1} MiB",
-        walls[0],
-        records as f64 / median,
-        rss as f64 / 1024.0
-    );
-}
+use common::{Measured, report, run};
 
 fn main() {
     let records: u64 = std::env::var("SPIEGEL_BENCH_RECORDS")
