@@ -79,6 +79,7 @@ pub fn master_table(
     submissions: impl IntoIterator<Item = Result<RecordBatch>>,
     mut part: impl FnMut(usize, usize, RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     let reference = Reference::embedded();
     let regions: Vec<String> = reference.regions().to_vec();
     let mut decoded = Vec::new();
@@ -124,7 +125,12 @@ pub fn master_table(
         lookback: config.repeat_lookback_days as i32,
         continuation: config.continuation_days as i32,
     };
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "submissions decoded"
+    );
     let flags = link::link(&decoded, windows);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "children linked");
     let gemeenten: Vec<(String, u16)> = reference
         .gemeenten()
         .iter()
@@ -141,25 +147,47 @@ pub fn master_table(
     periods.sort_unstable_by_key(|p| (p.start(), p.end()));
     periods.dedup();
     let parts = periods.len();
-    for (index, period) in periods.into_iter().enumerate() {
-        let (of_period, of_period_flags): (Vec<&model::Submission>, Vec<&Vec<link::Flags>>) =
-            decoded
-                .iter()
-                .zip(&flags)
-                .filter(|(s, _)| s.period == period)
-                .unzip();
-        let mut builder = table::TableBuilder::new();
-        cells::compute_period(
-            period,
-            &of_period,
-            &of_period_flags,
-            (&provider_names, &regions, &gemeenten),
-            params,
-            &mut builder,
-        );
-        tracing::debug!(period = %period, cells = builder.rows(), "period aggregated");
-        part(index + 1, parts, builder.finish()?)?;
-    }
+    // Periods are independent: compute them on every core, hand them on in order.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(parts.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<(usize, Result<RecordBatch>)>(workers);
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (decoded, flags, periods, next) = (&decoded, &flags, &periods, &next);
+            let names = (&provider_names[..], &regions[..], &gemeenten[..]);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&period) = periods.get(index) else { break };
+                    let (of_period, of_period_flags): (Vec<&model::Submission>, Vec<&Vec<link::Flags>>) =
+                        decoded.iter().zip(flags).filter(|(s, _)| s.period == period).unzip();
+                    let mut builder = table::TableBuilder::new();
+                    cells::compute_period(period, &of_period, &of_period_flags, names, params, &mut builder);
+                    tracing::debug!(period = %period, cells = builder.rows(), seconds = started.elapsed().as_secs_f64(), "period aggregated");
+                    if sender.send((index, builder.finish().map_err(Into::into))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        // Parts finished early wait here until those before them are handed on.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (index, batch) in receiver {
+            waiting.insert(index, batch);
+            while let Some(batch) = waiting.remove(&due) {
+                part(due + 1, parts, batch?)?;
+                due += 1;
+            }
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

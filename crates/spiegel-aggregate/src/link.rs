@@ -36,26 +36,22 @@ pub(crate) fn link(submissions: &[Submission], windows: Windows) -> Vec<Vec<Flag
         .map(|s| vec![Flags::default(); s.trajectories.len()])
         .collect();
     let coverage = Coverage::new(submissions);
-    let mut entries: Vec<(u32, u32)> = Vec::new();
+    // Sorted by child, then the trajectory's identity, then the period's end: each child's
+    // trajectories together, each trajectory's versions in delivery order.
+    let mut keyed: Vec<(Child, i32, u16, u8, i32, u32, u32)> = Vec::new();
     for (s, submission) in submissions.iter().enumerate() {
+        let period_end = date32(submission.period.end());
         for (r, t) in submission.trajectories.iter().enumerate() {
             if matches!(t.child, Child::Linked(_)) {
-                entries.push((s as u32, r as u32));
+                keyed.push((
+                    t.child, t.start, t.provider, t.hulpvorm, period_end, s as u32, r as u32,
+                ));
             }
         }
     }
+    keyed.sort_unstable();
+    let entries: Vec<(u32, u32)> = keyed.into_iter().map(|k| (k.5, k.6)).collect();
     let traj = |&(s, r): &(u32, u32)| &submissions[s as usize].trajectories[r as usize];
-    let period_end = |&(s, _): &(u32, u32)| submissions[s as usize].period.end();
-    entries.sort_unstable_by(|a, b| {
-        let (ta, tb) = (traj(a), traj(b));
-        (ta.child, ta.start, ta.provider, ta.hulpvorm, period_end(a)).cmp(&(
-            tb.child,
-            tb.start,
-            tb.provider,
-            tb.hulpvorm,
-            period_end(b),
-        ))
-    });
     let mut provisional_memo: HashMap<i32, bool> = HashMap::new();
     let mut group_start = 0;
     while group_start < entries.len() {

@@ -171,7 +171,8 @@ impl PublishStage {
     /// offset is committed once a release's manifest is written; a release whose parts are
     /// interrupted by a newer one is superseded by it.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .build()
             .map_err(PublishError::Io)?;
         let mut progress = Progress::default();
@@ -201,13 +202,14 @@ impl PublishStage {
                 continue;
             };
             if release.parts_done.insert(part) {
-                let (files, audit) = runtime.block_on(report::publish_part(
+                let (files, audit) = report::publish_part(
                     &release.release,
                     &batch,
                     &release.sharing,
                     &self.config,
                     self.store.as_ref(),
-                ))?;
+                    runtime.handle(),
+                )?;
                 release.files.extend(files);
                 release.audit.extend(audit);
             }

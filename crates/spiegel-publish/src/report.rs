@@ -312,80 +312,133 @@ pub struct FileAudit {
 }
 
 /// Applies the rules to every report file of one master-table part (one period) and writes
-/// the files.
-pub(crate) async fn publish_part(
+/// the files, on every core.
+pub(crate) fn publish_part(
     release: &str,
     part: &RecordBatch,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
     cells_by_file(part, &mut files)?;
-    let reference = Reference::embedded();
-    let mut manifest_files = Vec::with_capacity(files.len());
-    let mut audit = Vec::with_capacity(files.len());
-    for (key, mut cells) in files {
-        let period = key.period.to_string();
-        let readers: Vec<String> = match key.kind_order {
-            0 => reference
-                .gemeenten()
-                .iter()
-                .map(|g| g.code.to_string())
-                .collect(),
-            1 => reference
-                .gemeenten()
-                .iter()
-                .filter(|g| key.region.as_deref() == Some(g.regio.as_str()))
-                .map(|g| g.code.to_string())
-                .collect(),
-            2 => vec![key.recipient.to_string()],
-            _ => Vec::new(),
-        };
-        // NB-3: a provider counts as sharing only if it shared with every reader.
-        let sharing_with_all = |provider: &str| {
-            !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g))
-        };
-        rules::primary(&mut cells, config, &sharing_with_all);
-        let intervals = rules::secondary(&mut cells, config.protection())?;
-        let path = key.path();
-        if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
-            let cell = &cells[bad.cell];
-            return Err(PublishError::Audit(format!(
-                "{path}: {} {} {} {}",
-                cell.indicator.code, cell.dimension, cell.category, bad.column
-            )));
+    // Each file is taken by exactly one worker.
+    type Pending = std::sync::Mutex<Option<(FileKey, Vec<Cell>)>>;
+    let files: Vec<Pending> = files
+        .into_iter()
+        .map(|f| std::sync::Mutex::new(Some(f)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let results: Vec<Result<Vec<(ManifestFile, FileAudit)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(slot) = files.get(index) else { break };
+                        let taken = slot.lock().map(|mut s| s.take()).unwrap_or_default();
+                        let Some((key, cells)) = taken else { continue };
+                        done.push(publish_file(
+                            release, key, cells, sharing, config, store, runtime,
+                        )?);
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut manifest_files = Vec::new();
+    let mut audit = Vec::new();
+    for result in results {
+        for (file, file_audit) in result? {
+            manifest_files.push(file);
+            audit.push(file_audit);
         }
-        audit.push(FileAudit {
-            path: path.clone(),
-            suppressed_counts: intervals.len() as u64,
-            narrowest_interval: intervals
-                .iter()
-                .filter_map(|i| i.upper.map(|u| u.saturating_sub(i.lower)))
-                .min(),
-            protection: config.protection(),
-        });
-        cells.sort_by_key(|c| c.indicator_order);
-        let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
-        let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-        store
-            .put(&StorePath::from(path.as_str()), bytes.into())
-            .await?;
-        let mirror = key.kind_order == 3;
-        let municipality = key.municipality.as_deref().unwrap_or_default();
-        manifest_files.push(ManifestFile {
-            path,
-            kind: key.kind().to_owned(),
-            period: period.clone(),
-            recipient: key.recipient.to_string(),
-            municipality: mirror.then(|| municipality.to_owned()),
-            shared: mirror.then(|| sharing.shared(&key.recipient, &period, municipality)),
-            sha256,
-            rows,
-            suppressed,
-        });
     }
+    audit.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((manifest_files, audit))
+}
+
+/// The release rules, the attacker audit and the Parquet file of one report.
+fn publish_file(
+    release: &str,
+    key: FileKey,
+    mut cells: Vec<Cell>,
+    sharing: &SharingRegistry,
+    config: &PublishConfig,
+    store: &dyn ObjectStore,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(ManifestFile, FileAudit)> {
+    let reference = Reference::embedded();
+    let period = key.period.to_string();
+    let readers: Vec<String> = match key.kind_order {
+        0 => reference
+            .gemeenten()
+            .iter()
+            .map(|g| g.code.to_string())
+            .collect(),
+        1 => reference
+            .gemeenten()
+            .iter()
+            .filter(|g| key.region.as_deref() == Some(g.regio.as_str()))
+            .map(|g| g.code.to_string())
+            .collect(),
+        2 => vec![key.recipient.to_string()],
+        _ => Vec::new(),
+    };
+    // NB-3: a provider counts as sharing only if it shared with every reader.
+    let sharing_with_all = |provider: &str| {
+        !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g))
+    };
+    rules::primary(&mut cells, config, &sharing_with_all);
+    let intervals = rules::secondary(&mut cells, config.protection())?;
+    let path = key.path();
+    if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
+        let cell = &cells[bad.cell];
+        return Err(PublishError::Audit(format!(
+            "{path}: {} {} {} {}",
+            cell.indicator.code, cell.dimension, cell.category, bad.column
+        )));
+    }
+    let audit = FileAudit {
+        path: path.clone(),
+        suppressed_counts: intervals.len() as u64,
+        narrowest_interval: intervals
+            .iter()
+            .filter_map(|i| i.upper.map(|u| u.saturating_sub(i.lower)))
+            .min(),
+        protection: config.protection(),
+    };
+    cells.sort_by_key(|c| c.indicator_order);
+    let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
+    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    runtime.block_on(store.put(&StorePath::from(path.as_str()), bytes.into()))?;
+    let mirror = key.kind_order == 3;
+    let municipality = key.municipality.as_deref().unwrap_or_default();
+    let file = ManifestFile {
+        path,
+        kind: key.kind().to_owned(),
+        period: period.clone(),
+        recipient: key.recipient.to_string(),
+        municipality: mirror.then(|| municipality.to_owned()),
+        shared: mirror.then(|| sharing.shared(&key.recipient, &period, municipality)),
+        sha256,
+        rows,
+        suppressed,
+    };
+    Ok((file, audit))
 }
 
 /// Writes the manifest of a release whose files are all written, then removes every other
