@@ -2,10 +2,10 @@
 //! file written atomically, with its submission id beside it.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use spiegel_core::durable::write_atomically;
 use spiegel_core::{Agb, Period};
 
 use crate::Result;
@@ -84,15 +84,9 @@ impl Store {
     }
 
     pub(crate) fn set_released(&self, release: &str) -> Result<()> {
-        write_atomically(&self.dir.join("released"), release.as_bytes())
+        Ok(write_atomically(
+            &self.dir.join("released"),
+            release.as_bytes(),
+        )?)
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    Ok(())
 }

@@ -29,6 +29,7 @@ macro_rules! serde_as_text {
 mod age;
 mod codes;
 mod date;
+pub mod durable;
 mod error;
 mod gemeente;
 pub mod ipc;

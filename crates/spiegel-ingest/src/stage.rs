@@ -106,7 +106,7 @@ impl IngestStage {
         self.producer
             .send(topic::SUBMISSIONS, &key, &batch)
             .map_err(|e| IngestError::Stage(e.to_string()))?;
-        write_atomically(&marker, submission.as_bytes())?;
+        spiegel_core::durable::write_atomically(&marker, submission.as_bytes())?;
         tracing::info!(
             provider = %meta.provider,
             period = %meta.period,
@@ -134,14 +134,4 @@ pub fn file_digest(path: &Path) -> Result<String> {
         context.update(&buffer[..n]);
     }
     Ok(hex::encode(context.finish()))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    Ok(())
 }

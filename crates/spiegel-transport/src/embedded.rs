@@ -4,8 +4,7 @@
 //! or nothing, which is the guarantee Kafka gives the stages.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -210,21 +209,11 @@ fn create_dir(dir: &Path) -> Result<()> {
 
 /// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, whole.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| TransportError::Io { path, source }
-    };
     let target = dir.join(name);
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let mut file = File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(bytes).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
-    drop(file);
-    fs::rename(&temporary, &target).map_err(io(&target))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
+    spiegel_core::durable::write_atomically(&target, bytes).map_err(|source| TransportError::Io {
+        path: target,
+        source,
+    })
 }
 
 #[cfg(test)]
