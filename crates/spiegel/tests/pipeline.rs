@@ -288,3 +288,26 @@ fn the_reports_read_cleanly_in_pyarrow_and_duckdb_and_agree_with_an_independent_
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_demo_generates_runs_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = spiegel(&["demo", "--dir", p(dir.path()), "--records", "5000"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Spiegel demo",
+        "5000 records",
+        "342 gemeenten",
+        "municipality",
+        "suppressed",
+        "manifest.json",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(dir.path().join("reports/manifest.json").exists());
+    assert!(
+        dir.path()
+            .join("reports/national/period=2026-H1/national.parquet")
+            .exists()
+    );
+}
