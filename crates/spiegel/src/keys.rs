@@ -1,15 +1,15 @@
 //! `spiegel keys generate`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
 
-/// Writes a fresh K1 and K2 into `dir` (created with mode 0700), each file mode 0600.
-pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
+/// Writes a fresh K1 (`stage1.key`) and K2 (`stage2.key`) into `dir`, created with mode
+/// 0700, each file mode 0600; existing keys are never overwritten.
+pub(crate) fn write_pair(dir: &Path, version: u32, ttp: &TtpId) -> Result<(PathBuf, PathBuf)> {
     use std::os::unix::fs::DirBuilderExt;
-    let ttp = TtpId::new(ttp)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -19,6 +19,13 @@ pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> 
     let stage2 = dir.join("stage2.key");
     SourceKey::generate(version, ttp.clone())?.write_new(&stage1)?;
     TtpKey::generate(version, ttp.clone())?.write_new(&stage2)?;
+    Ok((stage1, stage2))
+}
+
+/// `spiegel keys generate`: [`write_pair`] and where the keys went.
+pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
+    let ttp = TtpId::new(ttp)?;
+    let (stage1, stage2) = write_pair(dir, version, &ttp)?;
     println!(
         "stage-1 key (K1, for 'spiegel prepare' and the ingest stage): {}\n\
          stage-2 key (K2, for the pseudonymise stage only):           {}\n\

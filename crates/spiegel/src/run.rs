@@ -83,10 +83,7 @@ fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
                     "no --keys given: generated a new K1 and K2 in the data directory; \
                      production keeps them apart, in secrets of their own"
                 );
-                std::fs::create_dir_all(&dir)?;
-                let ttp = TtpId::new("spiegel")?;
-                SourceKey::generate(1, ttp.clone())?.write_new(&dir.join("stage1.key"))?;
-                TtpKey::generate(1, ttp)?.write_new(&dir.join("stage2.key"))?;
+                crate::keys::write_pair(&dir, 1, &TtpId::new("spiegel")?)?;
             }
             dir
         }
