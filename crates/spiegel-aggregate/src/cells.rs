@@ -100,8 +100,11 @@ enum Value {
     SatisfactionMean(usize),
 }
 
+/// An indicator's numerator count, denominator count and value.
+type Sources = (Option<usize>, Option<usize>, Value);
+
 /// Where an indicator's numerator, denominator and value come from.
-fn sources(code: &str) -> (Option<usize>, Option<usize>, Value) {
+fn sources(code: &str) -> Sources {
     use count::*;
     let informant = usize::from(code.contains("parent"));
     // The answer or reason a distribution indicator ends in: `_01` is 0.
@@ -147,6 +150,12 @@ fn sources(code: &str) -> (Option<usize>, Option<usize>, Value) {
             Value::Share,
         ),
     }
+}
+
+/// [`sources`] of every indicator, in catalogue order, worked out once.
+fn all_sources() -> &'static [Sources] {
+    static SOURCES: std::sync::OnceLock<Vec<Sources>> = std::sync::OnceLock::new();
+    SOURCES.get_or_init(|| INDICATORS.iter().map(|i| sources(i.code)).collect())
 }
 
 /// Everything one cell (scope × slot) accumulates.
@@ -409,11 +418,10 @@ fn emit_cell(
     );
     let duration_median = median(&mut acc.durations);
     let waiting_median = median(&mut acc.waiting);
-    for indicator in INDICATORS {
+    for (indicator, &(numerator, denominator, value)) in INDICATORS.iter().zip(all_sources()) {
         if indicator.breakdowns == Breakdowns::Care && slot >= CARE_SLOTS {
             continue;
         }
-        let (numerator, denominator, value) = sources(indicator.code);
         let n = |i: Option<usize>| i.map(|i| acc.counts[i]);
         let value = match value {
             Value::Count => n(numerator).map(|c| f64::from(c.n)),
