@@ -94,6 +94,34 @@ fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
     ))
 }
 
+/// Removes what a killed run left half-written in the local report store: `object_store`
+/// stages each upload as `<name>#<n>` beside its target and renames it when complete, and its
+/// listing never shows staged files, so the publish stage cannot clean them up itself.
+fn remove_interrupted_uploads(root: &Path) -> Result<()> {
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else if entry
+                .file_name()
+                .to_string_lossy()
+                .rsplit_once('#')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                std::fs::remove_file(&path).with_context(|| {
+                    format!("removing the interrupted upload {}", path.display())
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(
     input: &Path,
@@ -163,6 +191,7 @@ pub(crate) fn run(
     );
     drop(aggregate);
 
+    remove_interrupted_uploads(out)?;
     let store = Arc::new(
         object_store::local::LocalFileSystem::new_with_prefix(out)
             .with_context(|| format!("opening the report store {}", out.display()))?,
