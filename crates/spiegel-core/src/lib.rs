@@ -33,6 +33,7 @@ pub mod durable;
 mod error;
 mod gemeente;
 pub mod ipc;
+pub mod parallel;
 mod period;
 mod provider;
 

@@ -137,37 +137,23 @@ fn pseudonymise_column(
     tokens: &StringArray,
 ) -> Result<StringArray, (usize, TokenError)> {
     let rows = tokens.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = rows.div_ceil(threads).max(1);
-    type Part = Result<Vec<Option<String>>, (usize, TokenError)>;
-    let parts: Vec<Part> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..rows)
-            .step_by(chunk)
-            .map(|start| {
-                s.spawn(move || {
-                    (start..(start + chunk).min(rows))
-                        .map(|row| {
-                            if tokens.is_null(row) {
-                                return Ok(None);
-                            }
-                            ClientToken::from_wire(tokens.value(row))
-                                .and_then(|t| pseudonymiser.pseudonymise(&t))
-                                .map(|p| Some(p.to_wire()))
-                                .map_err(|e| (row, e))
-                        })
-                        .collect()
-                })
+    let chunk = rows.div_ceil(8).max(1);
+    let chunks: Vec<std::ops::Range<usize>> = (0..rows)
+        .step_by(chunk)
+        .map(|start| start..(start + chunk).min(rows))
+        .collect();
+    let parts = spiegel_core::parallel::map(chunks, 8, |chunk| {
+        chunk
+            .map(|row| {
+                if tokens.is_null(row) {
+                    return Ok(None);
+                }
+                ClientToken::from_wire(tokens.value(row))
+                    .and_then(|t| pseudonymiser.pseudonymise(&t))
+                    .map(|p| Some(p.to_wire()))
+                    .map_err(|e| (row, e))
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+            .collect::<Result<Vec<Option<String>>, (usize, TokenError)>>()
     });
     let mut out = Vec::with_capacity(rows);
     for part in parts {

@@ -323,49 +323,15 @@ pub(crate) fn publish_part(
 ) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
     cells_by_file(part, &mut files)?;
-    // Each file is taken by exactly one worker.
-    type Pending = std::sync::Mutex<Option<(FileKey, Vec<Cell>)>>;
-    let files: Vec<Pending> = files
-        .into_iter()
-        .map(|f| std::sync::Mutex::new(Some(f)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let results: Vec<Result<Vec<(ManifestFile, FileAudit)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(slot) = files.get(index) else { break };
-                        let taken = slot.lock().map(|mut s| s.take()).unwrap_or_default();
-                        let Some((key, cells)) = taken else { continue };
-                        done.push(publish_file(
-                            release, key, cells, sharing, config, store, runtime,
-                        )?);
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let results = spiegel_core::parallel::map(files.into_iter().collect(), 4, |(key, cells)| {
+        publish_file(release, key, cells, sharing, config, store, runtime)
     });
     let mut manifest_files = Vec::new();
     let mut audit = Vec::new();
     for result in results {
-        for (file, file_audit) in result? {
-            manifest_files.push(file);
-            audit.push(file_audit);
-        }
+        let (file, file_audit) = result?;
+        manifest_files.push(file);
+        audit.push(file_audit);
     }
     audit.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((manifest_files, audit))
