@@ -14,5 +14,14 @@ if ! "$venv/bin/python" -c "import pyarrow, duckdb" 2>/dev/null; then
 fi
 export SPIEGEL_PYTHON="$venv/bin/python"
 
-echo "== cargo test --workspace (unit, integration, golden and end-to-end CLI tests)"
-cargo test --workspace --locked "$@"
+# A real Kafka broker (KRaft, single node, 127.0.0.1) for the tests of the four stages as
+# separate processes; stopped however the tests end.
+kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-kafka.XXXXXX")"
+trap 'scripts/kafka.sh stop "$kafka_dir"; rm -rf "$kafka_dir"' EXIT
+echo "== starting a Kafka broker"
+SPIEGEL_TEST_KAFKA="$(scripts/kafka.sh start "$kafka_dir")"
+export SPIEGEL_TEST_KAFKA SPIEGEL_TEST_KAFKA_DIR="$kafka_dir"
+echo "   on $SPIEGEL_TEST_KAFKA"
+
+echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end and Kafka tests)"
+cargo test --workspace --all-features --locked "$@"

@@ -6,6 +6,30 @@
 //! Its output is the master table of a release: exact cells with what the publish stage needs
 //! to apply the release rules, never published as such. The table is a pure function of the
 //! stored submissions and the configuration, so replaying a message changes nothing.
+//!
+//! # State, and several instances
+//!
+//! A release needs every submission, but instances of the stage share the partitions of
+//! [`topic::PSEUDONYMISED`] in one consumer group ([`GROUP`]). So the stage works in two steps
+//! (the re-key pattern of SPEC §3):
+//!
+//! 1. **forward**: each instance copies the submissions of the partitions it owns, unchanged, to
+//!    the single-partition changelog [`topic::AGGREGATE_STATE`], committing its input once the
+//!    copy is durable. Corrections of a provider share a partition, so they reach the changelog
+//!    in the order they were made.
+//! 2. **apply**: every instance reads the whole changelog in a consumer group of its own
+//!    ([`state_group`]) and keeps the latest submission per (provider, period) in its state
+//!    directory (each submission a file written atomically, then its id), committing the
+//!    changelog offset once stored. The changelog offset applied so far is the state's
+//!    *watermark*.
+//!
+//! After a restart an instance resumes both steps at its committed offsets; with an empty state
+//! directory (a new volume) its group starts at the changelog's beginning and rebuilds the
+//! state before it computes anything. Only when the changelog is read to its end does it
+//! compute a release, tagged with the watermark ([`META_WATERMARK`]): two instances compute
+//! the same release for the same watermark, and the publish stage ignores a release older than
+//! the one it published last. When an instance dies, the group hands its partitions to the
+//! others and the release goes on as before.
 
 mod cells;
 mod error;
@@ -24,12 +48,22 @@ use spiegel_transport::{Consumer, Producer, topic};
 
 pub use error::{AggregateError, Result};
 
-/// The consumer group of this stage.
+/// The consumer group in which the stage's instances share [`topic::PSEUDONYMISED`].
 pub const GROUP: &str = "spiegel-aggregate";
+
+/// The consumer group in which instance `instance` reads the whole [`topic::AGGREGATE_STATE`].
+pub fn state_group(instance: &str) -> String {
+    format!("{GROUP}.state.{instance}")
+}
 /// Version of the computation; part of every release id and of the reports' `method_version`.
 pub const METHOD_VERSION: &str = "spiegel-indicators-1";
 /// Schema metadata key: the release a master-table part belongs to.
 pub const META_RELEASE: &str = "spiegel.release";
+/// The one key of every message on the aggregates topic: releases are read in the order they
+/// were computed, on however many partitions the topic has.
+pub const RELEASES_KEY: &str = "releases";
+/// Schema metadata key: the changelog offset of the state a release was computed from.
+pub const META_WATERMARK: &str = "spiegel.watermark";
 /// Schema metadata key: this part's number, from 1.
 pub const META_PART: &str = "spiegel.part";
 /// Schema metadata key: how many parts the release has.
@@ -198,6 +232,8 @@ pub struct Progress {
     pub stored: usize,
     /// Messages that repeated a submission already stored.
     pub unchanged: usize,
+    /// Submissions copied from this instance's partitions to the changelog.
+    pub forwarded: usize,
     /// The release sent, if the state changed since the last one.
     pub released: Option<String>,
 }
@@ -207,7 +243,8 @@ pub struct AggregateStage {
     config: AggregateConfig,
     label: PseudonymLabel,
     store: store::Store,
-    consumer: Box<dyn Consumer>,
+    input: Box<dyn Consumer>,
+    changelog: Box<dyn Consumer>,
     producer: Box<dyn Producer>,
 }
 
@@ -220,29 +257,43 @@ impl std::fmt::Debug for AggregateStage {
 }
 
 impl AggregateStage {
-    /// The stage keeping its state under `state_dir`; `consumer` reads
-    /// [`topic::PSEUDONYMISED`] in group [`GROUP`].
+    /// The stage keeping its state under `state_dir`; `input` reads [`topic::PSEUDONYMISED`]
+    /// in group [`GROUP`], `changelog` reads [`topic::AGGREGATE_STATE`] in this instance's
+    /// [`state_group`].
     pub fn new(
         config: AggregateConfig,
         label: PseudonymLabel,
         state_dir: &Path,
-        consumer: Box<dyn Consumer>,
+        input: Box<dyn Consumer>,
+        changelog: Box<dyn Consumer>,
         producer: Box<dyn Producer>,
     ) -> Result<Self> {
         Ok(Self {
             config,
             label,
             store: store::Store::open(state_dir)?,
-            consumer,
+            input,
+            changelog,
             producer,
         })
     }
 
-    /// Stores every submission available now (committing each once stored), then, if the
-    /// stored state differs from the last release, computes and sends a new release.
+    /// Forwards the submissions of this instance's partitions to the changelog, stores every
+    /// submission of the changelog (committing each once stored), then, if the stored state
+    /// differs from the last release, computes and sends a new release.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
-        while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
+        while let Some(message) = self.input.poll(1)?.into_iter().next() {
+            self.producer
+                .send(topic::AGGREGATE_STATE, &message.key, &message.payload)?;
+            self.input.commit(&message)?;
+            tracing::info!(
+                partition = message.partition,
+                "submission forwarded to the changelog"
+            );
+            progress.forwarded += 1;
+        }
+        while let Some(message) = self.changelog.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
             let (provider, period, submission) = model::batch_identity(&batch)?;
             if self
@@ -253,12 +304,14 @@ impl AggregateStage {
             } else {
                 progress.unchanged += 1;
             }
-            self.consumer.commit(message.offset)?;
+            self.store.set_watermark(message.offset)?;
+            self.changelog.commit(&message)?;
         }
         let release = self.release_id()?;
         if self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);
         }
+        let watermark = self.store.watermark()?.unwrap_or_default().to_string();
         let mut sent = 0;
         master_table(
             &self.config,
@@ -267,12 +320,14 @@ impl AggregateStage {
             |index, parts, batch| {
                 let mut metadata = batch.schema().metadata().clone();
                 metadata.insert(META_RELEASE.to_owned(), release.clone());
+                metadata.insert(META_WATERMARK.to_owned(), watermark.clone());
                 metadata.insert(META_PART.to_owned(), index.to_string());
                 metadata.insert(META_PARTS.to_owned(), parts.to_string());
                 let schema =
                     std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
                 let bytes = spiegel_core::ipc::to_ipc(&batch.with_schema(schema)?)?;
-                self.producer.send(topic::AGGREGATES, &release, &bytes)?;
+                self.producer
+                    .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
                 sent += 1;
                 Ok(())
             },
@@ -282,6 +337,7 @@ impl AggregateStage {
             // the reports.
             let mut metadata = std::collections::HashMap::new();
             metadata.insert(META_RELEASE.to_owned(), release.clone());
+            metadata.insert(META_WATERMARK.to_owned(), watermark);
             metadata.insert(META_PART.to_owned(), "1".to_owned());
             metadata.insert(META_PARTS.to_owned(), "1".to_owned());
             let schema = std::sync::Arc::new(
@@ -291,7 +347,8 @@ impl AggregateStage {
                     .with_metadata(metadata),
             );
             let bytes = spiegel_core::ipc::to_ipc(&RecordBatch::new_empty(schema))?;
-            self.producer.send(topic::AGGREGATES, &release, &bytes)?;
+            self.producer
+                .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
         }
         self.store.set_released(&release)?;
         tracing::info!(release = %release, "release computed and sent");

@@ -75,6 +75,22 @@ impl Store {
         }))
     }
 
+    /// The changelog offset of the last submission applied, if any.
+    pub(crate) fn watermark(&self) -> Result<Option<u64>> {
+        match fs::read_to_string(self.dir.join("watermark")) {
+            Ok(s) => Ok(s.trim().parse().ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn set_watermark(&self, offset: u64) -> Result<()> {
+        Ok(write_atomically(
+            &self.dir.join("watermark"),
+            offset.to_string().as_bytes(),
+        )?)
+    }
+
     pub(crate) fn released(&self) -> Result<Option<String>> {
         match fs::read_to_string(self.dir.join("released")) {
             Ok(s) => Ok(Some(s.trim().to_owned())),

@@ -102,7 +102,8 @@ impl IngestStage {
         let batch = wire::submission_batch(meta.provider, meta.period, &submission, &records)
             .and_then(|b| spiegel_core::ipc::to_ipc(&b))
             .map_err(|e| IngestError::Stage(e.to_string()))?;
-        let key = format!("{}_{}", meta.provider, meta.period);
+        // Keyed by provider: a provider's submissions, corrections included, stay in order.
+        let key = meta.provider.to_string();
         self.producer
             .send(topic::SUBMISSIONS, &key, &batch)
             .map_err(|e| IngestError::Stage(e.to_string()))?;

@@ -87,7 +87,7 @@ impl PseudonymiseStage {
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
             self.producer
                 .send(topic::PSEUDONYMISED, &message.key, &bytes)?;
-            self.consumer.commit(message.offset)?;
+            self.consumer.commit(&message)?;
             progress.submissions += 1;
             progress.records += output.num_rows();
             tracing::info!(

@@ -132,9 +132,11 @@ pub struct Progress {
 pub struct PublishStage {
     config: PublishConfig,
     sharing: PathBuf,
-    audit_dir: PathBuf,
+    state_dir: PathBuf,
     store: Arc<dyn ObjectStore>,
     consumer: Box<dyn Consumer>,
+    runtime: tokio::runtime::Runtime,
+    current: Option<InProgress>,
 }
 
 impl std::fmt::Debug for PublishStage {
@@ -156,49 +158,67 @@ impl PublishStage {
         consumer: Box<dyn Consumer>,
     ) -> Result<Self> {
         config.validate()?;
-        let audit_dir = state_dir.join("audit");
-        std::fs::create_dir_all(&audit_dir)?;
-        Ok(Self {
-            config,
-            sharing: sharing.to_owned(),
-            audit_dir,
-            store,
-            consumer,
-        })
-    }
-
-    /// Publishes every release available now, one master-table part (period) at a time. The
-    /// offset is committed once a release's manifest is written; a release whose parts are
-    /// interrupted by a newer one is superseded by it.
-    pub fn run_until_idle(&mut self) -> Result<Progress> {
+        std::fs::create_dir_all(state_dir.join("audit"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
             .map_err(PublishError::Io)?;
+        Ok(Self {
+            config,
+            sharing: sharing.to_owned(),
+            state_dir: state_dir.to_owned(),
+            store,
+            consumer,
+            runtime,
+            current: None,
+        })
+    }
+
+    /// Publishes every release available now, one master-table part (period) at a time. The
+    /// offset is committed once a release's manifest is written. A release computed from an
+    /// older state than one already published or in hand (its watermark is lower: a slower
+    /// aggregate instance, or a replay) is skipped; one from a newer state supersedes the
+    /// release in hand. A release whose parts are still arriving is kept between calls.
+    pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
-        let mut current: Option<InProgress> = None;
         while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
             let meta = batch.schema_ref().metadata();
             let number = |key: &str| {
                 meta.get(key)
-                    .and_then(|p| p.parse::<usize>().ok())
+                    .and_then(|p| p.parse::<u64>().ok())
                     .ok_or_else(|| PublishError::Malformed(format!("no {key}")))
             };
-            let (part, parts) = (
+            let (part, parts, watermark) = (
                 number(spiegel_aggregate::META_PART)?,
                 number(spiegel_aggregate::META_PARTS)?,
+                number(spiegel_aggregate::META_WATERMARK)?,
             );
-            if current.as_ref().is_none_or(|c| c.release != message.key) {
-                current = Some(InProgress {
-                    release: message.key.clone(),
-                    sharing: SharingRegistry::load(&self.sharing)?,
-                    parts_done: BTreeSet::new(),
-                    files: Vec::new(),
-                    audit: Vec::new(),
-                });
+            let release_id = meta
+                .get(spiegel_aggregate::META_RELEASE)
+                .cloned()
+                .ok_or_else(|| PublishError::Malformed("no release id".into()))?;
+            if self.published_watermark()?.is_some_and(|w| watermark <= w) {
+                if self.current.is_none() {
+                    self.consumer.commit(&message)?;
+                }
+                continue;
             }
-            let Some(release) = current.as_mut() else {
+            match &self.current {
+                Some(c) if c.watermark > watermark => continue,
+                Some(c) if c.watermark == watermark && c.release == release_id => {}
+                _ => {
+                    self.current = Some(InProgress {
+                        release: release_id,
+                        watermark,
+                        sharing: SharingRegistry::load(&self.sharing)?,
+                        parts_done: BTreeSet::new(),
+                        files: Vec::new(),
+                        audit: Vec::new(),
+                    });
+                }
+            }
+            let Some(release) = self.current.as_mut() else {
                 continue;
             };
             if release.parts_done.insert(part) {
@@ -208,16 +228,18 @@ impl PublishStage {
                     &release.sharing,
                     &self.config,
                     self.store.as_ref(),
-                    runtime.handle(),
+                    self.runtime.handle(),
                 )?;
                 release.files.extend(files);
                 release.audit.extend(audit);
             }
-            if release.parts_done.len() < parts {
+            if (release.parts_done.len() as u64) < parts {
                 continue;
             }
-            let Some(done) = current.take() else { continue };
-            let manifest = runtime.block_on(report::finish_release(
+            let Some(done) = self.current.take() else {
+                continue;
+            };
+            let manifest = self.runtime.block_on(report::finish_release(
                 &done.release,
                 done.files,
                 &self.config,
@@ -226,22 +248,41 @@ impl PublishStage {
             let audit_json = serde_json::to_vec(&done.audit)
                 .map_err(|e| PublishError::Malformed(e.to_string()))?;
             std::fs::write(
-                self.audit_dir.join(format!("{}.json", done.release)),
+                self.state_dir
+                    .join("audit")
+                    .join(format!("{}.json", done.release)),
                 audit_json,
             )?;
-            self.consumer.commit(message.offset)?;
+            spiegel_core::durable::write_atomically(
+                &self.state_dir.join(PUBLISHED_WATERMARK),
+                done.watermark.to_string().as_bytes(),
+            )?;
+            self.consumer.commit(&message)?;
             tracing::info!(release = %done.release, files = manifest.files.len(), "release published");
             progress.published = Some(manifest);
         }
         Ok(progress)
     }
+
+    /// The watermark of the last release published.
+    fn published_watermark(&self) -> Result<Option<u64>> {
+        match std::fs::read_to_string(self.state_dir.join(PUBLISHED_WATERMARK)) {
+            Ok(text) => Ok(text.trim().parse().ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
+
+/// File in the state directory: the watermark of the last release published.
+const PUBLISHED_WATERMARK: &str = "published-watermark";
 
 /// A release whose parts are being published.
 struct InProgress {
     release: String,
+    watermark: u64,
     sharing: SharingRegistry,
-    parts_done: BTreeSet<usize>,
+    parts_done: BTreeSet<u64>,
     files: Vec<ManifestFile>,
     audit: Vec<FileAudit>,
 }

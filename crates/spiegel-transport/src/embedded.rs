@@ -126,6 +126,7 @@ impl Consumer for EmbeddedConsumer {
                 reason: "not a message".into(),
             })?;
             out.push(Message {
+                partition: 0,
                 offset: self.position,
                 key,
                 payload,
@@ -135,7 +136,8 @@ impl Consumer for EmbeddedConsumer {
         Ok(out)
     }
 
-    fn commit(&mut self, offset: u64) -> Result<()> {
+    fn commit(&mut self, message: &Message) -> Result<()> {
+        let offset = message.offset;
         let dir = self.offset_file.parent().unwrap_or(Path::new("."));
         let name = self
             .offset_file
@@ -233,7 +235,7 @@ mod tests {
             let first = consumer.poll(2).unwrap();
             assert_eq!(first.len(), 2);
             assert_eq!(first[1].offset, 1);
-            consumer.commit(first[1].offset).unwrap();
+            consumer.commit(&first[1]).unwrap();
             // Read but not committed: must come again after a restart.
             assert_eq!(consumer.poll(1).unwrap()[0].offset, 2);
         }

@@ -24,4 +24,7 @@ pub enum TransportError {
     /// A topic or group name that cannot be used.
     #[error("invalid topic or group name '{0}'")]
     InvalidName(String),
+    /// The Kafka cluster refused or failed an operation.
+    #[error("kafka: {0}")]
+    Kafka(String),
 }

@@ -12,6 +12,8 @@
 
 mod embedded;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 pub use embedded::EmbeddedTransport;
 pub use error::{Result, TransportError};
@@ -22,6 +24,9 @@ pub mod topic {
     pub const SUBMISSIONS: &str = "spiegel.submissions.v1";
     /// The same submissions after stage 2, keyed by provider and period.
     pub const PSEUDONYMISED: &str = "spiegel.pseudonymised.v1";
+    /// The aggregate stage's changelog: every pseudonymised submission, in one partition, read
+    /// whole by every instance of the stage.
+    pub const AGGREGATE_STATE: &str = "spiegel.aggregate-state.v1";
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
 }
@@ -29,7 +34,9 @@ pub mod topic {
 /// One message as read from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// Position in the topic; commit it once the message's effect is durable.
+    /// The partition of the topic it was read from (always 0 on the embedded transport).
+    pub partition: u32,
+    /// Its position in the partition (on Kafka: of its last record).
     pub offset: u64,
     /// The key (ordering holds per key).
     pub key: String,
@@ -48,8 +55,9 @@ pub trait Consumer: Send {
     /// The next messages after the last one returned (at most `max`); empty when the topic has
     /// nothing more for now.
     fn poll(&mut self, max: usize) -> Result<Vec<Message>>;
-    /// Records that every message up to and including `offset` has been dealt with durably.
-    fn commit(&mut self, offset: u64) -> Result<()>;
+    /// Records that `message`, and every message this consumer returned before it, has been
+    /// dealt with durably: after a restart the group resumes after them.
+    fn commit(&mut self, message: &Message) -> Result<()>;
 }
 
 /// A way to reach the topics.

@@ -6,6 +6,8 @@ mod generate;
 mod keys;
 mod prepare;
 mod run;
+#[cfg(feature = "kafka")]
+mod stages;
 mod validate;
 
 use std::path::PathBuf;
@@ -43,6 +45,76 @@ enum Command {
     Run(RunArgs),
     /// Generates a realistic data set, runs the pipeline on it and summarises the reports.
     Demo(DemoArgs),
+    /// Creates the pipeline's Kafka topics with their partition counts and cleanup policies.
+    #[cfg(feature = "kafka")]
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Ingests submission files and produces the accepted ones to Kafka. Exit code 1 when a
+    /// file is rejected.
+    #[cfg(feature = "kafka")]
+    Submit {
+        /// Submission files named <AGB>_<PERIOD>.(csv|jsonl|parquet).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Directory with stage1.key (the stage-1 key, K1).
+        #[arg(long, env = "SPIEGEL_KEYS")]
+        keys: PathBuf,
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
+    /// The ingest stage over Kafka: takes submission files from an inbox directory, until
+    /// SIGTERM.
+    #[cfg(feature = "kafka")]
+    Ingest {
+        /// Where complete submission files arrive; handled ones move to done/ or rejected/.
+        #[arg(long, env = "SPIEGEL_INBOX")]
+        inbox: PathBuf,
+        /// Directory with stage1.key (the stage-1 key, K1).
+        #[arg(long, env = "SPIEGEL_KEYS")]
+        keys: PathBuf,
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
+    /// The pseudonymise stage over Kafka, until SIGTERM.
+    #[cfg(feature = "kafka")]
+    Pseudonymise {
+        /// Directory with stage2.key (the stage-2 key, K2); nothing else needs to be there.
+        #[arg(long, env = "SPIEGEL_KEYS")]
+        keys: PathBuf,
+        /// Stage-1 key versions whose client tokens are accepted, comma separated.
+        #[arg(
+            long,
+            env = "SPIEGEL_ACCEPT_SOURCE_VERSIONS",
+            value_delimiter = ',',
+            default_value = "1"
+        )]
+        accept_source_versions: Vec<u32>,
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
+    /// The aggregate stage over Kafka, until SIGTERM. Its state lives in the data directory.
+    #[cfg(feature = "kafka")]
+    Aggregate {
+        /// TTP identifier of the pseudonyms to accept.
+        #[arg(long, env = "SPIEGEL_TTP_ID", default_value = "spiegel")]
+        ttp: String,
+        /// Stage-2 key version of the pseudonyms to accept.
+        #[arg(long, env = "SPIEGEL_KEY_VERSION", default_value_t = 1)]
+        key_version: u32,
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
+    /// The publish stage over Kafka, until SIGTERM: writes each release's reports to OUT.
+    #[cfg(feature = "kafka")]
+    Publish {
+        /// Where the reports and manifest.json go.
+        #[arg(long, env = "SPIEGEL_OUT")]
+        out: PathBuf,
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -223,6 +295,16 @@ struct DemoArgs {
     records: u64,
 }
 
+#[cfg(feature = "kafka")]
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Creates the topics that do not exist yet.
+    Create {
+        #[command(flatten)]
+        kafka: stages::KafkaArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Writes a new random stage-1 key (K1) and stage-2 key (K2) to DIR, mode 0600.
@@ -245,6 +327,8 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, never in a log file or a collector's input.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -261,6 +345,42 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
         } => keys::generate(&out, version, &ttp),
+        #[cfg(feature = "kafka")]
+        Command::Topics {
+            command: TopicsCommand::Create { kafka },
+        } => stages::create_topics(&kafka).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "kafka")]
+        Command::Submit { files, keys, kafka } => {
+            stages::submit(&kafka, &keys, &files).map(|accepted| {
+                if accepted {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            })
+        }
+        #[cfg(feature = "kafka")]
+        Command::Ingest { inbox, keys, kafka } => {
+            stages::ingest(&kafka, &keys, &inbox).map(|()| ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "kafka")]
+        Command::Pseudonymise {
+            keys,
+            accept_source_versions,
+            kafka,
+        } => {
+            stages::pseudonymise(&kafka, &keys, &accept_source_versions).map(|()| ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "kafka")]
+        Command::Aggregate {
+            ttp,
+            key_version,
+            kafka,
+        } => stages::aggregate(&kafka, &ttp, key_version).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "kafka")]
+        Command::Publish { out, kafka } => {
+            stages::publish(&kafka, &out).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

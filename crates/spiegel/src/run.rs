@@ -21,6 +21,9 @@ pub(crate) struct PipelineConfig {
     pub(crate) ingest: IngestConfig,
     pub(crate) aggregate: AggregateConfig,
     pub(crate) publish: PublishConfig,
+    /// How the separate stage processes reach Kafka (not used by `spiegel run`).
+    #[cfg(feature = "kafka")]
+    pub(crate) kafka: spiegel_transport::kafka::KafkaConfig,
 }
 
 impl PipelineConfig {
@@ -97,7 +100,7 @@ fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
 /// Removes what a killed run left half-written in the local report store: `object_store`
 /// stages each upload as `<name>#<n>` beside its target and renames it when complete, and its
 /// listing never shows staged files, so the publish stage cannot clean them up itself.
-fn remove_interrupted_uploads(root: &Path) -> Result<()> {
+pub(crate) fn remove_interrupted_uploads(root: &Path) -> Result<()> {
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in
@@ -181,6 +184,10 @@ pub(crate) fn run(
         label,
         &spiegel_aggregate::state_dir(data_dir),
         transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
+        transport.consumer(
+            topic::AGGREGATE_STATE,
+            &spiegel_aggregate::state_group("embedded"),
+        )?,
         transport.producer()?,
     )?;
     let timer = std::time::Instant::now();

@@ -4,29 +4,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 
-fn spiegel(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "spiegel {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{assert_same, p, spiegel, tree};
 
 /// Generated submissions and a key pair in a temporary directory.
 struct Fixture {
@@ -80,28 +66,6 @@ impl Fixture {
     }
 }
 
-/// Every file under `root` by relative path.
-fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
-
 fn read_parquet(bytes: &[u8]) -> RecordBatch {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         bytes::Bytes::copy_from_slice(bytes),
@@ -111,15 +75,6 @@ fn read_parquet(bytes: &[u8]) -> RecordBatch {
     .unwrap();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
-fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, what: &str) {
-    let names_a: Vec<_> = a.keys().collect();
-    let names_b: Vec<_> = b.keys().collect();
-    assert_eq!(names_a, names_b, "{what}: different files");
-    for (name, bytes) in a {
-        assert!(bytes == &b[name], "{what}: {name} differs");
-    }
 }
 
 #[test]

@@ -1,0 +1,614 @@
+//! The Kafka transport: the same [`Transport`] semantics over a Kafka cluster.
+//!
+//! # Framing: one message, one transaction
+//!
+//! A stage's message (a whole submission, one master-table part) is often larger than a Kafka
+//! record may be, so [`Producer::send`] cuts it into chunks of at most
+//! [`KafkaConfig::chunk_bytes`] and writes them, all with the message's key, inside **one Kafka
+//! transaction**. Each chunk carries headers: a random frame id, its index and the chunk count,
+//! and the length and SHA-256 of the whole message. Consumers read with
+//! `isolation.level=read_committed`, so the chunks of a message become visible all together or,
+//! when the producer dies half-way (its transaction is aborted by the coordinator, at the latest
+//! when a producer with the same transactional id starts again), never. The consumer reassembles
+//! the frame, checks length and digest, and only then hands the message to the stage.
+//!
+//! # Offsets: stored only after the effect is durable
+//!
+//! Auto-commit is off. [`Consumer::commit`] stores, for the message's partition, the offset of
+//! the first record that is still needed: the first chunk of any message not yet committed,
+//! else the record after the message's last chunk. A restart therefore re-reads every message
+//! whose effect was not made durable, and nothing else is skipped, even when the chunks of two
+//! producers' transactions interleave on one partition. Stages are idempotent, so a message read
+//! twice changes nothing.
+//!
+//! # Shutdown
+//!
+//! Once the transport's shutdown flag is raised (the binary raises it on SIGTERM), consumers
+//! return no more messages: the stage finishes and commits what it has in hand and returns from
+//! its loop; dropping a consumer leaves its group, dropping a producer flushes it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::{Consumer, Message, Producer, Result, Transport, TransportError, topic};
+
+const HEADER_FRAME: &str = "spiegel-frame";
+const HEADER_CHUNK: &str = "spiegel-chunk";
+const HEADER_LENGTH: &str = "spiegel-length";
+const HEADER_DIGEST: &str = "spiegel-digest";
+
+/// How the stages reach Kafka.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    /// Put before every topic name, to run several environments on one cluster.
+    pub topic_prefix: String,
+    /// This process's stable name among the instances of its stage (for example the pod name
+    /// of a StatefulSet); part of its transactional id, so a restarted instance fences its dead
+    /// predecessor and aborts what that one left open. Default: the host name.
+    pub instance: Option<String>,
+    /// Partition counts of the topics `spiegel topics create` makes.
+    pub partitions: Partitions,
+    /// Replication factor of the topics `spiegel topics create` makes; -1 is the broker's
+    /// `default.replication.factor`.
+    pub replication_factor: i32,
+    /// Largest chunk of a message in one Kafka record; below the broker's `message.max.bytes`.
+    pub chunk_bytes: usize,
+    /// How long a consumer waits for a message before it reports the topic idle.
+    pub poll_timeout_ms: u64,
+    /// Longest a producer's transaction may stay open before the broker aborts it.
+    pub transaction_timeout_ms: u64,
+    /// Further librdkafka settings for every client, for example `security.protocol`,
+    /// `ssl.ca.location` or `sasl.mechanism`. Secrets such as `sasl.password` belong in the
+    /// environment (`SPIEGEL_KAFKA_SASL_PASSWORD`), not in a file.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".to_owned(),
+            topic_prefix: String::new(),
+            instance: None,
+            partitions: Partitions::default(),
+            replication_factor: -1,
+            chunk_bytes: 512 * 1024,
+            poll_timeout_ms: 500,
+            transaction_timeout_ms: 60_000,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// Partition counts per topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Partitions {
+    /// [`topic::SUBMISSIONS`]: the pseudonymise stage scales out over these.
+    pub submissions: i32,
+    /// [`topic::PSEUDONYMISED`].
+    pub pseudonymised: i32,
+}
+
+impl Default for Partitions {
+    fn default() -> Self {
+        Self {
+            submissions: 6,
+            pseudonymised: 6,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The topic's name on the cluster.
+    pub fn topic_name(&self, topic: &str) -> String {
+        format!("{}{topic}", self.topic_prefix)
+    }
+
+    /// This process's instance name: [`KafkaConfig::instance`] or the host name.
+    pub fn instance(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "spiegel".to_owned())
+        })
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        if let Ok(password) = std::env::var("SPIEGEL_KAFKA_SASL_PASSWORD") {
+            config.set("sasl.password", password);
+        }
+        config
+    }
+
+    /// Creates the pipeline's topics that do not exist yet; returns the names created.
+    pub fn create_topics(&self) -> Result<Vec<String>> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config().create().map_err(kafka_error)?;
+        let names: Vec<(String, i32, &str)> = vec![
+            (
+                self.topic_name(topic::SUBMISSIONS),
+                self.partitions.submissions,
+                // Kept until deleted by the operator: replaying them rebuilds every later stage.
+                "-1",
+            ),
+            (
+                self.topic_name(topic::PSEUDONYMISED),
+                self.partitions.pseudonymised,
+                "-1",
+            ),
+            // One partition: every aggregate instance reads all of it, in one order.
+            (self.topic_name(topic::AGGREGATE_STATE), 1, "-1"),
+            // One partition: releases are totally ordered, the publish stage must see them in
+            // the order they were computed.
+            (self.topic_name(topic::AGGREGATES), 1, "604800000"),
+        ];
+        let topics: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|(name, partitions, retention)| {
+                NewTopic::new(
+                    name,
+                    *partitions,
+                    TopicReplication::Fixed(self.replication_factor),
+                )
+                .set("cleanup.policy", "delete")
+                .set("retention.ms", retention)
+                .set("max.message.bytes", "1048576")
+            })
+            .collect();
+        let results =
+            futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+                .map_err(kafka_error)?;
+        let mut created = Vec::new();
+        for result in results {
+            match result {
+                Ok(name) => created.push(name),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(TransportError::Kafka(format!(
+                        "creating topic {name}: {code}"
+                    )));
+                }
+            }
+        }
+        Ok(created)
+    }
+}
+
+fn kafka_error(error: KafkaError) -> TransportError {
+    TransportError::Kafka(error.to_string())
+}
+
+/// The Kafka transport; see the module documentation for its framing and offset rules.
+#[derive(Debug, Clone)]
+pub struct KafkaTransport {
+    config: KafkaConfig,
+    role: String,
+    producers: Arc<AtomicUsize>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl KafkaTransport {
+    /// The transport of one stage (`role`, e.g. `pseudonymise`, names its transactional ids
+    /// together with the instance); consumers stop handing out messages once `shutdown` is set.
+    pub fn new(config: KafkaConfig, role: &str, shutdown: Arc<AtomicBool>) -> Self {
+        Self {
+            config,
+            role: role.to_owned(),
+            producers: Arc::default(),
+            shutdown,
+        }
+    }
+}
+
+impl Transport for KafkaTransport {
+    fn producer(&self) -> Result<Box<dyn Producer>> {
+        let n = self.producers.fetch_add(1, Ordering::Relaxed);
+        let transactional_id = format!(
+            "{}spiegel.{}.{}.{n}",
+            self.config.topic_prefix,
+            self.role,
+            self.config.instance()
+        );
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .config
+            .client_config()
+            .set("transactional.id", &transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "transaction.timeout.ms",
+                self.config.transaction_timeout_ms.to_string(),
+            )
+            .set(
+                "message.max.bytes",
+                (self.config.chunk_bytes + 64 * 1024).to_string(),
+            )
+            .create()
+            .map_err(kafka_error)?;
+        let timeout = Duration::from_millis(self.config.transaction_timeout_ms);
+        producer.init_transactions(timeout).map_err(kafka_error)?;
+        Ok(Box::new(KafkaProducer {
+            producer,
+            config: self.config.clone(),
+            timeout,
+        }))
+    }
+
+    fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
+        let topic = self.config.topic_name(topic);
+        let consumer: BaseConsumer = self
+            .config
+            .client_config()
+            .set("group.id", format!("{}{group}", self.config.topic_prefix))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set(
+                "fetch.message.max.bytes",
+                (self.config.chunk_bytes + 64 * 1024).to_string(),
+            )
+            .create()
+            .map_err(kafka_error)?;
+        consumer.subscribe(&[&topic]).map_err(kafka_error)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            poll_timeout: Duration::from_millis(self.config.poll_timeout_ms),
+            shutdown: Arc::clone(&self.shutdown),
+            state: Reassembly {
+                topic,
+                partial: HashMap::new(),
+                ready: VecDeque::new(),
+                open: VecDeque::new(),
+            },
+        }))
+    }
+}
+
+struct KafkaProducer {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    config: KafkaConfig,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer").finish_non_exhaustive()
+    }
+}
+
+impl KafkaProducer {
+    fn send_chunks(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        let mut frame = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut frame)
+            .map_err(|_| TransportError::Kafka("no randomness for a frame id".into()))?;
+        let frame = hex::encode(frame);
+        let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, payload));
+        let length = payload.len().to_string();
+        let chunk_bytes = self.config.chunk_bytes.max(1);
+        let count = payload.len().div_ceil(chunk_bytes).max(1);
+        for index in 0..count {
+            let part = &payload[(index * chunk_bytes).min(payload.len())
+                ..((index + 1) * chunk_bytes).min(payload.len())];
+            let position = format!("{index}/{count}");
+            let headers = OwnedHeaders::new_with_capacity(4)
+                .insert(Header {
+                    key: HEADER_FRAME,
+                    value: Some(frame.as_bytes()),
+                })
+                .insert(Header {
+                    key: HEADER_CHUNK,
+                    value: Some(position.as_bytes()),
+                })
+                .insert(Header {
+                    key: HEADER_LENGTH,
+                    value: Some(length.as_bytes()),
+                })
+                .insert(Header {
+                    key: HEADER_DIGEST,
+                    value: Some(digest.as_bytes()),
+                });
+            let mut record = BaseRecord::to(topic)
+                .key(key)
+                .payload(part)
+                .headers(headers);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue drains as the broker acknowledges; wait for room.
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err((error, _)) => return Err(kafka_error(error)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Producer for KafkaProducer {
+    fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        let topic = self.config.topic_name(topic);
+        self.producer.begin_transaction().map_err(kafka_error)?;
+        let sent = self.send_chunks(&topic, key, payload).and_then(|()| {
+            self.producer
+                .commit_transaction(self.timeout)
+                .map_err(kafka_error)
+        });
+        if let Err(error) = sent {
+            // Whatever reached the broker stays invisible to read_committed consumers.
+            if let Err(abort) = self.producer.abort_transaction(self.timeout) {
+                tracing::warn!(error = %abort, "aborting a failed Kafka transaction failed too");
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KafkaProducer {
+    fn drop(&mut self) {
+        if let Err(error) = self.producer.flush(self.timeout) {
+            tracing::warn!(error = %error, "flushing the Kafka producer on shutdown");
+        }
+    }
+}
+
+/// A message whose chunks are still arriving.
+struct Partial {
+    first_offset: i64,
+    key: String,
+    count: usize,
+    length: usize,
+    digest: String,
+    data: Vec<u8>,
+    next: usize,
+}
+
+/// A message that was read and not yet committed: its partition, first and last offset.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    partition: i32,
+    first: i64,
+    last: i64,
+}
+
+struct KafkaConsumer {
+    consumer: BaseConsumer,
+    poll_timeout: Duration,
+    shutdown: Arc<AtomicBool>,
+    state: Reassembly,
+}
+
+/// What a consumer has read and not yet committed.
+struct Reassembly {
+    topic: String,
+    /// Frames being reassembled, by partition and frame id.
+    partial: HashMap<(i32, String), Partial>,
+    /// Reassembled messages not yet handed out.
+    ready: VecDeque<Message>,
+    /// Messages handed out and not yet committed, in the order they were handed out.
+    open: VecDeque<Open>,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("topic", &self.state.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+fn header<'a>(message: &'a rdkafka::message::BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+impl Reassembly {
+    fn corrupt(&self, partition: i32, offset: i64, reason: &str) -> TransportError {
+        TransportError::Corrupt {
+            path: format!("{}/{partition}@{offset}", self.topic).into(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Adds one record; a message whose last chunk this was moves to `ready`.
+    fn take(&mut self, record: &rdkafka::message::BorrowedMessage<'_>) -> Result<()> {
+        let (partition, offset) = (record.partition(), record.offset());
+        let frame = header(record, HEADER_FRAME)
+            .ok_or_else(|| self.corrupt(partition, offset, "a record without a frame header"))?
+            .to_owned();
+        let (index, count) = header(record, HEADER_CHUNK)
+            .and_then(|c| c.split_once('/'))
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .ok_or_else(|| self.corrupt(partition, offset, "a chunk header that is not i/n"))?;
+        let length = header(record, HEADER_LENGTH)
+            .and_then(|l| l.parse::<usize>().ok())
+            .ok_or_else(|| self.corrupt(partition, offset, "no message length"))?;
+        let digest = header(record, HEADER_DIGEST)
+            .ok_or_else(|| self.corrupt(partition, offset, "no message digest"))?
+            .to_owned();
+        let key = record
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        let slot = (partition, frame);
+        if index == 0 {
+            self.partial.insert(
+                slot.clone(),
+                Partial {
+                    first_offset: offset,
+                    key,
+                    count,
+                    length,
+                    digest,
+                    data: Vec::with_capacity(length),
+                    next: 0,
+                },
+            );
+        }
+        let Some(partial) = self.partial.get_mut(&slot) else {
+            // The frame began before this consumer's position: only possible for a message
+            // that was already committed, whose tail is read again after a rebalance.
+            return Ok(());
+        };
+        if index != partial.next || count != partial.count {
+            return Err(self.corrupt(partition, offset, "chunks out of order"));
+        }
+        partial
+            .data
+            .extend_from_slice(record.payload().unwrap_or_default());
+        partial.next += 1;
+        if partial.next < partial.count {
+            return Ok(());
+        }
+        let Some(done) = self.partial.remove(&slot) else {
+            return Ok(());
+        };
+        let actual = hex::encode(ring::digest::digest(&ring::digest::SHA256, &done.data));
+        if done.data.len() != done.length || actual != done.digest {
+            return Err(self.corrupt(partition, offset, "message length or digest mismatch"));
+        }
+        self.open.push_back(Open {
+            partition,
+            first: done.first_offset,
+            last: offset,
+        });
+        self.ready.push_back(Message {
+            partition: u32::try_from(partition).unwrap_or_default(),
+            offset: u64::try_from(offset).unwrap_or_default(),
+            key: done.key,
+            payload: done.data,
+        });
+        Ok(())
+    }
+
+    /// Forgets what was read from partitions this consumer no longer owns: their new owner
+    /// reads them from the last committed offset.
+    fn forget_revoked(&mut self, consumer: &BaseConsumer) -> Result<()> {
+        let assignment = consumer.assignment().map_err(kafka_error)?;
+        let owned: Vec<i32> = assignment
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        self.partial.retain(|(p, _), _| owned.contains(p));
+        self.ready
+            .retain(|m| owned.contains(&i32::try_from(m.partition).unwrap_or(-1)));
+        self.open.retain(|o| owned.contains(&o.partition));
+        Ok(())
+    }
+}
+
+impl Consumer for KafkaConsumer {
+    fn poll(&mut self, max: usize) -> Result<Vec<Message>> {
+        let deadline = Instant::now() + self.poll_timeout;
+        let state = &mut self.state;
+        while state.ready.len() < max.max(1) && !self.shutdown.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            // Once something is ready, only take what has already arrived.
+            let wait = if state.ready.is_empty() {
+                deadline
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(100))
+            } else {
+                Duration::ZERO
+            };
+            state.forget_revoked(&self.consumer)?;
+            match self.consumer.poll(wait) {
+                Some(Ok(record)) => state.take(&record)?,
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(error)) => return Err(kafka_error(error)),
+                None if !state.ready.is_empty() || Instant::now() >= deadline => break,
+                None => {}
+            }
+        }
+        let n = state.ready.len().min(max);
+        Ok(state.ready.drain(..n).collect())
+    }
+
+    fn commit(&mut self, message: &Message) -> Result<()> {
+        let state = &mut self.state;
+        let partition = i32::try_from(message.partition).unwrap_or(-1);
+        let last = i64::try_from(message.offset).unwrap_or(-1);
+        let Some(position) = state
+            .open
+            .iter()
+            .position(|o| o.partition == partition && o.last == last)
+        else {
+            // Its partition was revoked since: the new owner handles it again.
+            tracing::debug!(topic = %state.topic, partition, "commit for a partition no longer owned");
+            return Ok(());
+        };
+        let done: Vec<Open> = state.open.drain(..=position).collect();
+        let mut resume: BTreeMap<i32, i64> = BTreeMap::new();
+        for o in &done {
+            let entry = resume.entry(o.partition).or_insert(o.last + 1);
+            *entry = (*entry).max(o.last + 1);
+        }
+        for (p, offset) in &mut resume {
+            let still_needed = state
+                .open
+                .iter()
+                .filter(|o| o.partition == *p)
+                .map(|o| o.first)
+                .chain(
+                    state
+                        .partial
+                        .iter()
+                        .filter(|((q, _), _)| q == p)
+                        .map(|(_, partial)| partial.first_offset),
+                )
+                .min();
+            if let Some(first) = still_needed {
+                *offset = (*offset).min(first);
+            }
+        }
+        let mut list = TopicPartitionList::new();
+        for (p, offset) in resume {
+            list.add_partition_offset(&state.topic, p, Offset::Offset(offset))
+                .map_err(kafka_error)?;
+        }
+        match self.consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(KafkaError::ConsumerCommit(
+                code @ (RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId),
+            )) => {
+                // The group moved on: whoever owns the partition now reads the message again,
+                // which the stages' idempotence makes harmless.
+                tracing::warn!(topic = %state.topic, error = %code, "commit refused after a rebalance");
+                Ok(())
+            }
+            Err(error) => Err(kafka_error(error)),
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The four stages as separate long-running processes over Kafka (`spiegel ingest`,
+//! `pseudonymise`, `aggregate`, `publish`), `spiegel submit` and `spiegel topics create`.
+//!
+//! Each process runs the same stage code as `spiegel run`, on the Kafka transport instead of
+//! the embedded one, until SIGTERM (or SIGINT): then its consumer hands out no more messages,
+//! the stage finishes and commits the message in hand, the producer is flushed and the consumer
+//! leaves its group as it is dropped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use spiegel_aggregate::{AggregateStage, PseudonymLabel};
+use spiegel_ingest::SubmissionMeta;
+use spiegel_ingest::stage::{IngestStage, Submitted};
+use spiegel_pseudonymise::stage::PseudonymiseStage;
+use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
+use spiegel_publish::PublishStage;
+use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
+use spiegel_transport::{Transport, topic};
+
+use crate::run::PipelineConfig;
+
+/// Options every Kafka command shares.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KafkaArgs {
+    /// JSON configuration with sections kafka, ingest, aggregate and publish.
+    #[arg(long, env = "SPIEGEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Bootstrap servers; overrides `kafka.brokers` of the configuration.
+    #[arg(long, env = "SPIEGEL_KAFKA_BROKERS")]
+    brokers: Option<String>,
+    /// Put before every topic and group name; overrides `kafka.topic_prefix`.
+    #[arg(long, env = "SPIEGEL_KAFKA_TOPIC_PREFIX")]
+    topic_prefix: Option<String>,
+    /// This instance's stable name among its stage's instances; overrides `kafka.instance`.
+    #[arg(long, env = "SPIEGEL_KAFKA_INSTANCE")]
+    instance: Option<String>,
+    /// The stage's durable local state.
+    #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
+    data_dir: PathBuf,
+}
+
+impl KafkaArgs {
+    fn config(&self) -> Result<PipelineConfig> {
+        let mut config = PipelineConfig::load(self.config.as_deref())?;
+        if let Some(brokers) = &self.brokers {
+            config.kafka.brokers.clone_from(brokers);
+        }
+        if let Some(prefix) = &self.topic_prefix {
+            config.kafka.topic_prefix.clone_from(prefix);
+        }
+        if let Some(instance) = &self.instance {
+            config.kafka.instance = Some(instance.clone());
+        }
+        Ok(config)
+    }
+
+    fn transport(&self, config: &KafkaConfig, role: &str) -> Result<(KafkaTransport, Shutdown)> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let shutdown = Shutdown::on_signals()?;
+        Ok((
+            KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.0)),
+            shutdown,
+        ))
+    }
+}
+
+/// Raised by SIGTERM or SIGINT.
+struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    fn on_signals() -> Result<Self> {
+        let flag = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(signal, Arc::clone(&flag))
+                .context("installing the signal handler")?;
+        }
+        Ok(Self(flag))
+    }
+
+    fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Runs `step` until shutdown is requested; `step` returns after each idle poll.
+    fn serve(&self, stage: &str, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+        tracing::info!(stage, "running until SIGTERM");
+        while !self.requested() {
+            step()?;
+        }
+        tracing::info!(
+            stage,
+            "shutting down: input stopped, work in hand committed"
+        );
+        Ok(())
+    }
+}
+
+/// `spiegel topics create`.
+pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
+    let config = args.config()?;
+    let created = config.kafka.create_topics()?;
+    for name in &created {
+        tracing::info!(topic = %name, "topic created");
+    }
+    println!(
+        "{} topics created ({} existed already)",
+        created.len(),
+        4 - created.len()
+    );
+    Ok(())
+}
+
+fn source_key(keys: &Path) -> Result<SourceKey> {
+    SourceKey::from_file(&keys.join("stage1.key"))
+        .with_context(|| format!("reading the stage-1 key in {}", keys.display()))
+}
+
+fn ingest_stage(
+    args: &KafkaArgs,
+    config: &PipelineConfig,
+    transport: &KafkaTransport,
+    keys: &Path,
+) -> Result<IngestStage> {
+    let key = source_key(keys)?;
+    let versions = vec![key.version()];
+    Ok(IngestStage::new(
+        config.ingest.clone(),
+        key,
+        versions,
+        &args.data_dir.join("ingest"),
+        transport.producer()?,
+    )?)
+}
+
+/// `spiegel submit`: ingests submission files and produces the accepted ones.
+pub(crate) fn submit(args: &KafkaArgs, keys: &Path, files: &[PathBuf]) -> Result<bool> {
+    let config = args.config()?;
+    let (transport, _shutdown) = args.transport(&config.kafka, "submit")?;
+    let mut ingest = ingest_stage(args, &config, &transport, keys)?;
+    let mut all_accepted = true;
+    for file in files {
+        all_accepted &= report(file, ingest.submit(file)?);
+    }
+    Ok(all_accepted)
+}
+
+/// Prints what became of one file; false when it was rejected.
+fn report(file: &Path, submitted: Submitted) -> bool {
+    match submitted {
+        Submitted::Sent { receipt, .. } => {
+            println!("{}: {}", file.display(), receipt.to_text());
+            true
+        }
+        Submitted::Unchanged => {
+            println!(
+                "{}: identical to the submission already accepted; nothing to do",
+                file.display()
+            );
+            true
+        }
+        Submitted::Rejected { receipt } => {
+            println!("{}: {}", file.display(), receipt.to_text());
+            false
+        }
+    }
+}
+
+/// `spiegel ingest --inbox DIR`: takes every submission file that appears in the inbox (an
+/// upload lands there under a temporary name and is renamed when complete), produces it, and
+/// moves it with its receipt to `done/` or `rejected/`.
+pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> {
+    let config = args.config()?;
+    let (transport, shutdown) = args.transport(&config.kafka, "ingest")?;
+    let mut ingest = ingest_stage(args, &config, &transport, keys)?;
+    let poll = Duration::from_millis(config.kafka.poll_timeout_ms);
+    for dir in ["done", "rejected"] {
+        std::fs::create_dir_all(inbox.join(dir))?;
+    }
+    shutdown.serve("ingest", || {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(inbox)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| SubmissionMeta::from_file_name(n).is_ok())
+            })
+            .collect();
+        // Oldest first, so a correction follows what it corrects.
+        files.sort_by_key(|p| {
+            (
+                std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+                p.clone(),
+            )
+        });
+        for file in files {
+            if shutdown.requested() {
+                break;
+            }
+            let submitted = ingest.submit(&file)?;
+            let (dir, receipt) = match &submitted {
+                Submitted::Sent { receipt, .. } | Submitted::Rejected { receipt } => (
+                    if matches!(submitted, Submitted::Sent { .. }) {
+                        "done"
+                    } else {
+                        "rejected"
+                    },
+                    receipt.to_text(),
+                ),
+                Submitted::Unchanged => (
+                    "done",
+                    "identical to the submission already accepted; nothing to do".to_owned(),
+                ),
+            };
+            let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
+            let target = inbox.join(dir).join(&name);
+            std::fs::write(
+                target.with_extension(format!(
+                    "{}.receipt.txt",
+                    target.extension().and_then(|e| e.to_str()).unwrap_or("")
+                )),
+                receipt,
+            )?;
+            std::fs::rename(&file, &target)?;
+        }
+        std::thread::sleep(poll);
+        Ok(())
+    })
+}
+
+/// `spiegel pseudonymise`.
+pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> Result<()> {
+    let config = args.config()?;
+    let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
+    let key = TtpKey::from_file(&keys.join("stage2.key"))
+        .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
+    let mut stage = PseudonymiseStage::new(
+        Pseudonymiser::new(key, versions.to_vec()),
+        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
+        transport.producer()?,
+    );
+    shutdown.serve("pseudonymise", || {
+        stage.run_until_idle()?;
+        Ok(())
+    })
+}
+
+/// `spiegel aggregate`.
+pub(crate) fn aggregate(args: &KafkaArgs, ttp: &str, key_version: u32) -> Result<()> {
+    let config = args.config()?;
+    let (transport, shutdown) = args.transport(&config.kafka, "aggregate")?;
+    let label = PseudonymLabel {
+        ttp: TtpId::new(ttp)?,
+        version: key_version,
+    };
+    let mut stage = AggregateStage::new(
+        config.aggregate,
+        label,
+        &spiegel_aggregate::state_dir(&args.data_dir),
+        transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
+        transport.consumer(
+            topic::AGGREGATE_STATE,
+            &spiegel_aggregate::state_group(&config.kafka.instance()),
+        )?,
+        transport.producer()?,
+    )?;
+    shutdown.serve("aggregate", || {
+        stage.run_until_idle()?;
+        Ok(())
+    })
+}
+
+/// `spiegel publish --out DIR`.
+pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
+    let config = args.config()?;
+    let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
+    std::fs::create_dir_all(out)?;
+    crate::run::remove_interrupted_uploads(out)?;
+    let store = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(out)
+            .with_context(|| format!("opening the report store {}", out.display()))?,
+    );
+    let mut stage = PublishStage::new(
+        config.publish,
+        &args.data_dir.join("sharing.json"),
+        &args.data_dir.join("publish"),
+        store,
+        transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
+    )?;
+    shutdown.serve("publish", || {
+        stage.run_until_idle()?;
+        Ok(())
+    })
+}

@@ -1,0 +1,62 @@
+//! Helpers the end-to-end test binaries share.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the binary and insists it succeeds.
+pub(crate) fn spiegel(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "spiegel {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A path as an argument.
+pub(crate) fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Every file under `root` by relative path.
+pub(crate) fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(relative, fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts two trees hold the same files with the same bytes.
+pub(crate) fn assert_same(
+    a: &BTreeMap<String, Vec<u8>>,
+    b: &BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    let names_a: Vec<_> = a.keys().collect();
+    let names_b: Vec<_> = b.keys().collect();
+    assert_eq!(names_a, names_b, "{what}: different files");
+    for (name, bytes) in a {
+        assert!(bytes == &b[name], "{what}: {name} differs");
+    }
+}

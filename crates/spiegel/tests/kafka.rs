@@ -1,0 +1,579 @@
+//! The four stages as separate OS processes over a real Kafka broker (`scripts/kafka.sh`, started
+//! by `scripts/test.sh`, which passes its address in `SPIEGEL_TEST_KAFKA`). Each test uses its
+//! own topic prefix, so tests share the broker without seeing each other's messages.
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+mod common;
+use common::{assert_same, p, spiegel, tree};
+
+fn broker() -> String {
+    std::env::var("SPIEGEL_TEST_KAFKA").expect(
+        "SPIEGEL_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts a \
+         Kafka broker on 127.0.0.1",
+    )
+}
+
+/// Where the broker keeps its partitions (for watching a transaction in flight).
+fn broker_data() -> PathBuf {
+    PathBuf::from(std::env::var("SPIEGEL_TEST_KAFKA_DIR").expect("SPIEGEL_TEST_KAFKA_DIR"))
+        .join("data")
+}
+
+/// One test's world: generated submissions, keys, a topic prefix, the stage processes.
+struct World {
+    dir: tempfile::TempDir,
+    prefix: String,
+    stages: BTreeMap<&'static str, Child>,
+}
+
+impl World {
+    fn new(name: &str, records: &str, periods: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        spiegel(&[
+            "generate",
+            "--out",
+            p(&dir.path().join("input")),
+            "--records",
+            records,
+            "--seed",
+            "11",
+            "--providers",
+            "4",
+            "--periods",
+            periods,
+        ]);
+        spiegel(&["keys", "generate", "--out", p(&dir.path().join("keys"))]);
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            ^ std::process::id();
+        let world = Self {
+            dir,
+            prefix: format!("{name}-{nonce:08x}."),
+            stages: BTreeMap::new(),
+        };
+        fs::write(
+            world.config(),
+            serde_json::json!({"kafka": {
+                "partitions": {"submissions": 3, "pseudonymised": 3},
+                "chunk_bytes": 64 * 1024,
+                "poll_timeout_ms": 300,
+                "transaction_timeout_ms": 10_000,
+                // The broker's minimum: a killed consumer's partitions move on within seconds.
+                "properties": {"session.timeout.ms": "6000"},
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        world
+            .kafka(&["topics", "create"])
+            .status
+            .success()
+            .then_some(())
+            .unwrap();
+        world
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn config(&self) -> PathBuf {
+        self.path("config.json")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+        command
+            .args(args)
+            .env("SPIEGEL_KAFKA_BROKERS", broker())
+            .env("SPIEGEL_KAFKA_TOPIC_PREFIX", &self.prefix)
+            .env("SPIEGEL_CONFIG", self.config())
+            .env("SPIEGEL_LOG", "info");
+        command
+    }
+
+    /// `spiegel submit` of `files`, remembering what it sent in data directory `data`.
+    fn submit_args(&self, data: &str, files: &[PathBuf]) -> Vec<String> {
+        let mut args = vec![
+            "submit".to_owned(),
+            "--keys".to_owned(),
+            p(&self.path("keys")).to_owned(),
+            "--data-dir".to_owned(),
+            p(&self.path(data)).to_owned(),
+        ];
+        args.extend(files.iter().map(|f| p(f).to_owned()));
+        args
+    }
+
+    fn kafka(&self, args: &[&str]) -> std::process::Output {
+        let output = self.command(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "spiegel {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn stage_args(&self, name: &str, stage: &str) -> Vec<String> {
+        let keys = p(&self.path("keys")).to_owned();
+        let data = p(&self.path(&format!("data-{name}"))).to_owned();
+        let mut args = vec![stage.to_owned(), "--data-dir".to_owned(), data];
+        match stage {
+            "ingest" => args.extend([
+                "--keys".into(),
+                keys,
+                "--inbox".into(),
+                p(&self.inbox()).into(),
+            ]),
+            "pseudonymise" => args.extend(["--keys".into(), keys]),
+            "publish" => args.extend(["--out".into(), p(&self.out()).into()]),
+            _ => {}
+        }
+        args
+    }
+
+    /// Starts (or restarts) a stage process, its log appended to `<stage>.log`.
+    fn start(&mut self, stage: &'static str) {
+        self.start_instance(stage, stage);
+    }
+
+    /// Starts instance `name` of `stage`, with a data directory and log of its own.
+    fn start_instance(&mut self, name: &'static str, stage: &str) {
+        let mut args = self.stage_args(name, stage);
+        args.extend(["--instance".to_owned(), name.to_owned()]);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log(name))
+            .unwrap();
+        let child = self
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.stages.insert(name, child);
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.log"))
+    }
+
+    /// The partition of every submission an aggregate instance forwarded, as its log says.
+    fn forwarded(&self, name: &str) -> Vec<u32> {
+        fs::read_to_string(self.log(name))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("submission forwarded to the changelog"))
+            .map(|l| {
+                let (_, after) = l.split_once("partition=").unwrap();
+                after.trim().parse().unwrap()
+            })
+            .collect()
+    }
+
+    fn kill(&mut self, stage: &'static str) {
+        if let Some(mut child) = self.stages.remove(stage) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM to every stage; each must leave cleanly (exit 0) within 30 s.
+    fn terminate_all(&mut self) -> BTreeMap<&'static str, ExitStatus> {
+        for child in self.stages.values() {
+            terminate(child.id());
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut statuses = BTreeMap::new();
+        for (stage, mut child) in std::mem::take(&mut self.stages) {
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    statuses.insert(stage, status);
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{stage} did not stop within 30 s of SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        statuses
+    }
+
+    fn inbox(&self) -> PathBuf {
+        self.path("inbox")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.path("kafka-out")
+    }
+
+    /// Drops a file into the ingest inbox as an upload would: written under a temporary name,
+    /// then renamed.
+    fn deliver(&self, file: &Path, name: &str) {
+        fs::create_dir_all(self.inbox()).unwrap();
+        let temporary = self.inbox().join(format!(".{name}.part"));
+        fs::copy(file, &temporary).unwrap();
+        fs::rename(&temporary, self.inbox().join(name)).unwrap();
+    }
+
+    /// The reports of `spiegel run` on the files of `input`.
+    fn embedded(&self, input: &Path, name: &str) -> (String, BTreeMap<String, Vec<u8>>) {
+        let out = self.path(&format!("{name}-out"));
+        spiegel(&[
+            "run",
+            "--input",
+            p(input),
+            "--out",
+            p(&out),
+            "--data-dir",
+            p(&self.path(&format!("{name}-data"))),
+            "--keys",
+            p(&self.path("keys")),
+        ]);
+        (release_of(&out).unwrap(), tree(&out))
+    }
+
+    /// Waits until the Kafka pipeline has published `release`, then returns its reports.
+    fn published(&mut self, release: &str, within: Duration) -> BTreeMap<String, Vec<u8>> {
+        let deadline = Instant::now() + within;
+        while release_of(&self.out()).as_deref() != Some(release) {
+            for (stage, child) in &mut self.stages {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("{stage} exited with {status}; see its log in the test directory");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "release {release} not published within {within:?} (manifest has {:?})",
+                release_of(&self.out())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The manifest is written last and every other file before it.
+        tree(&self.out())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for child in self.stages.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIGTERM, as Kubernetes sends it, through kill(1) (the crate forbids `unsafe`).
+fn terminate(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+fn release_of(out: &Path) -> Option<String> {
+    let bytes = fs::read(out.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    manifest["release"].as_str().map(str::to_owned)
+}
+
+/// The submission `file` without its last `drop` records: a correction.
+fn correction(file: &Path, drop: usize, to: &Path) {
+    let text = fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    fs::write(to, lines[..lines.len() - drop].join("\n") + "\n").unwrap();
+}
+
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publishes() {
+    let mut world = World::new("same", "20000", "2025-H1,2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    // The final state: every file, the first one corrected (records dropped).
+    let last = world.path("final");
+    fs::create_dir_all(&last).unwrap();
+    for file in &files {
+        fs::copy(file, last.join(file.file_name().unwrap())).unwrap();
+    }
+    correction(&files[0], 25, &last.join(files[0].file_name().unwrap()));
+    let (release, expected) = world.embedded(&last, "embedded");
+
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let submit = |world: &World, data: &str, paths: &[PathBuf]| {
+        let args = world.submit_args(data, paths);
+        world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    // Every original, then the correction of the first.
+    submit(&world, "submitter", &files);
+    submit(
+        &world,
+        "submitter",
+        &[last.join(files[0].file_name().unwrap())],
+    );
+    let reports = world.published(&release, Duration::from_secs(120));
+    assert_same(&expected, &reports, "Kafka stages vs spiegel run");
+
+    // Duplicate delivery: a submitter without memory of what it sent produces the same
+    // content again; nothing changes, not even the release.
+    let before = fs::read(world.out().join("manifest.json")).unwrap();
+    submit(&world, "forgetful-submitter", &sorted_files(&last));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(release_of(&world.out()).as_deref(), Some(release.as_str()));
+    assert_eq!(fs::read(world.out().join("manifest.json")).unwrap(), before);
+    assert_same(&expected, &tree(&world.out()), "after duplicate delivery");
+
+    // Graceful shutdown: SIGTERM, and every stage leaves with exit code 0.
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
+}
+
+#[test]
+fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does() {
+    let mut world = World::new("cutoff", "120000", "2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    let (late, early) = files.split_last().unwrap();
+    let early_dir = world.path("early");
+    fs::create_dir_all(&early_dir).unwrap();
+    for file in early {
+        fs::copy(file, early_dir.join(file.file_name().unwrap())).unwrap();
+    }
+    let (release_without, expected_without) = world.embedded(&early_dir, "without");
+    let (release_with, expected_with) = world.embedded(&input, "with");
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let args = world.submit_args("submitter", early);
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    world.published(&release_without, Duration::from_secs(120));
+
+    // The last submission (some 3 MB) in chunks of 1 KiB, killed as soon as its first chunks
+    // reach the broker's log (uncommitted: its transaction is still open).
+    let config: serde_json::Value =
+        serde_json::from_slice(&fs::read(world.config()).unwrap()).unwrap();
+    let mut slow = config.clone();
+    slow["kafka"]["chunk_bytes"] = 1024.into();
+    let slow_config = world.path("slow.json");
+    fs::write(&slow_config, slow.to_string()).unwrap();
+    let submissions_log_bytes = || -> u64 {
+        fs::read_dir(broker_data())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}spiegel.submissions.v1-", world.prefix))
+            })
+            .flat_map(|e| fs::read_dir(e.path()).unwrap().filter_map(Result::ok))
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
+            .map(|f| f.metadata().unwrap().len())
+            .sum()
+    };
+    let before = submissions_log_bytes();
+    let args = world.submit_args("cut-off-submitter", std::slice::from_ref(late));
+    let mut cut = world
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("SPIEGEL_CONFIG", &slow_config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while submissions_log_bytes() < before + 32 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the submission never reached the broker"
+        );
+        assert!(
+            cut.try_wait().unwrap().is_none(),
+            "the submitter finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cut.kill().unwrap();
+    cut.wait().unwrap();
+    println!(
+        "killed the submitter after {} KiB of its submission reached the broker",
+        (submissions_log_bytes() - before) / 1024
+    );
+    // Past the transaction timeout the broker aborts the transaction; the pipeline goes on and
+    // still shows the release without the submission.
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(
+        release_of(&world.out()).as_deref(),
+        Some(release_without.as_str())
+    );
+    assert_same(&expected_without, &tree(&world.out()), "after the cut-off");
+
+    let args = world.submit_args("cut-off-submitter", std::slice::from_ref(late));
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let reports = world.published(&release_with, Duration::from_secs(120));
+    assert_same(&expected_with, &reports, "after the complete re-send");
+}
+
+#[test]
+fn every_stage_killed_at_random_moments_still_publishes_the_embedded_reports() {
+    let mut world = World::new("chaos", "24000", "2024-H1,2024-H2,2025-H1,2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    // Deliveries: every file, and a correction for every third one, in a shuffled order
+    // with each correction after its original.
+    let corrections = world.path("corrections");
+    fs::create_dir_all(&corrections).unwrap();
+    let mut deliveries: Vec<(PathBuf, String)> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        deliveries.push((file.clone(), name.clone()));
+        if i % 3 == 0 {
+            let corrected = corrections.join(&name);
+            correction(file, 10 + i, &corrected);
+            deliveries.push((corrected, name));
+        }
+    }
+    let last = world.path("final");
+    fs::create_dir_all(&last).unwrap();
+    for (file, name) in &deliveries {
+        fs::copy(file, last.join(name)).unwrap();
+    }
+    assert!(deliveries.len() >= 20, "{} deliveries", deliveries.len());
+    let (release, expected) = world.embedded(&last, "embedded");
+
+    const STAGES: [&str; 4] = ["ingest", "pseudonymise", "aggregate", "publish"];
+    for stage in STAGES {
+        world.start(stage);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let mut kills: Vec<String> = Vec::new();
+    let started = Instant::now();
+    let mut pending = deliveries.into_iter();
+    let mut killed: BTreeMap<&str, usize> = BTreeMap::new();
+    loop {
+        // Deliver the next file, one at a time, as the inbox empties.
+        let inbox_empty = fs::read_dir(world.inbox())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .all(|e| e.file_type().unwrap().is_dir())
+            })
+            .unwrap_or(true);
+        let mut delivered_all = false;
+        if inbox_empty {
+            match pending.next() {
+                Some((file, name)) => world.deliver(&file, &name),
+                None => delivered_all = true,
+            }
+        }
+        // Kill a random stage now and then, until each has been killed at least twice.
+        if killed.values().sum::<usize>() < 12 && rng.random_bool(0.25) {
+            let stage = STAGES[rng.random_range(0..STAGES.len())];
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..800)));
+            world.kill(stage);
+            kills.push(format!(
+                "{stage} at {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
+            *killed.entry(stage).or_default() += 1;
+            world.start(stage);
+        }
+        if delivered_all
+            && STAGES
+                .iter()
+                .all(|s| killed.get(s).copied().unwrap_or(0) >= 1)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..600)));
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "chaos did not finish"
+        );
+    }
+    println!("{} kills: {}", kills.len(), kills.join(", "));
+    let reports = world.published(&release, Duration::from_secs(180));
+    assert_same(&expected, &reports, "after the chaos");
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
+}
+
+#[test]
+fn two_aggregate_instances_split_the_partitions_and_one_takes_over_when_the_other_dies() {
+    let mut world = World::new("pair", "20000", "2025-H1,2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    let (first_release, first_expected) = world.embedded(&input, "first");
+    // Then a correction from every provider, so some fall in the partitions of the instance
+    // that dies.
+    let corrected = world.path("corrected");
+    let last = world.path("final");
+    fs::create_dir_all(&corrected).unwrap();
+    fs::create_dir_all(&last).unwrap();
+    let mut corrections = Vec::new();
+    let mut providers = std::collections::BTreeSet::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        fs::copy(file, last.join(&name)).unwrap();
+        if providers.insert(name.split('_').next().unwrap().to_owned()) {
+            correction(file, 15, &corrected.join(&name));
+            fs::copy(corrected.join(&name), last.join(&name)).unwrap();
+            corrections.push(corrected.join(&name));
+        }
+    }
+    let (release, expected) = world.embedded(&last, "final");
+
+    world.start("pseudonymise");
+    world.start("publish");
+    world.start_instance("aggregate-a", "aggregate");
+    world.start_instance("aggregate-b", "aggregate");
+    let args = world.submit_args("submitter", &files);
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let reports = world.published(&first_release, Duration::from_secs(120));
+    assert_same(&first_expected, &reports, "two instances");
+    let (a, b) = (world.forwarded("aggregate-a"), world.forwarded("aggregate-b"));
+    println!("aggregate-a forwarded from partitions {a:?}, aggregate-b from {b:?}");
+    assert!(
+        !a.is_empty() && !b.is_empty() && a.iter().all(|p| !b.contains(p)),
+        "the instances did not split the partitions"
+    );
+    assert_eq!(a.len() + b.len(), files.len());
+
+    world.kill("aggregate-a");
+    let args = world.submit_args("submitter", &corrections);
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let reports = world.published(&release, Duration::from_secs(120));
+    assert_same(&expected, &reports, "after aggregate-a died");
+    let taken_over: Vec<u32> = world.forwarded("aggregate-b")[b.len()..]
+        .iter()
+        .copied()
+        .filter(|p| a.contains(p))
+        .collect();
+    println!("after aggregate-a died, aggregate-b forwarded from its partitions {taken_over:?}");
+    assert!(!taken_over.is_empty(), "aggregate-b never took over");
+}
