@@ -281,6 +281,7 @@ impl Transport for KafkaTransport {
                 partial: HashMap::new(),
                 ready: VecDeque::new(),
                 open: VecDeque::new(),
+                owned: Vec::new(),
             },
         }))
     }
@@ -412,6 +413,8 @@ struct Reassembly {
     ready: VecDeque<Message>,
     /// Messages handed out and not yet committed, in the order they were handed out.
     open: VecDeque<Open>,
+    /// The partitions assigned at the last look.
+    owned: Vec<i32>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -514,11 +517,16 @@ impl Reassembly {
     /// reads them from the last committed offset.
     fn forget_revoked(&mut self, consumer: &BaseConsumer) -> Result<()> {
         let assignment = consumer.assignment().map_err(kafka_error)?;
-        let owned: Vec<i32> = assignment
+        let mut owned: Vec<i32> = assignment
             .elements_for_topic(&self.topic)
             .iter()
             .map(|e| e.partition())
             .collect();
+        owned.sort_unstable();
+        if owned != self.owned {
+            tracing::info!(topic = %self.topic, partitions = ?owned, "partitions assigned");
+            self.owned.clone_from(&owned);
+        }
         self.partial.retain(|(p, _), _| owned.contains(p));
         self.ready
             .retain(|m| owned.contains(&i32::try_from(m.partition).unwrap_or(-1)));

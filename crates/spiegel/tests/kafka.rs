@@ -552,11 +552,30 @@ fn two_aggregate_instances_split_the_partitions_and_one_takes_over_when_the_othe
     world.start("publish");
     world.start_instance("aggregate-a", "aggregate");
     world.start_instance("aggregate-b", "aggregate");
+    // Both in the group, each with partitions of its own, before anything arrives.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let assigned = |name: &str| {
+        fs::read_to_string(world.log(name))
+            .unwrap_or_default()
+            .lines()
+            .rfind(|l| l.contains("partitions assigned") && l.contains("pseudonymised"))
+            .is_some_and(|l| !l.contains("partitions=[]"))
+    };
+    while !(assigned("aggregate-a") && assigned("aggregate-b")) {
+        assert!(
+            Instant::now() < deadline,
+            "the group never gave both instances partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let args = world.submit_args("submitter", &files);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let reports = world.published(&first_release, Duration::from_secs(120));
     assert_same(&first_expected, &reports, "two instances");
-    let (a, b) = (world.forwarded("aggregate-a"), world.forwarded("aggregate-b"));
+    let (a, b) = (
+        world.forwarded("aggregate-a"),
+        world.forwarded("aggregate-b"),
+    );
     println!("aggregate-a forwarded from partitions {a:?}, aggregate-b from {b:?}");
     assert!(
         !a.is_empty() && !b.is_empty() && a.iter().all(|p| !b.contains(p)),
