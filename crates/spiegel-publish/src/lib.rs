@@ -8,12 +8,12 @@ mod error;
 mod report;
 mod rules;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use spiegel_transport::Consumer;
+use spiegel_transport::{Consumer, Producer};
 
 pub use error::{PublishError, Result};
 pub use report::{
@@ -135,6 +135,7 @@ pub struct PublishStage {
     state_dir: PathBuf,
     store: Arc<dyn ObjectStore>,
     consumer: Box<dyn Consumer>,
+    producer: Box<dyn Producer>,
     runtime: tokio::runtime::Runtime,
     current: Option<InProgress>,
 }
@@ -156,6 +157,7 @@ impl PublishStage {
         state_dir: &Path,
         store: Arc<dyn ObjectStore>,
         consumer: Box<dyn Consumer>,
+        producer: Box<dyn Producer>,
     ) -> Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(state_dir.join("audit"))?;
@@ -169,6 +171,7 @@ impl PublishStage {
             state_dir: state_dir.to_owned(),
             store,
             consumer,
+            producer,
             runtime,
             current: None,
         })
@@ -253,6 +256,7 @@ impl PublishStage {
                     .join(format!("{}.json", done.release)),
                 audit_json,
             )?;
+            self.announce(&manifest)?;
             spiegel_core::durable::write_atomically(
                 &self.state_dir.join(PUBLISHED_WATERMARK),
                 done.watermark.to_string().as_bytes(),
@@ -264,6 +268,82 @@ impl PublishStage {
         Ok(progress)
     }
 
+    /// Sends the release event and, to each municipality whose reports changed since the last
+    /// release announced, a feed event; then remembers this release as announced. A crash
+    /// before that repeats the same events (consumers deduplicate by release id).
+    fn announce(&mut self, manifest: &Manifest) -> Result<()> {
+        let announced_path = self.state_dir.join(ANNOUNCED_MANIFEST);
+        let previous: Vec<ManifestFile> = match std::fs::read(&announced_path) {
+            Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes)
+                .map(|m| m.files)
+                .map_err(|e| PublishError::Malformed(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let for_feed = |f: &ManifestFile| match f.kind.as_str() {
+            "municipality" => Some(f.recipient.clone()),
+            "mirror" if f.shared == Some(true) => f.municipality.clone(),
+            _ => None,
+        };
+        // What each feed held: a file is new, changed or gone for a municipality when it was
+        // not in its feed before (a mirror report just shared counts as new), its figures
+        // differ, or it left the feed.
+        let feed_files = |files: &[ManifestFile]| -> BTreeMap<String, (String, String)> {
+            files
+                .iter()
+                .filter_map(|f| {
+                    for_feed(f).map(|m| (f.path.clone(), (m, f.content_sha256.clone())))
+                })
+                .collect()
+        };
+        let (before, now) = (feed_files(&previous), feed_files(&manifest.files));
+        let mut feeds: BTreeMap<String, (Vec<&ManifestFile>, bool)> = BTreeMap::new();
+        for file in &manifest.files {
+            if let Some((municipality, content)) = now.get(&file.path) {
+                let entry = feeds.entry(municipality.clone()).or_default();
+                entry.0.push(file);
+                entry.1 |= before.get(&file.path).map(|(_, c)| c) != Some(content);
+            }
+        }
+        for (path, (municipality, _)) in &before {
+            if !now.contains_key(path) {
+                feeds.entry(municipality.clone()).or_default().1 = true;
+            }
+        }
+        let mut changed = 0;
+        for (municipality, (files, is_changed)) in &feeds {
+            if !is_changed {
+                continue;
+            }
+            changed += 1;
+            let event = serde_json::json!({
+                "release": manifest.release,
+                "municipality": municipality,
+                "files": files,
+            });
+            self.producer.send(
+                &spiegel_transport::topic::feed(municipality),
+                &manifest.release,
+                event.to_string().as_bytes(),
+            )?;
+        }
+        let event = serde_json::json!({
+            "release": manifest.release,
+            "manifest": MANIFEST,
+            "files": manifest.files.len(),
+            "municipalities_changed": changed,
+        });
+        self.producer.send(
+            spiegel_transport::topic::RELEASES,
+            &manifest.release,
+            event.to_string().as_bytes(),
+        )?;
+        let json =
+            serde_json::to_vec(manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        spiegel_core::durable::write_atomically(&announced_path, &json)?;
+        Ok(())
+    }
+
     /// The watermark of the last release published.
     fn published_watermark(&self) -> Result<Option<u64>> {
         match std::fs::read_to_string(self.state_dir.join(PUBLISHED_WATERMARK)) {
@@ -273,6 +353,9 @@ impl PublishStage {
         }
     }
 }
+
+/// File in the state directory: the manifest of the last release announced.
+const ANNOUNCED_MANIFEST: &str = "announced-manifest.json";
 
 /// File in the state directory: the watermark of the last release published.
 const PUBLISHED_WATERMARK: &str = "published-watermark";

@@ -62,6 +62,10 @@ pub struct ManifestFile {
     pub shared: Option<bool>,
     /// SHA-256 of the file, hex.
     pub sha256: String,
+    /// SHA-256 of the published figures alone (every row's indicator, breakdown, numerator,
+    /// denominator, value and status), hex: unlike `sha256` it does not change with the
+    /// release id, so it tells a subscriber whether the figures themselves changed.
+    pub content_sha256: String,
     /// Rows (published cells).
     pub rows: u64,
     /// Of them, suppressed.
@@ -388,7 +392,7 @@ fn publish_file(
         protection: config.protection(),
     };
     cells.sort_by_key(|c| c.indicator_order);
-    let (bytes, rows, suppressed) = write_parquet(&key, &cells, config, release)?;
+    let (bytes, rows, suppressed, content_sha256) = write_parquet(&key, &cells, config, release)?;
     let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
     runtime.block_on(store.put(&StorePath::from(path.as_str()), bytes.into()))?;
     let mirror = key.kind_order == 3;
@@ -401,6 +405,7 @@ fn publish_file(
         municipality: mirror.then(|| municipality.to_owned()),
         shared: mirror.then(|| sharing.shared(&key.recipient, &period, municipality)),
         sha256,
+        content_sha256,
         rows,
         suppressed,
     };
@@ -450,7 +455,7 @@ fn write_parquet(
     cells: &[Cell],
     config: &PublishConfig,
     release: &str,
-) -> Result<(Vec<u8>, u64, u64)> {
+) -> Result<(Vec<u8>, u64, u64, String)> {
     let mirror = key.kind_order == 3;
     let rows = cells.len();
     let published: Vec<rules::Published> =
@@ -520,5 +525,24 @@ fn write_parquet(
         .iter()
         .filter(|p| p.status == "suppressed")
         .count() as u64;
-    Ok((bytes, rows as u64, suppressed))
+    let mut content = ring::digest::Context::new(&ring::digest::SHA256);
+    for (cell, p) in cells.iter().zip(&published) {
+        let number = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        content.update(
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                cell.indicator.code,
+                cell.dimension,
+                cell.category,
+                number(p.numerator),
+                number(p.denominator),
+                p.value
+                    .map_or_else(|| "-".to_owned(), |v| format!("{:016x}", v.to_bits())),
+                p.status
+            )
+            .as_bytes(),
+        );
+    }
+    let content_sha256 = hex::encode(content.finish());
+    Ok((bytes, rows as u64, suppressed, content_sha256))
 }

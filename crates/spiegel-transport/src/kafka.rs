@@ -141,8 +141,9 @@ impl KafkaConfig {
         config
     }
 
-    /// Creates the pipeline's topics that do not exist yet; returns the names created.
-    pub fn create_topics(&self) -> Result<Vec<String>> {
+    /// Creates the pipeline's topics that do not exist yet, with a feed topic for each of
+    /// `municipalities`; returns the names created and the names that existed already.
+    pub fn create_topics(&self, municipalities: &[String]) -> Result<(Vec<String>, Vec<String>)> {
         let admin: AdminClient<DefaultClientContext> =
             self.client_config().create().map_err(kafka_error)?;
         let names: Vec<(String, i32, &str)> = vec![
@@ -162,7 +163,16 @@ impl KafkaConfig {
             // One partition: releases are totally ordered, the publish stage must see them in
             // the order they were computed.
             (self.topic_name(topic::AGGREGATES), 1, "604800000"),
-        ];
+            // Events are small and subscribers may start late: kept until deleted.
+            (self.topic_name(topic::RELEASES), 1, "-1"),
+        ]
+        .into_iter()
+        .chain(
+            municipalities
+                .iter()
+                .map(|m| (self.topic_name(&topic::feed(m)), 1, "-1")),
+        )
+        .collect();
         let topics: Vec<NewTopic<'_>> = names
             .iter()
             .map(|(name, partitions, retention)| {
@@ -179,11 +189,11 @@ impl KafkaConfig {
         let results =
             futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
                 .map_err(kafka_error)?;
-        let mut created = Vec::new();
+        let (mut created, mut existing) = (Vec::new(), Vec::new());
         for result in results {
             match result {
                 Ok(name) => created.push(name),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(name),
                 Err((name, code)) => {
                     return Err(TransportError::Kafka(format!(
                         "creating topic {name}: {code}"
@@ -191,7 +201,7 @@ impl KafkaConfig {
                 }
             }
         }
-        Ok(created)
+        Ok((created, existing))
     }
 }
 

@@ -27,6 +27,14 @@ pub mod topic {
     /// The aggregate stage's changelog: every pseudonymised submission, in one partition, read
     /// whole by every instance of the stage.
     pub const AGGREGATE_STATE: &str = "spiegel.aggregate-state.v1";
+    /// One event per release published: its id and where its manifest is.
+    pub const RELEASES: &str = "spiegel.releases.v1";
+    /// The feed of one municipality (`GMxxxx`), for subscribers that read Kafka: an event for
+    /// each release that changed a report meant for it (its own, or a mirror report shared
+    /// with it).
+    pub fn feed(municipality: &str) -> String {
+        format!("spiegel.feed.{municipality}.v1")
+    }
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
 }

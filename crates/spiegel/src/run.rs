@@ -209,6 +209,7 @@ pub(crate) fn run(
         &data_dir.join("publish"),
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
+        transport.producer()?,
     )?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;

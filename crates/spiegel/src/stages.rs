@@ -103,14 +103,20 @@ impl Shutdown {
 /// `spiegel topics create`.
 pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
     let config = args.config()?;
-    let created = config.kafka.create_topics()?;
+    let municipalities: Vec<String> = spiegel_core::Reference::embedded()
+        .gemeenten()
+        .iter()
+        .map(|g| g.code.to_string())
+        .collect();
+    let (created, existing) = config.kafka.create_topics(&municipalities)?;
     for name in &created {
         tracing::info!(topic = %name, "topic created");
     }
     println!(
-        "{} topics created ({} existed already)",
+        "{} topics created ({} existed already), among them a feed topic for each of {} municipalities",
         created.len(),
-        4 - created.len()
+        existing.len(),
+        municipalities.len()
     );
     Ok(())
 }
@@ -291,6 +297,7 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
         &args.data_dir.join("publish"),
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
+        transport.producer()?,
     )?;
     shutdown.serve("publish", || {
         stage.run_until_idle()?;

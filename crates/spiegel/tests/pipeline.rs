@@ -13,6 +13,7 @@ use arrow_array::{Array, RecordBatch};
 
 mod common;
 use common::{assert_same, p, spiegel, tree};
+use spiegel_transport::Transport as _;
 
 /// Generated submissions and a key pair in a temporary directory.
 struct Fixture {
@@ -115,6 +116,66 @@ fn reruns_are_byte_identical_and_a_correction_equals_never_having_submitted_the_
     // A fresh pipeline that only ever saw the corrected file publishes exactly the same.
     let fresh = fixture.run(&input, "fresh");
     assert_same(&after, &fresh, "correction vs fresh run");
+
+    // Release events: one per release. Feed events: every municipality for the first release,
+    // then only those whose reports the correction changed.
+    let transport =
+        spiegel_transport::EmbeddedTransport::open(&fixture.dir.path().join("a/data/transport"))
+            .unwrap();
+    let events = |topic: &str| -> Vec<serde_json::Value> {
+        transport
+            .consumer(topic, "test")
+            .unwrap()
+            .poll(10_000)
+            .unwrap()
+            .iter()
+            .map(|m| serde_json::from_slice(&m.payload).unwrap())
+            .collect()
+    };
+    let release = |out: &BTreeMap<String, Vec<u8>>| {
+        serde_json::from_slice::<serde_json::Value>(&out["manifest.json"]).unwrap()["release"]
+            .clone()
+    };
+    let releases = events(spiegel_transport::topic::RELEASES);
+    assert_eq!(releases.len(), 2);
+    assert_eq!(releases[0]["release"], release(&first));
+    assert_eq!(releases[1]["release"], release(&after));
+    let first_manifest: serde_json::Value =
+        serde_json::from_slice(&first["manifest.json"]).unwrap();
+    let municipalities: std::collections::BTreeSet<String> = first_manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "municipality")
+        .map(|f| f["recipient"].as_str().unwrap().to_owned())
+        .collect();
+    let mut changed = 0;
+    for municipality in &municipalities {
+        let feed = events(&spiegel_transport::topic::feed(municipality));
+        assert_eq!(feed[0]["release"], release(&first), "{municipality}");
+        assert!(
+            feed[0]["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["kind"] == "municipality" && f["recipient"] == municipality.as_str()),
+            "{municipality}: a file not meant for it (nothing is shared here)"
+        );
+        if let Some(second) = feed.get(1) {
+            assert_eq!(second["release"], release(&after));
+            changed += 1;
+        }
+        assert!(feed.len() <= 2);
+    }
+    assert_eq!(
+        releases[1]["municipalities_changed"].as_u64(),
+        Some(changed as u64)
+    );
+    assert!(
+        changed >= 1 && changed < municipalities.len(),
+        "{changed} of {} municipalities told of a one-record correction",
+        municipalities.len()
+    );
 }
 
 #[test]
