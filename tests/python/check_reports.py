@@ -38,7 +38,7 @@ for entry in manifest["files"]:
         failures.append(f"{entry['path']}: provider_id column in a {entry['kind']} report")
 
 # 2. DuckDB reads every municipality report at once.
-pattern = os.path.join(reports, "municipality", "*", "*", "report.parquet")
+pattern = os.path.join(reports, "release=" + manifest["release"], "municipality", "*", "*", "report.parquet")
 rows = duckdb.sql(
     f"select count(*) from read_parquet('{pattern}', hive_partitioning = false)"
 ).fetchall()[0][0]

@@ -38,4 +38,8 @@ pub enum PublishError {
     /// published.
     #[error("attacker audit failed for {0}")]
     Audit(String),
+    /// A report path of this release already holds different bytes: another writer, or a
+    /// configuration or sharing registry that changed while the release was being written.
+    #[error("report {0} already exists with other content; nothing overwritten")]
+    Conflict(String),
 }

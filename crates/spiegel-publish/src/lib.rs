@@ -285,24 +285,29 @@ impl PublishStage {
             "mirror" if f.shared == Some(true) => f.municipality.clone(),
             _ => None,
         };
-        // What each feed held: a file is new, changed or gone for a municipality when it was
-        // not in its feed before (a mirror report just shared counts as new), its figures
-        // differ, or it left the feed.
+        // What each feed held, by report (the path within its release): a report is new,
+        // changed or gone for a municipality when it was not in its feed before (a mirror
+        // report just shared counts as new), its figures differ, or it left the feed.
+        let report = |f: &ManifestFile| -> String {
+            f.path
+                .split_once('/')
+                .filter(|(first, _)| first.starts_with("release="))
+                .map_or_else(|| f.path.clone(), |(_, rest)| rest.to_owned())
+        };
         let feed_files = |files: &[ManifestFile]| -> BTreeMap<String, (String, String)> {
             files
                 .iter()
-                .filter_map(|f| {
-                    for_feed(f).map(|m| (f.path.clone(), (m, f.content_sha256.clone())))
-                })
+                .filter_map(|f| for_feed(f).map(|m| (report(f), (m, f.content_sha256.clone()))))
                 .collect()
         };
         let (before, now) = (feed_files(&previous), feed_files(&manifest.files));
         let mut feeds: BTreeMap<String, (Vec<&ManifestFile>, bool)> = BTreeMap::new();
         for file in &manifest.files {
-            if let Some((municipality, content)) = now.get(&file.path) {
+            let key = report(file);
+            if let Some((municipality, content)) = now.get(&key) {
                 let entry = feeds.entry(municipality.clone()).or_default();
                 entry.0.push(file);
-                entry.1 |= before.get(&file.path).map(|(_, c)| c) != Some(content);
+                entry.1 |= before.get(&key).map(|(_, c)| c) != Some(content);
             }
         }
         for (path, (municipality, _)) in &before {
@@ -310,34 +315,33 @@ impl PublishStage {
                 feeds.entry(municipality.clone()).or_default().1 = true;
             }
         }
-        let mut changed = 0;
+        let mut events = Vec::new();
         for (municipality, (files, is_changed)) in &feeds {
-            if !is_changed {
-                continue;
+            if *is_changed {
+                let event = serde_json::json!({
+                    "release": manifest.release,
+                    "municipality": municipality,
+                    "files": files,
+                });
+                events.push((
+                    spiegel_transport::topic::feed(municipality),
+                    manifest.release.clone(),
+                    event.to_string().into_bytes(),
+                ));
             }
-            changed += 1;
-            let event = serde_json::json!({
-                "release": manifest.release,
-                "municipality": municipality,
-                "files": files,
-            });
-            self.producer.send(
-                &spiegel_transport::topic::feed(municipality),
-                &manifest.release,
-                event.to_string().as_bytes(),
-            )?;
         }
         let event = serde_json::json!({
             "release": manifest.release,
             "manifest": MANIFEST,
             "files": manifest.files.len(),
-            "municipalities_changed": changed,
+            "municipalities_changed": events.len(),
         });
-        self.producer.send(
-            spiegel_transport::topic::RELEASES,
-            &manifest.release,
-            event.to_string().as_bytes(),
-        )?;
+        events.push((
+            spiegel_transport::topic::RELEASES.to_owned(),
+            manifest.release.clone(),
+            event.to_string().into_bytes(),
+        ));
+        self.producer.send_all(&events)?;
         let json =
             serde_json::to_vec(manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
         spiegel_core::durable::write_atomically(&announced_path, &json)?;

@@ -112,8 +112,11 @@ impl FileKey {
         ["national", "region", "municipality", "mirror"][usize::from(self.kind_order)]
     }
 
-    fn path(&self) -> String {
-        let base = format!("{}/period={}", self.kind(), self.period);
+    /// Where the report of `release` goes: under the release's own prefix, so a report once
+    /// written is never overwritten and a reader following a manifest never sees two releases
+    /// mixed.
+    fn path(&self, release: &str) -> String {
+        let base = format!("release={release}/{}/period={}", self.kind(), self.period);
         match self.kind_order {
             0 => format!("{base}/national.parquet"),
             1 => format!("{base}/region={}/report.parquet", slug(&self.recipient)),
@@ -374,7 +377,7 @@ fn publish_file(
     };
     rules::primary(&mut cells, config, &sharing_with_all);
     let intervals = rules::secondary(&mut cells, config.protection())?;
-    let path = key.path();
+    let path = key.path(release);
     if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
         let cell = &cells[bad.cell];
         return Err(PublishError::Audit(format!(
@@ -394,7 +397,7 @@ fn publish_file(
     cells.sort_by_key(|c| c.indicator_order);
     let (bytes, rows, suppressed, content_sha256) = write_parquet(&key, &cells, config, release)?;
     let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-    runtime.block_on(store.put(&StorePath::from(path.as_str()), bytes.into()))?;
+    runtime.block_on(put_create_only(store, &path, bytes))?;
     let mirror = key.kind_order == 3;
     let municipality = key.municipality.as_deref().unwrap_or_default();
     let file = ManifestFile {
@@ -448,6 +451,32 @@ pub(crate) async fn finish_release(
         }
     }
     Ok(manifest)
+}
+
+/// Writes a report with create-only semantics. Finding the object already there is what a
+/// redelivered or resumed release does: fine if the bytes are the same, a conflict otherwise
+/// (another writer, or a configuration that changed under the same release id).
+async fn put_create_only(store: &dyn ObjectStore, path: &str, bytes: Vec<u8>) -> Result<()> {
+    let location = StorePath::from(path);
+    let options = object_store::PutOptions {
+        mode: object_store::PutMode::Create,
+        ..Default::default()
+    };
+    match store
+        .put_opts(&location, bytes.clone().into(), options)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            let existing = store.get(&location).await?.bytes().await?;
+            if existing.as_ref() == bytes.as_slice() {
+                Ok(())
+            } else {
+                Err(PublishError::Conflict(path.to_owned()))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn write_parquet(

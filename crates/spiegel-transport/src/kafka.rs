@@ -257,7 +257,11 @@ impl Transport for KafkaTransport {
             .create()
             .map_err(kafka_error)?;
         let timeout = Duration::from_millis(self.config.transaction_timeout_ms);
-        producer.init_transactions(timeout).map_err(kafka_error)?;
+        // Starting fences a dead predecessor with the same id; the coordinator first has to
+        // finish aborting what that one left open, which can outlast the timeout it had.
+        producer
+            .init_transactions(timeout + Duration::from_secs(60))
+            .map_err(kafka_error)?;
         Ok(Box::new(KafkaProducer {
             producer,
             config: self.config.clone(),
@@ -360,15 +364,20 @@ impl KafkaProducer {
     }
 }
 
-impl Producer for KafkaProducer {
-    fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
-        let topic = self.config.topic_name(topic);
+impl KafkaProducer {
+    /// Sends `messages` in one transaction.
+    fn transaction(&mut self, messages: &[(&str, &str, &[u8])]) -> Result<()> {
         self.producer.begin_transaction().map_err(kafka_error)?;
-        let sent = self.send_chunks(&topic, key, payload).and_then(|()| {
-            self.producer
-                .commit_transaction(self.timeout)
-                .map_err(kafka_error)
-        });
+        let sent = messages
+            .iter()
+            .try_for_each(|(topic, key, payload)| {
+                self.send_chunks(&self.config.topic_name(topic), key, payload)
+            })
+            .and_then(|()| {
+                self.producer
+                    .commit_transaction(self.timeout)
+                    .map_err(kafka_error)
+            });
         if let Err(error) = sent {
             // Whatever reached the broker stays invisible to read_committed consumers.
             if let Err(abort) = self.producer.abort_transaction(self.timeout) {
@@ -377,6 +386,20 @@ impl Producer for KafkaProducer {
             return Err(error);
         }
         Ok(())
+    }
+}
+
+impl Producer for KafkaProducer {
+    fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        self.transaction(&[(topic, key, payload)])
+    }
+
+    fn send_all(&mut self, messages: &[(String, String, Vec<u8>)]) -> Result<()> {
+        let borrowed: Vec<(&str, &str, &[u8])> = messages
+            .iter()
+            .map(|(t, k, p)| (t.as_str(), k.as_str(), p.as_slice()))
+            .collect();
+        self.transaction(&borrowed)
     }
 }
 
@@ -435,13 +458,41 @@ impl std::fmt::Debug for KafkaConsumer {
     }
 }
 
-fn header<'a>(message: &'a rdkafka::message::BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
-    message
-        .headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
+/// One Kafka record as the reassembly sees it.
+struct Record<'a> {
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+    /// Its frame headers, by name.
+    headers: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Record<'a> {
+    fn of(message: &'a rdkafka::message::BorrowedMessage<'_>) -> Self {
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            headers,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    }
 }
 
 impl Reassembly {
@@ -453,23 +504,27 @@ impl Reassembly {
     }
 
     /// Adds one record; a message whose last chunk this was moves to `ready`.
-    fn take(&mut self, record: &rdkafka::message::BorrowedMessage<'_>) -> Result<()> {
-        let (partition, offset) = (record.partition(), record.offset());
-        let frame = header(record, HEADER_FRAME)
+    fn take(&mut self, record: &Record<'_>) -> Result<()> {
+        let (partition, offset) = (record.partition, record.offset);
+        let frame = record
+            .header(HEADER_FRAME)
             .ok_or_else(|| self.corrupt(partition, offset, "a record without a frame header"))?
             .to_owned();
-        let (index, count) = header(record, HEADER_CHUNK)
+        let (index, count) = record
+            .header(HEADER_CHUNK)
             .and_then(|c| c.split_once('/'))
             .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
             .ok_or_else(|| self.corrupt(partition, offset, "a chunk header that is not i/n"))?;
-        let length = header(record, HEADER_LENGTH)
+        let length = record
+            .header(HEADER_LENGTH)
             .and_then(|l| l.parse::<usize>().ok())
             .ok_or_else(|| self.corrupt(partition, offset, "no message length"))?;
-        let digest = header(record, HEADER_DIGEST)
+        let digest = record
+            .header(HEADER_DIGEST)
             .ok_or_else(|| self.corrupt(partition, offset, "no message digest"))?
             .to_owned();
         let key = record
-            .key()
+            .key
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default();
         let slot = (partition, frame);
@@ -495,9 +550,7 @@ impl Reassembly {
         if index != partial.next || count != partial.count {
             return Err(self.corrupt(partition, offset, "chunks out of order"));
         }
-        partial
-            .data
-            .extend_from_slice(record.payload().unwrap_or_default());
+        partial.data.extend_from_slice(record.payload);
         partial.next += 1;
         if partial.next < partial.count {
             return Ok(());
@@ -521,6 +574,42 @@ impl Reassembly {
             payload: done.data,
         });
         Ok(())
+    }
+
+    /// Marks `message` and every message handed out before it as done; returns, per partition
+    /// involved, the offset to resume from: the first record still needed (the first chunk of
+    /// a message handed out later or still being reassembled), else the record after the
+    /// message. None if `message` is not one handed out and still open.
+    fn done(&mut self, message: &Message) -> Option<BTreeMap<i32, i64>> {
+        let partition = i32::try_from(message.partition).ok()?;
+        let last = i64::try_from(message.offset).ok()?;
+        let position = self
+            .open
+            .iter()
+            .position(|o| o.partition == partition && o.last == last)?;
+        let mut resume: BTreeMap<i32, i64> = BTreeMap::new();
+        for o in self.open.drain(..=position) {
+            let entry = resume.entry(o.partition).or_insert(o.last + 1);
+            *entry = (*entry).max(o.last + 1);
+        }
+        for (p, offset) in &mut resume {
+            let still_needed = self
+                .open
+                .iter()
+                .filter(|o| o.partition == *p)
+                .map(|o| o.first)
+                .chain(
+                    self.partial
+                        .iter()
+                        .filter(|((q, _), _)| q == p)
+                        .map(|(_, partial)| partial.first_offset),
+                )
+                .min();
+            if let Some(first) = still_needed {
+                *offset = (*offset).min(first);
+            }
+        }
+        Some(resume)
     }
 
     /// Forgets what was read from partitions this consumer no longer owns: their new owner
@@ -561,7 +650,7 @@ impl Consumer for KafkaConsumer {
             };
             state.forget_revoked(&self.consumer)?;
             match self.consumer.poll(wait) {
-                Some(Ok(record)) => state.take(&record)?,
+                Some(Ok(record)) => state.take(&Record::of(&record))?,
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => return Err(kafka_error(error)),
                 None if !state.ready.is_empty() || Instant::now() >= deadline => break,
@@ -574,41 +663,11 @@ impl Consumer for KafkaConsumer {
 
     fn commit(&mut self, message: &Message) -> Result<()> {
         let state = &mut self.state;
-        let partition = i32::try_from(message.partition).unwrap_or(-1);
-        let last = i64::try_from(message.offset).unwrap_or(-1);
-        let Some(position) = state
-            .open
-            .iter()
-            .position(|o| o.partition == partition && o.last == last)
-        else {
+        let Some(resume) = state.done(message) else {
             // Its partition was revoked since: the new owner handles it again.
-            tracing::debug!(topic = %state.topic, partition, "commit for a partition no longer owned");
+            tracing::debug!(topic = %state.topic, partition = message.partition, "commit for a partition no longer owned");
             return Ok(());
         };
-        let done: Vec<Open> = state.open.drain(..=position).collect();
-        let mut resume: BTreeMap<i32, i64> = BTreeMap::new();
-        for o in &done {
-            let entry = resume.entry(o.partition).or_insert(o.last + 1);
-            *entry = (*entry).max(o.last + 1);
-        }
-        for (p, offset) in &mut resume {
-            let still_needed = state
-                .open
-                .iter()
-                .filter(|o| o.partition == *p)
-                .map(|o| o.first)
-                .chain(
-                    state
-                        .partial
-                        .iter()
-                        .filter(|((q, _), _)| q == p)
-                        .map(|(_, partial)| partial.first_offset),
-                )
-                .min();
-            if let Some(first) = still_needed {
-                *offset = (*offset).min(first);
-            }
-        }
         let mut list = TopicPartitionList::new();
         for (p, offset) in resume {
             list.add_partition_offset(&state.topic, p, Offset::Offset(offset))
@@ -628,5 +687,115 @@ impl Consumer for KafkaConsumer {
             }
             Err(error) => Err(kafka_error(error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn reassembly() -> Reassembly {
+        Reassembly {
+            topic: "t".to_owned(),
+            partial: HashMap::new(),
+            ready: VecDeque::new(),
+            open: VecDeque::new(),
+            owned: Vec::new(),
+        }
+    }
+
+    /// The records `send` would write for `payload` in chunks of `chunk` bytes, from `offset`.
+    fn chunks(frame: &str, payload: &[u8], chunk: usize) -> Vec<(String, Vec<u8>)> {
+        let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, payload));
+        let count = payload.len().div_ceil(chunk).max(1);
+        (0..count)
+            .map(|i| {
+                let headers = format!("{frame}|{i}/{count}|{}|{digest}", payload.len());
+                let part = payload
+                    [(i * chunk).min(payload.len())..((i + 1) * chunk).min(payload.len())]
+                    .to_vec();
+                (headers, part)
+            })
+            .collect()
+    }
+
+    fn take(r: &mut Reassembly, offset: i64, (headers, payload): &(String, Vec<u8>)) -> Result<()> {
+        let values: Vec<&str> = headers.split('|').collect();
+        r.take(&Record {
+            partition: 0,
+            offset,
+            key: Some(b"k"),
+            payload,
+            headers: vec![
+                (HEADER_FRAME, values[0]),
+                (HEADER_CHUNK, values[1]),
+                (HEADER_LENGTH, values[2]),
+                (HEADER_DIGEST, values[3]),
+            ],
+        })
+    }
+
+    #[test]
+    fn interleaved_transactions_are_reassembled_and_never_committed_past() {
+        let mut r = reassembly();
+        let a = chunks("a", b"first message", 7);
+        let b = chunks("b", b"second message!", 8);
+        // Two producers' transactions interleave on one partition: a0 b0 a1 b1.
+        take(&mut r, 10, &a[0]).unwrap();
+        take(&mut r, 11, &b[0]).unwrap();
+        take(&mut r, 12, &a[1]).unwrap();
+        take(&mut r, 13, &b[1]).unwrap();
+        let ready: Vec<Message> = r.ready.drain(..).collect();
+        assert_eq!(ready[0].payload, b"first message");
+        assert_eq!(ready[0].offset, 12);
+        assert_eq!(ready[1].payload, b"second message!");
+        // Done with the first: the second's first chunk (11) is still needed.
+        assert_eq!(r.done(&ready[0]), Some(BTreeMap::from([(0, 11)])));
+        assert_eq!(r.done(&ready[1]), Some(BTreeMap::from([(0, 14)])));
+        // Committing twice, or something never handed out, does nothing.
+        assert_eq!(r.done(&ready[1]), None);
+    }
+
+    #[test]
+    fn a_message_still_arriving_holds_the_commit_back_to_its_first_chunk() {
+        let mut r = reassembly();
+        let slow = chunks("slow", b"0123456789", 4);
+        let fast = chunks("fast", b"xy", 4);
+        take(&mut r, 20, &slow[0]).unwrap();
+        take(&mut r, 21, &fast[0]).unwrap();
+        let fast = r.ready.pop_front().unwrap();
+        assert_eq!(fast.payload, b"xy");
+        assert_eq!(r.done(&fast), Some(BTreeMap::from([(0, 20)])));
+        take(&mut r, 22, &slow[1]).unwrap();
+        take(&mut r, 23, &slow[2]).unwrap();
+        let slow = r.ready.pop_front().unwrap();
+        assert_eq!(slow.payload, b"0123456789");
+        assert_eq!(r.done(&slow), Some(BTreeMap::from([(0, 24)])));
+    }
+
+    #[test]
+    fn a_damaged_message_is_refused_not_handed_out() {
+        let mut r = reassembly();
+        let mut records = chunks("f", b"payload", 4);
+        records[1].1[0] ^= 1;
+        take(&mut r, 0, &records[0]).unwrap();
+        let error = take(&mut r, 1, &records[1]).unwrap_err();
+        assert!(error.to_string().contains("digest"), "{error}");
+        assert!(r.ready.is_empty());
+        // Chunks out of order are refused too.
+        let mut r = reassembly();
+        let records = chunks("g", b"payload", 2);
+        take(&mut r, 0, &records[0]).unwrap();
+        assert!(take(&mut r, 1, &records[2]).is_err());
+    }
+
+    #[test]
+    fn the_tail_of_a_frame_begun_before_the_position_is_ignored() {
+        let mut r = reassembly();
+        let records = chunks("h", b"abcdef", 3);
+        take(&mut r, 5, &records[1]).unwrap();
+        assert!(r.ready.is_empty() && r.partial.is_empty());
     }
 }

@@ -56,6 +56,15 @@ pub struct Message {
 pub trait Producer: Send {
     /// Appends a message; it is durable when this returns.
     fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<()>;
+
+    /// Appends several messages (topic, key, payload), durable when this returns; on Kafka
+    /// in one transaction, so consumers see all of them or none.
+    fn send_all(&mut self, messages: &[(String, String, Vec<u8>)]) -> Result<()> {
+        for (topic, key, payload) in messages {
+            self.send(topic, key, payload)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads one topic as a member of a consumer group.

@@ -110,7 +110,7 @@ pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
         .collect();
     let (created, existing) = config.kafka.create_topics(&municipalities)?;
     for name in &created {
-        tracing::info!(topic = %name, "topic created");
+        tracing::debug!(topic = %name, "topic created");
     }
     println!(
         "{} topics created ({} existed already), among them a feed topic for each of {} municipalities",

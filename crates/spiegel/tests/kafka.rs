@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::{assert_same, p, spiegel, tree};
+use common::{assert_same, p, published, spiegel, tree};
 
 fn broker() -> String {
     std::env::var("SPIEGEL_TEST_KAFKA").expect(
@@ -264,13 +264,30 @@ impl World {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        // The manifest is written last and every other file before it.
-        tree(&self.out())
+        // The manifest is written after every file it lists.
+        published(&self.out())
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What each stage said last, for whoever reads a failed run.
+            let mut logs: Vec<PathBuf> = fs::read_dir(self.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "log"))
+                .collect();
+            logs.sort();
+            for log in logs {
+                let text = fs::read_to_string(&log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                println!("---- {} (last 15 lines)", log.display());
+                for line in &lines[lines.len().saturating_sub(15)..] {
+                    println!("{line}");
+                }
+            }
+        }
         for child in self.stages.values_mut() {
             let _ = child.kill();
             let _ = child.wait();
@@ -347,7 +364,11 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(release_of(&world.out()).as_deref(), Some(release.as_str()));
     assert_eq!(fs::read(world.out().join("manifest.json")).unwrap(), before);
-    assert_same(&expected, &tree(&world.out()), "after duplicate delivery");
+    assert_same(
+        &expected,
+        &published(&world.out()),
+        "after duplicate delivery",
+    );
 
     // Graceful shutdown: SIGTERM, and every stage leaves with exit code 0.
     for (stage, status) in world.terminate_all() {
@@ -431,7 +452,11 @@ fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does
         release_of(&world.out()).as_deref(),
         Some(release_without.as_str())
     );
-    assert_same(&expected_without, &tree(&world.out()), "after the cut-off");
+    assert_same(
+        &expected_without,
+        &published(&world.out()),
+        "after the cut-off",
+    );
 
     let args = world.submit_args("cut-off-submitter", std::slice::from_ref(late));
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());

@@ -320,10 +320,19 @@ fn the_demo_generates_runs_and_summarises() {
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
-    assert!(dir.path().join("reports/manifest.json").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("reports/manifest.json")).unwrap())
+            .unwrap();
+    let national = format!(
+        "release={}/national/period=2026-H1/national.parquet",
+        manifest["release"].as_str().unwrap()
+    );
+    assert!(dir.path().join("reports").join(&national).exists());
     assert!(
-        dir.path()
-            .join("reports/national/period=2026-H1/national.parquet")
-            .exists()
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == national.as_str())
     );
 }

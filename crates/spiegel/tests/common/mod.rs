@@ -60,3 +60,22 @@ pub(crate) fn assert_same(
         assert!(bytes == &b[name], "{what}: {name} differs");
     }
 }
+
+/// What a reader of `out` sees: `manifest.json` and the files it lists, by path. (Files of an
+/// earlier release may still be there for a moment after a new manifest is written.)
+pub(crate) fn published(out: &Path) -> BTreeMap<String, Vec<u8>> {
+    let manifest = fs::read(out.join("manifest.json")).unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap().to_owned();
+            let bytes = fs::read(out.join(&path)).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    files.insert("manifest.json".to_owned(), manifest);
+    files
+}
