@@ -246,6 +246,8 @@ pub struct AggregateStage {
     input: Box<dyn Consumer>,
     changelog: Box<dyn Consumer>,
     producer: Box<dyn Producer>,
+    release_quiet: std::time::Duration,
+    last_change: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for AggregateStage {
@@ -275,7 +277,17 @@ impl AggregateStage {
             input,
             changelog,
             producer,
+            release_quiet: std::time::Duration::ZERO,
+            last_change: None,
         })
+    }
+
+    /// Computes a release only once no submission has changed the state for `quiet`: while
+    /// submissions stream in, each release would be outdated by the next one before it is
+    /// published.
+    pub fn with_release_quiet(mut self, quiet: std::time::Duration) -> Self {
+        self.release_quiet = quiet;
+        self
     }
 
     /// Forwards the submissions of this instance's partitions to the changelog, stores every
@@ -301,11 +313,18 @@ impl AggregateStage {
                 .put(provider, period, &submission, &message.payload)?
             {
                 progress.stored += 1;
+                self.last_change = Some(std::time::Instant::now());
             } else {
                 progress.unchanged += 1;
             }
             self.store.set_watermark(message.offset)?;
             self.changelog.commit(&message)?;
+        }
+        if self
+            .last_change
+            .is_some_and(|t| t.elapsed() < self.release_quiet)
+        {
+            return Ok(progress);
         }
         let release = self.release_id()?;
         if self.store.released()?.as_deref() == Some(release.as_str()) {

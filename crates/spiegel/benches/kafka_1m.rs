@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{report, run};
+use common::{generated, report, run};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -128,18 +128,7 @@ fn main() {
     let corrections = env_number("SPIEGEL_BENCH_CORRECTIONS", 50) as usize;
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::get(dir.path());
-    let input = dir.path().join("input");
-    let keys = dir.path().join("keys");
-    run(&[
-        "generate",
-        "--out",
-        &path(&input),
-        "--records",
-        &records.to_string(),
-        "--seed",
-        "1",
-    ]);
-    run(&["keys", "generate", "--out", &path(&keys)]);
+    let (input, keys) = generated(dir.path(), records);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&input)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -8,7 +8,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{Measured, report, run};
+use common::{Measured, generated, report, run};
 
 fn main() {
     let records: u64 = std::env::var("SPIEGEL_BENCH_RECORDS")
@@ -17,18 +17,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let input = dir.path().join("input");
-    let keys = dir.path().join("keys");
-    run(&[
-        "generate",
-        "--out",
-        &path(&input),
-        "--records",
-        &records.to_string(),
-        "--seed",
-        "1",
-    ]);
-    run(&["keys", "generate", "--out", &path(&keys)]);
+    let (input, keys) = generated(dir.path(), records);
     let files = std::fs::read_dir(&input).unwrap().count();
     println!(
         "spiegel run benchmark, {} cores, {records} records in {files} files",

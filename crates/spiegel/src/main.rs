@@ -103,6 +103,10 @@ enum Command {
         /// Stage-2 key version of the pseudonyms to accept.
         #[arg(long, env = "SPIEGEL_KEY_VERSION", default_value_t = 1)]
         key_version: u32,
+        /// Compute a release only after no submission changed the state for this long (ms),
+        /// so a stream of submissions does not produce a release per submission.
+        #[arg(long, env = "SPIEGEL_RELEASE_QUIET_MS", default_value_t = 1000)]
+        release_quiet_ms: u64,
         #[command(flatten)]
         kafka: stages::KafkaArgs,
     },
@@ -375,8 +379,15 @@ fn main() -> ExitCode {
         Command::Aggregate {
             ttp,
             key_version,
+            release_quiet_ms,
             kafka,
-        } => stages::aggregate(&kafka, &ttp, key_version).map(|()| ExitCode::SUCCESS),
+        } => stages::aggregate(
+            &kafka,
+            &ttp,
+            key_version,
+            std::time::Duration::from_millis(release_quiet_ms),
+        )
+        .map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "kafka")]
         Command::Publish { out, kafka } => {
             stages::publish(&kafka, &out).map(|()| ExitCode::SUCCESS)

@@ -257,7 +257,12 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
 }
 
 /// `spiegel aggregate`.
-pub(crate) fn aggregate(args: &KafkaArgs, ttp: &str, key_version: u32) -> Result<()> {
+pub(crate) fn aggregate(
+    args: &KafkaArgs,
+    ttp: &str,
+    key_version: u32,
+    release_quiet: Duration,
+) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "aggregate")?;
     let label = PseudonymLabel {
@@ -274,7 +279,8 @@ pub(crate) fn aggregate(args: &KafkaArgs, ttp: &str, key_version: u32) -> Result
             &spiegel_aggregate::state_group(&config.kafka.instance()),
         )?,
         transport.producer()?,
-    )?;
+    )?
+    .with_release_quiet(release_quiet);
     shutdown.serve("aggregate", || {
         stage.run_until_idle()?;
         Ok(())

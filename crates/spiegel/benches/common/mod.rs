@@ -48,3 +48,24 @@ pub(crate) fn report(what: &str, records: u64, runs: &[Measured]) {
         rss as f64 / 1024.0
     );
 }
+
+/// Generates `records` records (seed 1) into `dir/input` and a key pair into `dir/keys`.
+pub(crate) fn generated(
+    dir: &std::path::Path,
+    records: u64,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let input = dir.join("input");
+    let keys = dir.join("keys");
+    let text = |p: &std::path::Path| p.to_str().expect("a UTF-8 temporary path").to_owned();
+    run(&[
+        "generate",
+        "--out",
+        &text(&input),
+        "--records",
+        &records.to_string(),
+        "--seed",
+        "1",
+    ]);
+    run(&["keys", "generate", "--out", &text(&keys)]);
+    (input, keys)
+}
