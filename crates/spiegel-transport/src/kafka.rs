@@ -314,6 +314,16 @@ impl std::fmt::Debug for KafkaProducer {
 }
 
 impl KafkaProducer {
+    /// Waits until the broker has acknowledged every record sent. `commit_transaction` flushes
+    /// too, but between its flush attempts it polls an event queue that the threaded
+    /// producer's own thread drains, so each commit would sleep 100 ms for nothing.
+    fn await_delivery(&self) {
+        let deadline = Instant::now() + self.timeout;
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
     fn send_chunks(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
         let mut frame = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut frame)
@@ -374,6 +384,7 @@ impl KafkaProducer {
                 self.send_chunks(&self.config.topic_name(topic), key, payload)
             })
             .and_then(|()| {
+                self.await_delivery();
                 self.producer
                     .commit_transaction(self.timeout)
                     .map_err(kafka_error)
