@@ -14,9 +14,17 @@ KAFKA_VERSION=4.4.0
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}/kafka-$KAFKA_VERSION"
 
 install() {
+    if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            echo "== installing Java 17 and Maven (apt-get)" >&2
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2
+        else
+            echo "kafka.sh: Java 17 and Maven are needed (apt-get install openjdk-17-jre-headless maven)" >&2
+            exit 1
+        fi
+    fi
     [[ -f "$cache/.complete" ]] && return
-    command -v java >/dev/null || { echo "kafka.sh: java is needed (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
-    command -v mvn >/dev/null || { echo "kafka.sh: mvn is needed (apt-get install maven)" >&2; exit 1; }
     echo "== fetching Apache Kafka $KAFKA_VERSION from Maven Central into $cache" >&2
     mkdir -p "$cache"
     cat >"$cache/pom.xml" <<EOF

@@ -155,25 +155,23 @@ pub(crate) fn submit(args: &KafkaArgs, keys: &Path, files: &[PathBuf]) -> Result
     Ok(all_accepted)
 }
 
+/// Where a handled file belongs (`done` or `rejected`) and the text of its receipt.
+fn outcome(submitted: &Submitted) -> (&'static str, String) {
+    match submitted {
+        Submitted::Sent { receipt, .. } => ("done", receipt.to_text()),
+        Submitted::Rejected { receipt } => ("rejected", receipt.to_text()),
+        Submitted::Unchanged => (
+            "done",
+            "identical to the submission already accepted; nothing to do".to_owned(),
+        ),
+    }
+}
+
 /// Prints what became of one file; false when it was rejected.
 fn report(file: &Path, submitted: Submitted) -> bool {
-    match submitted {
-        Submitted::Sent { receipt, .. } => {
-            println!("{}: {}", file.display(), receipt.to_text());
-            true
-        }
-        Submitted::Unchanged => {
-            println!(
-                "{}: identical to the submission already accepted; nothing to do",
-                file.display()
-            );
-            true
-        }
-        Submitted::Rejected { receipt } => {
-            println!("{}: {}", file.display(), receipt.to_text());
-            false
-        }
-    }
+    let (dir, receipt) = outcome(&submitted);
+    println!("{}: {receipt}", file.display());
+    dir != "rejected"
 }
 
 /// `spiegel ingest --inbox DIR`: takes every submission file that appears in the inbox (an
@@ -208,31 +206,14 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
             if shutdown.requested() {
                 break;
             }
-            let submitted = ingest.submit(&file)?;
-            let (dir, receipt) = match &submitted {
-                Submitted::Sent { receipt, .. } | Submitted::Rejected { receipt } => (
-                    if matches!(submitted, Submitted::Sent { .. }) {
-                        "done"
-                    } else {
-                        "rejected"
-                    },
-                    receipt.to_text(),
-                ),
-                Submitted::Unchanged => (
-                    "done",
-                    "identical to the submission already accepted; nothing to do".to_owned(),
-                ),
-            };
-            let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-            let target = inbox.join(dir).join(&name);
-            std::fs::write(
-                target.with_extension(format!(
-                    "{}.receipt.txt",
-                    target.extension().and_then(|e| e.to_str()).unwrap_or("")
-                )),
-                receipt,
-            )?;
-            std::fs::rename(&file, &target)?;
+            let (dir, receipt) = outcome(&ingest.submit(&file)?);
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // The receipt first: a file in done/ or rejected/ always has its receipt beside it.
+            std::fs::write(inbox.join(dir).join(format!("{name}.receipt.txt")), receipt)?;
+            std::fs::rename(&file, inbox.join(dir).join(&name))?;
         }
         std::thread::sleep(poll);
         Ok(())

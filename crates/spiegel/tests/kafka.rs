@@ -543,6 +543,20 @@ fn every_stage_killed_at_random_moments_still_publishes_the_embedded_reports() {
     println!("{} kills: {}", kills.len(), kills.join(", "));
     let reports = world.published(&release, Duration::from_secs(180));
     assert_same(&expected, &reports, "after the chaos");
+    // Every delivery left the inbox for done/, its receipt beside it.
+    for name in fs::read_dir(&last).unwrap().map(|e| e.unwrap().file_name()) {
+        let name = name.to_string_lossy();
+        let receipt = fs::read_to_string(world.inbox().join(format!("done/{name}.receipt.txt")))
+            .unwrap_or_else(|e| panic!("no receipt for {name}: {e}"));
+        assert!(
+            receipt.contains("ACCEPTED") || receipt.contains("nothing to do"),
+            "{receipt}"
+        );
+        assert!(
+            !world.inbox().join(&*name).exists(),
+            "{name} still in the inbox"
+        );
+    }
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
     }
