@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use spiegel_core::durable::write_atomically;
+use spiegel_core::durable::{read_if_present, write_atomically};
 use spiegel_core::{Agb, Period};
 
 use crate::Result;
@@ -77,11 +77,7 @@ impl Store {
 
     /// The changelog offset of the last submission applied, if any.
     pub(crate) fn watermark(&self) -> Result<Option<u64>> {
-        match fs::read_to_string(self.dir.join("watermark")) {
-            Ok(s) => Ok(s.trim().parse().ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(read_if_present(&self.dir.join("watermark"))?.and_then(|s| s.trim().parse().ok()))
     }
 
     pub(crate) fn set_watermark(&self, offset: u64) -> Result<()> {
@@ -92,11 +88,7 @@ impl Store {
     }
 
     pub(crate) fn released(&self) -> Result<Option<String>> {
-        match fs::read_to_string(self.dir.join("released")) {
-            Ok(s) => Ok(Some(s.trim().to_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(read_if_present(&self.dir.join("released"))?.map(|s| s.trim().to_owned()))
     }
 
     pub(crate) fn set_released(&self, release: &str) -> Result<()> {

@@ -138,6 +138,8 @@ pub struct PublishStage {
     producer: Box<dyn Producer>,
     runtime: tokio::runtime::Runtime,
     current: Option<InProgress>,
+    /// The watermark of the last release published (kept in the state directory).
+    published_watermark: Option<u64>,
 }
 
 impl std::fmt::Debug for PublishStage {
@@ -165,6 +167,9 @@ impl PublishStage {
             .worker_threads(2)
             .build()
             .map_err(PublishError::Io)?;
+        let published_watermark =
+            spiegel_core::durable::read_if_present(&state_dir.join(PUBLISHED_WATERMARK))?
+                .and_then(|text| text.trim().parse().ok());
         Ok(Self {
             config,
             sharing: sharing.to_owned(),
@@ -174,6 +179,7 @@ impl PublishStage {
             producer,
             runtime,
             current: None,
+            published_watermark,
         })
     }
 
@@ -201,7 +207,7 @@ impl PublishStage {
                 .get(spiegel_aggregate::META_RELEASE)
                 .cloned()
                 .ok_or_else(|| PublishError::Malformed("no release id".into()))?;
-            if self.published_watermark()?.is_some_and(|w| watermark <= w) {
+            if self.published_watermark.is_some_and(|w| watermark <= w) {
                 if self.current.is_none() {
                     self.consumer.commit(&message)?;
                 }
@@ -261,6 +267,7 @@ impl PublishStage {
                 &self.state_dir.join(PUBLISHED_WATERMARK),
                 done.watermark.to_string().as_bytes(),
             )?;
+            self.published_watermark = Some(done.watermark);
             self.consumer.commit(&message)?;
             tracing::info!(release = %done.release, files = manifest.files.len(), "release published");
             progress.published = Some(manifest);
@@ -273,13 +280,13 @@ impl PublishStage {
     /// before that repeats the same events (consumers deduplicate by release id).
     fn announce(&mut self, manifest: &Manifest) -> Result<()> {
         let announced_path = self.state_dir.join(ANNOUNCED_MANIFEST);
-        let previous: Vec<ManifestFile> = match std::fs::read(&announced_path) {
-            Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes)
-                .map(|m| m.files)
-                .map_err(|e| PublishError::Malformed(e.to_string()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let previous: Vec<ManifestFile> =
+            match spiegel_core::durable::read_if_present(&announced_path)? {
+                Some(text) => serde_json::from_str::<Manifest>(&text)
+                    .map(|m| m.files)
+                    .map_err(|e| PublishError::Malformed(e.to_string()))?,
+                None => Vec::new(),
+            };
         let for_feed = |f: &ManifestFile| match f.kind.as_str() {
             "municipality" => Some(f.recipient.clone()),
             "mirror" if f.shared == Some(true) => f.municipality.clone(),
@@ -346,15 +353,6 @@ impl PublishStage {
             serde_json::to_vec(manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
         spiegel_core::durable::write_atomically(&announced_path, &json)?;
         Ok(())
-    }
-
-    /// The watermark of the last release published.
-    fn published_watermark(&self) -> Result<Option<u64>> {
-        match std::fs::read_to_string(self.state_dir.join(PUBLISHED_WATERMARK)) {
-            Ok(text) => Ok(text.trim().parse().ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
     }
 }
 

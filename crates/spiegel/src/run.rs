@@ -100,7 +100,7 @@ fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
 /// Removes what a killed run left half-written in the local report store: `object_store`
 /// stages each upload as `<name>#<n>` beside its target and renames it when complete, and its
 /// listing never shows staged files, so the publish stage cannot clean them up itself.
-pub(crate) fn remove_interrupted_uploads(root: &Path) -> Result<()> {
+fn remove_interrupted_uploads(root: &Path) -> Result<()> {
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in
@@ -123,6 +123,51 @@ pub(crate) fn remove_interrupted_uploads(root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The aggregate stage as instance `instance`, its state under `data_dir`.
+pub(crate) fn aggregate_stage(
+    config: AggregateConfig,
+    label: PseudonymLabel,
+    data_dir: &Path,
+    instance: &str,
+    transport: &dyn Transport,
+) -> Result<AggregateStage> {
+    Ok(AggregateStage::new(
+        config,
+        label,
+        &spiegel_aggregate::state_dir(data_dir),
+        transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
+        transport.consumer(
+            topic::AGGREGATE_STATE,
+            &spiegel_aggregate::state_group(instance),
+        )?,
+        transport.producer()?,
+    )?)
+}
+
+/// The publish stage writing to the local report store `out` (first clearing what a killed
+/// run left staged there), its sharing registry and state under `data_dir`.
+pub(crate) fn publish_stage(
+    config: PublishConfig,
+    data_dir: &Path,
+    out: &Path,
+    transport: &dyn Transport,
+) -> Result<PublishStage> {
+    std::fs::create_dir_all(out)?;
+    remove_interrupted_uploads(out)?;
+    let store = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(out)
+            .with_context(|| format!("opening the report store {}", out.display()))?,
+    );
+    Ok(PublishStage::new(
+        config,
+        &data_dir.join("sharing.json"),
+        &data_dir.join("publish"),
+        store,
+        transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
+        transport.producer()?,
+    )?)
 }
 
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
@@ -179,17 +224,7 @@ pub(crate) fn run(
     );
     drop(pseudonymise);
 
-    let mut aggregate = AggregateStage::new(
-        config.aggregate,
-        label,
-        &spiegel_aggregate::state_dir(data_dir),
-        transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
-        transport.consumer(
-            topic::AGGREGATE_STATE,
-            &spiegel_aggregate::state_group("embedded"),
-        )?,
-        transport.producer()?,
-    )?;
+    let mut aggregate = aggregate_stage(config.aggregate, label, data_dir, "embedded", &transport)?;
     let timer = std::time::Instant::now();
     aggregate.run_until_idle()?;
     tracing::info!(
@@ -198,19 +233,7 @@ pub(crate) fn run(
     );
     drop(aggregate);
 
-    remove_interrupted_uploads(out)?;
-    let store = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(out)
-            .with_context(|| format!("opening the report store {}", out.display()))?,
-    );
-    let mut publish = PublishStage::new(
-        config.publish,
-        &data_dir.join("sharing.json"),
-        &data_dir.join("publish"),
-        store,
-        transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
-        transport.producer()?,
-    )?;
+    let mut publish = publish_stage(config.publish, data_dir, out, &transport)?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
     tracing::info!(

@@ -12,12 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use spiegel_aggregate::{AggregateStage, PseudonymLabel};
+use spiegel_aggregate::PseudonymLabel;
 use spiegel_ingest::SubmissionMeta;
 use spiegel_ingest::stage::{IngestStage, Submitted};
 use spiegel_pseudonymise::stage::PseudonymiseStage;
 use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
-use spiegel_publish::PublishStage;
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 use spiegel_transport::{Transport, topic};
 
@@ -250,16 +249,12 @@ pub(crate) fn aggregate(
         ttp: TtpId::new(ttp)?,
         version: key_version,
     };
-    let mut stage = AggregateStage::new(
+    let mut stage = crate::run::aggregate_stage(
         config.aggregate,
         label,
-        &spiegel_aggregate::state_dir(&args.data_dir),
-        transport.consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)?,
-        transport.consumer(
-            topic::AGGREGATE_STATE,
-            &spiegel_aggregate::state_group(&config.kafka.instance()),
-        )?,
-        transport.producer()?,
+        &args.data_dir,
+        &config.kafka.instance(),
+        &transport,
     )?
     .with_release_quiet(release_quiet);
     shutdown.serve("aggregate", || {
@@ -272,20 +267,7 @@ pub(crate) fn aggregate(
 pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
-    std::fs::create_dir_all(out)?;
-    crate::run::remove_interrupted_uploads(out)?;
-    let store = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(out)
-            .with_context(|| format!("opening the report store {}", out.display()))?,
-    );
-    let mut stage = PublishStage::new(
-        config.publish,
-        &args.data_dir.join("sharing.json"),
-        &args.data_dir.join("publish"),
-        store,
-        transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
-        transport.producer()?,
-    )?;
+    let mut stage = crate::run::publish_stage(config.publish, &args.data_dir, out, &transport)?;
     shutdown.serve("publish", || {
         stage.run_until_idle()?;
         Ok(())
