@@ -19,6 +19,7 @@ pub use error::{PublishError, Result};
 pub use report::{
     FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema,
 };
+pub use rules::counts_rounded;
 
 /// The consumer group of this stage.
 pub const GROUP: &str = "spiegel-publish";

@@ -284,7 +284,7 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
             value: value.is_valid(row).then(|| value.value(row)),
             provisional: provisional.value(row),
             contributors: contributor_list,
-            controlled: kind_order < 3 || definition.linked,
+            controlled: rules::counts_rounded(key.kind(), definition),
             suppressed: false,
         };
         // Rows of one file arrive together; group them without a map lookup per row.

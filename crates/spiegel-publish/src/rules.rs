@@ -268,6 +268,14 @@ fn add_complement(cells: &mut [Cell], group: &Group, column: &str) -> Result<()>
     Ok(())
 }
 
+/// Whether the cells of `indicator` in a report of `report_kind` fall under statistical
+/// disclosure control, their counts perturbed to base 5 (SDC-4): every cell of an aggregate
+/// report, and in a mirror report the figures that use linkage to other providers' data. The
+/// provider's own volumes in its mirror report stay exact (SPEC §9).
+pub fn counts_rounded(report_kind: &str, indicator: &Indicator) -> bool {
+    report_kind != "mirror" || indicator.linked
+}
+
 /// SDC-4: a count rounded to base 5, up with probability (n mod 5)/5, the draw fixed by the
 /// cell key of the contributing units, so the same group of children gives the same value in
 /// every table and every run.

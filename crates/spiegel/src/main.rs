@@ -43,8 +43,13 @@ enum Command {
     /// a directory of submissions and writes the reports and their manifest to OUT. Only what
     /// changed since the last run is redone; a killed run resumes.
     Run(RunArgs),
-    /// Generates a realistic data set, runs the pipeline on it and summarises the reports.
+    /// Generates a realistic data set, runs the pipeline on it, renders the pages and
+    /// summarises the reports.
     Demo(DemoArgs),
+    /// Renders each mirror and municipality report of the current release as one
+    /// self-contained HTML page (Dutch, and an English variant) with trend charts and a print
+    /// stylesheet, for the quality conversation.
+    Render(RenderArgs),
     /// Creates the pipeline's Kafka topics with their partition counts and cleanup policies.
     #[cfg(feature = "kafka")]
     Topics {
@@ -299,6 +304,45 @@ struct DemoArgs {
     records: u64,
 }
 
+#[derive(Debug, Args)]
+struct RenderArgs {
+    /// The report store written by `spiegel run` or `spiegel publish` (with its manifest.json).
+    #[arg(long, env = "SPIEGEL_REPORTS")]
+    reports: PathBuf,
+    /// Where the pages go: a directory per recipient with a page per period, `PERIOD.html`
+    /// (Dutch) and `PERIOD.en.html` (English).
+    #[arg(long, env = "SPIEGEL_PAGES")]
+    out: PathBuf,
+    /// The data directory whose annotations.json holds the providers' explanations.
+    #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
+    data_dir: PathBuf,
+    /// The languages to render: Dutch, the language of the quality conversation, or also
+    /// an English variant of every page.
+    #[arg(long, value_enum, default_value = "nl")]
+    lang: Languages,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Languages {
+    /// Dutch only.
+    Nl,
+    /// English only.
+    En,
+    /// Dutch and English.
+    Both,
+}
+
+impl Languages {
+    fn list(self) -> &'static [spiegel_render::Language] {
+        use spiegel_render::Language;
+        match self {
+            Self::Nl => &[Language::Nl],
+            Self::En => &[Language::En],
+            Self::Both => &Language::ALL,
+        }
+    }
+}
+
 #[cfg(feature = "kafka")]
 #[derive(Debug, Subcommand)]
 enum TopicsCommand {
@@ -346,6 +390,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(&args),
         Command::Run(args) => run_command(&args),
         Command::Demo(args) => demo_command(&args),
+        Command::Render(args) => render_command(&args),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
         } => keys::generate(&out, version, &ttp),
@@ -464,12 +509,47 @@ fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn render_command(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let summary = render(&args.reports, &args.data_dir, args.lang.list(), &args.out)?;
+    println!(
+        "rendered release {}: {} mirror and {} municipality reports, {} pages ({:.1} MB) in {}",
+        summary.release,
+        summary.mirror,
+        summary.municipality,
+        summary.pages,
+        summary.bytes as f64 / 1e6,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(
+    reports: &std::path::Path,
+    data_dir: &std::path::Path,
+    languages: &[spiegel_render::Language],
+    out: &std::path::Path,
+) -> anyhow::Result<spiegel_render::RenderSummary> {
+    let store = anyhow::Context::with_context(
+        object_store::local::LocalFileSystem::new_with_prefix(reports),
+        || format!("the report store {} cannot be opened", reports.display()),
+    )?;
+    let annotations =
+        spiegel_render::AnnotationRegistry::load(&data_dir.join(spiegel_render::ANNOTATIONS_FILE))?;
+    Ok(spiegel_render::render_release(
+        std::sync::Arc::new(store),
+        &annotations,
+        languages,
+        out,
+    )?)
+}
+
 fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let submissions = args.dir.join("submissions");
     let data_dir = args.dir.join("data");
     let out = args.dir.join("reports");
-    for dir in [&submissions, &data_dir, &out] {
+    let pages = args.dir.join("pages");
+    for dir in [&submissions, &data_dir, &out, &pages] {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
@@ -493,21 +573,32 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let manifest = summary
         .manifest
         .ok_or_else(|| anyhow::anyhow!("the demo published no release"))?;
+    let rendered = render(&out, &data_dir, &spiegel_render::Language::ALL, &pages)?;
     let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
     let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
     let suppressed: u64 = manifest.files.iter().map(|f| f.suppressed).sum();
-    let example = manifest
-        .files
-        .iter()
-        .find(|f| f.kind == "municipality")
-        .map(|f| out.join(&f.path));
+    let example = |kind: &str| {
+        manifest
+            .files
+            .iter()
+            .rfind(|f| f.kind == kind)
+            .map(|f| {
+                pages
+                    .join(spiegel_render::page_path(f, spiegel_render::Language::Nl))
+                    .display()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
     println!(
         "Spiegel demo\n\
          - input: {} records for {} children from {} providers in {} gemeenten, periods {}\n\
          - accepted: {} submissions ({} rejected)\n\
          - reports: {} mirror, {} municipality, {} region, {} national ({} cells, {} suppressed by the release rules)\n\
+         - pages: {} ({:.0} MB), Dutch and English\n\
          - release {} in {:.1} s\n\
-         - look at: {} (manifest), e.g. {}",
+         - look at: {} (manifest)\n\
+         - open in a browser: {} (a municipality report), {} (a mirror report)",
         generated.records,
         generated.children,
         generated.providers,
@@ -526,10 +617,13 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         count("national"),
         rows,
         suppressed,
+        rendered.pages,
+        rendered.bytes as f64 / 1e6,
         manifest.release,
         started.elapsed().as_secs_f64(),
         out.join(spiegel_publish::MANIFEST).display(),
-        example.map(|p| p.display().to_string()).unwrap_or_default(),
+        example("municipality"),
+        example("mirror"),
     );
     Ok(ExitCode::SUCCESS)
 }

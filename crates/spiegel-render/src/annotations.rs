@@ -1,0 +1,175 @@
+//! The provider's explanation of a mirror report ("het verhaal achter de cijfers"): plain text,
+//! length-limited, shown as the characters written and never as markup.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::{RenderError, Result};
+
+/// The longest explanation accepted, in characters: a few paragraphs, what a quality
+/// conversation can take in.
+pub const MAX_ANNOTATION_CHARS: usize = 4000;
+
+/// Name of the registry file in the data directory (beside `sharing.json`).
+pub const ANNOTATIONS_FILE: &str = "annotations.json";
+
+/// The explanations providers attached to their mirror reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnnotationRegistry {
+    texts: BTreeMap<(String, String, String), String>,
+}
+
+/// One explanation, as stored in the registry file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Annotation {
+    /// AGB code of the provider.
+    pub provider: String,
+    /// Period of the mirror report.
+    pub period: String,
+    /// The municipality the mirror report is about (`GMxxxx`).
+    pub municipality: String,
+    /// The explanation, plain text.
+    pub text: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    annotations: Vec<Annotation>,
+}
+
+impl AnnotationRegistry {
+    /// Reads the registry file; a missing file is an empty registry. An explanation that is
+    /// too long or holds control characters is refused with the report it belongs to.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let invalid = |what: String| RenderError::Annotations {
+            path: path.to_owned(),
+            what,
+        };
+        let file: RegistryFile =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let mut registry = Self::default();
+        for annotation in file.annotations {
+            registry.insert(annotation).map_err(invalid)?;
+        }
+        Ok(registry)
+    }
+
+    /// Adds or replaces the explanation of one mirror report, after checking it.
+    pub fn insert(&mut self, annotation: Annotation) -> std::result::Result<(), String> {
+        check(&annotation.text).map_err(|why| {
+            format!(
+                "explanation of provider {} for {} in {}: {why}",
+                annotation.provider, annotation.period, annotation.municipality
+            )
+        })?;
+        let text = annotation.text.replace("\r\n", "\n");
+        self.texts.insert(
+            (
+                annotation.provider,
+                annotation.period,
+                annotation.municipality,
+            ),
+            text,
+        );
+        Ok(())
+    }
+
+    /// The explanation attached to `provider`'s mirror report of `period` for `municipality`.
+    pub fn get(&self, provider: &str, period: &str, municipality: &str) -> Option<&str> {
+        self.texts
+            .get(&(
+                provider.to_owned(),
+                period.to_owned(),
+                municipality.to_owned(),
+            ))
+            .map(String::as_str)
+    }
+}
+
+/// Plain text of bounded length: line breaks and tabs, no other control characters (they
+/// have no place in a printed page and can hide text).
+fn check(text: &str) -> std::result::Result<(), String> {
+    let length = text.chars().count();
+    if length > MAX_ANNOTATION_CHARS {
+        return Err(format!(
+            "{length} characters, at most {MAX_ANNOTATION_CHARS} allowed / {length} tekens, \
+             ten hoogste {MAX_ANNOTATION_CHARS} toegestaan"
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(format!(
+            "control character U+{:04X} not allowed / stuurteken U+{:04X} niet toegestaan",
+            u32::from(c),
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotation(text: &str) -> Annotation {
+        Annotation {
+            provider: "12345678".into(),
+            period: "2025-H1".into(),
+            municipality: "GM0344".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn explanations_are_checked_and_found_by_report() {
+        let mut registry = AnnotationRegistry::default();
+        registry.insert(annotation("Regel 1\r\nRegel 2")).unwrap();
+        assert_eq!(
+            registry.get("12345678", "2025-H1", "GM0344"),
+            Some("Regel 1\nRegel 2")
+        );
+        assert_eq!(registry.get("12345678", "2025-H2", "GM0344"), None);
+        let long = "x".repeat(MAX_ANNOTATION_CHARS + 1);
+        assert!(
+            registry
+                .insert(annotation(&long))
+                .unwrap_err()
+                .contains("4001")
+        );
+        assert!(
+            registry
+                .insert(annotation("a\u{1b}[31m"))
+                .unwrap_err()
+                .contains("U+001B")
+        );
+    }
+
+    #[test]
+    fn a_registry_file_with_a_bad_entry_names_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ANNOTATIONS_FILE);
+        assert_eq!(
+            AnnotationRegistry::load(&path).unwrap(),
+            AnnotationRegistry::default()
+        );
+        std::fs::write(
+            &path,
+            serde_json::json!({"annotations": [annotation(&"y".repeat(5000))]}).to_string(),
+        )
+        .unwrap();
+        let error = AnnotationRegistry::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("12345678") && error.contains("GM0344"),
+            "{error}"
+        );
+    }
+}

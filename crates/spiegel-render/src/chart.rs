@@ -1,0 +1,286 @@
+//! Trend charts drawn as inline SVG: a few rectangles, lines and labels, so a page needs no
+//! script, font or file from elsewhere and prints sharply.
+
+use spiegel_aggregate::indicators::{Indicator, Kind};
+
+use crate::text::{Escaped, Language, push};
+
+const WIDTH: f64 = 340.0;
+const HEIGHT: f64 = 170.0;
+const LEFT: f64 = 44.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 18.0;
+const BOTTOM: f64 = 26.0;
+
+/// One period's point of a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Point {
+    /// No report for the period (nothing delivered, or before the series starts).
+    Missing,
+    /// Suppressed by the release rules.
+    Secret,
+    /// A published value.
+    Value(f64),
+}
+
+/// A line of a chart.
+#[derive(Debug)]
+pub(crate) struct Series {
+    /// `own`, `region` or `national`: the CSS class that draws it.
+    pub(crate) class: &'static str,
+    pub(crate) name: String,
+    pub(crate) points: Vec<Point>,
+}
+
+/// Draws the trend of `indicator` over `periods`: bars for counts, lines for shares and
+/// statistics (with the reference series drawn beside the own one).
+pub(crate) fn trend(
+    out: &mut String,
+    id: &str,
+    language: Language,
+    indicator: &Indicator,
+    periods: &[String],
+    series: &[Series],
+) {
+    let label = language.indicator(indicator);
+    let max = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .filter_map(|p| match p {
+            Point::Value(v) => Some(*v),
+            _ => None,
+        })
+        .fold(0.0_f64, f64::max);
+    let top = match indicator.kind {
+        Kind::Share => 100.0,
+        _ => nice_ceiling(max),
+    };
+    let plot_width = WIDTH - LEFT - RIGHT;
+    let plot_height = HEIGHT - TOP - BOTTOM;
+    let step = plot_width / periods.len().max(1) as f64;
+    // Whole units of the view box: sharp enough for a chart this size, and integers format
+    // far faster than floats over thousands of pages.
+    let x = |i: usize| (LEFT + step * (i as f64 + 0.5)).round() as i64;
+    let y = |v: f64| (TOP + plot_height * (1.0 - (v / top).clamp(0.0, 1.0))).round() as i64;
+    push(
+        out,
+        format_args!(
+            "<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" \
+             height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\"><title id=\"{id}-t\">{}</title>\
+             <desc id=\"{id}-d\">",
+            Escaped(&format!(
+                "{label}: {}",
+                language.t("verloop over de perioden", "trend over the periods")
+            )),
+        ),
+    );
+    for (n, s) in series.iter().enumerate() {
+        if n > 0 {
+            out.push_str(" | ");
+        }
+        push(out, format_args!("{}: ", Escaped(&s.name)));
+        for (i, (period, point)) in periods.iter().zip(&s.points).enumerate() {
+            let shown = shown(language, indicator, *point);
+            let separator = if i > 0 { "; " } else { "" };
+            push(out, format_args!("{separator}{period} {}", Escaped(&shown)));
+        }
+    }
+    out.push_str("</desc>");
+    // Axis and grid: zero, half and the top. Attribute values are bare numbers (the HTML
+    // parser reads inline SVG), and shared styling sits on groups: thousands of charts are
+    // written per release.
+    out.push_str("<g class=\"axis\">");
+    for fraction in [0.0, 0.5, 1.0] {
+        let value = top * fraction;
+        let at = y(value);
+        push(
+            out,
+            format_args!(
+                "<line x1={LEFT} x2={} y1={at} y2={at} /><text x={} y={}>{}</text>",
+                WIDTH - RIGHT,
+                LEFT - 4.0,
+                at + 4,
+                Escaped(&tick(language, indicator, value)),
+            ),
+        );
+    }
+    out.push_str("</g><g class=\"periods\">");
+    for (i, period) in periods.iter().enumerate() {
+        push(
+            out,
+            format_args!(
+                "<text x={} y={}>{}</text>",
+                x(i),
+                HEIGHT - 8.0,
+                Escaped(period)
+            ),
+        );
+    }
+    out.push_str("</g>");
+    let baseline = y(0.0);
+    let mut labels = String::new();
+    let mut label = |at: (i64, i64), point: Point| {
+        let class = if matches!(point, Point::Value(_)) {
+            ""
+        } else {
+            " class=\"none\""
+        };
+        push(
+            &mut labels,
+            format_args!(
+                "<text{class} x={} y={}>{}</text>",
+                at.0,
+                at.1,
+                Escaped(&shown(language, indicator, point))
+            ),
+        );
+    };
+    match indicator.kind {
+        Kind::Count => {
+            let bar = (step * 0.55).min(40.0).round() as i64;
+            out.push_str("<g class=\"bars\">");
+            for (i, point) in series
+                .iter()
+                .take(1)
+                .flat_map(|s| s.points.iter().enumerate())
+            {
+                match *point {
+                    Point::Value(v) => {
+                        push(
+                            out,
+                            format_args!(
+                                "<rect x={} y={} width={bar} height={} />",
+                                x(i) - bar / 2,
+                                y(v),
+                                baseline - y(v),
+                            ),
+                        );
+                        label((x(i), y(v) - 4), *point);
+                    }
+                    Point::Secret | Point::Missing => label((x(i), baseline - 4), *point),
+                }
+            }
+            out.push_str("</g>");
+        }
+        Kind::Share | Kind::Statistic => {
+            for (n, s) in series.iter().enumerate() {
+                push(out, format_args!("<g class=\"{}\">", s.class));
+                // A line joins neighbouring published values only: a gap stays a gap.
+                let mut previous: Option<(i64, i64)> = None;
+                for (i, point) in s.points.iter().enumerate() {
+                    let here = match *point {
+                        Point::Value(v) => Some((x(i), y(v))),
+                        _ => None,
+                    };
+                    if let (Some((x0, y0)), Some((x1, y1))) = (previous, here) {
+                        push(
+                            out,
+                            format_args!("<line x1={x0} y1={y0} x2={x1} y2={y1} />"),
+                        );
+                    }
+                    if let Some((cx, cy)) = here {
+                        push(out, format_args!("<circle cx={cx} cy={cy} r=3 />"));
+                    }
+                    previous = here;
+                    // Only the own series is labelled; the references are in the table.
+                    if n == 0 {
+                        match here {
+                            Some((cx, cy)) => label((cx, cy - 7), *point),
+                            None => label((x(i), baseline - 4), *point),
+                        }
+                    }
+                }
+                out.push_str("</g>");
+            }
+        }
+    }
+    push(out, format_args!("<g class=\"labels\">{labels}</g></svg>"));
+}
+
+fn shown(language: Language, indicator: &Indicator, point: Point) -> String {
+    match point {
+        Point::Value(v) => language.value(indicator, v),
+        Point::Secret => language.t("geheim", "secret").to_owned(),
+        Point::Missing => "–".to_owned(),
+    }
+}
+
+fn tick(language: Language, indicator: &Indicator, value: f64) -> String {
+    match indicator.kind {
+        Kind::Share => format!("{}%", language.number(value, 0)),
+        _ if value.fract() == 0.0 => language.number(value, 0),
+        _ => language.number(value, 1),
+    }
+}
+
+/// The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `max` (and at least 1).
+fn nice_ceiling(max: f64) -> f64 {
+    if max <= 1.0 || !max.is_finite() {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * magnitude)
+        .find(|&c| c >= max)
+        .unwrap_or(10.0 * magnitude)
+}
+
+#[cfg(test)]
+mod tests {
+    use spiegel_aggregate::indicators::indicator;
+
+    use super::*;
+
+    #[test]
+    fn the_axis_top_is_a_round_number_above_the_maximum() {
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(7.0), 10.0);
+        assert_eq!(nice_ceiling(11.0), 20.0);
+        assert_eq!(nice_ceiling(240.0), 250.0);
+        assert_eq!(nice_ceiling(1000.0), 1000.0);
+        assert_eq!(nice_ceiling(1001.0), 2000.0);
+    }
+
+    #[test]
+    fn a_chart_describes_every_point_in_words() {
+        let mut out = String::new();
+        let dropout = indicator("dropout_share").unwrap();
+        let periods = vec!["2025-H1".to_owned(), "2025-H2".to_owned()];
+        trend(
+            &mut out,
+            "c1",
+            Language::Nl,
+            dropout,
+            &periods,
+            &[
+                Series {
+                    class: "own",
+                    name: "Utrecht".into(),
+                    points: vec![Point::Secret, Point::Value(12.0)],
+                },
+                Series {
+                    class: "national",
+                    name: "Nederland".into(),
+                    points: vec![Point::Value(10.0), Point::Value(11.0)],
+                },
+            ],
+        );
+        assert!(out.contains(
+            "<desc id=\"c1-d\">Utrecht: 2025-H1 geheim; 2025-H2 12% | Nederland: 2025-H1 10%; \
+             2025-H2 11%</desc>"
+        ));
+        assert!(out.starts_with("<svg") && out.ends_with("</svg>"));
+        let own = &out[out.find("<g class=\"own\">").unwrap()..];
+        let own = &own[..own.find("</g>").unwrap()];
+        assert_eq!(
+            own.matches("<circle").count(),
+            1,
+            "a secret value has no point"
+        );
+        let national = &out[out.find("<g class=\"national\">").unwrap()..];
+        let national = &national[..national.find("</g>").unwrap()];
+        assert_eq!(national.matches("<line").count(), 1);
+        assert!(out.contains(">geheim</text>"));
+    }
+}

@@ -1,0 +1,359 @@
+//! Readable reports (SPEC §8): each mirror report and each municipality report of the current
+//! release as one self-contained HTML page in Dutch, with an English variant, for the quarterly
+//! quality conversation.
+//!
+//! A page is a rendering of the published Parquet file, never a second computation: every
+//! figure on it is read from that file (and, for the trend and the reference columns, from the
+//! same recipient's files of earlier periods and the region's and country's files of the
+//! release). Pages carry inline CSS and SVG only, no script and nothing fetched from elsewhere,
+//! and a print stylesheet for A4 handouts. Nothing on a municipality page names a provider;
+//! a mirror page names only its own provider (NB-1, NB-2).
+
+mod annotations;
+mod chart;
+mod error;
+mod load;
+mod page;
+mod text;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use spiegel_publish::{Manifest, ManifestFile};
+
+pub use annotations::{ANNOTATIONS_FILE, Annotation, AnnotationRegistry, MAX_ANNOTATION_CHARS};
+pub use error::{RenderError, Result};
+pub use text::Language;
+
+use load::Report;
+use page::Page;
+
+/// Reports read from the store at once.
+const CONCURRENT_READS: usize = 16;
+
+/// What [`render_release`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderSummary {
+    /// The release rendered.
+    pub release: String,
+    /// Mirror reports rendered (each in every language asked for).
+    pub mirror: usize,
+    /// Municipality reports rendered.
+    pub municipality: usize,
+    /// Page files written.
+    pub pages: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Where the page of a mirror or municipality report in `language` goes, relative to the
+/// output directory: one directory per recipient holding a page per period, so a reader finds
+/// a report's history together (`release=R/mirror/provider=A/municipality=G/2025-H1.html`,
+/// `release=R/municipality/GM0344/2025-H1.en.html`).
+pub fn page_path(report: &ManifestFile, language: Language) -> String {
+    let release = report
+        .path
+        .split('/')
+        .next()
+        .filter(|first| first.starts_with("release="))
+        .unwrap_or("release=unknown");
+    let suffix = match language {
+        Language::Nl => "html",
+        Language::En => "en.html",
+    };
+    let period = &report.period;
+    match report.municipality.as_deref() {
+        Some(gemeente) => format!(
+            "{release}/{}/provider={}/municipality={gemeente}/{period}.{suffix}",
+            report.kind, report.recipient
+        ),
+        None => format!(
+            "{release}/{}/{}/{period}.{suffix}",
+            report.kind, report.recipient
+        ),
+    }
+}
+
+/// Renders every mirror and municipality report of the store's current release into `out`,
+/// in each of `languages`, on every core.
+pub fn render_release(
+    store: Arc<dyn ObjectStore>,
+    annotations: &AnnotationRegistry,
+    languages: &[Language],
+    out: &Path,
+) -> Result<RenderSummary> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let manifest = runtime.block_on(load::manifest(store.as_ref()))?;
+    let references = runtime.block_on(read_all(
+        store.as_ref(),
+        manifest
+            .files
+            .iter()
+            .filter(|f| f.kind == "region" || f.kind == "national"),
+    ))?;
+    let references = References::new(references);
+    let periods = release_periods(&manifest);
+    let mut families: BTreeMap<(&str, &str, Option<&str>), Vec<&ManifestFile>> = BTreeMap::new();
+    for file in manifest
+        .files
+        .iter()
+        .filter(|f| f.kind == "mirror" || f.kind == "municipality")
+    {
+        families
+            .entry((&file.kind, &file.recipient, file.municipality.as_deref()))
+            .or_default()
+            .push(file);
+    }
+    let handle = runtime.handle();
+    let results = spiegel_core::parallel::map(
+        families.into_values().collect(),
+        usize::MAX,
+        |files| -> Result<(usize, usize, u64)> {
+            let reports = handle.block_on(read_all(store.as_ref(), files.into_iter()))?;
+            let family = Family::new(reports, &periods);
+            let mut pages = 0;
+            let mut bytes = 0;
+            for (at, report) in family.reports.iter().enumerate() {
+                for &language in languages {
+                    let html =
+                        family.page(at, &manifest, &references, annotations, language, languages);
+                    let path = out.join(page_path(&report.file, language));
+                    write(&path, html.as_bytes())?;
+                    pages += 1;
+                    bytes += html.len() as u64;
+                }
+            }
+            let mirror = family
+                .reports
+                .iter()
+                .filter(|r| r.file.kind == "mirror")
+                .count();
+            Ok((mirror, pages, bytes))
+        },
+    );
+    let mut summary = RenderSummary {
+        release: manifest.release.clone(),
+        ..RenderSummary::default()
+    };
+    for result in results {
+        let (mirror, pages, bytes) = result?;
+        summary.mirror += mirror;
+        summary.pages += pages;
+        summary.bytes += bytes;
+    }
+    summary.municipality = manifest
+        .files
+        .iter()
+        .filter(|f| f.kind == "municipality")
+        .count();
+    tracing::info!(
+        release = %summary.release,
+        mirror = summary.mirror,
+        municipality = summary.municipality,
+        pages = summary.pages,
+        bytes = summary.bytes,
+        "rendered the release"
+    );
+    Ok(summary)
+}
+
+/// The page of one mirror or municipality report of the store's current release, by its path
+/// in the manifest; for serving a report as HTML.
+pub async fn render_report(
+    store: &dyn ObjectStore,
+    report_path: &str,
+    annotations: &AnnotationRegistry,
+    language: Language,
+) -> Result<String> {
+    let manifest = load::manifest(store).await?;
+    let wanted = manifest
+        .files
+        .iter()
+        .find(|f| f.path == report_path && (f.kind == "mirror" || f.kind == "municipality"))
+        .ok_or_else(|| RenderError::NotFound(report_path.to_owned()))?;
+    let family_files = manifest.files.iter().filter(|f| {
+        f.kind == wanted.kind
+            && f.recipient == wanted.recipient
+            && f.municipality == wanted.municipality
+    });
+    let reports = read_all(store, family_files).await?;
+    let periods = release_periods(&manifest);
+    let family = Family::new(reports, &periods);
+    let at = family
+        .reports
+        .iter()
+        .position(|r| r.file.path == report_path)
+        .ok_or_else(|| RenderError::NotFound(report_path.to_owned()))?;
+    // Only the region and the country of this municipality are needed, not every reference.
+    let region = family.reports[at].region.clone();
+    let references = read_all(
+        store,
+        manifest.files.iter().filter(|f| {
+            f.kind == "national" || (f.kind == "region" && Some(&f.recipient) == region.as_ref())
+        }),
+    )
+    .await?;
+    let references = References::new(references);
+    Ok(family.page(
+        at,
+        &manifest,
+        &references,
+        annotations,
+        language,
+        &Language::ALL,
+    ))
+}
+
+async fn read_all<'a>(
+    store: &dyn ObjectStore,
+    files: impl Iterator<Item = &'a ManifestFile>,
+) -> Result<Vec<Report>> {
+    futures::stream::iter(files)
+        .map(|file| load::report(store, file))
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await
+}
+
+/// Every period of the release, oldest first.
+fn release_periods(manifest: &Manifest) -> Vec<String> {
+    let mut periods: Vec<String> = manifest.files.iter().map(|f| f.period.clone()).collect();
+    periods.sort();
+    periods.dedup();
+    page::sort_periods(&mut periods);
+    periods
+}
+
+/// Region and national reports by (kind, recipient, period).
+struct References {
+    reports: BTreeMap<(String, String, String), Report>,
+}
+
+impl References {
+    fn new(reports: Vec<Report>) -> Self {
+        Self {
+            reports: reports
+                .into_iter()
+                .map(|r| {
+                    (
+                        (
+                            r.file.kind.clone(),
+                            r.file.recipient.clone(),
+                            r.file.period.clone(),
+                        ),
+                        r,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn get(&self, kind: &str, recipient: &str, period: &str) -> Option<&Report> {
+        self.reports
+            .get(&(kind.to_owned(), recipient.to_owned(), period.to_owned()))
+    }
+}
+
+/// The reports of one recipient (a provider in a gemeente, or a gemeente) over the periods.
+struct Family<'p> {
+    /// In period order.
+    reports: Vec<Report>,
+    periods: &'p [String],
+}
+
+impl<'p> Family<'p> {
+    fn new(mut reports: Vec<Report>, periods: &'p [String]) -> Self {
+        let order = |r: &Report| periods.iter().position(|p| *p == r.file.period);
+        reports.sort_by_key(|r| order(r));
+        Self { reports, periods }
+    }
+
+    fn page(
+        &self,
+        at: usize,
+        manifest: &Manifest,
+        references: &References,
+        annotations: &AnnotationRegistry,
+        language: Language,
+        variants: &[Language],
+    ) -> String {
+        let report = &self.reports[at];
+        // The trend runs from the family's first published period to this report's.
+        let first = self
+            .reports
+            .first()
+            .map_or(&report.file.period, |r| &r.file.period);
+        let start = self.periods.iter().position(|p| p == first).unwrap_or(0);
+        let end = self
+            .periods
+            .iter()
+            .position(|p| *p == report.file.period)
+            .map_or(self.periods.len(), |e| e + 1)
+            .max(start);
+        let periods = &self.periods[start..end];
+        let history: Vec<Option<&Report>> = periods
+            .iter()
+            .map(|p| self.reports[..=at].iter().find(|r| r.file.period == *p))
+            .collect();
+        let municipality = report.file.kind == "municipality";
+        let reference = |kind: &str| -> Vec<Option<&Report>> {
+            periods
+                .iter()
+                .map(|p| {
+                    let recipient = match kind {
+                        "region" => report.region.as_deref(),
+                        _ => Some("national"),
+                    };
+                    recipient
+                        .filter(|_| municipality)
+                        .and_then(|r| references.get(kind, r, p))
+                })
+                .collect()
+        };
+        let region = reference("region");
+        let national = reference("national");
+        let other = match language {
+            Language::Nl => Language::En,
+            Language::En => Language::Nl,
+        };
+        let other_path = page_path(&report.file, other);
+        let other_language = variants
+            .contains(&other)
+            .then(|| other_path.rsplit('/').next().unwrap_or(&other_path));
+        let annotation = report
+            .file
+            .municipality
+            .as_deref()
+            .filter(|_| !municipality)
+            .and_then(|g| annotations.get(&report.file.recipient, &report.file.period, g));
+        page::render(&Page {
+            language,
+            manifest,
+            report,
+            periods,
+            history: &history,
+            region: &region,
+            national: &national,
+            annotation,
+            other_language,
+        })
+    }
+}
+
+/// Writes a page through a temporary file and a rename, so a reader never sees half a page.
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut temporary = PathBuf::from(path);
+    temporary.as_mut_os_string().push(".tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
