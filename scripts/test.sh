@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite of Spiegel. Later parts (a Kafka broker, an S3-compatible server, a
-# browser) are installed and started from here, so that this one command stays the whole story.
+# The whole test suite of Spiegel. Its real components (a Kafka broker, a browser, later an
+# S3-compatible server) are installed and started from here, so that this one command stays the
+# whole story.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,21 @@ if ! "$venv/bin/python" -c "import pyarrow, duckdb" 2>/dev/null; then
 fi
 export SPIEGEL_PYTHON="$venv/bin/python"
 
+# A real browser for the rendered pages: Debian's headless Chromium, and poppler's pdftotext
+# and pdfinfo to read the PDFs it prints. apt-get only runs when one of them is missing.
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
+    echo "== installing chromium and poppler-utils"
+    sudo_if_needed=""
+    [ "$(id -u)" -eq 0 ] || sudo_if_needed="sudo"
+    $sudo_if_needed apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq --no-install-recommends \
+        chromium poppler-utils fonts-dejavu-core >/dev/null
+fi
+export SPIEGEL_TEST_CHROMIUM="${SPIEGEL_TEST_CHROMIUM:-$(command -v chromium)}"
+# Screenshots and PDFs of the browser test, kept as CI artifacts.
+export SPIEGEL_ARTIFACTS="${SPIEGEL_ARTIFACTS:-$PWD/target/artifacts}"
+echo "   browser: $("$SPIEGEL_TEST_CHROMIUM" --version 2>/dev/null || echo "$SPIEGEL_TEST_CHROMIUM"); artifacts in $SPIEGEL_ARTIFACTS"
+
 # A real Kafka broker (KRaft, single node, 127.0.0.1) for the tests of the four stages as
 # separate processes; stopped however the tests end.
 kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-kafka.XXXXXX")"
@@ -23,5 +39,5 @@ SPIEGEL_TEST_KAFKA="$(scripts/kafka.sh start "$kafka_dir")"
 export SPIEGEL_TEST_KAFKA SPIEGEL_TEST_KAFKA_DIR="$kafka_dir"
 echo "   on $SPIEGEL_TEST_KAFKA"
 
-echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end and Kafka tests)"
+echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end, Kafka and browser tests)"
 cargo test --workspace --all-features --locked "$@"

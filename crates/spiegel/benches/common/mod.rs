@@ -37,14 +37,19 @@ pub(crate) fn run(args: &[&str]) -> Measured {
 }
 
 pub(crate) fn report(what: &str, records: u64, runs: &[Measured]) {
+    report_in(what, records, "records", runs);
+}
+
+/// Median and best wall time of `runs` over `count` items of `unit`, and the peak RSS.
+pub(crate) fn report_in(what: &str, count: u64, unit: &str, runs: &[Measured]) {
     let mut walls: Vec<f64> = runs.iter().map(|m| m.wall.as_secs_f64()).collect();
     walls.sort_by(f64::total_cmp);
     let median = walls[walls.len() / 2];
     let rss = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
     println!(
-        "{what:<44} {records:>9} records  median {median:>6.3} s  best {:>6.3} s  {:>10.0} records/s (median)  peak RSS {:>6.1} MiB",
+        "{what:<44} {count:>9} {unit}  median {median:>6.3} s  best {:>6.3} s  {:>10.0} {unit}/s (median)  peak RSS {:>6.1} MiB",
         walls[0],
-        records as f64 / median,
+        count as f64 / median,
         rss as f64 / 1024.0
     );
 }
