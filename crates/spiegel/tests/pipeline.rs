@@ -317,8 +317,24 @@ fn the_demo_generates_runs_and_summarises() {
         "municipality",
         "suppressed",
         "manifest.json",
+        "pages:",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    // The pages it points to exist, in Dutch with their English variant beside them.
+    let line = text
+        .lines()
+        .find(|l| l.contains("open in a browser"))
+        .unwrap();
+    let pages: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.ends_with(".html"))
+        .collect();
+    assert_eq!(pages.len(), 2, "{line}");
+    for page in pages {
+        let html = fs::read_to_string(page).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+        assert!(Path::new(&page.replace(".html", ".en.html")).exists());
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.path().join("reports/manifest.json")).unwrap())

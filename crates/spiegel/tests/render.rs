@@ -671,3 +671,42 @@ fn pages_load_in_headless_chromium_without_errors_and_print_to_a4() {
     assert_ne!(municipality_title, mirror_title);
     assert!(!mirror_text.contains(municipality_title.as_str()));
 }
+
+#[test]
+fn one_report_rendered_on_request_is_the_page_render_wrote() {
+    // The serving API renders a single report on request; it must be the same page.
+    let rendered = rendered();
+    let store = object_store::local::LocalFileSystem::new_with_prefix(rendered.reports()).unwrap();
+    let annotations = spiegel_render::AnnotationRegistry::load(
+        &rendered
+            .root
+            .join("data")
+            .join(spiegel_render::ANNOTATIONS_FILE),
+    )
+    .unwrap();
+    let municipality = rendered.files("municipality")[0];
+    for (file, language, lang) in [
+        (municipality, spiegel_render::Language::Nl, "nl"),
+        (&rendered.annotated, spiegel_render::Language::En, "en"),
+    ] {
+        let page = futures::executor::block_on(spiegel_render::render_report(
+            &store,
+            file["path"].as_str().unwrap(),
+            &annotations,
+            language,
+        ))
+        .unwrap();
+        assert_eq!(page, rendered.page(file, lang), "{}", file["path"]);
+    }
+    let region = rendered.files("region")[0]["path"].as_str().unwrap();
+    let refused = futures::executor::block_on(spiegel_render::render_report(
+        &store,
+        region,
+        &annotations,
+        spiegel_render::Language::Nl,
+    ));
+    assert!(matches!(
+        refused,
+        Err(spiegel_render::RenderError::NotFound(_))
+    ));
+}
