@@ -197,6 +197,68 @@ pub(crate) fn trend(
     push(out, format_args!("<g class=\"labels\">{labels}</g></svg>"));
 }
 
+/// Draws a distribution of shares (one category per row, a bar of 0–100%) for one period.
+pub(crate) fn distribution(
+    out: &mut String,
+    id: &str,
+    language: Language,
+    indicator: &Indicator,
+    title: &str,
+    items: &[(&str, Point)],
+) {
+    const ROW: i64 = 30;
+    const BAR: f64 = 280.0;
+    let height = ROW * items.len() as i64 + 4;
+    push(
+        out,
+        format_args!(
+            "<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" \
+             height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\"><title id=\"{id}-t\">{}</title>\
+             <desc id=\"{id}-d\">",
+            Escaped(title)
+        ),
+    );
+    for (i, (label, point)) in items.iter().enumerate() {
+        let separator = if i > 0 { "; " } else { "" };
+        push(
+            out,
+            format_args!(
+                "{separator}{}: {}",
+                Escaped(label),
+                Escaped(&shown(language, indicator, *point))
+            ),
+        );
+    }
+    out.push_str("</desc><g class=\"rows\">");
+    for (i, (label, point)) in items.iter().enumerate() {
+        let top = ROW * i as i64;
+        push(
+            out,
+            format_args!("<text x=0 y={}>{}</text>", top + 11, Escaped(label)),
+        );
+        let shown = Escaped(&shown(language, indicator, *point)).to_string();
+        match *point {
+            Point::Value(v, _) => {
+                let width = (BAR * (v / 100.0).clamp(0.0, 1.0)).round() as i64;
+                push(
+                    out,
+                    format_args!(
+                        "<rect x=0 y={} width={width} height=10 /><text x={} y={}>{shown}</text>",
+                        top + 15,
+                        width + 4,
+                        top + 24
+                    ),
+                );
+            }
+            Point::Secret | Point::Missing => push(
+                out,
+                format_args!("<text class=\"none\" x=0 y={}>{shown}</text>", top + 24),
+            ),
+        }
+    }
+    out.push_str("</g></svg>");
+}
+
 /// Draws the points gathered so far as one line, if there are two or more.
 fn polyline(out: &mut String, run: &mut Vec<(i64, i64)>) {
     if run.len() > 1 {

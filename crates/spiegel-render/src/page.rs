@@ -159,6 +159,7 @@ pub(crate) fn render(page: &Page<'_>) -> String {
         page.t("Inzet van jeugdhulp", "Use of youth care"),
         OUTPUT_CHARTS,
     );
+    out.push_str("</section>\n");
     cards(
         &mut out,
         page,
@@ -166,6 +167,8 @@ pub(crate) fn render(page: &Page<'_>) -> String {
         page.t("Uitkomsten", "Outcomes"),
         OUTCOME_CHARTS,
     );
+    distributions(&mut out, page);
+    out.push_str("</section>\n");
     details(&mut out, page);
     out.push_str("</main>\n");
     footer(&mut out, page);
@@ -499,7 +502,85 @@ fn cards(out: &mut String, page: &Page<'_>, id: &str, heading: &str, codes: &[&'
         }
         out.push_str("</figure>");
     }
-    out.push_str("</div></section>\n");
+    out.push_str("</div>");
+}
+
+/// Distributions shown as bars for the report's own period: why trajectories ended, and
+/// whether the youth can continue without help, by informant.
+const DISTRIBUTIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "Reden van beëindiging",
+        "Reason the trajectory ended",
+        &[
+            "end_reason_01",
+            "end_reason_02",
+            "end_reason_03",
+            "end_reason_04",
+            "end_reason_05",
+        ],
+    ),
+    (
+        "Zonder hulp verder, volgens de jeugdige",
+        "Continuing without help, according to the youth",
+        &[
+            "continue_without_help_youth_01",
+            "continue_without_help_youth_02",
+            "continue_without_help_youth_03",
+            "continue_without_help_youth_04",
+        ],
+    ),
+    (
+        "Zonder hulp verder, volgens de ouder",
+        "Continuing without help, according to the parent",
+        &[
+            "continue_without_help_parent_01",
+            "continue_without_help_parent_02",
+            "continue_without_help_parent_03",
+            "continue_without_help_parent_04",
+        ],
+    ),
+];
+
+fn distributions(out: &mut String, page: &Page<'_>) {
+    out.push_str("<div class=\"cards\">");
+    for (n, (nl, en, codes)) in DISTRIBUTIONS.iter().enumerate() {
+        let items: Vec<(&str, Point, &'static Indicator)> = codes
+            .iter()
+            .filter_map(|code| {
+                let indicator = spiegel_aggregate::indicators::indicator(code)?;
+                let label = page.language.indicator(indicator);
+                // "reden beëindiging: volgens plan" becomes "volgens plan" under its heading.
+                let short = label.split_once(": ").map_or(label, |(_, s)| s);
+                Some((short, point(page.report.total(code)), indicator))
+            })
+            .collect();
+        let Some(&(_, _, first)) = items.first() else {
+            continue;
+        };
+        if items.iter().all(|(_, p, _)| *p == Point::Missing) {
+            continue;
+        }
+        let title = page.t(nl, en);
+        push(out, format_args!("<figure><h3>{}</h3>", Escaped(title)));
+        let bars: Vec<(&str, Point)> = items.iter().map(|(l, p, _)| (*l, *p)).collect();
+        chart::distribution(
+            out,
+            &format!("verdeling{n}"),
+            page.language,
+            first,
+            &format!("{title}, {}", page.report.file.period),
+            &bars,
+        );
+        push(
+            out,
+            format_args!(
+                "<p class=\"legend\">{} {}</p></figure>",
+                page.t("Aandelen in periode", "Shares in period"),
+                Escaped(&page.report.file.period)
+            ),
+        );
+    }
+    out.push_str("</div>");
 }
 
 /// The figure of the report's own period, with its reference values on a municipality page.
@@ -547,14 +628,18 @@ fn now(out: &mut String, page: &Page<'_>, indicator: &'static Indicator, cell: O
 fn points(reports: &[Option<&Report>], code: &'static str) -> Vec<Point> {
     reports
         .iter()
-        .map(|r| match r.and_then(|r| r.total(code)) {
-            None => Point::Missing,
-            Some(c) if c.status == Status::Suppressed => Point::Secret,
-            Some(c) => c.value.map_or(Point::Missing, |v| {
-                Point::Value(v, c.status == Status::Provisional)
-            }),
-        })
+        .map(|r| point(r.and_then(|r| r.total(code))))
         .collect()
+}
+
+fn point(cell: Option<&Cell>) -> Point {
+    match cell {
+        None => Point::Missing,
+        Some(c) if c.status == Status::Suppressed => Point::Secret,
+        Some(c) => c.value.map_or(Point::Missing, |v| {
+            Point::Value(v, c.status == Status::Provisional)
+        }),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

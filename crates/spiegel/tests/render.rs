@@ -620,6 +620,18 @@ fn pages_load_in_headless_chromium_without_errors_and_print_to_a4() {
              && s.querySelector('desc').textContent.length > 0)",
         );
         assert_eq!(described, json!(true), "{name}");
+        // Trend lines are strokes, not filled shapes (an SVG polyline fills black unless told).
+        let lines = browser.evaluate(
+            &tab,
+            "[...document.querySelectorAll('svg.chart polyline')].map(l => { \
+             const s = getComputedStyle(l); return [s.fill, s.stroke]; })",
+        );
+        let lines = lines.as_array().unwrap();
+        assert!(!lines.is_empty(), "{name}: no trend lines");
+        for line in lines {
+            assert_eq!(line[0], json!("none"), "{name}: a filled trend line");
+            assert_ne!(line[1], json!("none"), "{name}: an invisible trend line");
+        }
         let png = browser.screenshot(&tab);
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{name}");
         fs::write(out.join(format!("{name}.png")), &png).unwrap();
