@@ -2,6 +2,7 @@
 // A command-line program's output is its interface.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod admin;
 mod generate;
 mod keys;
 mod prepare;
@@ -50,6 +51,16 @@ enum Command {
     /// self-contained HTML page (Dutch, and an English variant) with trend charts and a print
     /// stylesheet, for the quality conversation.
     Render(RenderArgs),
+    /// Bearer tokens for the HTTP API: each stands for one provider, municipality or operator.
+    Tokens {
+        #[command(subcommand)]
+        command: admin::TokensCommand,
+    },
+    /// The hash-chained audit log of every action on the data (NEN 7513 style).
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
     /// Creates the pipeline's Kafka topics with their partition counts and cleanup policies.
     #[cfg(feature = "kafka")]
     Topics {
@@ -391,6 +402,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(&args),
         Command::Demo(args) => demo_command(&args),
         Command::Render(args) => render_command(&args),
+        Command::Tokens { command } => admin::tokens(&command),
+        Command::Audit { command } => admin::audit(&command),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
         } => keys::generate(&out, version, &ttp),

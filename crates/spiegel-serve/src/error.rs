@@ -1,0 +1,24 @@
+/// Result alias for this crate.
+pub type Result<T, E = ServeError> = std::result::Result<T, E>;
+
+/// Failures of the serving foundations.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A state file (tokens, audit log) could not be read or written.
+    #[error("serving state: {0}")]
+    Io(#[from] std::io::Error),
+    /// A state file is not valid JSON of the expected shape.
+    #[error("{path}: {what}")]
+    Corrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A principal named on the command line or in a request is not valid.
+    #[error("{0}")]
+    InvalidPrincipal(String),
+    /// No token has this id.
+    #[error("no token with id {0}")]
+    UnknownToken(String),
+}

@@ -1,0 +1,25 @@
+//! Serving (SPEC §10): who may see what, and a record of who saw what. This crate holds what
+//! every route of the HTTP API relies on: the [`Principal`] a request acts as, bearer tokens
+//! that stand for one principal each ([`TokenStore`]: 256 random bits, shown once, stored
+//! only as SHA-256 hashes, compared in constant time), and the hash-chained, append-only audit
+//! log ([`AuditLog`], [`verify`]) in the NEN 7513 style.
+
+mod audit;
+mod error;
+mod principal;
+mod tokens;
+
+pub use audit::{
+    AUDIT_FILE, AUDIT_HEAD_FILE, Action, Actor, AuditLog, AuditRecord, Broken, Entry, Outcome,
+    VerifyReport, verify,
+};
+pub use error::{Result, ServeError};
+pub use principal::Principal;
+pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};
+
+/// The current time as the audit log and the token store write it (RFC 3339, UTC, seconds).
+pub fn now() -> String {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
