@@ -17,7 +17,7 @@ use spiegel_transport::{Consumer, Producer};
 
 pub use error::{PublishError, Result};
 pub use report::{
-    FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, report_schema,
+    FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, region_slug, report_schema,
 };
 pub use rules::counts_rounded;
 

@@ -119,7 +119,10 @@ impl FileKey {
         let base = format!("release={release}/{}/period={}", self.kind(), self.period);
         match self.kind_order {
             0 => format!("{base}/national.parquet"),
-            1 => format!("{base}/region={}/report.parquet", slug(&self.recipient)),
+            1 => format!(
+                "{base}/region={}/report.parquet",
+                region_slug(&self.recipient)
+            ),
             2 => format!("{base}/municipality={}/report.parquet", self.recipient),
             _ => format!(
                 "{base}/provider={}/municipality={}/report.parquet",
@@ -130,7 +133,9 @@ impl FileKey {
     }
 }
 
-fn slug(name: &str) -> String {
+/// A jeugdzorgregio's name as it appears in paths and ids: lower-case ASCII letters and
+/// digits, every other character a `-` (`"Utrecht stad"` → `utrecht-stad`).
+pub fn region_slug(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -177,12 +177,18 @@ pub async fn render_report(
         .iter()
         .find(|f| f.path == report_path && (f.kind == "mirror" || f.kind == "municipality"))
         .ok_or_else(|| RenderError::NotFound(report_path.to_owned()))?;
-    let family_files = manifest.files.iter().filter(|f| {
-        f.kind == wanted.kind
-            && f.recipient == wanted.recipient
-            && f.municipality == wanted.municipality
-    });
-    let reports = read_all(store, family_files).await?;
+    // Owned lists, not filtering iterators, across the awaits: the future stays `Send` for
+    // every lifetime, as a server's handler needs.
+    let family_files: Vec<&ManifestFile> = manifest
+        .files
+        .iter()
+        .filter(|f| {
+            f.kind == wanted.kind
+                && f.recipient == wanted.recipient
+                && f.municipality == wanted.municipality
+        })
+        .collect();
+    let reports = read_all(store, family_files.iter().copied()).await?;
     let periods = release_periods(&manifest);
     let family = Family::new(reports, &periods);
     let at = family
@@ -192,13 +198,14 @@ pub async fn render_report(
         .ok_or_else(|| RenderError::NotFound(report_path.to_owned()))?;
     // Only the region and the country of this municipality are needed, not every reference.
     let region = family.reports[at].region.clone();
-    let references = read_all(
-        store,
-        manifest.files.iter().filter(|f| {
+    let reference_files: Vec<&ManifestFile> = manifest
+        .files
+        .iter()
+        .filter(|f| {
             f.kind == "national" || (f.kind == "region" && Some(&f.recipient) == region.as_ref())
-        }),
-    )
-    .await?;
+        })
+        .collect();
+    let references = read_all(store, reference_files.iter().copied()).await?;
     let references = References::new(references);
     Ok(family.page(
         at,
@@ -214,8 +221,10 @@ async fn read_all<'a>(
     store: &dyn ObjectStore,
     files: impl Iterator<Item = &'a ManifestFile>,
 ) -> Result<Vec<Report>> {
-    futures::stream::iter(files)
-        .map(|file| load::report(store, file))
+    // The futures are made before anything is awaited, so no closure is held across an
+    // await and the future stays `Send` for a server's handler.
+    let reads: Vec<_> = files.map(|file| load::report(store, file)).collect();
+    futures::stream::iter(reads)
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await

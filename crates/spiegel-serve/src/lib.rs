@@ -7,6 +7,7 @@
 mod audit;
 mod error;
 mod principal;
+mod server;
 mod tokens;
 
 pub use audit::{
@@ -15,6 +16,7 @@ pub use audit::{
 };
 pub use error::{Result, ServeError};
 pub use principal::Principal;
+pub use server::{App, ServeConfig, admin, api, may_read, report_id, run};
 pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};
 
 /// The current time as the audit log and the token store write it (RFC 3339, UTC, seconds).

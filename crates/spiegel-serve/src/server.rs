@@ -1,0 +1,438 @@
+//! The HTTP API (SPEC §10) and the admin endpoints, on two listeners. Every route resolves the
+//! caller's [`Principal`] from its bearer token and answers another tenant's resource exactly
+//! as a resource that does not exist: 404, never 403 and never a hint.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use object_store::{ObjectStore, ObjectStoreExt};
+use spiegel_publish::{MANIFEST, Manifest, ManifestFile, region_slug};
+use spiegel_render::{AnnotationRegistry, Language};
+
+use crate::{Action, Actor, AuditLog, Entry, Outcome, Principal, Result, TokenStore};
+
+/// What the server serves from.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The report store (a local directory holding `manifest.json`).
+    pub reports: PathBuf,
+    /// The data directory: tokens, audit log, sharing and annotation registries.
+    pub data_dir: PathBuf,
+}
+
+/// The state every request shares.
+#[derive(Debug)]
+pub struct App {
+    config: ServeConfig,
+    store: Arc<dyn ObjectStore>,
+    audit: AuditLog,
+    metrics: Metrics,
+}
+
+impl App {
+    /// Opens the report store and the audit log (refusing a broken one).
+    pub fn open(config: ServeConfig) -> Result<Arc<Self>> {
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&config.reports)
+            .map_err(|e| crate::ServeError::Io(std::io::Error::other(e.to_string())))?;
+        let audit = AuditLog::open(&config.data_dir)?;
+        Ok(Arc::new(Self {
+            config,
+            store: Arc::new(store),
+            audit,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The principal a request's bearer token stands for. The token store is read per
+    /// request, so a revocation takes effect at once.
+    fn principal(&self, headers: &HeaderMap) -> Option<Principal> {
+        let presented = headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        let store = TokenStore::open(&self.config.data_dir).ok()?;
+        store.authenticate(presented.trim()).cloned()
+    }
+
+    async fn manifest(&self) -> Option<Manifest> {
+        let bytes = self
+            .store
+            .get(&object_store::path::Path::from(MANIFEST))
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn record(&self, actor: &Principal, action: Action, object: &str, outcome: Outcome) -> bool {
+        let entry = Entry {
+            actor: Actor::Principal(actor.clone()),
+            on_behalf_of: None,
+            action,
+            object: object.to_owned(),
+            outcome,
+        };
+        match self.audit.append(entry, &crate::now()) {
+            Ok(_) => true,
+            Err(e) => {
+                self.metrics.audit_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "the audit log cannot be written; refusing the request");
+                false
+            }
+        }
+    }
+}
+
+/// The API router.
+pub fn api(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/reports", get(list_reports))
+        .route("/v1/reports/{id}", get(get_report))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// The admin router: liveness, readiness and Prometheus metrics, on a port of its own.
+pub fn admin(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+/// A report's id in the API: stable across releases, so a subscriber can fetch the newest
+/// version of the same report (`mirror.2026-H1.12345678.GM0363`, `municipality.2026-H1.GM0363`,
+/// `region.2026-H1.utrecht-stad`, `national.2026-H1`).
+pub fn report_id(file: &ManifestFile) -> String {
+    match file.kind.as_str() {
+        "mirror" => format!(
+            "mirror.{}.{}.{}",
+            file.period,
+            file.recipient,
+            file.municipality.as_deref().unwrap_or_default()
+        ),
+        "region" => format!("region.{}.{}", file.period, region_slug(&file.recipient)),
+        "national" => format!("national.{}", file.period),
+        kind => format!("{kind}.{}.{}", file.period, file.recipient),
+    }
+}
+
+/// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
+/// municipality its own report, its region's, the national one, and the mirror reports shared
+/// with it; an operator no report content.
+pub fn may_read(principal: &Principal, file: &ManifestFile) -> bool {
+    match principal {
+        Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
+        Principal::Gemeente(code) => match file.kind.as_str() {
+            "municipality" => file.recipient == *code,
+            "mirror" => file.municipality.as_deref() == Some(code) && file.shared == Some(true),
+            "national" => true,
+            "region" => region_of(code).is_some_and(|r| r == file.recipient),
+            _ => false,
+        },
+        Principal::Operator(_) => false,
+    }
+}
+
+fn region_of(code: &str) -> Option<String> {
+    let code: spiegel_core::GemeenteCode = code.parse().ok()?;
+    spiegel_core::Reference::embedded()
+        .gemeente(code)
+        .map(|g| g.regio.clone())
+}
+
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    id: String,
+    kind: &'a str,
+    period: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    municipality: Option<&'a str>,
+    sha256: &'a str,
+    content_sha256: &'a str,
+    rows: u64,
+    suppressed: u64,
+}
+
+async fn list_reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(principal) = app.principal(&headers) else {
+        return app.metrics.count("reports", unauthorised());
+    };
+    let manifest = app.manifest().await;
+    let files: Vec<Listed<'_>> = manifest
+        .iter()
+        .flat_map(|m| &m.files)
+        .filter(|f| may_read(&principal, f))
+        .map(|f| Listed {
+            id: report_id(f),
+            kind: &f.kind,
+            period: &f.period,
+            municipality: if f.kind == "municipality" {
+                Some(&f.recipient)
+            } else {
+                f.municipality.as_deref()
+            },
+            sha256: &f.sha256,
+            content_sha256: &f.content_sha256,
+            rows: f.rows,
+            suppressed: f.suppressed,
+        })
+        .collect();
+    let release = manifest.as_ref().map(|m| m.release.as_str());
+    let body = serde_json::json!({"release": release, "reports": files});
+    app.metrics.count(
+        "reports",
+        (StatusCode::OK, axum::Json(body)).into_response(),
+    )
+}
+
+async fn get_report(
+    State(app): State<Arc<App>>,
+    UrlPath(requested): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(principal) = app.principal(&headers) else {
+        return app.metrics.count("report", unauthorised());
+    };
+    let (id, html) = match requested.strip_suffix(".html") {
+        Some(id) => (id.to_owned(), true),
+        None => {
+            let wants_html = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"));
+            (requested.clone(), wants_html)
+        }
+    };
+    let found: Option<ManifestFile> = app
+        .manifest()
+        .await
+        .and_then(|m| m.files.into_iter().find(|f| report_id(f) == id));
+    let file = match found {
+        Some(file) if may_read(&principal, &file) => file,
+        other => {
+            // Another tenant's report and no report at all look the same from outside; the
+            // log tells them apart.
+            let outcome = if other.is_some() {
+                Outcome::Denied
+            } else {
+                Outcome::Rejected
+            };
+            app.record(&principal, Action::ReportRead, &id, outcome);
+            let response = not_found().await;
+            return app.metrics.count("report", response);
+        }
+    };
+    if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
+        return app
+            .metrics
+            .count("report", StatusCode::SERVICE_UNAVAILABLE.into_response());
+    }
+    let response = if html && (file.kind == "mirror" || file.kind == "municipality") {
+        let annotations =
+            AnnotationRegistry::load(&app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE))
+                .unwrap_or_default();
+        let language = match headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|l| l.to_str().ok())
+        {
+            Some(l) if l.trim_start().starts_with("en") => Language::En,
+            _ => Language::Nl,
+        };
+        match spiegel_render::render_report(app.store.as_ref(), &file.path, &annotations, language)
+            .await
+        {
+            Ok(page) => {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, report = %id, "rendering failed");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    } else if html {
+        // Region and national reports are shown inside municipality pages only.
+        not_found().await
+    } else {
+        match app
+            .store
+            .get(&object_store::path::Path::from(file.path.as_str()))
+            .await
+        {
+            Ok(found) => match found.bytes().await {
+                Ok(bytes) => {
+                    let mut response = Response::new(Body::from(bytes));
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/vnd.apache.parquet"),
+                    );
+                    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", file.sha256)) {
+                        headers.insert(header::ETAG, etag);
+                    }
+                    response
+                }
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            },
+            // Replaced by a newer release between reading the manifest and the file.
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        }
+    };
+    app.metrics.count("report", response)
+}
+
+fn unauthorised() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(serde_json::json!({
+            "error": "unauthorised",
+            "message": "a valid bearer token is required / een geldig bearer-token is nodig"
+        })),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found"})),
+    )
+        .into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let tokens = TokenStore::open(&app.config.data_dir).is_ok();
+    let manifest = app.manifest().await.is_some();
+    let status = if tokens && manifest {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"tokens": tokens, "reports": manifest})),
+    )
+        .into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Requests by route and status, in Prometheus text format.
+#[derive(Debug, Default)]
+struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    audit_failures: AtomicU64,
+}
+
+impl Metrics {
+    fn count(&self, route: &'static str, response: Response) -> Response {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests
+                .entry((route, response.status().as_u16()))
+                .or_default() += 1;
+        }
+        response
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP spiegel_http_requests_total HTTP API requests by route and status.\n\
+             # TYPE spiegel_http_requests_total counter\n",
+        );
+        if let Ok(requests) = self.requests.lock() {
+            for ((route, status), n) in requests.iter() {
+                out.push_str(&format!(
+                    "spiegel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "# HELP spiegel_audit_write_failures_total Requests refused because the audit log \
+             could not be written.\n# TYPE spiegel_audit_write_failures_total counter\n\
+             spiegel_audit_write_failures_total {}\n",
+            self.audit_failures.load(Ordering::Relaxed)
+        ));
+        out
+    }
+}
+
+/// Binds the API and admin listeners, reports their addresses through `bound`, and serves
+/// until SIGTERM or SIGINT, finishing the requests in flight.
+pub fn run(
+    config: ServeConfig,
+    listen: std::net::SocketAddr,
+    admin_listen: std::net::SocketAddr,
+    bound: impl FnOnce(std::net::SocketAddr, std::net::SocketAddr),
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = App::open(config)?;
+        let api_listener = tokio::net::TcpListener::bind(listen).await?;
+        let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
+        bound(api_listener.local_addr()?, admin_listener.local_addr()?);
+        let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
+            let mut receiver = stop.subscribe();
+            async move {
+                let _ = receiver.recv().await;
+            }
+        };
+        let api_server =
+            axum::serve(api_listener, api(Arc::clone(&app))).with_graceful_shutdown(stopped(&stop));
+        let admin_server =
+            axum::serve(admin_listener, admin(app)).with_graceful_shutdown(stopped(&stop));
+        let signal = async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing the requests in flight");
+            let _ = stop.send(());
+        };
+        let (api_result, admin_result, ()) = tokio::join!(api_server, admin_server, signal);
+        api_result?;
+        admin_result?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
