@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Python with pyarrow and DuckDB, for the test that reads the reports as their users do.
+# Python with pyarrow and DuckDB, for the test that reads the reports as their users do, and
+# schemathesis, which fuzzes the HTTP API against its OpenAPI document.
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}"
 venv="$cache/venv-py"
-if ! "$venv/bin/python" -c "import pyarrow, duckdb" 2>/dev/null; then
-    echo "== installing pyarrow and duckdb into $venv"
+if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis" 2>/dev/null; then
+    echo "== installing pyarrow, duckdb and schemathesis into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1 duckdb==2.0.0
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1 duckdb==2.0.0 \
+        schemathesis==4.32.5
 fi
 export SPIEGEL_PYTHON="$venv/bin/python"
 

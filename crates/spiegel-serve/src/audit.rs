@@ -137,12 +137,14 @@ struct Head {
     hash: String,
 }
 
-/// The log, open for appending; appends from several threads are serialised.
+/// The log, open for appending. Appends from several threads and several processes (the
+/// server, `spiegel tokens`, …) are serialised by an exclusive lock on the log file, and
+/// each continues from the chain's tip on disk, not from what this process last wrote.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
     head_path: PathBuf,
-    last: Mutex<Head>,
+    in_process: Mutex<()>,
 }
 
 impl AuditLog {
@@ -166,20 +168,25 @@ impl AuditLog {
         Ok(Self {
             path,
             head_path,
-            last: Mutex::new(Head {
-                seq: report.records,
-                hash: report.last_hash,
-            }),
+            in_process: Mutex::new(()),
         })
     }
 
     /// Appends one record, durably (the line and then the head are synced to disk), and
     /// returns it.
     pub fn append(&self, entry: Entry, time: &str) -> Result<AuditRecord> {
-        let mut last = self
-            .last
+        let _in_process = self
+            .in_process
             .lock()
             .map_err(|_| std::io::Error::other("an earlier append panicked"))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
+        // Held until `file` is dropped at the end of this append.
+        file.lock()?;
+        let last = self.tip(&mut file)?;
         let mut record = AuditRecord {
             seq: last.seq + 1,
             time: time.to_owned(),
@@ -194,10 +201,6 @@ impl AuditLog {
         record.hash = record.content_hash();
         let mut line = canonical(&record);
         line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
         file.write_all(line.as_bytes())?;
         file.sync_data()?;
         let head = Head {
@@ -210,8 +213,57 @@ impl AuditLog {
             serde_json::to_vec(&head).map_err(|e| std::io::Error::other(e.to_string()))?,
         )?;
         std::fs::rename(&temporary, &self.head_path)?;
-        *last = head;
         Ok(record)
+    }
+
+    /// The chain's tip: the last line of the log, which must agree with the head file (or be
+    /// exactly one record past it, when a writer stopped between the two). Anything else means
+    /// the log was changed, and nothing is appended.
+    fn tip(&self, file: &mut std::fs::File) -> Result<Head> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let length = file.seek(SeekFrom::End(0))?;
+        let window = length.min(64 * 1024);
+        file.seek(SeekFrom::Start(length - window))?;
+        let mut tail = Vec::with_capacity(window as usize);
+        file.read_to_end(&mut tail)?;
+        let last_line = tail
+            .strip_suffix(b"\n")
+            .unwrap_or(&tail)
+            .rsplit(|&b| b == b'\n')
+            .next()
+            .filter(|l| !l.is_empty());
+        let head: Option<Head> = match std::fs::read(&self.head_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let tampered = |what: &str| ServeError::Corrupt {
+            path: self.path.clone(),
+            what: format!(
+                "{what}; nothing appended (run `spiegel audit verify`) / er is niets \
+                 toegevoegd"
+            ),
+        };
+        let Some(line) = last_line else {
+            return match head {
+                None => Ok(Head {
+                    seq: 0,
+                    hash: GENESIS.to_owned(),
+                }),
+                Some(_) => Err(tampered("the log is empty but its head names a record")),
+            };
+        };
+        let record: AuditRecord =
+            serde_json::from_slice(line).map_err(|_| tampered("the last line is not a record"))?;
+        let tip = Head {
+            seq: record.seq,
+            hash: record.hash.clone(),
+        };
+        match head {
+            Some(head) if head == tip => Ok(tip),
+            Some(head) if head.seq + 1 == record.seq && head.hash == record.prev => Ok(tip),
+            _ => Err(tampered("the last line does not match the head")),
+        }
     }
 }
 
@@ -231,7 +283,6 @@ pub struct VerifyReport {
     pub records: u64,
     /// The first broken link, if any.
     pub broken: Option<Broken>,
-    last_hash: String,
 }
 
 /// Checks the whole chain of the log in `data_dir`: every line in canonical form, its hash
@@ -257,22 +308,16 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
     };
     let mut previous = GENESIS.to_owned();
     let mut records = 0;
-    let broken = |line: u64, reason: String, records: u64, last_hash: String| VerifyReport {
+    let broken = |line: u64, reason: String, records: u64| VerifyReport {
         records,
         broken: Some(Broken { line, reason }),
-        last_hash,
     };
     for (i, text) in lines.iter().enumerate() {
         let number = i as u64 + 1;
         let record: AuditRecord = match serde_json::from_str(text) {
             Ok(r) => r,
             Err(_) => {
-                return Ok(broken(
-                    number,
-                    "not an audit record".into(),
-                    records,
-                    previous,
-                ));
+                return Ok(broken(number, "not an audit record".into(), records));
             }
         };
         let reason = if canonical(&record) != *text {
@@ -291,7 +336,7 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
             None
         };
         if let Some(reason) = reason {
-            return Ok(broken(number, reason, records, previous));
+            return Ok(broken(number, reason, records));
         }
         previous = record.hash;
         records = number;
@@ -305,18 +350,11 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
                 head.seq
             ),
             records,
-            previous,
         )),
-        None if records > 0 => Ok(broken(
-            1,
-            format!("{AUDIT_HEAD_FILE} is missing"),
-            records,
-            previous,
-        )),
+        None if records > 0 => Ok(broken(1, format!("{AUDIT_HEAD_FILE} is missing"), records)),
         _ => Ok(VerifyReport {
             records,
             broken: None,
-            last_hash: previous,
         }),
     }
 }
@@ -360,6 +398,29 @@ mod tests {
         let record = log.append(entry(5), "2026-11-23T12:01:00Z").unwrap();
         assert_eq!(record.seq, 6);
         assert_eq!(verify(dir.path()).unwrap().records, 6);
+    }
+
+    #[test]
+    fn two_writers_of_one_log_keep_one_chain() {
+        // As the server and `spiegel tokens` do: each opened the log before the other wrote.
+        let dir = tempfile::tempdir().unwrap();
+        let server = AuditLog::open(dir.path()).unwrap();
+        let cli = AuditLog::open(dir.path()).unwrap();
+        for i in 0..6 {
+            let writer = if i % 3 == 0 { &cli } else { &server };
+            assert_eq!(
+                writer.append(entry(i), "2026-11-23T12:00:00Z").unwrap().seq,
+                i as u64 + 1
+            );
+        }
+        let report = verify(dir.path()).unwrap();
+        assert_eq!((report.records, report.broken), (6, None));
+        // A log cut short under a running writer is not continued.
+        let path = dir.path().join(AUDIT_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text.lines().take(4).collect();
+        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+        assert!(server.append(entry(7), "2026-11-23T12:00:00Z").is_err());
     }
 
     #[test]

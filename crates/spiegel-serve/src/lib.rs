@@ -6,6 +6,7 @@
 
 mod audit;
 mod error;
+mod openapi;
 mod principal;
 mod server;
 mod tokens;
@@ -15,6 +16,7 @@ pub use audit::{
     VerifyReport, verify,
 };
 pub use error::{Result, ServeError};
+pub use openapi::{API_ROUTES, openapi, to_yaml};
 pub use principal::Principal;
 pub use server::{App, ServeConfig, admin, api, may_read, report_id, run};
 pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};

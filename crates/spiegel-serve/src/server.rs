@@ -96,9 +96,10 @@ impl App {
 
 /// The API router.
 pub fn api(app: Arc<App>) -> Router {
+    // The routes of `API_ROUTES`: the OpenAPI document describes exactly these.
     Router::new()
-        .route("/v1/reports", get(list_reports))
-        .route("/v1/reports/{id}", get(get_report))
+        .route(crate::openapi::REPORTS_ROUTE, get(list_reports))
+        .route(crate::openapi::REPORT_ROUTE, get(get_report))
         .fallback(not_found)
         .with_state(app)
 }

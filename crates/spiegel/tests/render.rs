@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use spiegel_aggregate::indicators::{Kind, indicator};
 
 mod common;
-use common::{p, spiegel, tree};
+use common::{generate, p, spiegel, tree};
 
 #[path = "browser/cdp.rs"]
 mod cdp;
@@ -92,19 +92,7 @@ fn rendered() -> &'static Rendered {
             fs::remove_dir_all(&root).unwrap();
         }
         let input = root.join("input");
-        spiegel(&[
-            "generate",
-            "--out",
-            p(&input),
-            "--records",
-            "12000",
-            "--providers",
-            "4",
-            "--seed",
-            "11",
-            "--periods",
-            "2025-H1,2025-H2,2026-H1",
-        ]);
+        generate(&input, 12000, 4, 11, "2025-H1,2025-H2,2026-H1");
         spiegel(&["keys", "generate", "--out", p(&root.join("keys"))]);
         let data = root.join("data");
         spiegel(&[

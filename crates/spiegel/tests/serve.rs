@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 mod common;
-use common::{p, spiegel};
+use common::{generate, p, spiegel};
 
 struct Server {
     child: Child,
@@ -160,19 +160,7 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let input = root.join("input");
-    spiegel(&[
-        "generate",
-        "--out",
-        p(&input),
-        "--records",
-        "8000",
-        "--providers",
-        "4",
-        "--seed",
-        "5",
-        "--periods",
-        "2025-H2,2026-H1",
-    ]);
+    generate(&input, 8000, 4, 5, "2025-H2,2026-H1");
     spiegel(&["keys", "generate", "--out", p(&root.join("keys"))]);
     let run = |name: &str| -> Value {
         spiegel(&[
@@ -396,4 +384,68 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     assert!(denied > 0);
     let verified = spiegel(&["audit", "verify", "--data-dir", p(&data), "--by", "auditor"]);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("intact"));
+}
+
+/// schemathesis (`st`, installed by scripts/test.sh beside `SPIEGEL_PYTHON`).
+fn schemathesis() -> std::path::PathBuf {
+    let python = std::env::var("SPIEGEL_PYTHON").expect(
+        "SPIEGEL_PYTHON is not set: run the suite with scripts/test.sh, which installs \
+         schemathesis",
+    );
+    Path::new(&python).with_file_name("st")
+}
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let input = root.join("input");
+    generate(&input, 3000, 3, 3, "2026-H1");
+    let reports = root.join("reports");
+    let data = root.join("data");
+    spiegel(&[
+        "run",
+        "--input",
+        p(&input),
+        "--out",
+        p(&reports),
+        "--data-dir",
+        p(&data),
+    ]);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
+    let provider = files(&manifest)
+        .iter()
+        .find(|f| f["kind"] == "mirror")
+        .unwrap()["recipient"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = Server::start(&reports, &data);
+    let document = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
+    for principal in [["--provider", provider.as_str()], ["--gemeente", "GM0363"]] {
+        let bearer = token(&data, principal);
+        let output = Command::new(schemathesis())
+            .args(["run", p(&document), "--url"])
+            .arg(format!("http://{}", server.api))
+            .args(["--header"])
+            .arg(format!("Authorization: Bearer {bearer}"))
+            .args([
+                "--checks",
+                "all",
+                "--max-examples",
+                "40",
+                "--generation-deterministic",
+                "--no-color",
+            ])
+            .env("SCHEMATHESIS_HOOKS", "")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "schemathesis as {principal:?} found problems:\n{said}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -20,6 +20,24 @@ pub(crate) fn spiegel(args: &[&str]) -> Output {
     output
 }
 
+/// Generates `records` records of `providers` providers over `periods` (comma separated)
+/// into `out`.
+pub(crate) fn generate(out: &Path, records: u32, providers: u32, seed: u32, periods: &str) {
+    spiegel(&[
+        "generate",
+        "--out",
+        p(out),
+        "--records",
+        &records.to_string(),
+        "--providers",
+        &providers.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--periods",
+        periods,
+    ]);
+}
+
 /// A path as an argument.
 pub(crate) fn p(path: &Path) -> &str {
     path.to_str().unwrap()
