@@ -236,12 +236,24 @@ async fn get_report(
             return app.metrics.count("report", response);
         }
     };
+    let has_page = file.kind == "mirror" || file.kind == "municipality";
+    if html && !has_page {
+        // Region and national reports are shown inside municipality pages only.
+        app.record(
+            &principal,
+            Action::ReportRead,
+            &requested,
+            Outcome::Rejected,
+        );
+        let response = not_found().await;
+        return app.metrics.count("report", response);
+    }
     if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
         return app
             .metrics
             .count("report", StatusCode::SERVICE_UNAVAILABLE.into_response());
     }
-    let response = if html && (file.kind == "mirror" || file.kind == "municipality") {
+    let response = if html {
         let annotations =
             AnnotationRegistry::load(&app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE))
                 .unwrap_or_default();
@@ -263,9 +275,6 @@ async fn get_report(
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
         }
-    } else if html {
-        // Region and national reports are shown inside municipality pages only.
-        not_found().await
     } else {
         match app
             .store
