@@ -61,6 +61,32 @@ impl AnnotationRegistry {
         Ok(registry)
     }
 
+    /// Writes the registry to `path` through a temporary file and a rename, so a reader sees
+    /// the old or the new registry, never half of one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = RegistryFile {
+            annotations: self
+                .texts
+                .iter()
+                .map(|((provider, period, municipality), text)| Annotation {
+                    provider: provider.clone(),
+                    period: period.clone(),
+                    municipality: municipality.clone(),
+                    text: text.clone(),
+                })
+                .collect(),
+        };
+        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| RenderError::Annotations {
+            path: path.to_owned(),
+            what: e.to_string(),
+        })?;
+        json.push(b'\n');
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, json)?;
+        std::fs::rename(&temporary, path)?;
+        Ok(())
+    }
+
     /// Adds or replaces the explanation of one mirror report, after checking it.
     pub fn insert(&mut self, annotation: Annotation) -> std::result::Result<(), String> {
         check(&annotation.text).map_err(|why| {
@@ -79,6 +105,17 @@ impl AnnotationRegistry {
             text,
         );
         Ok(())
+    }
+
+    /// Removes the explanation of one mirror report; whether there was one.
+    pub fn remove(&mut self, provider: &str, period: &str, municipality: &str) -> bool {
+        self.texts
+            .remove(&(
+                provider.to_owned(),
+                period.to_owned(),
+                municipality.to_owned(),
+            ))
+            .is_some()
     }
 
     /// The explanation attached to `provider`'s mirror report of `period` for `municipality`.

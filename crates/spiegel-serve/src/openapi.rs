@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 pub(crate) const REPORTS_ROUTE: &str = "/v1/reports";
 /// One report.
 pub(crate) const REPORT_ROUTE: &str = "/v1/reports/{id}";
+/// A provider's explanation of one of its mirror reports.
+pub(crate) const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
 /// Every route of the API port, as the router and the document name them.
-pub const API_ROUTES: &[&str] = &[REPORTS_ROUTE, REPORT_ROUTE];
+pub const API_ROUTES: &[&str] = &[REPORTS_ROUTE, REPORT_ROUTE, ANNOTATION_ROUTE];
 
 /// The document.
 pub fn openapi() -> Value {
@@ -45,6 +47,25 @@ pub fn openapi() -> Value {
                     "503": error,
                 }
             }}),
+            ANNOTATION_ROUTE => json!({"post": {
+                "operationId": "annotateMirrorReport",
+                "summary": "Attach the provider's explanation (\"het verhaal achter de cijfers\") to its mirror report",
+                "description": "Plain text of at most 4000 characters, shown on the report's page as written, never as markup. An empty text removes the explanation. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
+                "parameters": [
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}}
+                ],
+                "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string", "maxLength": 4000}}}},
+                "responses": {
+                    "200": {"description": "Stored; the page shows it from now on", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Annotation"}}}},
+                    "400": error,
+                    "401": error,
+                    "404": error,
+                    "413": error,
+                    "422": error,
+                    "503": error,
+                }
+            }}),
             _ => json!({}),
         };
         paths.insert((*route).to_owned(), operation);
@@ -66,6 +87,11 @@ pub fn openapi() -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "string"},
                     "message": {"type": "string"}
+                }},
+                "Annotation": {"type": "object", "required": ["period", "municipality", "characters"], "properties": {
+                    "period": {"type": "string"},
+                    "municipality": {"type": "string"},
+                    "characters": {"type": "integer", "minimum": 0, "description": "0 when the explanation was removed"}
                 }},
                 "ReportList": {"type": "object", "required": ["release", "reports"], "properties": {
                     "release": {"type": ["string", "null"], "description": "The current release, null before the first"},
@@ -185,12 +211,16 @@ mod tests {
         );
         let document = openapi();
         let paths = document["paths"].as_object().unwrap();
-        assert_eq!(
-            paths.keys().map(String::as_str).collect::<Vec<_>>(),
-            API_ROUTES.to_vec()
-        );
+        let mut routes = API_ROUTES.to_vec();
+        routes.sort_unstable();
+        assert_eq!(paths.keys().map(String::as_str).collect::<Vec<_>>(), routes);
         for route in API_ROUTES {
-            assert!(paths[*route]["get"]["responses"].is_object(), "{route}");
+            let operations = paths[*route].as_object().unwrap();
+            assert_eq!(operations.len(), 1, "{route}");
+            assert!(
+                operations.values().all(|o| o["responses"].is_object()),
+                "{route}"
+            );
         }
     }
 }

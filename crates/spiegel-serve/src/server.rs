@@ -35,6 +35,8 @@ pub struct App {
     store: Arc<dyn ObjectStore>,
     audit: AuditLog,
     metrics: Metrics,
+    /// Serialises read-modify-write of the annotation registry.
+    annotations: Mutex<()>,
 }
 
 impl App {
@@ -48,6 +50,7 @@ impl App {
             store: Arc::new(store),
             audit,
             metrics: Metrics::default(),
+            annotations: Mutex::new(()),
         }))
     }
 
@@ -100,6 +103,10 @@ pub fn api(app: Arc<App>) -> Router {
     Router::new()
         .route(crate::openapi::REPORTS_ROUTE, get(list_reports))
         .route(crate::openapi::REPORT_ROUTE, get(get_report))
+        .route(
+            crate::openapi::ANNOTATION_ROUTE,
+            axum::routing::post(annotate),
+        )
         .fallback(not_found)
         .with_state(app)
 }
@@ -249,9 +256,7 @@ async fn get_report(
         return app.metrics.count("report", response);
     }
     if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
-        return app
-            .metrics
-            .count("report", StatusCode::SERVICE_UNAVAILABLE.into_response());
+        return app.metrics.count("report", unavailable());
     }
     let response = if html {
         let annotations =
@@ -294,13 +299,103 @@ async fn get_report(
                     }
                     response
                 }
-                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Err(_) => unavailable(),
             },
             // Replaced by a newer release between reading the manifest and the file.
-            Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            Err(_) => unavailable(),
         }
     };
     app.metrics.count("report", response)
+}
+
+async fn annotate(
+    State(app): State<Arc<App>>,
+    UrlPath((period, gemeente)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    text: String,
+) -> Response {
+    let Some(principal) = app.principal(&headers) else {
+        return app.metrics.count("annotation", unauthorised());
+    };
+    let object = format!("mirror.{period}.{gemeente}");
+    // Only the provider of an existing mirror report may explain it.
+    let own = match &principal {
+        Principal::Provider(agb) => app.manifest().await.is_some_and(|m| {
+            m.files.iter().any(|f| {
+                f.kind == "mirror"
+                    && f.recipient == *agb
+                    && f.period == period
+                    && f.municipality.as_deref() == Some(gemeente.as_str())
+            })
+        }),
+        _ => false,
+    };
+    let Principal::Provider(agb) = &principal else {
+        app.record(&principal, Action::Annotation, &object, Outcome::Denied);
+        let response = not_found().await;
+        return app.metrics.count("annotation", response);
+    };
+    if !own {
+        app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
+        let response = not_found().await;
+        return app.metrics.count("annotation", response);
+    }
+    let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
+    let stored = {
+        let Ok(_guard) = app.annotations.lock() else {
+            return app.metrics.count("annotation", unavailable());
+        };
+        AnnotationRegistry::load(&path)
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            .and_then(|mut registry| {
+                if text.trim().is_empty() {
+                    registry.remove(agb, &period, &gemeente);
+                } else {
+                    registry
+                        .insert(spiegel_render::Annotation {
+                            provider: agb.clone(),
+                            period: period.clone(),
+                            municipality: gemeente.clone(),
+                            text: text.clone(),
+                        })
+                        .map_err(|why| (StatusCode::UNPROCESSABLE_ENTITY, why))?;
+                }
+                registry
+                    .save(&path)
+                    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            })
+    };
+    let response = match stored {
+        Ok(()) if app.record(&principal, Action::Annotation, &object, Outcome::Success) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "period": period,
+                "municipality": gemeente,
+                "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
+            })),
+        )
+            .into_response(),
+        Ok(()) => unavailable(),
+        Err((status, why)) => {
+            let outcome = if status == StatusCode::UNPROCESSABLE_ENTITY {
+                Outcome::Rejected
+            } else {
+                Outcome::Error
+            };
+            app.record(&principal, Action::Annotation, &object, outcome);
+            if status == StatusCode::UNPROCESSABLE_ENTITY {
+                (
+                    status,
+                    axum::Json(serde_json::json!({"error": "invalid_annotation", "message": why})),
+                )
+                    .into_response()
+            } else {
+                tracing::error!(error = %why, "the annotation registry cannot be written");
+                unavailable()
+            }
+        }
+    };
+    app.metrics.count("annotation", response)
 }
 
 fn unauthorised() -> Response {
@@ -310,6 +405,18 @@ fn unauthorised() -> Response {
         axum::Json(serde_json::json!({
             "error": "unauthorised",
             "message": "a valid bearer token is required / een geldig bearer-token is nodig"
+        })),
+    )
+        .into_response()
+}
+
+/// Spiegel cannot answer right now (a store or log it needs is unavailable); try again.
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({
+            "error": "unavailable",
+            "message": "try again shortly / probeer het zo opnieuw"
         })),
     )
         .into_response()

@@ -72,12 +72,27 @@ impl Drop for Server {
 
 /// A GET over plain HTTP/1.1: status and body.
 fn get(address: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    request("GET", address, path, headers, "")
+}
+
+/// A request over plain HTTP/1.1: status and body.
+fn request(
+    method: &str,
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(address).unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
@@ -352,6 +367,72 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
         }
     }
 
+    // Explanations: only the provider of a mirror report may attach one, to its own report.
+    let has_mirror = |provider: &str, gemeente: &str| {
+        files(&manifest).iter().any(|f| {
+            f["kind"] == "mirror"
+                && f["period"] == "2026-H1"
+                && f["recipient"] == provider
+                && f["municipality"] == gemeente
+        })
+    };
+    let targets = [
+        ("2026-H1", g.clone()),
+        ("2026-H1", h.clone()),
+        ("2026-H1", "GM0000".to_owned()),
+        ("2099-H1", g.clone()),
+    ];
+    let may_annotate: [[bool; 4]; 5] = [
+        [true, true, false, false],
+        [true, has_mirror(&b, &h), false, false],
+        [false; 4],
+        [false; 4],
+        [false; 4],
+    ];
+    let story = "<script>alert(1)</script> Wachtlijst & personeel";
+    let mut annotated = 0;
+    for (row, (who, bearer)) in principals.iter().enumerate() {
+        let auth = format!("Bearer {bearer}");
+        for (column, (period, gemeente)) in targets.iter().enumerate() {
+            let path = format!("/v1/mirror/{period}/{gemeente}/annotation");
+            let (status, _) = request(
+                "POST",
+                &server.api,
+                &path,
+                &[("Authorization", &auth)],
+                story,
+            );
+            let expected = if may_annotate[row][column] { 200 } else { 404 };
+            assert_eq!(status, expected, "{who} annotates {period} {gemeente}");
+            annotated += usize::from(status == 200);
+        }
+        let path = format!("/v1/mirror/2026-H1/{g}/annotation");
+        assert_eq!(request("POST", &server.api, &path, &[], story).0, 401);
+    }
+    let too_long = "x".repeat(4001);
+    let path = format!("/v1/mirror/2026-H1/{g}/annotation");
+    let auth_a = format!("Bearer {}", principals[0].1);
+    let (status, body) = request(
+        "POST",
+        &server.api,
+        &path,
+        &[("Authorization", &auth_a)],
+        &too_long,
+    );
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    // The shared page shows the explanation at once, as text, to the municipality it was shared with.
+    let auth_g = format!("Bearer {}", principals[2].1);
+    let (status, page) = get(
+        &server.api,
+        &format!("/v1/reports/{}.html", resources[0].1),
+        &[("Authorization", &auth_g)],
+    );
+    assert_eq!(status, 200);
+    reads += 1;
+    served += 1;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Wachtlijst &amp; personeel"));
+
     // Admin port: liveness, readiness, metrics.
     assert_eq!(get(&server.admin, "/livez", &[]).0, 200);
     assert_eq!(get(&server.admin, "/readyz", &[]).0, 200);
@@ -380,6 +461,12 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     for (_, bearer) in &principals {
         assert!(!log.contains(bearer.rsplit('_').next().unwrap()));
     }
+    let annotation_successes = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["action"] == "annotation" && r["outcome"] == "success")
+        .count();
+    assert_eq!(annotation_successes, annotated);
     let outcome = |o: &str| read_records.iter().filter(|r| r["outcome"] == o).count();
     assert_eq!(
         outcome("success"),
