@@ -112,6 +112,32 @@ impl SharingRegistry {
         }
     }
 
+    /// Shares (or stops sharing) `provider`'s mirror report of `period` with `municipality`.
+    pub fn set(&mut self, provider: &str, period: &str, municipality: &str, shared: bool) {
+        let share = Share {
+            provider: provider.to_owned(),
+            period: period.to_owned(),
+            municipality: municipality.to_owned(),
+        };
+        if shared {
+            self.shares.insert(share);
+        } else {
+            self.shares.remove(&share);
+        }
+    }
+
+    /// Writes the registry through a temporary file and a rename, so a reader sees the old or
+    /// the new registry, never half of one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|e| PublishError::Malformed(format!("sharing registry: {e}")))?;
+        json.push(b'\n');
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, json)?;
+        std::fs::rename(&temporary, path)?;
+        Ok(())
+    }
+
     /// Whether `provider` shared its mirror report of `period` with `municipality`.
     pub fn shared(&self, provider: &str, period: &str, municipality: &str) -> bool {
         self.shares.contains(&Share {

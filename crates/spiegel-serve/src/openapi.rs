@@ -10,8 +10,10 @@ pub(crate) const REPORTS_ROUTE: &str = "/v1/reports";
 pub(crate) const REPORT_ROUTE: &str = "/v1/reports/{id}";
 /// A provider's explanation of one of its mirror reports.
 pub(crate) const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
+/// A provider sharing one of its mirror reports with the municipality it is about.
+pub(crate) const SHARE_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/share";
 /// Every route of the API port, as the router and the document name them.
-pub const API_ROUTES: &[&str] = &[REPORTS_ROUTE, REPORT_ROUTE, ANNOTATION_ROUTE];
+pub const API_ROUTES: &[&str] = &[REPORTS_ROUTE, REPORT_ROUTE, ANNOTATION_ROUTE, SHARE_ROUTE];
 
 /// The document.
 pub fn openapi() -> Value {
@@ -66,6 +68,24 @@ pub fn openapi() -> Value {
                     "503": error,
                 }
             }}),
+            SHARE_ROUTE => json!({"post": {
+                "operationId": "shareMirrorReport",
+                "summary": "Share (or stop sharing) the caller's mirror report with the municipality it is about",
+                "description": "The municipality can read the report from now on (or no longer). Its own aggregated figures keep the protection they were published with until the next release. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
+                "parameters": [
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShareRequest"}}}},
+                "responses": {
+                    "200": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Share"}}}},
+                    "401": error,
+                    "404": error,
+                    "413": error,
+                    "422": error,
+                    "503": error,
+                }
+            }}),
             _ => json!({}),
         };
         paths.insert((*route).to_owned(), operation);
@@ -92,6 +112,14 @@ pub fn openapi() -> Value {
                     "period": {"type": "string"},
                     "municipality": {"type": "string"},
                     "characters": {"type": "integer", "minimum": 0, "description": "0 when the explanation was removed"}
+                }},
+                "ShareRequest": {"type": "object", "required": ["shared"], "properties": {
+                    "shared": {"type": "boolean"}
+                }},
+                "Share": {"type": "object", "required": ["period", "municipality", "shared"], "properties": {
+                    "period": {"type": "string"},
+                    "municipality": {"type": "string"},
+                    "shared": {"type": "boolean"}
                 }},
                 "ReportList": {"type": "object", "required": ["release", "reports"], "properties": {
                     "release": {"type": ["string", "null"], "description": "The current release, null before the first"},

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use object_store::{ObjectStore, ObjectStoreExt};
-use spiegel_publish::{MANIFEST, Manifest, ManifestFile, region_slug};
+use spiegel_publish::{MANIFEST, Manifest, ManifestFile, SharingRegistry, region_slug};
 use spiegel_render::{AnnotationRegistry, Language};
 
 use crate::{Action, Actor, AuditLog, Entry, Outcome, Principal, Result, TokenStore};
@@ -37,6 +37,8 @@ pub struct App {
     metrics: Metrics,
     /// Serialises read-modify-write of the annotation registry.
     annotations: Mutex<()>,
+    /// Serialises read-modify-write of the sharing registry.
+    sharing: Mutex<()>,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
             audit,
             metrics: Metrics::default(),
             annotations: Mutex::new(()),
+            sharing: Mutex::new(()),
         }))
     }
 
@@ -64,6 +67,38 @@ impl App {
             .strip_prefix("Bearer ")?;
         let store = TokenStore::open(&self.config.data_dir).ok()?;
         store.authenticate(presented.trim()).cloned()
+    }
+
+    /// The sharing registry as it is now; unreadable means nothing is shared (the safe side).
+    fn sharing(&self) -> SharingRegistry {
+        SharingRegistry::load(&self.config.data_dir.join(SHARING_FILE)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the sharing registry cannot be read; sharing nothing");
+            SharingRegistry::default()
+        })
+    }
+
+    /// The AGB code of `principal` if it is the provider of a mirror report of `period` about
+    /// `gemeente` in the current release.
+    async fn own_mirror(
+        &self,
+        principal: &Principal,
+        period: &str,
+        gemeente: &str,
+    ) -> Option<String> {
+        let Principal::Provider(agb) = principal else {
+            return None;
+        };
+        let manifest = self.manifest().await?;
+        manifest
+            .files
+            .iter()
+            .any(|f| {
+                f.kind == "mirror"
+                    && f.recipient == *agb
+                    && f.period == period
+                    && f.municipality.as_deref() == Some(gemeente)
+            })
+            .then(|| agb.clone())
     }
 
     async fn manifest(&self) -> Option<Manifest> {
@@ -97,6 +132,10 @@ impl App {
     }
 }
 
+/// The sharing registry in the data directory (written by the share endpoint, read by the
+/// publish stage for NB-3).
+const SHARING_FILE: &str = "sharing.json";
+
 /// The API router.
 pub fn api(app: Arc<App>) -> Router {
     // The routes of `API_ROUTES`: the OpenAPI document describes exactly these.
@@ -107,6 +146,7 @@ pub fn api(app: Arc<App>) -> Router {
             crate::openapi::ANNOTATION_ROUTE,
             axum::routing::post(annotate),
         )
+        .route(crate::openapi::SHARE_ROUTE, axum::routing::post(share))
         .fallback(not_found)
         .with_state(app)
 }
@@ -139,13 +179,18 @@ pub fn report_id(file: &ManifestFile) -> String {
 
 /// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
 /// municipality its own report, its region's, the national one, and the mirror reports shared
-/// with it; an operator no report content.
-pub fn may_read(principal: &Principal, file: &ManifestFile) -> bool {
+/// with it now (the live registry: a municipality's aggregates were published under the
+/// sharing of their release, and a later share only ever made them more protective); an
+/// operator no report content.
+pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
     match principal {
         Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
         Principal::Gemeente(code) => match file.kind.as_str() {
             "municipality" => file.recipient == *code,
-            "mirror" => file.municipality.as_deref() == Some(code) && file.shared == Some(true),
+            "mirror" => {
+                file.municipality.as_deref() == Some(code)
+                    && sharing.shared(&file.recipient, &file.period, code)
+            }
             "national" => true,
             "region" => region_of(code).is_some_and(|r| r == file.recipient),
             _ => false,
@@ -179,10 +224,11 @@ async fn list_reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
         return app.metrics.count("reports", unauthorised());
     };
     let manifest = app.manifest().await;
+    let sharing = app.sharing();
     let files: Vec<Listed<'_>> = manifest
         .iter()
         .flat_map(|m| &m.files)
-        .filter(|f| may_read(&principal, f))
+        .filter(|f| may_read(&principal, f, &sharing))
         .map(|f| Listed {
             id: report_id(f),
             kind: &f.kind,
@@ -229,7 +275,7 @@ async fn get_report(
         .await
         .and_then(|m| m.files.into_iter().find(|f| report_id(f) == id));
     let file = match found {
-        Some(file) if may_read(&principal, &file) => file,
+        Some(file) if may_read(&principal, &file, &app.sharing()) => file,
         other => {
             // Another tenant's report and no report at all look the same from outside; the
             // log tells them apart.
@@ -319,27 +365,12 @@ async fn annotate(
     };
     let object = format!("mirror.{period}.{gemeente}");
     // Only the provider of an existing mirror report may explain it.
-    let own = match &principal {
-        Principal::Provider(agb) => app.manifest().await.is_some_and(|m| {
-            m.files.iter().any(|f| {
-                f.kind == "mirror"
-                    && f.recipient == *agb
-                    && f.period == period
-                    && f.municipality.as_deref() == Some(gemeente.as_str())
-            })
-        }),
-        _ => false,
-    };
-    let Principal::Provider(agb) = &principal else {
+    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
         app.record(&principal, Action::Annotation, &object, Outcome::Denied);
         let response = not_found().await;
         return app.metrics.count("annotation", response);
     };
-    if !own {
-        app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
-        let response = not_found().await;
-        return app.metrics.count("annotation", response);
-    }
+    let agb = &agb;
     let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
     let stored = {
         let Ok(_guard) = app.annotations.lock() else {
@@ -396,6 +427,69 @@ async fn annotate(
         }
     };
     app.metrics.count("annotation", response)
+}
+
+async fn share(
+    State(app): State<Arc<App>>,
+    UrlPath((period, gemeente)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(principal) = app.principal(&headers) else {
+        return app.metrics.count("share", unauthorised());
+    };
+    let object = format!("mirror.{period}.{gemeente}");
+    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
+        app.record(&principal, Action::Share, &object, Outcome::Denied);
+        let response = not_found().await;
+        return app.metrics.count("share", response);
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ShareRequest {
+        shared: bool,
+    }
+    let Ok(ShareRequest { shared }) = serde_json::from_slice(&body) else {
+        app.record(&principal, Action::Share, &object, Outcome::Rejected);
+        let response = (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "error": "invalid_body",
+                "message": "expected {\"shared\": true} or {\"shared\": false} / verwacht \
+                            {\"shared\": true} of {\"shared\": false}"
+            })),
+        )
+            .into_response();
+        return app.metrics.count("share", response);
+    };
+    let path = app.config.data_dir.join(SHARING_FILE);
+    let stored = match app.sharing.lock() {
+        Ok(_guard) => SharingRegistry::load(&path).and_then(|mut registry| {
+            registry.set(&agb, &period, &gemeente, shared);
+            registry.save(&path)
+        }),
+        Err(_) => Err(spiegel_publish::PublishError::Malformed(
+            "an earlier share panicked".into(),
+        )),
+    };
+    let response = match stored {
+        Ok(()) if app.record(&principal, Action::Share, &object, Outcome::Success) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "period": period,
+                "municipality": gemeente,
+                "shared": shared,
+            })),
+        )
+            .into_response(),
+        Ok(()) => unavailable(),
+        Err(e) => {
+            app.record(&principal, Action::Share, &object, Outcome::Error);
+            tracing::error!(error = %e, "the sharing registry cannot be written");
+            unavailable()
+        }
+    };
+    app.metrics.count("share", response)
 }
 
 fn unauthorised() -> Response {

@@ -433,6 +433,67 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Wachtlijst &amp; personeel"));
 
+    // Sharing: only the provider of a mirror report may share it, and the municipality reads it
+    // from then on (and no longer once it is unshared).
+    let share = |bearer: &str, period: &str, gemeente: &str, shared: bool| {
+        request(
+            "POST",
+            &server.api,
+            &format!("/v1/mirror/{period}/{gemeente}/share"),
+            &[
+                ("Authorization", &format!("Bearer {bearer}")),
+                ("Content-Type", "application/json"),
+            ],
+            &json!({"shared": shared}).to_string(),
+        )
+        .0
+    };
+    let mut shared_ok = 0;
+    for (row, (who, bearer)) in principals.iter().enumerate() {
+        for (column, (period, gemeente)) in targets.iter().enumerate() {
+            let expected = if may_annotate[row][column] { 200 } else { 404 };
+            assert_eq!(
+                share(bearer, period, gemeente, true),
+                expected,
+                "{who} shares {period} {gemeente}"
+            );
+            shared_ok += usize::from(expected == 200);
+        }
+    }
+    let read = |bearer: &str, id: &str| {
+        get(
+            &server.api,
+            &format!("/v1/reports/{id}"),
+            &[("Authorization", &format!("Bearer {bearer}"))],
+        )
+        .0
+    };
+    let (bearer_a, bearer_g, bearer_h) = (&principals[0].1, &principals[2].1, &principals[3].1);
+    assert_eq!(
+        read(bearer_g, &resources[2].1),
+        200,
+        "G reads B's report B shared"
+    );
+    assert_eq!(
+        read(bearer_h, &resources[1].1),
+        200,
+        "H reads A's report A shared"
+    );
+    assert_eq!(share(bearer_a, "2026-H1", &g, false), 200);
+    shared_ok += 1;
+    assert_eq!(read(bearer_g, &resources[0].1), 404, "unshared: gone for G");
+    assert_eq!(read(bearer_a, &resources[0].1), 200, "still there for A");
+    reads += 4;
+    served += 3;
+    let (status, _) = request(
+        "POST",
+        &server.api,
+        &format!("/v1/mirror/2026-H1/{g}/share"),
+        &[("Authorization", &format!("Bearer {bearer_a}"))],
+        "yes please",
+    );
+    assert_eq!(status, 422);
+
     // Admin port: liveness, readiness, metrics.
     assert_eq!(get(&server.admin, "/livez", &[]).0, 200);
     assert_eq!(get(&server.admin, "/readyz", &[]).0, 200);
@@ -467,6 +528,12 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
         .filter(|r| r["action"] == "annotation" && r["outcome"] == "success")
         .count();
     assert_eq!(annotation_successes, annotated);
+    let share_successes = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["action"] == "share" && r["outcome"] == "success")
+        .count();
+    assert_eq!(share_successes, shared_ok);
     let outcome = |o: &str| read_records.iter().filter(|r| r["outcome"] == o).count();
     assert_eq!(
         outcome("success"),
