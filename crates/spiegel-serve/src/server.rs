@@ -366,9 +366,7 @@ async fn annotate(
     let object = format!("mirror.{period}.{gemeente}");
     // Only the provider of an existing mirror report may explain it.
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        app.record(&principal, Action::Annotation, &object, Outcome::Denied);
-        let response = not_found().await;
-        return app.metrics.count("annotation", response);
+        return refuse(&app, &principal, Action::Annotation, &object, "annotation").await;
     };
     let agb = &agb;
     let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
@@ -440,9 +438,7 @@ async fn share(
     };
     let object = format!("mirror.{period}.{gemeente}");
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        app.record(&principal, Action::Share, &object, Outcome::Denied);
-        let response = not_found().await;
-        return app.metrics.count("share", response);
+        return refuse(&app, &principal, Action::Share, &object, "share").await;
     };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -490,6 +486,19 @@ async fn share(
         }
     };
     app.metrics.count("share", response)
+}
+
+/// Not this caller's resource: recorded as denied, answered as if it did not exist.
+async fn refuse(
+    app: &App,
+    principal: &Principal,
+    action: Action,
+    object: &str,
+    route: &'static str,
+) -> Response {
+    app.record(principal, action, object, Outcome::Denied);
+    let response = not_found().await;
+    app.metrics.count(route, response)
 }
 
 fn unauthorised() -> Response {

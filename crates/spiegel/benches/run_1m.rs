@@ -11,10 +11,7 @@ mod common;
 use common::{Measured, generated, report, run};
 
 fn main() {
-    let records: u64 = std::env::var("SPIEGEL_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let records = common::bench_records();
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let (input, keys) = generated(dir.path(), records);

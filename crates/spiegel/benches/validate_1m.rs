@@ -10,10 +10,7 @@ mod common;
 use common::{Measured, report, run};
 
 fn main() {
-    let records: u64 = std::env::var("SPIEGEL_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let records = common::bench_records();
     let n = records.to_string();
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("set");

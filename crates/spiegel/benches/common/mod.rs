@@ -5,6 +5,14 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Records to benchmark: `SPIEGEL_BENCH_RECORDS`, or 1M.
+pub(crate) fn bench_records() -> u64 {
+    std::env::var("SPIEGEL_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 pub(crate) struct Measured {
     pub(crate) wall: Duration,
     pub(crate) peak_rss_kib: i64,
