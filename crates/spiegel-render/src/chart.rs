@@ -62,16 +62,13 @@ pub(crate) fn trend(
     // far faster than floats over thousands of pages.
     let x = |i: usize| (LEFT + step * (i as f64 + 0.5)).round() as i64;
     let y = |v: f64| (TOP + plot_height * (1.0 - (v / top).clamp(0.0, 1.0))).round() as i64;
-    push(
+    open(
         out,
-        format_args!(
-            "<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" \
-             height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\"><title id=\"{id}-t\">{}</title>\
-             <desc id=\"{id}-d\">",
-            Escaped(&format!(
-                "{label}: {}",
-                language.t("verloop over de perioden", "trend over the periods")
-            )),
+        id,
+        HEIGHT as i64,
+        &format!(
+            "{label}: {}",
+            language.t("verloop over de perioden", "trend over the periods")
         ),
     );
     for (n, s) in series.iter().enumerate() {
@@ -209,15 +206,7 @@ pub(crate) fn distribution(
     const ROW: i64 = 30;
     const BAR: f64 = 280.0;
     let height = ROW * items.len() as i64 + 4;
-    push(
-        out,
-        format_args!(
-            "<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" \
-             height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\"><title id=\"{id}-t\">{}</title>\
-             <desc id=\"{id}-d\">",
-            Escaped(title)
-        ),
-    );
+    open(out, id, height, title);
     for (i, (label, point)) in items.iter().enumerate() {
         let separator = if i > 0 { "; " } else { "" };
         push(
@@ -257,6 +246,20 @@ pub(crate) fn distribution(
         }
     }
     out.push_str("</g></svg>");
+}
+
+/// Opens a chart's SVG with its title and the start of its text alternative, which the caller
+/// fills with every value in words and closes with `</desc>`.
+fn open(out: &mut String, id: &str, height: i64, title: &str) {
+    push(
+        out,
+        format_args!(
+            "<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" \
+             height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\"><title id=\"{id}-t\">{}</title>\
+             <desc id=\"{id}-d\">",
+            Escaped(title)
+        ),
+    );
 }
 
 /// Draws the points gathered so far as one line, if there are two or more.

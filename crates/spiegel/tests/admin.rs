@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Command;
 
 mod common;
-use common::{p, spiegel};
+use common::{p, spiegel, token};
 
 fn verify(data: &std::path::Path) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
@@ -28,21 +28,10 @@ fn a_scripted_session_is_recorded_once_per_action_and_any_edit_or_removal_is_fou
         ["--gemeente", "GM0363"],
         ["--operator", "ops.bob"],
     ] {
-        let out = spiegel(&[
-            "tokens",
-            "create",
-            principal[0],
-            principal[1],
-            "--data-dir",
-            p(&data),
-            "--by",
-            "alice",
-        ]);
-        let text = String::from_utf8(out.stdout).unwrap();
-        let token = text.lines().last().unwrap().to_owned();
+        let token = token(&data, principal, "alice");
         assert!(
             token.starts_with("spiegel_") && token.len() == 8 + 8 + 1 + 64,
-            "{text}"
+            "{token}"
         );
         tokens.push(token);
     }

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 mod common;
-use common::{generate, p, spiegel};
+use common::{generate, p, spiegel, token};
 
 struct Server {
     child: Child,
@@ -151,25 +151,6 @@ fn id_of(file: &Value) -> String {
     }
 }
 
-fn token(data: &Path, principal: [&str; 2]) -> String {
-    let out = spiegel(&[
-        "tokens",
-        "create",
-        principal[0],
-        principal[1],
-        "--data-dir",
-        p(data),
-        "--by",
-        "setup",
-    ]);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
 #[test]
 fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let dir = tempfile::tempdir().unwrap();
@@ -262,11 +243,11 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
         ),
     ];
     let principals = [
-        ("provider A", token(&data, ["--provider", &a])),
-        ("provider B", token(&data, ["--provider", &b])),
-        ("gemeente G", token(&data, ["--gemeente", &g])),
-        ("gemeente H", token(&data, ["--gemeente", &h])),
-        ("operator", token(&data, ["--operator", "ops"])),
+        ("provider A", token(&data, ["--provider", &a], "setup")),
+        ("provider B", token(&data, ["--provider", &b], "setup")),
+        ("gemeente G", token(&data, ["--gemeente", &g], "setup")),
+        ("gemeente H", token(&data, ["--gemeente", &h], "setup")),
+        ("operator", token(&data, ["--operator", "ops"], "setup")),
     ];
     // Who may read what, written out: rows are principals, columns the resources above.
     let allowed: [[bool; 8]; 5] = [
@@ -276,7 +257,7 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
         [false, false, false, false, true, false, true, false],
         [false; 8],
     ];
-    let revoked = token(&data, ["--provider", &a]);
+    let revoked = token(&data, ["--provider", &a], "setup");
     let revoked_id = &revoked["spiegel_".len().."spiegel_".len() + 8];
     spiegel(&[
         "tokens",
@@ -583,7 +564,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let server = Server::start(&reports, &data);
     let document = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
     for principal in [["--provider", provider.as_str()], ["--gemeente", "GM0363"]] {
-        let bearer = token(&data, principal);
+        let bearer = token(&data, principal, "setup");
         let output = Command::new(schemathesis())
             .args(["run", p(&document), "--url"])
             .arg(format!("http://{}", server.api))

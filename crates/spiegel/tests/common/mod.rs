@@ -38,6 +38,27 @@ pub(crate) fn generate(out: &Path, records: u32, providers: u32, seed: u32, peri
     ]);
 }
 
+/// Creates a bearer token for `principal` (such as `["--gemeente", "GM0363"]`) as operator
+/// `by`, and returns it.
+pub(crate) fn token(data: &Path, principal: [&str; 2], by: &str) -> String {
+    let out = spiegel(&[
+        "tokens",
+        "create",
+        principal[0],
+        principal[1],
+        "--data-dir",
+        p(data),
+        "--by",
+        by,
+    ]);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
 /// A path as an argument.
 pub(crate) fn p(path: &Path) -> &str {
     path.to_str().unwrap()
