@@ -62,12 +62,15 @@ pub const META_RELEASE: &str = "spiegel.release";
 /// The one key of every message on the aggregates topic: releases are read in the order they
 /// were computed, on however many partitions the topic has.
 pub const RELEASES_KEY: &str = "releases";
-/// Schema metadata key: the changelog offset of the state a release was computed from.
+/// Schema metadata key: how many changelog messages the state a release was computed from holds.
 pub const META_WATERMARK: &str = "spiegel.watermark";
 /// Schema metadata key: this part's number, from 1.
 pub const META_PART: &str = "spiegel.part";
 /// Schema metadata key: how many parts the release has.
 pub const META_PARTS: &str = "spiegel.parts";
+/// Schema metadata key: the submissions a release was computed from, as a JSON object from
+/// `<AGB>_<PERIOD>` to the content digest of the submission in force.
+pub const META_SUBMISSIONS: &str = "spiegel.submissions";
 
 /// Windows and norms of the indicators (SPEC §6–§7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -330,7 +333,25 @@ impl AggregateStage {
         if self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);
         }
-        let watermark = self.store.watermark()?.unwrap_or_default().to_string();
+        // How many changelog messages the state holds: 0 for the empty state, so the release of
+        // an empty state and that of the first submission (changelog offset 0) stay apart.
+        let watermark = self
+            .store
+            .watermark()?
+            .map_or(0, |offset| offset + 1)
+            .to_string();
+        let submissions = serde_json::to_string(
+            &self
+                .store
+                .index()?
+                .into_iter()
+                // The stored id is "<submission digest> <payload digest>".
+                .map(|(name, id)| {
+                    let submission = id.split(' ').next().unwrap_or_default().to_owned();
+                    (name, submission)
+                })
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )?;
         let mut sent = 0;
         master_table(
             &self.config,
@@ -342,6 +363,7 @@ impl AggregateStage {
                 metadata.insert(META_WATERMARK.to_owned(), watermark.clone());
                 metadata.insert(META_PART.to_owned(), index.to_string());
                 metadata.insert(META_PARTS.to_owned(), parts.to_string());
+                metadata.insert(META_SUBMISSIONS.to_owned(), submissions.clone());
                 let schema =
                     std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
                 let bytes = spiegel_core::ipc::to_ipc(&batch.with_schema(schema)?)?;
@@ -359,6 +381,7 @@ impl AggregateStage {
             metadata.insert(META_WATERMARK.to_owned(), watermark);
             metadata.insert(META_PART.to_owned(), "1".to_owned());
             metadata.insert(META_PARTS.to_owned(), "1".to_owned());
+            metadata.insert(META_SUBMISSIONS.to_owned(), submissions);
             let schema = std::sync::Arc::new(
                 table::master_schema()
                     .as_ref()

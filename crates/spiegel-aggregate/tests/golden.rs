@@ -24,7 +24,7 @@ fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
     let ttp = TtpId::new("spiegel").unwrap();
     let k1 = SourceKey::from_bytes(1, ttp.clone(), [1; 32]);
     let k2 = TtpKey::from_bytes(1, ttp.clone(), [2; 32]);
-    let mut ingest = IngestStage::new(
+    let ingest = IngestStage::new(
         IngestConfig::default(),
         k1,
         vec![1],

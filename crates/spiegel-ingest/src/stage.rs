@@ -7,12 +7,14 @@
 //! after it recognise by its digest.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use spiegel_pseudonymise::{SourceKey, TtpId};
 use spiegel_transport::{Producer, topic};
 
-use crate::{Ingest, IngestConfig, IngestError, Receipt, Result, SubmissionMeta, wire};
+use crate::{Ingest, IngestConfig, IngestError, Ingested, Receipt, Result, SubmissionMeta, wire};
 
 /// What became of one submission file.
 #[derive(Debug)]
@@ -34,13 +36,16 @@ pub enum Submitted {
 }
 
 /// The ingest stage with its stage-1 key, its state directory and its producer.
+///
+/// Reading takes `&self`, so one stage validates several uploads at once (the HTTP API shares
+/// it between requests); only sending an accepted submission on is serialised.
 pub struct IngestStage {
     config: IngestConfig,
     key: SourceKey,
     ttp: TtpId,
     accepted_versions: Vec<u32>,
     state: PathBuf,
-    producer: Box<dyn Producer>,
+    producer: Mutex<Box<dyn Producer>>,
 }
 
 impl std::fmt::Debug for IngestStage {
@@ -68,28 +73,61 @@ impl IngestStage {
             key,
             accepted_versions,
             state: state_dir.to_owned(),
-            producer,
+            producer: Mutex::new(producer),
         })
     }
 
+    /// The validation configuration, limits included.
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
     /// Ingests one submission file named `<AGB>_<PERIOD>.<ext>`.
-    pub fn submit(&mut self, path: &Path) -> Result<Submitted> {
+    pub fn submit(&self, path: &Path) -> Result<Submitted> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let meta = SubmissionMeta::from_file_name(&name)?;
         let submission = file_digest(path)?;
-        let marker = self
-            .state
-            .join(format!("{}_{}.accepted", meta.provider, meta.period));
-        if fs::read_to_string(&marker).is_ok_and(|d| d.trim() == submission) {
+        if self.is_current(&meta, &submission) {
             return Ok(Submitted::Unchanged);
         }
-        let ingested = Ingest::new(&self.config, &meta)
+        let ingested = self.ingest(&meta).read_path(path)?;
+        self.apply(&meta, &submission, ingested)
+    }
+
+    /// Validates and tokenises a submission streamed from `input` (decompressed), without
+    /// sending it on: [`IngestStage::apply`] does that once its digest is known.
+    pub fn read(&self, meta: &SubmissionMeta, input: impl Read + Send) -> Result<Ingested> {
+        self.ingest(meta).read(input)
+    }
+
+    /// Whether `submission` (a content digest) is the submission in force for `meta`'s
+    /// provider and period.
+    pub fn is_current(&self, meta: &SubmissionMeta, submission: &str) -> bool {
+        fs::read_to_string(self.marker(meta)).is_ok_and(|d| d.trim() == submission)
+    }
+
+    fn marker(&self, meta: &SubmissionMeta) -> PathBuf {
+        self.state
+            .join(format!("{}_{}.accepted", meta.provider, meta.period))
+    }
+
+    fn ingest<'a>(&'a self, meta: &'a SubmissionMeta) -> Ingest<'a> {
+        Ingest::new(&self.config, meta)
             .tokenise_with(&self.key)
             .accept_tokens(&self.ttp, &self.accepted_versions)
-            .read_path(path)?;
+    }
+
+    /// Sends an accepted submission on (its content digest `submission`), replacing the
+    /// earlier one for its provider and period; a rejected one only returns its receipt.
+    pub fn apply(
+        &self,
+        meta: &SubmissionMeta,
+        submission: &str,
+        ingested: Ingested,
+    ) -> Result<Submitted> {
         let receipt = Box::new(ingested.receipt);
         if !receipt.accepted() {
             return Ok(Submitted::Rejected { receipt });
@@ -99,15 +137,22 @@ impl IngestStage {
             .into_iter()
             .map(crate::ValidRecord::minimise)
             .collect();
-        let batch = wire::submission_batch(meta.provider, meta.period, &submission, &records)
+        let batch = wire::submission_batch(meta.provider, meta.period, submission, &records)
             .and_then(|b| spiegel_core::ipc::to_ipc(&b))
             .map_err(|e| IngestError::Stage(e.to_string()))?;
         // Keyed by provider: a provider's submissions, corrections included, stay in order.
         let key = meta.provider.to_string();
-        self.producer
+        // Held from the send to the marker, so two uploads for one provider and period leave
+        // the marker naming the one sent last.
+        let mut producer = self
+            .producer
+            .lock()
+            .map_err(|_| IngestError::Stage("an earlier send panicked".into()))?;
+        producer
             .send(topic::SUBMISSIONS, &key, &batch)
             .map_err(|e| IngestError::Stage(e.to_string()))?;
-        spiegel_core::durable::write_atomically(&marker, submission.as_bytes())?;
+        spiegel_core::durable::write_atomically(&self.marker(meta), submission.as_bytes())?;
+        drop(producer);
         tracing::info!(
             provider = %meta.provider,
             period = %meta.period,
@@ -116,7 +161,7 @@ impl IngestStage {
         );
         Ok(Submitted::Sent {
             receipt,
-            submission,
+            submission: submission.to_owned(),
         })
     }
 }

@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_transport::{Consumer, Producer};
 
 pub use error::{PublishError, Result};
 pub use report::{
-    FileAudit, MANIFEST, Manifest, ManifestFile, REPORT_SCHEMA_VERSION, region_slug, report_schema,
+    Change, FEED_PREFIX, FeedChange, FeedEvent, FileAudit, MANIFEST, Manifest, ManifestFile,
+    REPORT_SCHEMA_VERSION, feed_object, region_slug, report_schema,
 };
 pub use rules::counts_rounded;
 
@@ -244,8 +245,14 @@ impl PublishStage {
                 Some(c) if c.watermark > watermark => continue,
                 Some(c) if c.watermark == watermark && c.release == release_id => {}
                 _ => {
+                    let submissions = match meta.get(spiegel_aggregate::META_SUBMISSIONS) {
+                        Some(json) => serde_json::from_str(json)
+                            .map_err(|e| PublishError::Malformed(e.to_string()))?,
+                        None => BTreeMap::new(),
+                    };
                     self.current = Some(InProgress {
                         release: release_id,
+                        submissions,
                         watermark,
                         sharing: SharingRegistry::load(&self.sharing)?,
                         parts_done: BTreeSet::new(),
@@ -278,6 +285,7 @@ impl PublishStage {
             let manifest = self.runtime.block_on(report::finish_release(
                 &done.release,
                 done.files,
+                done.submissions,
                 &self.config,
                 self.store.as_ref(),
             ))?;
@@ -302,56 +310,64 @@ impl PublishStage {
         Ok(progress)
     }
 
-    /// Sends the release event and, to each municipality whose reports changed since the last
-    /// release announced, a feed event; then remembers this release as announced. A crash
-    /// before that repeats the same events (consumers deduplicate by release id).
+    /// Writes the release's feed event to the object store, sends the release event and, to
+    /// each municipality whose reports changed since the last release announced, a feed event;
+    /// then remembers this release as announced. A crash before that repeats the same events
+    /// under the same feed position (consumers deduplicate by release id).
     fn announce(&mut self, manifest: &Manifest) -> Result<()> {
-        let announced_path = self.state_dir.join(ANNOUNCED_MANIFEST);
-        let previous: Vec<ManifestFile> =
-            match spiegel_core::durable::read_if_present(&announced_path)? {
-                Some(text) => serde_json::from_str::<Manifest>(&text)
-                    .map(|m| m.files)
-                    .map_err(|e| PublishError::Malformed(e.to_string()))?,
-                None => Vec::new(),
-            };
+        let announced_path = self.state_dir.join(ANNOUNCED);
+        let previous: Announced = match spiegel_core::durable::read_if_present(&announced_path)? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?
+            }
+            None => Announced::default(),
+        };
+        let feed = FeedEvent {
+            seq: previous.feed_seq + 1,
+            release: manifest.release.clone(),
+            changes: changes(&previous.files, &manifest.files),
+        };
+        let feed_json =
+            serde_json::to_vec(&feed).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        self.runtime.block_on(self.store.put(
+            &object_store::path::Path::from(feed_object(feed.seq)),
+            feed_json.into(),
+        ))?;
+
+        // The Kafka feed of each municipality: the releases that changed what it may read
+        // (its own report, and the mirror reports shared with it as of the release).
         let for_feed = |f: &ManifestFile| match f.kind.as_str() {
             "municipality" => Some(f.recipient.clone()),
             "mirror" if f.shared == Some(true) => f.municipality.clone(),
             _ => None,
         };
-        // What each feed held, by report (the path within its release): a report is new,
-        // changed or gone for a municipality when it was not in its feed before (a mirror
-        // report just shared counts as new), its figures differ, or it left the feed.
-        let report = |f: &ManifestFile| -> String {
-            f.path
-                .split_once('/')
-                .filter(|(first, _)| first.starts_with("release="))
-                .map_or_else(|| f.path.clone(), |(_, rest)| rest.to_owned())
-        };
-        let feed_files = |files: &[ManifestFile]| -> BTreeMap<String, (String, String)> {
-            files
-                .iter()
-                .filter_map(|f| for_feed(f).map(|m| (report(f), (m, f.content_sha256.clone()))))
-                .collect()
-        };
-        let (before, now) = (feed_files(&previous), feed_files(&manifest.files));
-        let mut feeds: BTreeMap<String, (Vec<&ManifestFile>, bool)> = BTreeMap::new();
+        let mut feeds: BTreeMap<String, bool> = BTreeMap::new();
         for file in &manifest.files {
-            let key = report(file);
-            if let Some((municipality, content)) = now.get(&key) {
-                let entry = feeds.entry(municipality.clone()).or_default();
-                entry.0.push(file);
-                entry.1 |= before.get(&key).map(|(_, c)| c) != Some(content);
+            if let Some(municipality) = for_feed(file) {
+                feeds.entry(municipality).or_default();
             }
         }
-        for (path, (municipality, _)) in &before {
-            if !now.contains_key(path) {
-                feeds.entry(municipality.clone()).or_default().1 = true;
+        for change in &feed.changes {
+            if let Some(municipality) = for_feed(&change.file) {
+                feeds.insert(municipality, true);
+            }
+            // A mirror report no longer shared left the feed of its municipality.
+            if let Some(municipality) =
+                change.file.municipality.as_ref().filter(|_| {
+                    change.change == Change::Changed && change.file.shared == Some(false)
+                })
+            {
+                feeds.insert(municipality.clone(), true);
             }
         }
         let mut events = Vec::new();
-        for (municipality, (files, is_changed)) in &feeds {
+        for (municipality, is_changed) in &feeds {
             if *is_changed {
+                let files: Vec<&ManifestFile> = manifest
+                    .files
+                    .iter()
+                    .filter(|f| for_feed(f).as_ref() == Some(municipality))
+                    .collect();
                 let event = serde_json::json!({
                     "release": manifest.release,
                     "municipality": municipality,
@@ -367,6 +383,7 @@ impl PublishStage {
         let event = serde_json::json!({
             "release": manifest.release,
             "manifest": MANIFEST,
+            "feed": feed_object(feed.seq),
             "files": manifest.files.len(),
             "municipalities_changed": events.len(),
         });
@@ -376,15 +393,69 @@ impl PublishStage {
             event.to_string().into_bytes(),
         ));
         self.producer.send_all(&events)?;
+        let announced = Announced {
+            feed_seq: feed.seq,
+            files: manifest.files.clone(),
+        };
         let json =
-            serde_json::to_vec(manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
+            serde_json::to_vec(&announced).map_err(|e| PublishError::Malformed(e.to_string()))?;
         spiegel_core::durable::write_atomically(&announced_path, &json)?;
         Ok(())
     }
 }
 
-/// File in the state directory: the manifest of the last release announced.
-const ANNOUNCED_MANIFEST: &str = "announced-manifest.json";
+/// The reports `now` adds, changes or withdraws compared with `before`, matched by their path
+/// within the release.
+fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
+    let within_release = |f: &ManifestFile| -> String {
+        f.path
+            .split_once('/')
+            .filter(|(first, _)| first.starts_with("release="))
+            .map_or_else(|| f.path.clone(), |(_, rest)| rest.to_owned())
+    };
+    let before: BTreeMap<String, &ManifestFile> =
+        before.iter().map(|f| (within_release(f), f)).collect();
+    let now_paths: BTreeSet<String> = now.iter().map(within_release).collect();
+    let mut changes: Vec<FeedChange> = now
+        .iter()
+        .filter_map(|file| {
+            let change = match before.get(&within_release(file)) {
+                None => Change::New,
+                Some(old)
+                    if old.content_sha256 != file.content_sha256 || old.shared != file.shared =>
+                {
+                    Change::Changed
+                }
+                Some(_) => return None,
+            };
+            Some(FeedChange {
+                change,
+                file: file.clone(),
+            })
+        })
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|(path, _)| !now_paths.contains(*path))
+            .map(|(_, old)| FeedChange {
+                change: Change::Withdrawn,
+                file: (*old).clone(),
+            }),
+    );
+    changes.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+    changes
+}
+
+/// What the stage last announced: its feed position and the files of that release.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Announced {
+    feed_seq: u64,
+    files: Vec<ManifestFile>,
+}
+
+/// File in the state directory: the feed position and files of the last release announced.
+const ANNOUNCED: &str = "announced.json";
 
 /// File in the state directory: the watermark of the last release published.
 const PUBLISHED_WATERMARK: &str = "published-watermark";
@@ -392,6 +463,7 @@ const PUBLISHED_WATERMARK: &str = "published-watermark";
 /// A release whose parts are being published.
 struct InProgress {
     release: String,
+    submissions: BTreeMap<String, String>,
     watermark: u64,
     sharing: SharingRegistry,
     parts_done: BTreeSet<u64>,

@@ -40,6 +40,52 @@ pub struct Manifest {
     pub config: PublishConfig,
     /// Every file of the release, in path order.
     pub files: Vec<ManifestFile>,
+    /// The submissions the release was computed from: `<AGB>_<PERIOD>` to the content digest
+    /// of the submission in force (what the API's submission status reads).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub submissions: BTreeMap<String, String>,
+}
+
+/// Where the feed lives in the object store: one object per release announced, named by its
+/// sequence number so that a listing is the feed in order.
+pub const FEED_PREFIX: &str = "feed/";
+
+/// The object name of feed event `seq`.
+pub fn feed_object(seq: u64) -> String {
+    format!("{FEED_PREFIX}{seq:012}.json")
+}
+
+/// One release as the feed tells it: which reports it added, changed or withdrew compared with
+/// the release announced before it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeedEvent {
+    /// Position in the feed, from 1, without gaps.
+    pub seq: u64,
+    /// The release.
+    pub release: String,
+    /// Every report that differs from the previous release, in path order.
+    pub changes: Vec<FeedChange>,
+}
+
+/// A report that a release added, changed or withdrew.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeedChange {
+    /// What happened to it.
+    pub change: Change,
+    /// The report (for a withdrawn one: as it was last published).
+    pub file: ManifestFile,
+}
+
+/// How a report differs from the previous release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Not in the previous release.
+    New,
+    /// Its figures differ, or (a mirror report) whether it is shared does.
+    Changed,
+    /// No longer published.
+    Withdrawn,
 }
 
 /// One report file.
@@ -425,6 +471,7 @@ fn publish_file(
 pub(crate) async fn finish_release(
     release: &str,
     mut files: Vec<ManifestFile>,
+    submissions: BTreeMap<String, String>,
     config: &PublishConfig,
     store: &dyn ObjectStore,
 ) -> Result<Manifest> {
@@ -435,6 +482,7 @@ pub(crate) async fn finish_release(
         method_version: spiegel_aggregate::METHOD_VERSION.to_owned(),
         config: *config,
         files,
+        submissions,
     };
     let mut json =
         serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Malformed(e.to_string()))?;
@@ -448,7 +496,9 @@ pub(crate) async fn finish_release(
         .collect();
     let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
     for object in listed {
-        if !keep.contains(object.location.as_ref()) {
+        let name = object.location.as_ref();
+        // The feed outlives releases: it is their history.
+        if !keep.contains(name) && !name.starts_with(FEED_PREFIX) {
             match store.delete(&object.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),

@@ -6,10 +6,15 @@
 
 mod audit;
 mod error;
+mod feed;
+mod mirror;
 mod openapi;
 mod principal;
+mod reports;
 mod server;
+mod submissions;
 mod tokens;
+mod webhooks;
 
 pub use audit::{
     AUDIT_FILE, AUDIT_HEAD_FILE, Action, Actor, AuditLog, AuditRecord, Broken, Entry, Outcome,
@@ -18,8 +23,11 @@ pub use audit::{
 pub use error::{Result, ServeError};
 pub use openapi::{API_ROUTES, openapi, to_yaml};
 pub use principal::Principal;
-pub use server::{App, ServeConfig, admin, api, may_read, report_id, run};
+pub use reports::{may_read, report_id};
+pub use server::{App, ServeConfig, UploadConfig, admin, api, run};
+pub use submissions::Intake;
 pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};
+pub use webhooks::{WEBHOOKS_FILE, WebhookConfig, WebhookTargets};
 
 /// The current time as the audit log and the token store write it (RFC 3339, UTC, seconds).
 pub fn now() -> String {

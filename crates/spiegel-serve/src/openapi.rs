@@ -12,8 +12,31 @@ pub(crate) const REPORT_ROUTE: &str = "/v1/reports/{id}";
 pub(crate) const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
 /// A provider sharing one of its mirror reports with the municipality it is about.
 pub(crate) const SHARE_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/share";
+/// Uploading a submission.
+pub(crate) const SUBMISSIONS_ROUTE: &str = "/v1/submissions";
+/// One submission's status and receipt.
+pub(crate) const SUBMISSION_ROUTE: &str = "/v1/submissions/{id}";
+/// The caller's feed of releases.
+pub(crate) const FEED_ROUTE: &str = "/v1/feed";
+/// The caller's webhook subscriptions.
+pub(crate) const WEBHOOKS_ROUTE: &str = "/v1/webhooks";
+/// One webhook subscription.
+pub(crate) const WEBHOOK_ROUTE: &str = "/v1/webhooks/{id}";
 /// Every route of the API port, as the router and the document name them.
-pub const API_ROUTES: &[&str] = &[REPORTS_ROUTE, REPORT_ROUTE, ANNOTATION_ROUTE, SHARE_ROUTE];
+pub const API_ROUTES: &[&str] = &[
+    SUBMISSIONS_ROUTE,
+    SUBMISSION_ROUTE,
+    FEED_ROUTE,
+    REPORTS_ROUTE,
+    REPORT_ROUTE,
+    ANNOTATION_ROUTE,
+    SHARE_ROUTE,
+    WEBHOOKS_ROUTE,
+    WEBHOOK_ROUTE,
+];
+
+/// A period as the API takes it: a half-year or a quarter.
+const PERIOD_PATTERN: &str = "^20[0-9]{2}-(H[12]|Q[1-4])$";
 
 /// The document.
 pub fn openapi() -> Value {
@@ -21,6 +44,94 @@ pub fn openapi() -> Value {
     let mut paths = serde_json::Map::new();
     for route in API_ROUTES {
         let operation = match *route {
+            SUBMISSIONS_ROUTE => json!({"post": {
+                "operationId": "uploadSubmission",
+                "summary": "Upload the provider's complete submission for one period (SPEC §4)",
+                "description": "The body is streamed into validation: every limit (size, rows, record and field length, gzip expansion) is decided while it arrives. The same file again is answered with the same id and changes nothing. A later accepted submission for the same period replaces the earlier one. Only providers submit.",
+                "parameters": [
+                    {"name": "period", "in": "query", "required": true, "description": "2026-H1, 2026-H2 or a quarter such as 2026-Q3", "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
+                    {"name": "Idempotency-Key", "in": "header", "required": false, "description": "Ties a retry to its first attempt; reusing it for another file is refused", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}},
+                    {"name": "Content-Encoding", "in": "header", "required": false, "schema": {"type": "string", "enum": ["gzip", "identity"]}}
+                ],
+                "requestBody": {"required": true, "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string", "contentMediaType": "application/vnd.apache.parquet"}}
+                }},
+                "responses": {
+                    "202": {"description": "Accepted and on its way to the reports", "headers": {"Location": {"description": "The submission's status", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}}, "links": {"GetSubmission": {"operationId": "getSubmission", "parameters": {"id": "$response.body#/id"}}}},
+                    "400": error,
+                    "401": error,
+                    "404": error,
+                    "413": error,
+                    "415": error,
+                    "422": {"description": "Rejected by validation (the receipt says why), or an Idempotency-Key reused for another file", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Submission"}, {"$ref": "#/components/schemas/Error"}]}}}},
+                    "503": error,
+                }
+            }}),
+            SUBMISSION_ROUTE => json!({"get": {
+                "operationId": "getSubmission",
+                "summary": "A submission's status and receipt",
+                "description": "Only the provider that uploaded it sees it; for anyone else it does not exist.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 64}}],
+                "responses": {
+                    "200": {"description": "The submission", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}}},
+                    "401": error,
+                    "404": error,
+                    "503": error,
+                }
+            }}),
+            FEED_ROUTE => json!({"get": {
+                "operationId": "readFeed",
+                "summary": "The releases that changed a report the caller may read, in order",
+                "description": "Pass the cursor of the previous answer as after; with wait the request is held (long poll) until such a release arrives or wait seconds pass.",
+                "parameters": [
+                    {"name": "after", "in": "query", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+                    {"name": "wait", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": crate::feed::MAX_WAIT_SECONDS}}
+                ],
+                "responses": {
+                    "200": {"description": "Entries after the cursor (possibly none) and the cursor to pass next", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Feed"}}}},
+                    "400": error,
+                    "401": error,
+                    "404": {"description": "A cursor never handed out, or a caller without a feed (an operator)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                }
+            }}),
+            WEBHOOKS_ROUTE => json!({
+                "post": {
+                    "operationId": "createWebhook",
+                    "summary": "Receive every feed entry at a URL, signed (HMAC-SHA256 over timestamp and body)",
+                    "description": "The answer shows the subscription's secret once. Each POST carries Spiegel-Delivery (the entry's id, for deduplication) and Spiegel-Signature: t=UNIX,v1=HEX with HEX = HMAC-SHA256(secret, t + '.' + body). Failed deliveries are retried with back-off for at least 24 hours.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookRequest"}}}},
+                    "responses": {
+                        "201": {"description": "Registered", "headers": {"Location": {"description": "The subscription", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Webhook"}}}, "links": {"DeleteWebhook": {"operationId": "deleteWebhook", "parameters": {"id": "$response.body#/id"}}}},
+                        "401": error,
+                        "404": error,
+                        "413": error,
+                        "422": error,
+                        "503": error,
+                    }
+                },
+                "get": {
+                    "operationId": "listWebhooks",
+                    "summary": "The caller's webhook subscriptions and how their delivery goes",
+                    "responses": {
+                        "200": {"description": "The subscriptions (without secrets)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookList"}}}},
+                        "401": error,
+                        "503": error,
+                    }
+                }
+            }),
+            WEBHOOK_ROUTE => json!({"delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Stop a webhook subscription",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 64}}],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "401": error,
+                    "404": error,
+                    "503": error,
+                }
+            }}),
             REPORTS_ROUTE => json!({"get": {
                 "operationId": "listReports",
                 "summary": "The reports of the current release the caller may read",
@@ -54,8 +165,8 @@ pub fn openapi() -> Value {
                 "summary": "Attach the provider's explanation (\"het verhaal achter de cijfers\") to its mirror report",
                 "description": "Plain text of at most 4000 characters, shown on the report's page as written, never as markup. An empty text removes the explanation. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
-                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}},
-                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}}
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^GM[0-9]{4}$"}}
                 ],
                 "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string", "maxLength": 4000}}}},
                 "responses": {
@@ -73,8 +184,8 @@ pub fn openapi() -> Value {
                 "summary": "Share (or stop sharing) the caller's mirror report with the municipality it is about",
                 "description": "The municipality can read the report from now on (or no longer). Its own aggregated figures keep the protection they were published with until the next release. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
-                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}},
-                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 20}}
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^GM[0-9]{4}$"}}
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShareRequest"}}}},
                 "responses": {
@@ -120,6 +231,48 @@ pub fn openapi() -> Value {
                     "period": {"type": "string"},
                     "municipality": {"type": "string"},
                     "shared": {"type": "boolean"}
+                }},
+                "Submission": {"type": "object", "required": ["id", "status", "period", "format", "sha256", "received", "receipt"], "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["rejected", "processing", "published", "superseded"]},
+                    "release": {"type": ["string", "null"], "description": "The release computed from it, when published"},
+                    "period": {"type": "string"},
+                    "format": {"type": "string", "enum": ["csv", "jsonl", "parquet"]},
+                    "sha256": {"type": "string", "description": "SHA-256 of the (decompressed) file"},
+                    "received": {"type": "string"},
+                    "receipt": {"type": "object", "description": "Row counts and every finding by line and column, in Dutch and English"}
+                }},
+                "Feed": {"type": "object", "required": ["entries", "cursor"], "properties": {
+                    "entries": {"type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}},
+                    "cursor": {"type": "string"}
+                }},
+                "FeedEntry": {"type": "object", "required": ["cursor", "release", "reports"], "properties": {
+                    "cursor": {"type": "string"},
+                    "release": {"type": "string"},
+                    "reports": {"type": "array", "items": {"type": "object", "required": ["id", "change", "kind", "period", "content_sha256", "href"], "properties": {
+                        "id": {"type": "string"},
+                        "change": {"type": "string", "enum": ["new", "changed", "withdrawn"]},
+                        "kind": {"type": "string", "enum": ["mirror", "municipality", "region", "national"]},
+                        "period": {"type": "string"},
+                        "municipality": {"type": ["string", "null"]},
+                        "content_sha256": {"type": "string"},
+                        "href": {"type": "string"}
+                    }}}
+                }},
+                "WebhookRequest": {"type": "object", "required": ["url"], "additionalProperties": false, "properties": {
+                    "url": {"type": "string", "maxLength": 2000},
+                    "after": {"type": "string", "description": "Deliver the entries after this feed cursor (default: from now on)"}
+                }},
+                "Webhook": {"type": "object", "required": ["id", "url", "created", "cursor"], "properties": {
+                    "id": {"type": "string"},
+                    "url": {"type": "string"},
+                    "created": {"type": "string"},
+                    "cursor": {"type": "string", "description": "Delivered up to this feed cursor"},
+                    "secret": {"type": "string", "description": "Only in the answer to its registration"},
+                    "failing": {"type": ["object", "null"]}
+                }},
+                "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {
+                    "webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}
                 }},
                 "ReportList": {"type": "object", "required": ["release", "reports"], "properties": {
                     "release": {"type": ["string", "null"], "description": "The current release, null before the first"},
@@ -244,7 +397,7 @@ mod tests {
         assert_eq!(paths.keys().map(String::as_str).collect::<Vec<_>>(), routes);
         for route in API_ROUTES {
             let operations = paths[*route].as_object().unwrap();
-            assert_eq!(operations.len(), 1, "{route}");
+            assert!(!operations.is_empty(), "{route}");
             assert!(
                 operations.values().all(|o| o["responses"].is_object()),
                 "{route}"

@@ -1,52 +1,100 @@
 //! The HTTP API (SPEC §10) and the admin endpoints, on two listeners. Every route resolves the
-//! caller's [`Principal`] from its bearer token and answers another tenant's resource exactly
-//! as a resource that does not exist: 404, never 403 and never a hint.
+//! caller's [`Principal`] from its bearer token ([`Caller`]) and answers another tenant's
+//! resource exactly as a resource that does not exist: 404, never 403 and never a hint.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use object_store::{ObjectStore, ObjectStoreExt};
-use spiegel_publish::{MANIFEST, Manifest, ManifestFile, SharingRegistry, region_slug};
-use spiegel_render::{AnnotationRegistry, Language};
+use spiegel_publish::{MANIFEST, Manifest, SharingRegistry};
 
+use crate::feed::Feed;
+use crate::submissions::Intake;
+use crate::webhooks::{WebhookConfig, Webhooks};
 use crate::{Action, Actor, AuditLog, Entry, Outcome, Principal, Result, TokenStore};
 
 /// What the server serves from.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The report store (a local directory holding `manifest.json`).
+    /// The report store (a local directory holding `manifest.json` and the feed).
     pub reports: PathBuf,
-    /// The data directory: tokens, audit log, sharing and annotation registries.
+    /// The data directory: tokens, audit log, sharing, annotation, submission and webhook
+    /// registries.
     pub data_dir: PathBuf,
+    /// How uploads are bounded beyond the ingest stage's own limits.
+    pub upload: UploadConfig,
+    /// Where and how webhooks are delivered.
+    pub webhooks: WebhookConfig,
+    /// How often the report store is checked for new releases.
+    pub feed_poll: Duration,
+}
+
+impl ServeConfig {
+    /// Serving `reports` with its state in `data_dir`, everything else at its defaults.
+    pub fn new(reports: PathBuf, data_dir: PathBuf) -> Self {
+        Self {
+            reports,
+            data_dir,
+            upload: UploadConfig::default(),
+            webhooks: WebhookConfig::default(),
+            feed_poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Bounds of an upload that the ingest stage cannot see: those of the compressed body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadConfig {
+    /// A gzip upload is refused once it has expanded more than this many times its compressed
+    /// size (after the first MiB): a gzip bomb is stopped long before the ingest stage's byte
+    /// limit, while real submissions (10–30 times) pass.
+    pub max_gzip_ratio: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            max_gzip_ratio: 100,
+        }
+    }
 }
 
 /// The state every request shares.
 #[derive(Debug)]
 pub struct App {
-    config: ServeConfig,
-    store: Arc<dyn ObjectStore>,
+    pub(crate) config: ServeConfig,
+    pub(crate) store: Arc<dyn ObjectStore>,
     audit: AuditLog,
     metrics: Metrics,
     /// Serialises read-modify-write of the annotation registry.
-    annotations: Mutex<()>,
+    pub(crate) annotations: Mutex<()>,
     /// Serialises read-modify-write of the sharing registry.
-    sharing: Mutex<()>,
+    pub(crate) sharing: Mutex<()>,
+    /// Uploads go here; `None` on a server that only serves reports.
+    pub(crate) intake: Option<Intake>,
+    pub(crate) feed: Feed,
+    pub(crate) webhooks: Webhooks,
 }
 
 impl App {
-    /// Opens the report store and the audit log (refusing a broken one).
-    pub fn open(config: ServeConfig) -> Result<Arc<Self>> {
+    /// Opens the report store and the audit log (refusing a broken one); `intake` takes
+    /// uploads (without one, `POST /v1/submissions` answers 503).
+    pub fn open(config: ServeConfig, intake: Option<Intake>) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.reports)?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&config.reports)
             .map_err(|e| crate::ServeError::Io(std::io::Error::other(e.to_string())))?;
         let audit = AuditLog::open(&config.data_dir)?;
+        let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
         Ok(Arc::new(Self {
             config,
             store: Arc::new(store),
@@ -54,6 +102,9 @@ impl App {
             metrics: Metrics::default(),
             annotations: Mutex::new(()),
             sharing: Mutex::new(()),
+            intake,
+            feed: Feed::default(),
+            webhooks,
         }))
     }
 
@@ -70,38 +121,15 @@ impl App {
     }
 
     /// The sharing registry as it is now; unreadable means nothing is shared (the safe side).
-    fn sharing(&self) -> SharingRegistry {
+    pub(crate) fn sharing_now(&self) -> SharingRegistry {
         SharingRegistry::load(&self.config.data_dir.join(SHARING_FILE)).unwrap_or_else(|e| {
             tracing::error!(error = %e, "the sharing registry cannot be read; sharing nothing");
             SharingRegistry::default()
         })
     }
 
-    /// The AGB code of `principal` if it is the provider of a mirror report of `period` about
-    /// `gemeente` in the current release.
-    async fn own_mirror(
-        &self,
-        principal: &Principal,
-        period: &str,
-        gemeente: &str,
-    ) -> Option<String> {
-        let Principal::Provider(agb) = principal else {
-            return None;
-        };
-        let manifest = self.manifest().await?;
-        manifest
-            .files
-            .iter()
-            .any(|f| {
-                f.kind == "mirror"
-                    && f.recipient == *agb
-                    && f.period == period
-                    && f.municipality.as_deref() == Some(gemeente)
-            })
-            .then(|| agb.clone())
-    }
-
-    async fn manifest(&self) -> Option<Manifest> {
+    /// The manifest of the current release, if there is one.
+    pub(crate) async fn manifest(&self) -> Option<Manifest> {
         let bytes = self
             .store
             .get(&object_store::path::Path::from(MANIFEST))
@@ -113,7 +141,15 @@ impl App {
         serde_json::from_slice(&bytes).ok()
     }
 
-    fn record(&self, actor: &Principal, action: Action, object: &str, outcome: Outcome) -> bool {
+    /// Appends an audit record of `actor` doing `action` on `object`; false (and counted) when
+    /// the log cannot be written, in which case the caller refuses the request.
+    pub(crate) fn record(
+        &self,
+        actor: &Principal,
+        action: Action,
+        object: &str,
+        outcome: Outcome,
+    ) -> bool {
         let entry = Entry {
             actor: Actor::Principal(actor.clone()),
             on_behalf_of: None,
@@ -130,24 +166,61 @@ impl App {
             }
         }
     }
+
+    /// Not this caller's resource: recorded as denied, answered as if it did not exist.
+    pub(crate) fn refuse(&self, principal: &Principal, action: Action, object: &str) -> Response {
+        self.record(principal, action, object, Outcome::Denied);
+        not_found()
+    }
+}
+
+/// The principal of an authenticated request. Extracting it answers 401 when the request has
+/// no valid bearer token, so a handler that takes a `Caller` never runs unauthenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub(crate) Principal);
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> std::result::Result<Self, Response> {
+        app.principal(&parts.headers)
+            .map(Caller)
+            .ok_or_else(unauthorised)
+    }
 }
 
 /// The sharing registry in the data directory (written by the share endpoint, read by the
 /// publish stage for NB-3).
-const SHARING_FILE: &str = "sharing.json";
+pub(crate) const SHARING_FILE: &str = "sharing.json";
 
 /// The API router.
 pub fn api(app: Arc<App>) -> Router {
+    use crate::openapi as routes;
     // The routes of `API_ROUTES`: the OpenAPI document describes exactly these.
     Router::new()
-        .route(crate::openapi::REPORTS_ROUTE, get(list_reports))
-        .route(crate::openapi::REPORT_ROUTE, get(get_report))
         .route(
-            crate::openapi::ANNOTATION_ROUTE,
-            axum::routing::post(annotate),
+            routes::SUBMISSIONS_ROUTE,
+            post(crate::submissions::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route(crate::openapi::SHARE_ROUTE, axum::routing::post(share))
-        .fallback(not_found)
+        .route(routes::SUBMISSION_ROUTE, get(crate::submissions::status))
+        .route(routes::FEED_ROUTE, get(crate::feed::read))
+        .route(routes::REPORTS_ROUTE, get(crate::reports::list))
+        .route(routes::REPORT_ROUTE, get(crate::reports::get))
+        .route(routes::ANNOTATION_ROUTE, post(crate::mirror::annotate))
+        .route(routes::SHARE_ROUTE, post(crate::mirror::share))
+        .route(
+            routes::WEBHOOKS_ROUTE,
+            post(crate::webhooks::create).get(crate::webhooks::list),
+        )
+        .route(routes::WEBHOOK_ROUTE, delete(crate::webhooks::remove))
+        .fallback(|| async { not_found() })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            count_requests,
+        ))
         .with_state(app)
 }
 
@@ -160,372 +233,50 @@ pub fn admin(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// A report's id in the API: stable across releases, so a subscriber can fetch the newest
-/// version of the same report (`mirror.2026-H1.12345678.GM0363`, `municipality.2026-H1.GM0363`,
-/// `region.2026-H1.utrecht-stad`, `national.2026-H1`).
-pub fn report_id(file: &ManifestFile) -> String {
-    match file.kind.as_str() {
-        "mirror" => format!(
-            "mirror.{}.{}.{}",
-            file.period,
-            file.recipient,
-            file.municipality.as_deref().unwrap_or_default()
-        ),
-        "region" => format!("region.{}.{}", file.period, region_slug(&file.recipient)),
-        "national" => format!("national.{}", file.period),
-        kind => format!("{kind}.{}.{}", file.period, file.recipient),
-    }
+/// Counts every API response by route (as declared, never the caller's path) and status.
+async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    app.metrics.count(route, response.status().as_u16());
+    response
 }
 
-/// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
-/// municipality its own report, its region's, the national one, and the mirror reports shared
-/// with it now (the live registry: a municipality's aggregates were published under the
-/// sharing of their release, and a later share only ever made them more protective); an
-/// operator no report content.
-pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
-    match principal {
-        Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
-        Principal::Gemeente(code) => match file.kind.as_str() {
-            "municipality" => file.recipient == *code,
-            "mirror" => {
-                file.municipality.as_deref() == Some(code)
-                    && sharing.shared(&file.recipient, &file.period, code)
-            }
-            "national" => true,
-            "region" => region_of(code).is_some_and(|r| r == file.recipient),
-            _ => false,
-        },
-        Principal::Operator(_) => false,
-    }
-}
-
-fn region_of(code: &str) -> Option<String> {
-    let code: spiegel_core::GemeenteCode = code.parse().ok()?;
-    spiegel_core::Reference::embedded()
-        .gemeente(code)
-        .map(|g| g.regio.clone())
-}
-
-#[derive(serde::Serialize)]
-struct Listed<'a> {
-    id: String,
-    kind: &'a str,
-    period: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    municipality: Option<&'a str>,
-    sha256: &'a str,
-    content_sha256: &'a str,
-    rows: u64,
-    suppressed: u64,
-}
-
-async fn list_reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(principal) = app.principal(&headers) else {
-        return app.metrics.count("reports", unauthorised());
-    };
-    let manifest = app.manifest().await;
-    let sharing = app.sharing();
-    let files: Vec<Listed<'_>> = manifest
-        .iter()
-        .flat_map(|m| &m.files)
-        .filter(|f| may_read(&principal, f, &sharing))
-        .map(|f| Listed {
-            id: report_id(f),
-            kind: &f.kind,
-            period: &f.period,
-            municipality: if f.kind == "municipality" {
-                Some(&f.recipient)
-            } else {
-                f.municipality.as_deref()
-            },
-            sha256: &f.sha256,
-            content_sha256: &f.content_sha256,
-            rows: f.rows,
-            suppressed: f.suppressed,
-        })
-        .collect();
-    let release = manifest.as_ref().map(|m| m.release.as_str());
-    let body = serde_json::json!({"release": release, "reports": files});
-    app.metrics.count(
-        "reports",
-        (StatusCode::OK, axum::Json(body)).into_response(),
-    )
-}
-
-async fn get_report(
-    State(app): State<Arc<App>>,
-    UrlPath(requested): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(principal) = app.principal(&headers) else {
-        return app.metrics.count("report", unauthorised());
-    };
-    let (id, html) = match requested.strip_suffix(".html") {
-        Some(id) => (id.to_owned(), true),
-        None => {
-            let wants_html = headers
-                .get(header::ACCEPT)
-                .and_then(|a| a.to_str().ok())
-                .is_some_and(|a| a.contains("text/html"));
-            (requested.clone(), wants_html)
-        }
-    };
-    let found: Option<ManifestFile> = app
-        .manifest()
-        .await
-        .and_then(|m| m.files.into_iter().find(|f| report_id(f) == id));
-    let file = match found {
-        Some(file) if may_read(&principal, &file, &app.sharing()) => file,
-        other => {
-            // Another tenant's report and no report at all look the same from outside; the
-            // log tells them apart.
-            let outcome = if other.is_some() {
-                Outcome::Denied
-            } else {
-                Outcome::Rejected
-            };
-            app.record(&principal, Action::ReportRead, &id, outcome);
-            let response = not_found().await;
-            return app.metrics.count("report", response);
-        }
-    };
-    let has_page = file.kind == "mirror" || file.kind == "municipality";
-    if html && !has_page {
-        // Region and national reports are shown inside municipality pages only.
-        app.record(
-            &principal,
-            Action::ReportRead,
-            &requested,
-            Outcome::Rejected,
-        );
-        let response = not_found().await;
-        return app.metrics.count("report", response);
-    }
-    if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
-        return app.metrics.count("report", unavailable());
-    }
-    let response = if html {
-        let annotations =
-            AnnotationRegistry::load(&app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE))
-                .unwrap_or_default();
-        let language = match headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|l| l.to_str().ok())
-        {
-            Some(l) if l.trim_start().starts_with("en") => Language::En,
-            _ => Language::Nl,
-        };
-        match spiegel_render::render_report(app.store.as_ref(), &file.path, &annotations, language)
-            .await
-        {
-            Ok(page) => {
-                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, report = %id, "rendering failed");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
-    } else {
-        match app
-            .store
-            .get(&object_store::path::Path::from(file.path.as_str()))
-            .await
-        {
-            Ok(found) => match found.bytes().await {
-                Ok(bytes) => {
-                    let mut response = Response::new(Body::from(bytes));
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/vnd.apache.parquet"),
-                    );
-                    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", file.sha256)) {
-                        headers.insert(header::ETAG, etag);
-                    }
-                    response
-                }
-                Err(_) => unavailable(),
-            },
-            // Replaced by a newer release between reading the manifest and the file.
-            Err(_) => unavailable(),
-        }
-    };
-    app.metrics.count("report", response)
-}
-
-async fn annotate(
-    State(app): State<Arc<App>>,
-    UrlPath((period, gemeente)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-    text: String,
-) -> Response {
-    let Some(principal) = app.principal(&headers) else {
-        return app.metrics.count("annotation", unauthorised());
-    };
-    let object = format!("mirror.{period}.{gemeente}");
-    // Only the provider of an existing mirror report may explain it.
-    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        return refuse(&app, &principal, Action::Annotation, &object, "annotation").await;
-    };
-    let agb = &agb;
-    let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
-    let stored = {
-        let Ok(_guard) = app.annotations.lock() else {
-            return app.metrics.count("annotation", unavailable());
-        };
-        AnnotationRegistry::load(&path)
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-            .and_then(|mut registry| {
-                if text.trim().is_empty() {
-                    registry.remove(agb, &period, &gemeente);
-                } else {
-                    registry
-                        .insert(spiegel_render::Annotation {
-                            provider: agb.clone(),
-                            period: period.clone(),
-                            municipality: gemeente.clone(),
-                            text: text.clone(),
-                        })
-                        .map_err(|why| (StatusCode::UNPROCESSABLE_ENTITY, why))?;
-                }
-                registry
-                    .save(&path)
-                    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-            })
-    };
-    let response = match stored {
-        Ok(()) if app.record(&principal, Action::Annotation, &object, Outcome::Success) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "period": period,
-                "municipality": gemeente,
-                "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
-            })),
-        )
-            .into_response(),
-        Ok(()) => unavailable(),
-        Err((status, why)) => {
-            let outcome = if status == StatusCode::UNPROCESSABLE_ENTITY {
-                Outcome::Rejected
-            } else {
-                Outcome::Error
-            };
-            app.record(&principal, Action::Annotation, &object, outcome);
-            if status == StatusCode::UNPROCESSABLE_ENTITY {
-                (
-                    status,
-                    axum::Json(serde_json::json!({"error": "invalid_annotation", "message": why})),
-                )
-                    .into_response()
-            } else {
-                tracing::error!(error = %why, "the annotation registry cannot be written");
-                unavailable()
-            }
-        }
-    };
-    app.metrics.count("annotation", response)
-}
-
-async fn share(
-    State(app): State<Arc<App>>,
-    UrlPath((period, gemeente)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let Some(principal) = app.principal(&headers) else {
-        return app.metrics.count("share", unauthorised());
-    };
-    let object = format!("mirror.{period}.{gemeente}");
-    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        return refuse(&app, &principal, Action::Share, &object, "share").await;
-    };
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct ShareRequest {
-        shared: bool,
-    }
-    let Ok(ShareRequest { shared }) = serde_json::from_slice(&body) else {
-        app.record(&principal, Action::Share, &object, Outcome::Rejected);
-        let response = (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(serde_json::json!({
-                "error": "invalid_body",
-                "message": "expected {\"shared\": true} or {\"shared\": false} / verwacht \
-                            {\"shared\": true} of {\"shared\": false}"
-            })),
-        )
-            .into_response();
-        return app.metrics.count("share", response);
-    };
-    let path = app.config.data_dir.join(SHARING_FILE);
-    let stored = match app.sharing.lock() {
-        Ok(_guard) => SharingRegistry::load(&path).and_then(|mut registry| {
-            registry.set(&agb, &period, &gemeente, shared);
-            registry.save(&path)
-        }),
-        Err(_) => Err(spiegel_publish::PublishError::Malformed(
-            "an earlier share panicked".into(),
-        )),
-    };
-    let response = match stored {
-        Ok(()) if app.record(&principal, Action::Share, &object, Outcome::Success) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "period": period,
-                "municipality": gemeente,
-                "shared": shared,
-            })),
-        )
-            .into_response(),
-        Ok(()) => unavailable(),
-        Err(e) => {
-            app.record(&principal, Action::Share, &object, Outcome::Error);
-            tracing::error!(error = %e, "the sharing registry cannot be written");
-            unavailable()
-        }
-    };
-    app.metrics.count("share", response)
-}
-
-/// Not this caller's resource: recorded as denied, answered as if it did not exist.
-async fn refuse(
-    app: &App,
-    principal: &Principal,
-    action: Action,
-    object: &str,
-    route: &'static str,
-) -> Response {
-    app.record(principal, action, object, Outcome::Denied);
-    let response = not_found().await;
-    app.metrics.count(route, response)
-}
-
-fn unauthorised() -> Response {
+/// An error answer: a code for programs and a message, in Dutch and English, for the person
+/// who has to act on it.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(serde_json::json!({
-            "error": "unauthorised",
-            "message": "a valid bearer token is required / een geldig bearer-token is nodig"
-        })),
+        status,
+        axum::Json(serde_json::json!({"error": code, "message": message})),
     )
         .into_response()
+}
+
+pub(crate) fn unauthorised() -> Response {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorised",
+        "a valid bearer token is required / een geldig bearer-token is nodig",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// Spiegel cannot answer right now (a store or log it needs is unavailable); try again.
-fn unavailable() -> Response {
-    (
+pub(crate) fn unavailable() -> Response {
+    error(
         StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(serde_json::json!({
-            "error": "unavailable",
-            "message": "try again shortly / probeer het zo opnieuw"
-        })),
+        "unavailable",
+        "try again shortly / probeer het zo opnieuw",
     )
-        .into_response()
 }
 
-async fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({"error": "not_found"})),
@@ -549,28 +300,23 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    text.push_str(&app.webhooks.metrics());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Requests by route and status, in Prometheus text format.
 #[derive(Debug, Default)]
 struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
     audit_failures: AtomicU64,
 }
 
 impl Metrics {
-    fn count(&self, route: &'static str, response: Response) -> Response {
+    fn count(&self, route: String, status: u16) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((route, response.status().as_u16()))
-                .or_default() += 1;
+            *requests.entry((route, status)).or_default() += 1;
         }
-        response
     }
 
     fn render(&self) -> String {
@@ -596,9 +342,11 @@ impl Metrics {
 }
 
 /// Binds the API and admin listeners, reports their addresses through `bound`, and serves
-/// until SIGTERM or SIGINT, finishing the requests in flight.
+/// until SIGTERM or SIGINT, finishing the requests in flight. Beside the listeners it follows
+/// the feed of releases and delivers webhooks.
 pub fn run(
     config: ServeConfig,
+    intake: Option<Intake>,
     listen: std::net::SocketAddr,
     admin_listen: std::net::SocketAddr,
     bound: impl FnOnce(std::net::SocketAddr, std::net::SocketAddr),
@@ -607,7 +355,11 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = App::open(config)?;
+        let app = App::open(config, intake)?;
+        // Cursors the feed handed out before a restart are valid from the first request on.
+        if let Err(e) = app.feed.refresh(app.store.as_ref()).await {
+            tracing::warn!(error = %e, "the feed cannot be read yet");
+        }
         let api_listener = tokio::net::TcpListener::bind(listen).await?;
         let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
         bound(api_listener.local_addr()?, admin_listener.local_addr()?);
@@ -618,16 +370,19 @@ pub fn run(
                 let _ = receiver.recv().await;
             }
         };
+        let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
+        crate::webhooks::start_deliveries(&app);
         let api_server =
             axum::serve(api_listener, api(Arc::clone(&app))).with_graceful_shutdown(stopped(&stop));
-        let admin_server =
-            axum::serve(admin_listener, admin(app)).with_graceful_shutdown(stopped(&stop));
+        let admin_server = axum::serve(admin_listener, admin(Arc::clone(&app)))
+            .with_graceful_shutdown(stopped(&stop));
         let signal = async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the requests in flight");
             let _ = stop.send(());
         };
         let (api_result, admin_result, ()) = tokio::join!(api_server, admin_server, signal);
+        feed.abort();
         api_result?;
         admin_result?;
         Ok(())

@@ -7,6 +7,7 @@ mod generate;
 mod keys;
 mod prepare;
 mod run;
+mod serve;
 #[cfg(feature = "kafka")]
 mod stages;
 mod validate;
@@ -51,22 +52,10 @@ enum Command {
     /// self-contained HTML page (Dutch, and an English variant) with trend charts and a print
     /// stylesheet, for the quality conversation.
     Render(RenderArgs),
-    /// Serves the HTTP API (reports for their readers, by bearer token) and, on a port of its
-    /// own, /livez, /readyz and /metrics; until SIGTERM.
-    Serve {
-        /// The API address.
-        #[arg(long, env = "SPIEGEL_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// The admin address (health and metrics).
-        #[arg(long, env = "SPIEGEL_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
-        admin_listen: std::net::SocketAddr,
-        /// The report store written by `spiegel run` or `spiegel publish`.
-        #[arg(long, env = "SPIEGEL_REPORTS")]
-        reports: PathBuf,
-        /// The data directory: tokens, audit log, sharing and annotations.
-        #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
-        data_dir: PathBuf,
-    },
+    /// Serves the HTTP API (uploads, feed, webhooks, reports for their readers, by bearer
+    /// token) with the embedded pipeline behind it and, on a port of its own, /livez, /readyz
+    /// and /metrics; until SIGTERM.
+    Serve(serve::ServeArgs),
     /// Bearer tokens for the HTTP API: each stands for one provider, municipality or operator.
     Tokens {
         #[command(subcommand)]
@@ -419,22 +408,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo_command(&args),
         Command::Render(args) => render_command(&args),
         Command::Tokens { command } => admin::tokens(&command),
-        Command::Serve {
-            listen,
-            admin_listen,
-            reports,
-            data_dir,
-        } => spiegel_serve::run(
-            spiegel_serve::ServeConfig { reports, data_dir },
-            listen,
-            admin_listen,
-            |api, admin| {
-                // Tests and supervisors read the bound ports from this line.
-                println!("listening on http://{api} (admin http://{admin})");
-            },
-        )
-        .map(|()| ExitCode::SUCCESS)
-        .map_err(Into::into),
+        Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Audit { command } => admin::audit(&command),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },

@@ -75,7 +75,7 @@ fn submissions_in(input: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// K1 and K2 from `--keys`, or from the data directory, generated there on first use.
-fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
+pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
     let dir = match keys {
         Some(dir) => dir.to_owned(),
         None => {
@@ -189,7 +189,7 @@ pub(crate) fn run(
     let mut summary = RunSummary::default();
 
     let versions = vec![source_key.version()];
-    let mut ingest = IngestStage::new(
+    let ingest = IngestStage::new(
         config.ingest.clone(),
         source_key,
         versions.clone(),
@@ -217,7 +217,19 @@ pub(crate) fn run(
         transport.producer()?,
     );
     let timer = std::time::Instant::now();
-    pseudonymise.run_until_idle()?;
+    let audit = crate::serve::audit_log(data_dir)?;
+    let pseudonymised = pseudonymise.run_until_idle()?;
+    if pseudonymised.submissions > 0 {
+        crate::serve::system_record(
+            &audit,
+            "pseudonymise",
+            spiegel_serve::Action::KeyUse,
+            &format!(
+                "stage-2 key {}.v{}: {} submissions",
+                label.ttp, label.version, pseudonymised.submissions
+            ),
+        )?;
+    }
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "pseudonymise stage idle"
@@ -236,6 +248,14 @@ pub(crate) fn run(
     let mut publish = publish_stage(config.publish, data_dir, out, &transport)?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
+    if let Some(manifest) = &summary.manifest {
+        crate::serve::system_record(
+            &audit,
+            "publish",
+            spiegel_serve::Action::Release,
+            &format!("release {}", manifest.release),
+        )?;
+    }
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "publish stage idle"

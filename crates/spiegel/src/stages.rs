@@ -146,7 +146,7 @@ fn ingest_stage(
 pub(crate) fn submit(args: &KafkaArgs, keys: &Path, files: &[PathBuf]) -> Result<bool> {
     let config = args.config()?;
     let (transport, _shutdown) = args.transport(&config.kafka, "submit")?;
-    let mut ingest = ingest_stage(args, &config, &transport, keys)?;
+    let ingest = ingest_stage(args, &config, &transport, keys)?;
     let mut all_accepted = true;
     for file in files {
         all_accepted &= report(file, ingest.submit(file)?);
@@ -179,7 +179,7 @@ fn report(file: &Path, submitted: Submitted) -> bool {
 pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "ingest")?;
-    let mut ingest = ingest_stage(args, &config, &transport, keys)?;
+    let ingest = ingest_stage(args, &config, &transport, keys)?;
     let poll = Duration::from_millis(config.kafka.poll_timeout_ms);
     for dir in ["done", "rejected"] {
         std::fs::create_dir_all(inbox.join(dir))?;
@@ -225,13 +225,23 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
     let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
     let key = TtpKey::from_file(&keys.join("stage2.key"))
         .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
+    let key_name = format!("stage-2 key {}.v{}", key.ttp(), key.version());
     let mut stage = PseudonymiseStage::new(
         Pseudonymiser::new(key, versions.to_vec()),
         transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
         transport.producer()?,
     );
+    let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
-        stage.run_until_idle()?;
+        let progress = stage.run_until_idle()?;
+        if progress.submissions > 0 {
+            crate::serve::system_record(
+                &audit,
+                "pseudonymise",
+                spiegel_serve::Action::KeyUse,
+                &format!("{key_name}: {} submissions", progress.submissions),
+            )?;
+        }
         Ok(())
     })
 }
@@ -268,8 +278,16 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
     let mut stage = crate::run::publish_stage(config.publish, &args.data_dir, out, &transport)?;
+    let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("publish", || {
-        stage.run_until_idle()?;
+        if let Some(manifest) = stage.run_until_idle()?.published {
+            crate::serve::system_record(
+                &audit,
+                "publish",
+                spiegel_serve::Action::Release,
+                &format!("release {}", manifest.release),
+            )?;
+        }
         Ok(())
     })
 }

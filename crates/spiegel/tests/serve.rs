@@ -3,125 +3,16 @@
 //! HTTP on loopback; the audit log records each read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
 mod common;
+use common::server::{Server, get, request};
 use common::{generate, p, spiegel, token};
-
-struct Server {
-    child: Child,
-    api: String,
-    admin: String,
-}
-
-impl Server {
-    fn start(reports: &Path, data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spiegel"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--reports",
-                p(reports),
-                "--data-dir",
-                p(data),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "listening on http://127.0.0.1:P (admin http://127.0.0.1:Q)"
-        let addresses: Vec<String> = line
-            .split("http://")
-            .skip(1)
-            .map(|a| {
-                a.trim_end_matches([')', '\n', ' '])
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(addresses.len(), 2, "{line}");
-        Self {
-            child,
-            api: addresses[0].clone(),
-            admin: addresses[1].clone(),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A GET over plain HTTP/1.1: status and body.
-fn get(address: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
-    request("GET", address, path, headers, "")
-}
-
-/// A request over plain HTTP/1.1: status and body.
-fn request(
-    method: &str,
-    address: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = response[end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
-    }
-}
 
 fn files(manifest: &Value) -> &Vec<Value> {
     manifest["files"].as_array().unwrap()
@@ -481,7 +372,7 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let (_, metrics) = get(&server.admin, "/metrics", &[]);
     let metrics = String::from_utf8(metrics).unwrap();
     assert!(
-        metrics.contains("spiegel_http_requests_total{route=\"report\",status=\"404\"}"),
+        metrics.contains("spiegel_http_requests_total{route=\"/v1/reports/{id}\",status=\"404\"}"),
         "{metrics}"
     );
     assert_eq!(
@@ -562,10 +453,13 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .unwrap()
         .to_owned();
     let server = Server::start(&reports, &data);
-    let document = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
+    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let document = schemas.join("openapi.yaml");
     for principal in [["--provider", provider.as_str()], ["--gemeente", "GM0363"]] {
         let bearer = token(&data, principal, "setup");
         let output = Command::new(schemathesis())
+            .arg("--config-file")
+            .arg(schemas.join("schemathesis.toml"))
             .args(["run", p(&document), "--url"])
             .arg(format!("http://{}", server.api))
             .args(["--header"])
@@ -588,4 +482,283 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// The other endpoints (upload, submission status, feed, webhooks), every principal kind
+/// against its own and another tenant's resources, enumerated: only the allowed combinations
+/// succeed, the rest are 404, and 401 without a token.
+#[test]
+fn every_principal_uses_exactly_its_own_submissions_feed_and_webhooks() {
+    use common::server::{Answer, call};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let input = root.join("input");
+    generate(&input, 3000, 2, 5, "2026-H1");
+    let mut submitted: Vec<std::path::PathBuf> = fs::read_dir(&input)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    submitted.sort();
+    let agb = |file: &Path| -> String {
+        let name = file.file_name().unwrap().to_string_lossy();
+        name.split('_').next().unwrap().to_owned()
+    };
+    let (a, b) = (agb(&submitted[0]), agb(&submitted[1]));
+    let reports = root.join("reports");
+    let data = root.join("data");
+    spiegel(&[
+        "run",
+        "--input",
+        p(&input),
+        "--out",
+        p(&reports),
+        "--data-dir",
+        p(&data),
+    ]);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
+    let of_a: BTreeSet<&str> = files(&manifest)
+        .iter()
+        .filter(|f| f["kind"] == "mirror" && f["recipient"] == a.as_str())
+        .filter_map(|f| f["municipality"].as_str())
+        .collect();
+    let g = of_a.iter().next().unwrap().to_string();
+    let h = spiegel_core::Reference::embedded()
+        .gemeenten()
+        .iter()
+        .map(|m| m.code.to_string())
+        .find(|m| !of_a.contains(m.as_str()))
+        .unwrap();
+    let server = Server::start(&reports, &data);
+    let principals: Vec<(&str, Option<String>)> = vec![
+        (
+            "provider A",
+            Some(token(&data, ["--provider", &a], "setup")),
+        ),
+        (
+            "provider B",
+            Some(token(&data, ["--provider", &b], "setup")),
+        ),
+        (
+            "gemeente G",
+            Some(token(&data, ["--gemeente", &g], "setup")),
+        ),
+        (
+            "gemeente H",
+            Some(token(&data, ["--gemeente", &h], "setup")),
+        ),
+        (
+            "operator",
+            Some(token(&data, ["--operator", "ops"], "setup")),
+        ),
+        ("no token", None),
+    ];
+    let bearer = |name: &str| -> String {
+        let token = principals
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+            .clone();
+        format!("Bearer {}", token.unwrap())
+    };
+    let ask = |who: &Option<String>, method: &str, path: &str, body: &[u8], kind: &str| -> Answer {
+        let authorization = who.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", kind)];
+        if let Some(authorization) = &authorization {
+            headers.push(("Authorization", authorization.as_str()));
+        }
+        call(&server.api, method, path, &headers, body)
+    };
+    // Each provider's own submission (the file `spiegel run` applied: the same id again).
+    let submission = |provider: &str, file: &Path| -> String {
+        let answer = ask(
+            &Some(bearer(provider)["Bearer ".len()..].to_owned()),
+            "POST",
+            "/v1/submissions?period=2026-H1",
+            &fs::read(file).unwrap(),
+            "text/csv",
+        );
+        assert_eq!(answer.status, 202);
+        answer.json()["id"].as_str().unwrap().to_owned()
+    };
+    let (sub_a, sub_b) = (
+        submission("provider A", &submitted[0]),
+        submission("provider B", &submitted[1]),
+    );
+    // Each recipient's own webhook, registered before the matrix (the matrix registers more).
+    let mut hooks = BTreeMap::new();
+    for name in ["provider A", "gemeente G"] {
+        let answer = ask(
+            &Some(bearer(name)["Bearer ".len()..].to_owned()),
+            "POST",
+            "/v1/webhooks",
+            br#"{"url": "http://127.0.0.1:9/hook"}"#,
+            "application/json",
+        );
+        assert_eq!(answer.status, 201);
+        hooks.insert(name, answer.json()["id"].as_str().unwrap().to_owned());
+    }
+
+    // The deletions come last: the matrix's other rows use the webhooks they remove.
+    let hook_a = format!("/v1/webhooks/{}", hooks["provider A"]);
+    let hook_g = format!("/v1/webhooks/{}", hooks["gemeente G"]);
+    /// A resource, method, path, body, content type, the principals for whom it succeeds,
+    /// and with which status.
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        String,
+        &'a [u8],
+        &'a str,
+        Vec<&'a str>,
+        u16,
+    );
+    let rows: Vec<Row<'_>> = vec![
+        (
+            "upload (a file validation rejects)",
+            "POST",
+            "/v1/submissions?period=2026-H1".into(),
+            b"x,y\n1,2\n",
+            "text/csv",
+            vec!["provider A", "provider B"],
+            422,
+        ),
+        (
+            "A's submission",
+            "GET",
+            format!("/v1/submissions/{sub_a}"),
+            b"",
+            "text/plain",
+            vec!["provider A"],
+            200,
+        ),
+        (
+            "B's submission",
+            "GET",
+            format!("/v1/submissions/{sub_b}"),
+            b"",
+            "text/plain",
+            vec!["provider B"],
+            200,
+        ),
+        (
+            "no such submission",
+            "GET",
+            "/v1/submissions/0123456789abcdef0123456789abcdef".into(),
+            b"",
+            "text/plain",
+            vec![],
+            200,
+        ),
+        (
+            "the caller's feed",
+            "GET",
+            "/v1/feed".into(),
+            b"",
+            "text/plain",
+            vec!["provider A", "provider B", "gemeente G", "gemeente H"],
+            200,
+        ),
+        (
+            "a new webhook",
+            "POST",
+            "/v1/webhooks".into(),
+            br#"{"url": "http://127.0.0.1:9/other"}"#,
+            "application/json",
+            vec!["provider A", "provider B", "gemeente G", "gemeente H"],
+            201,
+        ),
+        (
+            "the caller's webhooks",
+            "GET",
+            "/v1/webhooks".into(),
+            b"",
+            "text/plain",
+            vec![
+                "provider A",
+                "provider B",
+                "gemeente G",
+                "gemeente H",
+                "operator",
+            ],
+            200,
+        ),
+        (
+            "A's webhook",
+            "DELETE",
+            hook_a.clone(),
+            b"",
+            "text/plain",
+            vec!["provider A"],
+            204,
+        ),
+        (
+            "G's webhook",
+            "DELETE",
+            hook_g.clone(),
+            b"",
+            "text/plain",
+            vec!["gemeente G"],
+            204,
+        ),
+    ];
+    let mut seen = Vec::new();
+    let mut expected = Vec::new();
+    for (resource, method, path, body, kind, allowed, success) in &rows {
+        // The owner last, so that a deletion is tried by everyone else first.
+        let mut order: Vec<&(&str, Option<String>)> = principals.iter().collect();
+        order.sort_by_key(|(name, _)| allowed.contains(name));
+        for (name, who) in order {
+            let answer = ask(who, method, path, body, kind);
+            seen.push((*resource, *name, answer.status));
+            let status = match who {
+                None => 401,
+                Some(_) if allowed.contains(name) => *success,
+                Some(_) => 404,
+            };
+            expected.push((*resource, *name, status));
+            if answer.status == 200 && *path == "/v1/webhooks" {
+                // Only one's own subscriptions, never a secret.
+                let listed = answer.json();
+                let own = match *name {
+                    "provider A" | "gemeente G" => 2,
+                    "operator" => 0,
+                    _ => 1,
+                };
+                assert_eq!(
+                    listed["webhooks"].as_array().unwrap().len(),
+                    own,
+                    "{name}: {listed}"
+                );
+                assert!(!listed.to_string().contains("whsec_"));
+            }
+            if answer.status == 200 && *path == "/v1/feed" {
+                // Every report in the feed is one the caller may read.
+                let readable: BTreeSet<String> = ask(who, "GET", "/v1/reports", b"", "text/plain")
+                    .json()["reports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+                    .collect();
+                let fed: BTreeSet<String> = answer.json()["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|e| e["reports"].as_array().unwrap().clone())
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+                    .collect();
+                assert!(!fed.is_empty(), "{name}");
+                assert!(
+                    fed.is_subset(&readable),
+                    "{name}: {fed:?} not in {readable:?}"
+                );
+            }
+        }
+    }
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(seen.len(), rows.len() * principals.len());
 }

@@ -1,0 +1,157 @@
+//! A provider's part in its mirror reports: sharing one with the municipality it is about, and
+//! attaching its explanation ("het verhaal achter de cijfers").
+
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use spiegel_publish::SharingRegistry;
+use spiegel_render::AnnotationRegistry;
+
+use crate::server::{App, Caller, SHARING_FILE, error, unavailable};
+use crate::{Action, Outcome, Principal};
+
+impl App {
+    /// The AGB code of `principal` if it is the provider of a mirror report of `period` about
+    /// `gemeente` in the current release.
+    pub(crate) async fn own_mirror(
+        &self,
+        principal: &Principal,
+        period: &str,
+        gemeente: &str,
+    ) -> Option<String> {
+        let Principal::Provider(agb) = principal else {
+            return None;
+        };
+        let manifest = self.manifest().await?;
+        manifest
+            .files
+            .iter()
+            .any(|f| {
+                f.kind == "mirror"
+                    && f.recipient == *agb
+                    && f.period == period
+                    && f.municipality.as_deref() == Some(gemeente)
+            })
+            .then(|| agb.clone())
+    }
+}
+
+pub(crate) async fn annotate(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+    UrlPath((period, gemeente)): UrlPath<(String, String)>,
+    text: String,
+) -> Response {
+    let object = format!("mirror.{period}.{gemeente}");
+    // Only the provider of an existing mirror report may explain it.
+    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
+        return app.refuse(&principal, Action::Annotation, &object);
+    };
+    let agb = &agb;
+    let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
+    let stored = {
+        let Ok(_guard) = app.annotations.lock() else {
+            return unavailable();
+        };
+        AnnotationRegistry::load(&path)
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            .and_then(|mut registry| {
+                if text.trim().is_empty() {
+                    registry.remove(agb, &period, &gemeente);
+                } else {
+                    registry
+                        .insert(spiegel_render::Annotation {
+                            provider: agb.clone(),
+                            period: period.clone(),
+                            municipality: gemeente.clone(),
+                            text: text.clone(),
+                        })
+                        .map_err(|why| (StatusCode::UNPROCESSABLE_ENTITY, why))?;
+                }
+                registry
+                    .save(&path)
+                    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            })
+    };
+    match stored {
+        Ok(()) if app.record(&principal, Action::Annotation, &object, Outcome::Success) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "period": period,
+                "municipality": gemeente,
+                "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
+            })),
+        )
+            .into_response(),
+        Ok(()) => unavailable(),
+        Err((status, why)) => {
+            let outcome = if status == StatusCode::UNPROCESSABLE_ENTITY {
+                Outcome::Rejected
+            } else {
+                Outcome::Error
+            };
+            app.record(&principal, Action::Annotation, &object, outcome);
+            if status == StatusCode::UNPROCESSABLE_ENTITY {
+                error(status, "invalid_annotation", &why)
+            } else {
+                tracing::error!(error = %why, "the annotation registry cannot be written");
+                unavailable()
+            }
+        }
+    }
+}
+
+pub(crate) async fn share(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+    UrlPath((period, gemeente)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let object = format!("mirror.{period}.{gemeente}");
+    let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
+        return app.refuse(&principal, Action::Share, &object);
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ShareRequest {
+        shared: bool,
+    }
+    let Ok(ShareRequest { shared }) = serde_json::from_slice(&body) else {
+        app.record(&principal, Action::Share, &object, Outcome::Rejected);
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "expected {\"shared\": true} or {\"shared\": false} / verwacht \
+             {\"shared\": true} of {\"shared\": false}",
+        );
+    };
+    let path = app.config.data_dir.join(SHARING_FILE);
+    let stored = match app.sharing.lock() {
+        Ok(_guard) => SharingRegistry::load(&path).and_then(|mut registry| {
+            registry.set(&agb, &period, &gemeente, shared);
+            registry.save(&path)
+        }),
+        Err(_) => Err(spiegel_publish::PublishError::Malformed(
+            "an earlier share panicked".into(),
+        )),
+    };
+    match stored {
+        Ok(()) if app.record(&principal, Action::Share, &object, Outcome::Success) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "period": period,
+                "municipality": gemeente,
+                "shared": shared,
+            })),
+        )
+            .into_response(),
+        Ok(()) => unavailable(),
+        Err(e) => {
+            app.record(&principal, Action::Share, &object, Outcome::Error);
+            tracing::error!(error = %e, "the sharing registry cannot be written");
+            unavailable()
+        }
+    }
+}

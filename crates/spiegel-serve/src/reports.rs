@@ -1,0 +1,198 @@
+//! Reading reports: the listing of the current release and one report as Parquet or as its
+//! page, for whoever may read it (SPEC §1, NB-2).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use object_store::ObjectStoreExt;
+use spiegel_publish::{ManifestFile, SharingRegistry, region_slug};
+use spiegel_render::{AnnotationRegistry, Language};
+
+use crate::server::{App, Caller, not_found, unavailable};
+use crate::{Action, Outcome, Principal};
+
+/// A report's id in the API: stable across releases, so a subscriber can fetch the newest
+/// version of the same report (`mirror.2026-H1.12345678.GM0363`, `municipality.2026-H1.GM0363`,
+/// `region.2026-H1.utrecht-stad`, `national.2026-H1`).
+pub fn report_id(file: &ManifestFile) -> String {
+    match file.kind.as_str() {
+        "mirror" => format!(
+            "mirror.{}.{}.{}",
+            file.period,
+            file.recipient,
+            file.municipality.as_deref().unwrap_or_default()
+        ),
+        "region" => format!("region.{}.{}", file.period, region_slug(&file.recipient)),
+        "national" => format!("national.{}", file.period),
+        kind => format!("{kind}.{}.{}", file.period, file.recipient),
+    }
+}
+
+/// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
+/// municipality its own report, its region's, the national one, and the mirror reports shared
+/// with it now (the live registry: a municipality's aggregates were published under the
+/// sharing of their release, and a later share only ever made them more protective); an
+/// operator no report content.
+pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
+    match principal {
+        Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
+        Principal::Gemeente(code) => match file.kind.as_str() {
+            "municipality" => file.recipient == *code,
+            "mirror" => {
+                file.municipality.as_deref() == Some(code)
+                    && sharing.shared(&file.recipient, &file.period, code)
+            }
+            "national" => true,
+            "region" => region_of(code).is_some_and(|r| r == file.recipient),
+            _ => false,
+        },
+        Principal::Operator(_) => false,
+    }
+}
+
+fn region_of(code: &str) -> Option<String> {
+    let code: spiegel_core::GemeenteCode = code.parse().ok()?;
+    spiegel_core::Reference::embedded()
+        .gemeente(code)
+        .map(|g| g.regio.clone())
+}
+
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    id: String,
+    kind: &'a str,
+    period: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    municipality: Option<&'a str>,
+    sha256: &'a str,
+    content_sha256: &'a str,
+    rows: u64,
+    suppressed: u64,
+}
+
+pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+    let manifest = app.manifest().await;
+    let sharing = app.sharing_now();
+    let files: Vec<Listed<'_>> = manifest
+        .iter()
+        .flat_map(|m| &m.files)
+        .filter(|f| may_read(&principal, f, &sharing))
+        .map(|f| Listed {
+            id: report_id(f),
+            kind: &f.kind,
+            period: &f.period,
+            municipality: if f.kind == "municipality" {
+                Some(&f.recipient)
+            } else {
+                f.municipality.as_deref()
+            },
+            sha256: &f.sha256,
+            content_sha256: &f.content_sha256,
+            rows: f.rows,
+            suppressed: f.suppressed,
+        })
+        .collect();
+    let release = manifest.as_ref().map(|m| m.release.as_str());
+    let body = serde_json::json!({"release": release, "reports": files});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+pub(crate) async fn get(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+    UrlPath(requested): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (id, html) = match requested.strip_suffix(".html") {
+        Some(id) => (id.to_owned(), true),
+        None => {
+            let wants_html = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"));
+            (requested.clone(), wants_html)
+        }
+    };
+    let found: Option<ManifestFile> = app
+        .manifest()
+        .await
+        .and_then(|m| m.files.into_iter().find(|f| report_id(f) == id));
+    let file = match found {
+        Some(file) if may_read(&principal, &file, &app.sharing_now()) => file,
+        other => {
+            // Another tenant's report and no report at all look the same from outside; the
+            // log tells them apart.
+            let outcome = if other.is_some() {
+                Outcome::Denied
+            } else {
+                Outcome::Rejected
+            };
+            app.record(&principal, Action::ReportRead, &id, outcome);
+            return not_found();
+        }
+    };
+    let has_page = file.kind == "mirror" || file.kind == "municipality";
+    if html && !has_page {
+        // Region and national reports are shown inside municipality pages only.
+        app.record(
+            &principal,
+            Action::ReportRead,
+            &requested,
+            Outcome::Rejected,
+        );
+        return not_found();
+    }
+    if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
+        return unavailable();
+    }
+    if html {
+        let annotations =
+            AnnotationRegistry::load(&app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE))
+                .unwrap_or_default();
+        let language = match headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|l| l.to_str().ok())
+        {
+            Some(l) if l.trim_start().starts_with("en") => Language::En,
+            _ => Language::Nl,
+        };
+        match spiegel_render::render_report(app.store.as_ref(), &file.path, &annotations, language)
+            .await
+        {
+            Ok(page) => {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, report = %id, "rendering failed");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    } else {
+        match app
+            .store
+            .get(&object_store::path::Path::from(file.path.as_str()))
+            .await
+        {
+            Ok(found) => match found.bytes().await {
+                Ok(bytes) => {
+                    let mut response = Response::new(Body::from(bytes));
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/vnd.apache.parquet"),
+                    );
+                    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", file.sha256)) {
+                        headers.insert(header::ETAG, etag);
+                    }
+                    response
+                }
+                Err(_) => unavailable(),
+            },
+            // Replaced by a newer release between reading the manifest and the file.
+            Err(_) => unavailable(),
+        }
+    }
+}

@@ -1,0 +1,628 @@
+//! Webhooks (SPEC §10): a provider or municipality registers a URL and receives every feed
+//! entry it may see, POSTed as JSON and signed, at least once, in feed order.
+//!
+//! Each request carries `Spiegel-Delivery: <subscription>.<cursor>` (also the body's `id`: the
+//! same entry always has the same id, so a subscriber deduplicates by it) and
+//! `Spiegel-Signature: t=<unix seconds>,v1=<hex>`, where `v1` is HMAC-SHA256 with the
+//! subscription's secret (the string shown once at registration, as UTF-8 bytes) over
+//! `<t>.<raw body>`. A subscriber verifies it as follows: recompute the HMAC over the timestamp
+//! from the header, a dot and the body exactly as received; compare it with `v1` in constant
+//! time; refuse a timestamp more than five minutes from its own clock (a replay); and ignore an
+//! id it has already processed.
+//!
+//! A subscriber that does not answer 2xx is retried with exponential back-off and full jitter
+//! (from `first_retry`, doubling up to `max_backoff`) for `retry_for` (48 hours by default);
+//! only then is that entry given up (counted, logged; the feed still has it). Every
+//! subscription is delivered by a task of its own, away from the pipeline, so a dead
+//! subscriber slows nobody.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::feed::entry_for;
+use crate::server::{App, Caller, error, not_found, unavailable};
+use crate::{Action, Outcome, Principal, Result, ServeError};
+
+/// The most subscriptions one principal may hold.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 10;
+
+/// The registry file in the data directory (it holds the secrets: keep it private).
+pub const WEBHOOKS_FILE: &str = "webhooks.json";
+
+/// Which URLs a subscription may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookTargets {
+    /// HTTPS to a public host (an IP literal in a private, loopback or link-local range is
+    /// refused): production.
+    Public,
+    /// HTTP or HTTPS to this machine only (127.0.0.1, ::1, localhost): trials and tests.
+    Loopback,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Which URLs may be registered.
+    pub targets: WebhookTargets,
+    /// The first retry's delay (before jitter).
+    pub first_retry: Duration,
+    /// The longest delay between two attempts (before jitter).
+    pub max_backoff: Duration,
+    /// How long one entry is retried before it is given up.
+    pub retry_for: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            targets: WebhookTargets::Public,
+            first_retry: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+            retry_for: Duration::from_secs(48 * 3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One subscription as stored.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Subscription {
+    id: String,
+    principal: Principal,
+    url: String,
+    secret: String,
+    created: String,
+    /// The feed position delivered up to.
+    delivered: u64,
+    /// Since when the entry after `delivered` keeps failing, and why (no BSN, no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failing: Option<Failing>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Failing {
+    since: String,
+    attempts: u32,
+    last_error: String,
+}
+
+/// The subscriptions, their delivery state and the delivery counters.
+#[derive(Debug)]
+pub(crate) struct Webhooks {
+    path: PathBuf,
+    config: WebhookConfig,
+    subscriptions: Mutex<BTreeMap<String, Subscription>>,
+    client: reqwest::Client,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    given_up: AtomicU64,
+}
+
+impl Webhooks {
+    pub(crate) fn open(data_dir: &Path, config: WebhookConfig) -> Result<Self> {
+        let path = data_dir.join(WEBHOOKS_FILE);
+        let subscriptions = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServeError::Corrupt {
+                path: path.clone(),
+                what: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e.into()),
+        };
+        // Another part of the process may have installed it already; either is ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("spiegel-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(Self {
+            path,
+            config,
+            subscriptions: Mutex::new(subscriptions),
+            client,
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            given_up: AtomicU64::new(0),
+        })
+    }
+
+    fn get(&self, id: &str) -> Option<Subscription> {
+        self.subscriptions.lock().ok()?.get(id).cloned()
+    }
+
+    /// Changes one subscription (if it still exists) and writes the registry.
+    fn update(&self, id: &str, change: impl FnOnce(&mut Subscription)) -> Result<()> {
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .map_err(|_| ServeError::Io(std::io::Error::other("webhook registry poisoned")))?;
+        if let Some(subscription) = subscriptions.get_mut(id) {
+            change(subscription);
+            self.save(&subscriptions)?;
+        }
+        Ok(())
+    }
+
+    fn save(&self, subscriptions: &BTreeMap<String, Subscription>) -> Result<()> {
+        let json = serde_json::to_vec_pretty(subscriptions)
+            .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+        spiegel_core::durable::write_atomically(&self.path, &json)
+            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))
+    }
+
+    /// Delivery counters in Prometheus text format.
+    pub(crate) fn metrics(&self) -> String {
+        format!(
+            "# HELP spiegel_webhook_deliveries_total Webhook requests answered 2xx.\n\
+             # TYPE spiegel_webhook_deliveries_total counter\n\
+             spiegel_webhook_deliveries_total {}\n\
+             # HELP spiegel_webhook_failures_total Webhook attempts that failed (retried).\n\
+             # TYPE spiegel_webhook_failures_total counter\n\
+             spiegel_webhook_failures_total {}\n\
+             # HELP spiegel_webhook_given_up_total Webhook entries given up after retrying.\n\
+             # TYPE spiegel_webhook_given_up_total counter\n\
+             spiegel_webhook_given_up_total {}\n",
+            self.delivered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.given_up.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether `url` may be registered; the reason, in Dutch and English, when not.
+    fn check_url(&self, url: &str) -> std::result::Result<(), String> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL / geen URL".to_owned())?;
+        let host = parsed.host_str().unwrap_or_default();
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let loopback = ip.is_some_and(|ip| ip.is_loopback()) || host == "localhost";
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(
+                "a URL may not hold credentials / een URL mag geen inloggegevens bevatten".into(),
+            );
+        }
+        match self.config.targets {
+            WebhookTargets::Loopback => {
+                if matches!(parsed.scheme(), "http" | "https") && loopback {
+                    Ok(())
+                } else {
+                    Err(
+                        "this server delivers to loopback addresses only / deze server levert \
+                         alleen af op loopback-adressen"
+                            .into(),
+                    )
+                }
+            }
+            WebhookTargets::Public => {
+                let private = ip.is_some_and(|ip| match ip {
+                    IpAddr::V4(v4) => {
+                        v4.is_private()
+                            || v4.is_loopback()
+                            || v4.is_link_local()
+                            || v4.is_unspecified()
+                            || v4.is_broadcast()
+                    }
+                    IpAddr::V6(v6) => {
+                        v6.is_loopback()
+                            || v6.is_unspecified()
+                            || (v6.segments()[0] & 0xfe00) == 0xfc00
+                            || (v6.segments()[0] & 0xffc0) == 0xfe80
+                    }
+                });
+                if parsed.scheme() != "https" || host.is_empty() || private || loopback {
+                    Err(
+                        "use an https URL of a public host / gebruik een https-URL van een \
+                         publieke host"
+                            .into(),
+                    )
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Starts the delivery task of every stored subscription.
+pub(crate) fn start_deliveries(app: &Arc<App>) {
+    let ids: Vec<String> = app
+        .webhooks
+        .subscriptions
+        .lock()
+        .map(|s| s.keys().cloned().collect())
+        .unwrap_or_default();
+    for id in ids {
+        tokio::spawn(deliver(Arc::clone(app), id));
+    }
+}
+
+/// Delivers one subscription's entries in feed order until it is removed.
+async fn deliver(app: Arc<App>, id: String) {
+    let webhooks = &app.webhooks;
+    let mut changed = app.feed.subscribe();
+    let mut attempts: u32 = 0;
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    loop {
+        changed.borrow_and_update();
+        let Some(subscription) = webhooks.get(&id) else {
+            return;
+        };
+        let sharing = app.sharing_now();
+        let mut next = None;
+        let mut passed = subscription.delivered;
+        for event in app.feed.after(subscription.delivered, usize::MAX) {
+            if let Some(entry) = entry_for(&subscription.principal, &event, &sharing) {
+                next = Some((event.seq, entry));
+                break;
+            }
+            passed = event.seq;
+        }
+        if passed > subscription.delivered {
+            // Releases that changed nothing this subscriber may see.
+            let _ = webhooks.update(&id, |s| s.delivered = s.delivered.max(passed));
+        }
+        let Some((seq, entry)) = next else {
+            // Nothing to send: wait for the next release (and look again now and then, to
+            // notice the subscription being removed).
+            let _ = tokio::time::timeout(Duration::from_secs(30), changed.changed()).await;
+            continue;
+        };
+        let delivery = format!("{id}.{seq}");
+        let mut body = entry;
+        if let Some(object) = body.as_object_mut() {
+            object.insert("id".into(), delivery.clone().into());
+            object.insert("subscription".into(), id.clone().into());
+        }
+        let body = body.to_string();
+        match post(webhooks, &subscription, &delivery, body).await {
+            Ok(()) => {
+                webhooks.delivered.fetch_add(1, Ordering::Relaxed);
+                attempts = 0;
+                failing_since = None;
+                if let Err(e) = webhooks.update(&id, |s| {
+                    s.delivered = s.delivered.max(seq);
+                    s.failing = None;
+                }) {
+                    tracing::error!(error = %e, "the webhook registry cannot be written");
+                }
+            }
+            Err(why) => {
+                webhooks.failed.fetch_add(1, Ordering::Relaxed);
+                attempts += 1;
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= webhooks.config.retry_for {
+                    webhooks.given_up.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(subscription = %id, cursor = seq, attempts, "webhook entry given up after retrying; the feed still has it");
+                    attempts = 0;
+                    failing_since = None;
+                    let _ = webhooks.update(&id, |s| {
+                        s.delivered = s.delivered.max(seq);
+                        s.failing = None;
+                    });
+                    continue;
+                }
+                tracing::info!(subscription = %id, cursor = seq, attempts, error = %why, "webhook delivery failed; retrying");
+                let _ = webhooks.update(&id, |s| {
+                    let since = s
+                        .failing
+                        .as_ref()
+                        .map_or_else(crate::now, |f| f.since.clone());
+                    s.failing = Some(Failing {
+                        since,
+                        attempts,
+                        last_error: why,
+                    });
+                });
+                tokio::time::sleep(backoff(&webhooks.config, attempts)).await;
+            }
+        }
+    }
+}
+
+/// The delay before retry `attempt` (from 1): exponential, capped, with full jitter over its
+/// upper half so that many subscriptions failing together do not retry in step.
+fn backoff(config: &WebhookConfig, attempt: u32) -> Duration {
+    let doubled = config
+        .first_retry
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let delay = doubled.min(config.max_backoff);
+    let mut random = [0u8; 8];
+    let fraction =
+        match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random) {
+            Ok(()) => u64::from_le_bytes(random) as f64 / u64::MAX as f64,
+            Err(_) => 0.5,
+        };
+    delay / 2 + delay.mul_f64(fraction / 2.0)
+}
+
+/// The signature header of `body` sent at unix time `timestamp`.
+pub(crate) fn signature(secret: &str, timestamp: u64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    format!("t={timestamp},v1={}", hex::encode(tag.as_ref()))
+}
+
+async fn post(
+    webhooks: &Webhooks,
+    subscription: &Subscription,
+    delivery: &str,
+    body: String,
+) -> std::result::Result<(), String> {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let response = webhooks
+        .client
+        .post(&subscription.url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("spiegel-delivery", delivery)
+        .header(
+            "spiegel-signature",
+            signature(&subscription.secret, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        // Without the URL: a subscriber's URL may carry a token of its own.
+        .map_err(|e| e.without_url().to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {}", response.status().as_u16()))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    url: String,
+    /// Deliver from after this feed cursor (default: from now on).
+    after: Option<String>,
+}
+
+fn listed(subscription: &Subscription) -> serde_json::Value {
+    serde_json::json!({
+        "id": subscription.id,
+        "url": subscription.url,
+        "created": subscription.created,
+        "cursor": subscription.delivered.to_string(),
+        "failing": subscription.failing.as_ref().map(|f| serde_json::json!({
+            "since": f.since,
+            "attempts": f.attempts,
+            "last_error": f.last_error,
+        })),
+    })
+}
+
+/// `POST /v1/webhooks`: registers a URL; the answer shows the secret, once.
+pub(crate) async fn create(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+    body: axum::body::Bytes,
+) -> Response {
+    if matches!(principal, Principal::Operator(_)) {
+        return app.refuse(&principal, Action::Subscription, "webhooks");
+    }
+    let invalid = |message: &str| {
+        app.record(
+            &principal,
+            Action::Subscription,
+            "webhooks",
+            Outcome::Rejected,
+        );
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_subscription",
+            message,
+        )
+    };
+    let Ok(request) = serde_json::from_slice::<CreateRequest>(&body) else {
+        return invalid("expected {\"url\": \"https://…\"} / verwacht {\"url\": \"https://…\"}");
+    };
+    if let Err(why) = app.webhooks.check_url(&request.url) {
+        return invalid(&why);
+    }
+    let latest = app.feed.latest();
+    let start = match request.after.as_deref().map(str::parse::<u64>) {
+        None => latest,
+        Some(Ok(cursor)) if cursor <= latest => cursor,
+        Some(_) => {
+            return invalid("after is a cursor from the feed / after is een cursor uit de feed");
+        }
+    };
+    let random = |n: usize| -> Option<String> {
+        let mut bytes = vec![0u8; n];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+        Some(hex::encode(bytes))
+    };
+    let (Some(id), Some(secret)) = (random(8), random(32)) else {
+        return unavailable();
+    };
+    let subscription = Subscription {
+        id: id.clone(),
+        principal: principal.clone(),
+        url: request.url,
+        secret: format!("whsec_{secret}"),
+        created: crate::now(),
+        delivered: start,
+        failing: None,
+    };
+    let saved = match app.webhooks.subscriptions.lock() {
+        Ok(mut subscriptions) => {
+            if subscriptions
+                .values()
+                .filter(|s| s.principal == principal)
+                .count()
+                >= MAX_SUBSCRIPTIONS
+            {
+                drop(subscriptions);
+                return invalid(&format!(
+                    "at most {MAX_SUBSCRIPTIONS} webhooks per account; remove one first / \
+                     hoogstens {MAX_SUBSCRIPTIONS} webhooks per account; verwijder er eerst een"
+                ));
+            }
+            subscriptions.insert(id.clone(), subscription.clone());
+            app.webhooks.save(&subscriptions)
+        }
+        Err(_) => return unavailable(),
+    };
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "the webhook registry cannot be written");
+        return unavailable();
+    }
+    if !app.record(
+        &principal,
+        Action::Subscription,
+        &format!("webhook.{id}"),
+        Outcome::Success,
+    ) {
+        return unavailable();
+    }
+    tokio::spawn(deliver(Arc::clone(&app), id.clone()));
+    let mut body = listed(&subscription);
+    if let Some(object) = body.as_object_mut() {
+        object.insert("secret".into(), subscription.secret.clone().into());
+    }
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/webhooks/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `GET /v1/webhooks`: the caller's subscriptions and how their delivery goes.
+pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+    let Ok(subscriptions) = app.webhooks.subscriptions.lock() else {
+        return unavailable();
+    };
+    let mine: Vec<serde_json::Value> = subscriptions
+        .values()
+        .filter(|s| s.principal == principal)
+        .map(listed)
+        .collect();
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"webhooks": mine})),
+    )
+        .into_response()
+}
+
+/// `DELETE /v1/webhooks/{id}`: the caller's own subscriptions only.
+pub(crate) async fn remove(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let removed = match app.webhooks.subscriptions.lock() {
+        Ok(mut subscriptions) => match subscriptions.get(&id) {
+            Some(s) if s.principal == principal => {
+                subscriptions.remove(&id);
+                app.webhooks.save(&subscriptions).map(|()| true)
+            }
+            _ => Ok(false),
+        },
+        Err(_) => return unavailable(),
+    };
+    match removed {
+        Ok(true) => {
+            if !app.record(
+                &principal,
+                Action::Subscription,
+                &format!("webhook.{id}"),
+                Outcome::Success,
+            ) {
+                return unavailable();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => {
+            app.record(&principal, Action::Subscription, "webhook", Outcome::Denied);
+            not_found()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the webhook registry cannot be written");
+            unavailable()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_up_to_its_cap_and_stays_in_the_upper_half() {
+        let config = WebhookConfig {
+            first_retry: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+            ..WebhookConfig::default()
+        };
+        for (attempt, nominal) in [(1, 10), (2, 20), (3, 40), (10, 3600), (40, 3600)] {
+            let delay = backoff(&config, attempt);
+            let nominal = Duration::from_secs(nominal);
+            assert!(
+                delay >= nominal / 2 && delay <= nominal,
+                "{attempt}: {delay:?}"
+            );
+        }
+        let spread: std::collections::BTreeSet<Duration> =
+            (0..20).map(|_| backoff(&config, 5)).collect();
+        assert!(spread.len() > 10, "jittered");
+    }
+
+    #[test]
+    fn signatures_cover_timestamp_and_body() {
+        let a = signature("whsec_x", 1_700_000_000, "{\"a\":1}");
+        assert!(a.starts_with("t=1700000000,v1="));
+        assert_ne!(a, signature("whsec_x", 1_700_000_001, "{\"a\":1}"));
+        assert_ne!(a, signature("whsec_x", 1_700_000_000, "{\"a\":2}"));
+        assert_ne!(a, signature("whsec_y", 1_700_000_000, "{\"a\":1}"));
+    }
+
+    #[test]
+    fn public_targets_are_https_on_public_hosts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = Webhooks::open(dir.path(), WebhookConfig::default()).unwrap();
+        assert!(public.check_url("https://gemeente.example.nl/hook").is_ok());
+        for refused in [
+            "http://gemeente.example.nl/hook",
+            "https://127.0.0.1/hook",
+            "https://10.1.2.3/hook",
+            "https://[::1]/hook",
+            "https://localhost/hook",
+            "https://user:pw@gemeente.example.nl/hook",
+            "not a url",
+        ] {
+            assert!(public.check_url(refused).is_err(), "{refused}");
+        }
+        let loopback = Webhooks::open(
+            dir.path(),
+            WebhookConfig {
+                targets: WebhookTargets::Loopback,
+                ..WebhookConfig::default()
+            },
+        )
+        .unwrap();
+        assert!(loopback.check_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(
+            loopback
+                .check_url("https://gemeente.example.nl/hook")
+                .is_err()
+        );
+    }
+}

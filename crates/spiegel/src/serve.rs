@@ -1,0 +1,200 @@
+//! `spiegel serve`: the HTTP API with the embedded pipeline behind it. Uploads go through the
+//! ingest stage on the embedded transport; a worker thread runs pseudonymise, aggregate and
+//! publish whenever one was sent on (and every second, for releases that wait for quiet), and
+//! records each release and each use of the stage-2 key in the audit log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use spiegel_aggregate::PseudonymLabel;
+use spiegel_ingest::stage::IngestStage;
+use spiegel_pseudonymise::Pseudonymiser;
+use spiegel_pseudonymise::stage::PseudonymiseStage;
+use spiegel_serve::{Action, Actor, AuditLog, Entry, Intake, Outcome};
+use spiegel_transport::{EmbeddedTransport, Transport, topic};
+
+use crate::PipelineArgs;
+use crate::run::PipelineConfig;
+
+/// Options of `spiegel serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The API address.
+    #[arg(long, env = "SPIEGEL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The admin address (health and metrics).
+    #[arg(long, env = "SPIEGEL_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    admin_listen: std::net::SocketAddr,
+    /// The report store: where the pipeline publishes and the API reads.
+    #[arg(long, env = "SPIEGEL_REPORTS")]
+    reports: PathBuf,
+    /// Which webhook URLs may be registered: `public` (https to public hosts) or `loopback`
+    /// (this machine only, for trials and tests).
+    #[arg(
+        long,
+        env = "SPIEGEL_WEBHOOK_TARGETS",
+        value_enum,
+        default_value = "public"
+    )]
+    webhook_targets: Targets,
+    /// The first webhook retry's delay, in milliseconds; it doubles per attempt up to an hour.
+    #[arg(long, env = "SPIEGEL_WEBHOOK_FIRST_RETRY_MS", default_value_t = 10_000)]
+    webhook_first_retry_ms: u64,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Targets {
+    Public,
+    Loopback,
+}
+
+/// Serves until SIGTERM, then stops the pipeline worker after the batch in hand.
+pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
+    let data_dir = &args.pipeline.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let config = PipelineConfig::load(args.pipeline.config.as_deref())?;
+    let (source_key, ttp_key) = crate::run::keys(args.pipeline.keys.as_deref(), data_dir)?;
+    let versions = vec![source_key.version()];
+    let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
+    let ingest = IngestStage::new(
+        config.ingest.clone(),
+        source_key,
+        versions.clone(),
+        &data_dir.join("ingest"),
+        transport.producer()?,
+    )?;
+    let label = PseudonymLabel {
+        ttp: ttp_key.ttp().clone(),
+        version: ttp_key.version(),
+    };
+    let pseudonymise = PseudonymiseStage::new(
+        Pseudonymiser::new(ttp_key, versions),
+        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
+        transport.producer()?,
+    );
+    let aggregate = crate::run::aggregate_stage(
+        config.aggregate,
+        label.clone(),
+        data_dir,
+        "embedded",
+        &transport,
+    )?;
+    let publish = crate::run::publish_stage(config.publish, data_dir, &args.reports, &transport)?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let stop = Arc::clone(&stop);
+        let data_dir = data_dir.clone();
+        let key = format!("stage-2 key {}.v{}", label.ttp, label.version);
+        std::thread::Builder::new()
+            .name("pipeline".into())
+            .spawn(move || -> Result<()> {
+                let mut stages = Stages {
+                    pseudonymise,
+                    aggregate,
+                    publish,
+                    audit: AuditLog::open(&data_dir)?,
+                    key,
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(e) = stages.step() {
+                        // The stages resume from their committed offsets: try again.
+                        tracing::error!(error = %format!("{e:#}"), "pipeline step failed; retrying");
+                    }
+                    let _ = woken.recv_timeout(Duration::from_secs(1));
+                }
+                Ok(())
+            })?
+    };
+    let intake = Intake::new(ingest, move || {
+        // A full channel already holds a wake-up; one is enough.
+        let _ = wake.try_send(());
+    });
+    let mut serve_config = spiegel_serve::ServeConfig::new(args.reports.clone(), data_dir.clone());
+    serve_config.webhooks.targets = match args.webhook_targets {
+        Targets::Public => spiegel_serve::WebhookTargets::Public,
+        Targets::Loopback => spiegel_serve::WebhookTargets::Loopback,
+    };
+    serve_config.webhooks.first_retry = Duration::from_millis(args.webhook_first_retry_ms);
+    let served = spiegel_serve::run(
+        serve_config,
+        Some(intake),
+        args.listen,
+        args.admin_listen,
+        |api, admin| {
+            // Tests and supervisors read the bound ports from this line.
+            println!("listening on http://{api} (admin http://{admin})");
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    let worked = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pipeline worker panicked"))?;
+    served?;
+    worked
+}
+
+/// The stages after ingest, on the embedded transport.
+struct Stages {
+    pseudonymise: PseudonymiseStage,
+    aggregate: spiegel_aggregate::AggregateStage,
+    publish: spiegel_publish::PublishStage,
+    audit: AuditLog,
+    key: String,
+}
+
+impl Stages {
+    fn step(&mut self) -> Result<()> {
+        let pseudonymised = self.pseudonymise.run_until_idle()?;
+        if pseudonymised.submissions > 0 {
+            system_record(
+                &self.audit,
+                "pseudonymise",
+                Action::KeyUse,
+                &format!("{}: {} submissions", self.key, pseudonymised.submissions),
+            )?;
+        }
+        self.aggregate.run_until_idle()?;
+        if let Some(manifest) = self.publish.run_until_idle()?.published {
+            system_record(
+                &self.audit,
+                "publish",
+                Action::Release,
+                &format!("release {}", manifest.release),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Records a stage acting on its own.
+pub(crate) fn system_record(
+    audit: &AuditLog,
+    stage: &'static str,
+    action: Action,
+    object: &str,
+) -> Result<()> {
+    audit.append(
+        Entry {
+            actor: Actor::System(stage),
+            on_behalf_of: None,
+            action,
+            object: object.to_owned(),
+            outcome: Outcome::Success,
+        },
+        &spiegel_serve::now(),
+    )?;
+    Ok(())
+}
+
+/// Opens the audit log of `data_dir` for a stage's records.
+pub(crate) fn audit_log(data_dir: &Path) -> Result<AuditLog> {
+    AuditLog::open(data_dir)
+        .with_context(|| format!("opening the audit log in {}", data_dir.display()))
+}

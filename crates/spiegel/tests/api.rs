@@ -1,0 +1,856 @@
+//! The HTTP API end to end on loopback, with the embedded pipeline behind `spiegel serve`:
+//! uploads (validated while streaming, idempotent, corrections, receipts), their limits under
+//! a memory bound, the feed with its long poll, and webhooks that survive a subscriber being
+//! down, verified as a subscriber would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+mod common;
+use common::server::{Answer, Server, call, peak_memory, send};
+use common::{generate, p, token};
+
+/// Submissions of two providers for 2026-H1, a server with no release yet, and tokens.
+struct World {
+    // Dropped first: the server stops before its directories go.
+    server: Server,
+    data: PathBuf,
+    files: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(records: u32, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input");
+        generate(&input, records, 2, 11, "2026-H1");
+        let mut files: Vec<PathBuf> = fs::read_dir(&input)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let data = dir.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        let server = Server::start_with(&dir.path().join("reports"), &data, extra);
+        Self {
+            _dir: dir,
+            data,
+            files,
+            server,
+        }
+    }
+
+    /// The AGB code of provider `i`.
+    fn agb(&self, i: usize) -> String {
+        let name = self.files[i].file_name().unwrap().to_string_lossy();
+        name.split('_').next().unwrap().to_owned()
+    }
+
+    fn bearer(&self, principal: [&str; 2]) -> String {
+        format!("Bearer {}", token(&self.data, principal, "setup"))
+    }
+
+    fn upload(&self, bearer: &str, body: &[u8], extra: &[(&str, &str)]) -> Answer {
+        let mut headers = vec![("Authorization", bearer)];
+        if !extra.iter().any(|(name, _)| *name == "Content-Type") {
+            headers.push(("Content-Type", "text/csv"));
+        }
+        headers.extend_from_slice(extra);
+        call(
+            &self.server.api,
+            "POST",
+            "/v1/submissions?period=2026-H1",
+            &headers,
+            body,
+        )
+    }
+
+    fn get(&self, bearer: &str, path: &str) -> Answer {
+        call(
+            &self.server.api,
+            "GET",
+            path,
+            &[("Authorization", bearer)],
+            b"",
+        )
+    }
+
+    /// Polls a submission until it has `status`.
+    fn wait_for(&self, bearer: &str, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let answer = self.get(bearer, &format!("/v1/submissions/{id}"));
+            assert_eq!(answer.status, 200);
+            let body = answer.json();
+            if body["status"] == status {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "never {status}: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The BSNs of a submission file (its first column).
+fn bsns(file: &Path) -> BTreeSet<String> {
+    let text = fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = header.iter().position(|c| *c == "bsn").unwrap();
+    lines
+        .filter_map(|l| l.split(',').nth(column))
+        .filter(|b| b.len() == 9 && *b != "999999999" && *b != "000000000")
+        .map(str::to_owned)
+        .collect()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn uploads_are_validated_while_streaming_idempotent_and_replaced_by_corrections() {
+    let world = World::new(3000, &[]);
+    let (a, b) = (world.agb(0), world.agb(1));
+    let bearer_a = world.bearer(["--provider", &a]);
+    let bearer_b = world.bearer(["--provider", &b]);
+    let bearer_g = world.bearer(["--gemeente", "GM0363"]);
+    let operator = world.bearer(["--operator", "ops"]);
+    let file_a = fs::read(&world.files[0]).unwrap();
+
+    // Who may upload: providers only; without a token nobody.
+    let anonymous = call(
+        &world.server.api,
+        "POST",
+        "/v1/submissions?period=2026-H1",
+        &[("Content-Type", "text/csv")],
+        &file_a,
+    );
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(world.upload(&bearer_g, &file_a, &[]).status, 404);
+    assert_eq!(world.upload(&operator, &file_a, &[]).status, 404);
+
+    // What the request must say.
+    let no_period = call(
+        &world.server.api,
+        "POST",
+        "/v1/submissions",
+        &[("Authorization", &bearer_a), ("Content-Type", "text/csv")],
+        &file_a,
+    );
+    assert_eq!(no_period.status, 400);
+    assert_eq!(no_period.json()["error"], "invalid_period");
+    let wrong_type = world.upload(&bearer_a, &file_a, &[("Content-Type", "text/plain")]);
+    assert_eq!(wrong_type.status, 415);
+    let not_gzip = world.upload(&bearer_a, &file_a, &[("Content-Encoding", "gzip")]);
+    assert_eq!(not_gzip.status, 400);
+    assert_eq!(not_gzip.json()["error"], "unreadable_upload");
+
+    // Accepted: 202, an id, a Location; published once the pipeline has run.
+    let first = world.upload(&bearer_a, &file_a, &[]);
+    assert_eq!(
+        first.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first.header("location").as_deref(),
+        Some(format!("/v1/submissions/{id}").as_str())
+    );
+    assert_eq!(first.json()["receipt"]["status"], "accepted");
+    let published = world.wait_for(&bearer_a, &id, "published");
+    let reports = world.get(&bearer_a, "/v1/reports").json();
+    assert_eq!(published["release"], reports["release"]);
+    assert!(
+        reports["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] == "mirror"),
+        "a provider reads its mirror reports"
+    );
+    assert!(!reports["reports"].as_array().unwrap().is_empty());
+
+    // The same file again, plain or gzip, is the same submission and changes nothing.
+    let again = world.upload(&bearer_a, &file_a, &[]);
+    assert_eq!(
+        (again.status, again.json()["id"].clone()),
+        (202, id.clone().into())
+    );
+    assert_eq!(again.json()["status"], "published");
+    let zipped = world.upload(&bearer_a, &gzip(&file_a), &[("Content-Encoding", "gzip")]);
+    assert_eq!(
+        (zipped.status, zipped.json()["id"].clone()),
+        (202, id.clone().into())
+    );
+    assert_eq!(world.get(&bearer_a, "/v1/reports").json(), reports);
+
+    // An Idempotency-Key ties a retry to its first attempt and refuses another file.
+    let keyed = world.upload(&bearer_a, &file_a, &[("Idempotency-Key", "delivery-42")]);
+    assert_eq!(
+        (keyed.status, keyed.json()["id"].clone()),
+        (202, id.clone().into())
+    );
+    let text = String::from_utf8(file_a.clone()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    let corrected = format!("{}\n", lines.join("\n"));
+    let reused = world.upload(
+        &bearer_a,
+        corrected.as_bytes(),
+        &[("Idempotency-Key", "delivery-42")],
+    );
+    assert_eq!(reused.status, 422);
+    assert_eq!(reused.json()["error"], "idempotency_key_reused");
+
+    // Another provider's submission does not exist for this one; nor for a municipality.
+    assert_eq!(
+        world
+            .get(&bearer_b, &format!("/v1/submissions/{id}"))
+            .status,
+        404
+    );
+    assert_eq!(
+        world
+            .get(&bearer_g, &format!("/v1/submissions/{id}"))
+            .status,
+        404
+    );
+    assert_eq!(
+        world
+            .get(
+                &bearer_a,
+                "/v1/submissions/0123456789abcdef0123456789abcdef"
+            )
+            .status,
+        404
+    );
+
+    // A correction replaces the earlier submission.
+    let correction = world.upload(&bearer_a, corrected.as_bytes(), &[]);
+    assert_eq!(correction.status, 202);
+    let corrected_id = correction.json()["id"].as_str().unwrap().to_owned();
+    assert_ne!(corrected_id, id);
+    world.wait_for(&bearer_a, &corrected_id, "published");
+    world.wait_for(&bearer_a, &id, "superseded");
+
+    // A file validation rejects: 422 with its receipt, kept under its id.
+    let rejected = world.upload(&bearer_a, b"foo,bar\n1,2\n", &[]);
+    assert_eq!(rejected.status, 422);
+    let body = rejected.json();
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["receipt"]["status"], "rejected");
+    let rejected_id = body["id"].as_str().unwrap();
+    assert_eq!(
+        world
+            .get(&bearer_a, &format!("/v1/submissions/{rejected_id}"))
+            .json()["status"],
+        "rejected"
+    );
+    // The correction stays in force.
+    assert_eq!(
+        world
+            .get(&bearer_a, &format!("/v1/submissions/{corrected_id}"))
+            .json()["status"],
+        "published"
+    );
+
+    // Provider B's upload is applied beside A's.
+    let from_b = world.upload(&bearer_b, &fs::read(&world.files[1]).unwrap(), &[]);
+    assert_eq!(from_b.status, 202);
+    world.wait_for(
+        &bearer_b,
+        from_b.json()["id"].as_str().unwrap(),
+        "published",
+    );
+
+    // The raw files never reach the disk: no BSN in any file of the data directory (the
+    // audit log, receipts, registries, the transport's tokenised records) nor in the reports.
+    let secrets: BTreeSet<String> = bsns(&world.files[0])
+        .into_iter()
+        .chain(bsns(&world.files[1]))
+        .collect();
+    assert!(secrets.len() > 100);
+    let mut stack = vec![world.data.clone(), world.data.join("../reports")];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for bsn in &secrets {
+                assert!(!text.contains(bsn.as_str()), "a BSN in {}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+
+    // One upload record per upload, by the uploading provider.
+    let log = fs::read_to_string(world.data.join("audit-log.jsonl")).unwrap();
+    let uploads: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["action"] == "submission_upload")
+        .collect();
+    let by_a = uploads
+        .iter()
+        .filter(|r| r["actor"] == format!("provider:{a}").as_str() && r["outcome"] == "success")
+        .count();
+    assert_eq!(by_a, 5, "first, again, gzip, keyed, correction");
+    assert!(log.contains("\"action\":\"release\""));
+    assert!(log.contains("\"action\":\"key_use\""));
+}
+
+#[test]
+fn upload_limits_are_refused_while_streaming_within_a_memory_bound() {
+    const MAX_BYTES: u64 = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    fs::write(
+        &config,
+        format!(r#"{{"ingest": {{"limits": {{"max_bytes": {MAX_BYTES}}}}}}}"#),
+    )
+    .unwrap();
+    let world = World::new(200, &["--config", p(&config)]);
+    let bearer = world.bearer(["--provider", &world.agb(0)]);
+    let header = fs::read_to_string(&world.files[0])
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let pid = world.server.child.id();
+    // Warm up: one real upload, so the baseline holds the pipeline's working set.
+    let warm = world.upload(&bearer, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(warm.status, 202);
+    world.wait_for(&bearer, warm.json()["id"].as_str().unwrap(), "published");
+    let baseline = peak_memory(pid);
+    let upload = |headers: &[(&str, &str)],
+                  length: Option<u64>,
+                  chunks: Box<dyn Iterator<Item = Vec<u8>>>| {
+        let mut all = vec![("Authorization", bearer.as_str())];
+        all.extend_from_slice(headers);
+        send(
+            &world.server.api,
+            "POST",
+            "/v1/submissions?period=2026-H1",
+            &all,
+            length,
+            chunks,
+        )
+    };
+    let csv = [("Content-Type", "text/csv")];
+    let mut refused = BTreeMap::new();
+
+    // A declared length over the limit: refused before a byte of the body is read.
+    let declared = upload(&csv, Some(1 << 40), Box::new(std::iter::empty()));
+    refused.insert(
+        "declared 1 TiB",
+        (declared.status, declared.json()["error"].clone()),
+    );
+
+    // 1 GiB streamed without a length (rows of bare delimiters, which validation skips, so
+    // only the byte limit can stop it): refused once the limit has passed.
+    let row = format!("{header}\n").into_bytes();
+    let blank_rows = b",\n".repeat(1 << 19);
+    let filler = std::iter::once(row).chain(std::iter::repeat_n(blank_rows, 1024));
+    let streamed = upload(&csv, None, Box::new(filler));
+    refused.insert(
+        "1 GiB streamed",
+        (streamed.status, streamed.json()["error"].clone()),
+    );
+
+    // A gzip bomb: 1 GiB of zeros in about 1 MiB (the expansion limit itself is shown by a
+    // unit test of spiegel-serve; here the byte limit after decompression stops it first).
+    let bomb = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        encoder.finish().unwrap()
+    };
+    let exploded = upload(
+        &[("Content-Type", "text/csv"), ("Content-Encoding", "gzip")],
+        Some(bomb.len() as u64),
+        Box::new(
+            bomb.chunks(64 << 10)
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+    );
+    // Whichever limit the decompressed stream reaches first: the byte limit, or the expansion
+    // limit when the compressed bytes arrived more slowly than they were inflated.
+    let bomb_error = exploded.json()["error"].clone();
+    assert!(
+        bomb_error == "upload_too_large" || bomb_error == "decompression_limit",
+        "{bomb_error}"
+    );
+    refused.insert("gzip bomb", (exploded.status, "upload_too_large".into()));
+
+    // A CSV with a 10 MB field.
+    let mut wide = format!("{header}\n").into_bytes();
+    wide.extend(std::iter::repeat_n(b'9', 10 << 20));
+    wide.extend_from_slice(b",19900101,M\n");
+    let field = upload(
+        &csv,
+        Some(wide.len() as u64),
+        Box::new(
+            wide.chunks(64 << 10)
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+    );
+    refused.insert(
+        "10 MB field",
+        (
+            field.status,
+            field.json()["receipt"]["rejection"]["code"].clone(),
+        ),
+    );
+
+    // A deeply nested JSON line, long (1 MiB) and short (within the record limit).
+    let jsonl = [("Content-Type", "application/x-ndjson")];
+    let nested = |depth: usize| -> Vec<u8> {
+        let mut line = b"{\"bsn\":".to_vec();
+        line.extend(std::iter::repeat_n(b'[', depth));
+        line.extend(std::iter::repeat_n(b']', depth));
+        line.extend_from_slice(b"}\n");
+        line
+    };
+    let deep = nested(512 << 10);
+    let long = upload(
+        &jsonl,
+        Some(deep.len() as u64),
+        Box::new(std::iter::once(deep)),
+    );
+    refused.insert(
+        "nested JSON, 1 MiB",
+        (
+            long.status,
+            long.json()["receipt"]["rejection"]["code"].clone(),
+        ),
+    );
+    let shallow = nested(4000);
+    let short = upload(
+        &jsonl,
+        Some(shallow.len() as u64),
+        Box::new(std::iter::once(shallow)),
+    );
+    refused.insert(
+        "nested JSON, 8 KB",
+        (short.status, short.json()["receipt"]["status"].clone()),
+    );
+
+    let expected: BTreeMap<&str, (u16, Value)> = [
+        ("declared 1 TiB", (413, "upload_too_large".into())),
+        ("1 GiB streamed", (413, "upload_too_large".into())),
+        ("gzip bomb", (413, "upload_too_large".into())),
+        ("10 MB field", (400, "RECORD_TOO_LONG".into())),
+        ("nested JSON, 1 MiB", (400, "RECORD_TOO_LONG".into())),
+        ("nested JSON, 8 KB", (422, "rejected".into())),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(refused, expected);
+
+    // Nothing was buffered whole: the server's peak memory grew by far less than what was
+    // sent (over 2 GiB once decompressed).
+    let grown = peak_memory(pid).saturating_sub(baseline);
+    println!(
+        "peak memory: baseline {} MiB, grown by {} MiB",
+        baseline >> 20,
+        grown >> 20
+    );
+    assert!(grown < 64 << 20, "peak memory grew by {} MiB", grown >> 20);
+    // And the server still works.
+    let after = world.upload(&bearer, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(after.status, 202);
+}
+
+/// A request as a subscriber received it: lower-cased headers and the body.
+type Received = (BTreeMap<String, String>, String);
+
+/// A webhook subscriber on loopback: records every request's headers and body, answers 200.
+struct Subscriber {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Subscriber {
+    fn listen(listener: TcpListener) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = BTreeMap::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let Some((name, value)) = line.trim_end().split_once(':') else {
+                        break;
+                    };
+                    headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
+                }
+                let length: usize = headers["content-length"].parse().unwrap();
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push((headers, String::from_utf8(body).unwrap()));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Self { received }
+    }
+}
+
+/// The verification recipe of the API's documentation, as a subscriber implements it:
+/// HMAC-SHA256 with the secret over `<t>.<body>`, compared in constant time, the timestamp no
+/// more than five minutes from `now`.
+fn verify(secret: &str, signature: &str, body: &str, now: u64) -> bool {
+    let mut t = None;
+    let mut v1 = None;
+    for part in signature.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value.parse::<u64>().ok(),
+            Some(("v1", value)) => v1 = hex::decode(value).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    if now.abs_diff(t) > 300 {
+        return false;
+    }
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    ring::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &v1).is_ok()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn the_feed_long_polls_and_webhooks_reach_a_subscriber_that_was_down() {
+    let world = World::new(3000, &["--webhook-first-retry-ms", "100"]);
+    let (a, b) = (world.agb(0), world.agb(1));
+    let bearer_a = world.bearer(["--provider", &a]);
+    let bearer_b = world.bearer(["--provider", &b]);
+    // A municipality both providers deliver for.
+    let gemeente = {
+        let codes = |file: &Path| -> BTreeSet<String> {
+            let text = fs::read_to_string(file).unwrap();
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+            let column = header.iter().position(|c| *c == "gemeentecode").unwrap();
+            lines
+                .map(|l| l.split(',').nth(column).unwrap().to_owned())
+                .collect()
+        };
+        codes(&world.files[0])
+            .intersection(&codes(&world.files[1]))
+            .next()
+            .unwrap()
+            .clone()
+    };
+    let bearer_g = world.bearer(["--gemeente", &gemeente]);
+    let operator = world.bearer(["--operator", "ops"]);
+
+    // Nothing for the municipality yet (at most the release of the empty state, which holds
+    // no report).
+    let empty = world.get(&bearer_g, "/v1/feed").json();
+    assert_eq!(empty["entries"], serde_json::json!([]));
+    let start: u64 = empty["cursor"].as_str().unwrap().parse().unwrap();
+    assert_eq!(world.get(&operator, "/v1/feed").status, 404);
+    assert_eq!(
+        world.get(&bearer_g, "/v1/feed?after=99").status,
+        404,
+        "a cursor never handed out"
+    );
+    assert_eq!(world.get(&bearer_g, "/v1/feed?wait=31").status, 400);
+
+    // The subscriber is down: its port is free, nothing listens.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let created = call(
+        &world.server.api,
+        "POST",
+        "/v1/webhooks",
+        &[
+            ("Authorization", &bearer_g),
+            ("Content-Type", "application/json"),
+        ],
+        format!(r#"{{"url": "http://127.0.0.1:{port}/hook"}}"#).as_bytes(),
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let secret = created.json()["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let listed = world.get(&bearer_g, "/v1/webhooks").json();
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    let refused = call(
+        &world.server.api,
+        "POST",
+        "/v1/webhooks",
+        &[
+            ("Authorization", &bearer_g),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"url": "http://192.0.2.1/hook"}"#,
+    );
+    assert_eq!(refused.status, 422, "this server delivers to loopback only");
+
+    // A long poll waits for the first release and returns with it.
+    let api = world.server.api.clone();
+    let waiting = {
+        let bearer = bearer_g.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let answer = call(
+                &api,
+                "GET",
+                &format!("/v1/feed?after={start}&wait=30"),
+                &[("Authorization", &bearer)],
+                b"",
+            );
+            (answer, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let first = world.upload(&bearer_a, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(first.status, 202);
+    let (polled, took) = waiting.join().unwrap();
+    let polled = polled.json();
+    assert_eq!(polled["entries"].as_array().unwrap().len(), 1, "{polled}");
+    // The first release with a report for the municipality (the empty state's release, if the
+    // pipeline made it in between, holds none and is passed over).
+    let first_cursor: u64 = polled["cursor"].as_str().unwrap().parse().unwrap();
+    assert!(first_cursor > start);
+    assert_eq!(polled["entries"][0]["cursor"], polled["cursor"]);
+    println!("the long poll returned after {took:?}");
+    let ids: BTreeSet<&str> = polled["entries"][0]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(format!("municipality.2026-H1.{gemeente}").as_str()),
+        "{ids:?}"
+    );
+    assert!(ids.contains("national.2026-H1"), "{ids:?}");
+    assert!(
+        ids.iter().all(|id| !id.starts_with("mirror.")),
+        "no mirror report unshared"
+    );
+
+    // A second release while the subscriber is still down; publication does not wait for it.
+    let second = world.upload(&bearer_b, &fs::read(&world.files[1]).unwrap(), &[]);
+    assert_eq!(second.status, 202);
+    world.wait_for(
+        &bearer_b,
+        second.json()["id"].as_str().unwrap(),
+        "published",
+    );
+    // The server follows the report store's feed every half second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (feed, cursors) = loop {
+        let feed = world.get(&bearer_g, "/v1/feed").json();
+        let cursors: Vec<String> = feed["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["cursor"].as_str().unwrap().to_owned())
+            .collect();
+        if cursors.len() >= 2 || Instant::now() > deadline {
+            break (feed, cursors);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        cursors,
+        [first_cursor.to_string(), (first_cursor + 1).to_string()]
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = world.get(&bearer_g, "/v1/webhooks").json();
+        if status["webhooks"][0]["failing"]["attempts"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The provider's feed: its own mirror reports only.
+    let feed_a = world.get(&bearer_a, "/v1/feed").json();
+    for entry in feed_a["entries"].as_array().unwrap() {
+        for report in entry["reports"].as_array().unwrap() {
+            let id = report["id"].as_str().unwrap();
+            assert!(id.starts_with(&format!("mirror.2026-H1.{a}.")), "{id}");
+        }
+    }
+
+    // The subscriber comes back and receives every entry, exactly as signed.
+    let subscriber = Subscriber::listen(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        let received = subscriber.received.lock().unwrap().clone();
+        let mut by_id: BTreeMap<String, Received> = BTreeMap::new();
+        for (headers, body) in received {
+            // At least once: a subscriber deduplicates by the delivery id.
+            by_id
+                .entry(headers["spiegel-delivery"].clone())
+                .or_insert((headers, body));
+        }
+        if by_id.len() >= 2 {
+            break by_id;
+        }
+        assert!(Instant::now() < deadline, "delivered: {:?}", by_id.keys());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let now = unix_now();
+    let mut delivered_cursors = Vec::new();
+    for (id, (headers, body)) in &delivered {
+        let signature = &headers["spiegel-signature"];
+        assert!(
+            verify(&secret, signature, body, now),
+            "a genuine delivery verifies"
+        );
+        let value: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(value["id"].as_str(), Some(id.as_str()));
+        let cursor = value["cursor"].as_str().unwrap().to_owned();
+        let entry = feed["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cursor"] == cursor.as_str())
+            .unwrap();
+        assert_eq!(
+            value["reports"], entry["reports"],
+            "the delivery is the feed entry"
+        );
+        delivered_cursors.push(cursor);
+
+        // Forged or replayed: detectable by the same recipe.
+        let t: u64 = signature
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let tampered = body.replacen("2026-H1", "2026-H2", 1);
+        assert!(
+            !verify(&secret, signature, &tampered, now),
+            "an altered body"
+        );
+        assert!(
+            !verify("whsec_guess", signature, body, now),
+            "another secret"
+        );
+        let forged_time = signature.replacen(&format!("t={t}"), &format!("t={}", t + 1), 1);
+        assert!(
+            !verify(&secret, &forged_time, body, now),
+            "an altered timestamp"
+        );
+        assert!(
+            !verify(&secret, signature, body, t + 301),
+            "a replay after five minutes"
+        );
+    }
+    delivered_cursors.sort();
+    assert_eq!(delivered_cursors, cursors);
+    let status = world.get(&bearer_g, "/v1/webhooks").json();
+    assert_eq!(
+        status["webhooks"][0]["cursor"],
+        (first_cursor + 1).to_string()
+    );
+    assert!(status["webhooks"][0]["failing"].is_null(), "{status}");
+
+    // Only the owner removes a subscription.
+    let hook = format!("/v1/webhooks/{}", created.json()["id"].as_str().unwrap());
+    assert_eq!(
+        call(
+            &world.server.api,
+            "DELETE",
+            &hook,
+            &[("Authorization", &bearer_a)],
+            b""
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        call(
+            &world.server.api,
+            "DELETE",
+            &hook,
+            &[("Authorization", &bearer_g)],
+            b""
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        world.get(&bearer_g, "/v1/webhooks").json()["webhooks"],
+        serde_json::json!([])
+    );
+
+    let (_, metrics) = common::server::get(&world.server.admin, "/metrics", &[]);
+    let metrics = String::from_utf8(metrics).unwrap();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        counter("spiegel_webhook_deliveries_total") >= 2,
+        "{metrics}"
+    );
+    assert!(counter("spiegel_webhook_failures_total") >= 2, "{metrics}");
+}
