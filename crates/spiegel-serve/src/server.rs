@@ -84,6 +84,20 @@ pub struct App {
     pub(crate) intake: Option<Intake>,
     pub(crate) feed: Feed,
     pub(crate) webhooks: Webhooks,
+    /// The token store as last read, with the stamp of the file it was read from.
+    tokens: Mutex<Option<(FileStamp, Arc<TokenStore>)>>,
+}
+
+/// What identifies one version of a file: a change (in place or by rename) changes it.
+type FileStamp = (Option<std::time::SystemTime>, u64, u64);
+
+fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.modified().ok(), metadata.len(), inode))
 }
 
 impl App {
@@ -105,19 +119,34 @@ impl App {
             intake,
             feed: Feed::default(),
             webhooks,
+            tokens: Mutex::new(None),
         }))
     }
 
-    /// The principal a request's bearer token stands for. The token store is read per
-    /// request, so a revocation takes effect at once.
+    /// The principal a request's bearer token stands for.
     fn principal(&self, headers: &HeaderMap) -> Option<Principal> {
         let presented = headers
             .get(header::AUTHORIZATION)?
             .to_str()
             .ok()?
             .strip_prefix("Bearer ")?;
-        let store = TokenStore::open(&self.config.data_dir).ok()?;
-        store.authenticate(presented.trim()).cloned()
+        self.token_store()?.authenticate(presented.trim()).cloned()
+    }
+
+    /// The token store, read again whenever its file changed, so that a token created or
+    /// revoked by `spiegel tokens` counts from the next request on; unreadable means nobody
+    /// is authenticated.
+    fn token_store(&self) -> Option<Arc<TokenStore>> {
+        let stamp = file_stamp(&self.config.data_dir.join(crate::TOKENS_FILE));
+        let mut cached = self.tokens.lock().ok()?;
+        if let (Some(stamp), Some((seen, store))) = (stamp, cached.as_ref())
+            && stamp == *seen
+        {
+            return Some(Arc::clone(store));
+        }
+        let store = Arc::new(TokenStore::open(&self.config.data_dir).ok()?);
+        *cached = stamp.map(|stamp| (stamp, Arc::clone(&store)));
+        Some(store)
     }
 
     /// The sharing registry as it is now; unreadable means nothing is shared (the safe side).

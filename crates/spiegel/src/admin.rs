@@ -169,7 +169,8 @@ pub(crate) fn audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn record(
+/// Appends a record of a successful action.
+pub(crate) fn record(
     log: &AuditLog,
     actor: Actor,
     action: Action,

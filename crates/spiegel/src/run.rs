@@ -125,6 +125,24 @@ fn remove_interrupted_uploads(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The ingest stage tokenising with `source_key` (accepting delivered client tokens of its
+/// version), its state under `data_dir`.
+pub(crate) fn ingest_stage(
+    config: &PipelineConfig,
+    source_key: SourceKey,
+    data_dir: &Path,
+    transport: &dyn Transport,
+) -> Result<IngestStage> {
+    let versions = vec![source_key.version()];
+    Ok(IngestStage::new(
+        config.ingest.clone(),
+        source_key,
+        versions,
+        &data_dir.join("ingest"),
+        transport.producer()?,
+    )?)
+}
+
 /// The aggregate stage as instance `instance`, its state under `data_dir`.
 pub(crate) fn aggregate_stage(
     config: AggregateConfig,
@@ -189,13 +207,7 @@ pub(crate) fn run(
     let mut summary = RunSummary::default();
 
     let versions = vec![source_key.version()];
-    let ingest = IngestStage::new(
-        config.ingest.clone(),
-        source_key,
-        versions.clone(),
-        &data_dir.join("ingest"),
-        transport.producer()?,
-    )?;
+    let ingest = ingest_stage(config, source_key, data_dir, &transport)?;
     let timer = std::time::Instant::now();
     for path in submissions_in(input)? {
         match ingest.submit(&path)? {
@@ -219,17 +231,11 @@ pub(crate) fn run(
     let timer = std::time::Instant::now();
     let audit = crate::serve::audit_log(data_dir)?;
     let pseudonymised = pseudonymise.run_until_idle()?;
-    if pseudonymised.submissions > 0 {
-        crate::serve::system_record(
-            &audit,
-            "pseudonymise",
-            spiegel_serve::Action::KeyUse,
-            &format!(
-                "stage-2 key {}.v{}: {} submissions",
-                label.ttp, label.version, pseudonymised.submissions
-            ),
-        )?;
-    }
+    crate::serve::record_key_use(
+        &audit,
+        &crate::serve::key_name(&label.ttp, label.version),
+        pseudonymised.submissions,
+    )?;
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "pseudonymise stage idle"
@@ -248,14 +254,7 @@ pub(crate) fn run(
     let mut publish = publish_stage(config.publish, data_dir, out, &transport)?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
-    if let Some(manifest) = &summary.manifest {
-        crate::serve::system_record(
-            &audit,
-            "publish",
-            spiegel_serve::Action::Release,
-            &format!("release {}", manifest.release),
-        )?;
-    }
+    crate::serve::record_release(&audit, summary.manifest.as_ref())?;
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "publish stage idle"

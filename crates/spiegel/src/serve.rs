@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
-use spiegel_ingest::stage::IngestStage;
 use spiegel_pseudonymise::Pseudonymiser;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_serve::{Action, Actor, AuditLog, Entry, Intake, Outcome};
+use spiegel_serve::{Action, Actor, AuditLog, Intake};
 use spiegel_transport::{EmbeddedTransport, Transport, topic};
 
 use crate::PipelineArgs;
@@ -62,13 +61,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     let (source_key, ttp_key) = crate::run::keys(args.pipeline.keys.as_deref(), data_dir)?;
     let versions = vec![source_key.version()];
     let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
-    let ingest = IngestStage::new(
-        config.ingest.clone(),
-        source_key,
-        versions.clone(),
-        &data_dir.join("ingest"),
-        transport.producer()?,
-    )?;
+    let ingest = crate::run::ingest_stage(&config, source_key, data_dir, &transport)?;
     let label = PseudonymLabel {
         ttp: ttp_key.ttp().clone(),
         version: ttp_key.version(),
@@ -91,7 +84,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     let worker = {
         let stop = Arc::clone(&stop);
         let data_dir = data_dir.clone();
-        let key = format!("stage-2 key {}.v{}", label.ttp, label.version);
+        let key = key_name(&label.ttp, label.version);
         std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || -> Result<()> {
@@ -152,45 +145,50 @@ struct Stages {
 impl Stages {
     fn step(&mut self) -> Result<()> {
         let pseudonymised = self.pseudonymise.run_until_idle()?;
-        if pseudonymised.submissions > 0 {
-            system_record(
-                &self.audit,
-                "pseudonymise",
-                Action::KeyUse,
-                &format!("{}: {} submissions", self.key, pseudonymised.submissions),
-            )?;
-        }
+        record_key_use(&self.audit, &self.key, pseudonymised.submissions)?;
         self.aggregate.run_until_idle()?;
-        if let Some(manifest) = self.publish.run_until_idle()?.published {
-            system_record(
-                &self.audit,
-                "publish",
-                Action::Release,
-                &format!("release {}", manifest.release),
-            )?;
-        }
-        Ok(())
+        let published = self.publish.run_until_idle()?.published;
+        record_release(&self.audit, published.as_ref())
     }
 }
 
-/// Records a stage acting on its own.
-pub(crate) fn system_record(
+/// Records that the pseudonymise stage used the stage-2 key `key` on `submissions`
+/// submissions (nothing when it had none).
+pub(crate) fn record_key_use(audit: &AuditLog, key: &str, submissions: usize) -> Result<()> {
+    if submissions == 0 {
+        return Ok(());
+    }
+    let object = format!("{key}: {submissions} submissions");
+    crate::admin::record(
+        audit,
+        Actor::System("pseudonymise"),
+        Action::KeyUse,
+        &object,
+        None,
+    )
+}
+
+/// Records the release the publish stage published, if it published one.
+pub(crate) fn record_release(
     audit: &AuditLog,
-    stage: &'static str,
-    action: Action,
-    object: &str,
+    published: Option<&spiegel_publish::Manifest>,
 ) -> Result<()> {
-    audit.append(
-        Entry {
-            actor: Actor::System(stage),
-            on_behalf_of: None,
-            action,
-            object: object.to_owned(),
-            outcome: Outcome::Success,
-        },
-        &spiegel_serve::now(),
-    )?;
-    Ok(())
+    let Some(manifest) = published else {
+        return Ok(());
+    };
+    let object = format!("release {}", manifest.release);
+    crate::admin::record(
+        audit,
+        Actor::System("publish"),
+        Action::Release,
+        &object,
+        None,
+    )
+}
+
+/// The name of a stage-2 key in the audit log (never the key).
+pub(crate) fn key_name(ttp: &impl std::fmt::Display, version: u32) -> String {
+    format!("stage-2 key {ttp}.v{version}")
 }
 
 /// Opens the audit log of `data_dir` for a stage's records.

@@ -225,7 +225,7 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
     let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
     let key = TtpKey::from_file(&keys.join("stage2.key"))
         .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
-    let key_name = format!("stage-2 key {}.v{}", key.ttp(), key.version());
+    let key_name = crate::serve::key_name(key.ttp(), key.version());
     let mut stage = PseudonymiseStage::new(
         Pseudonymiser::new(key, versions.to_vec()),
         transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
@@ -234,15 +234,7 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
         let progress = stage.run_until_idle()?;
-        if progress.submissions > 0 {
-            crate::serve::system_record(
-                &audit,
-                "pseudonymise",
-                spiegel_serve::Action::KeyUse,
-                &format!("{key_name}: {} submissions", progress.submissions),
-            )?;
-        }
-        Ok(())
+        crate::serve::record_key_use(&audit, &key_name, progress.submissions)
     })
 }
 
@@ -280,14 +272,7 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
     let mut stage = crate::run::publish_stage(config.publish, &args.data_dir, out, &transport)?;
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("publish", || {
-        if let Some(manifest) = stage.run_until_idle()?.published {
-            crate::serve::system_record(
-                &audit,
-                "publish",
-                spiegel_serve::Action::Release,
-                &format!("release {}", manifest.release),
-            )?;
-        }
-        Ok(())
+        let published = stage.run_until_idle()?.published;
+        crate::serve::record_release(&audit, published.as_ref())
     })
 }
