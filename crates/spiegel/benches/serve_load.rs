@@ -7,8 +7,9 @@
 //! 2. Feed: 342 municipalities, each with its own token and a keep-alive connection, poll
 //!    `GET /v1/feed?after=CURSOR` back to back for `SPIEGEL_BENCH_SECONDS` (default 20):
 //!    requests per second and the latency distribution.
-//! 3. Long poll: the 342 municipalities wait on `GET /v1/feed?after=CURSOR&wait=30` while a
-//!    correction is uploaded: how long after the release every one of them has it.
+//! 3. Long poll: four providers deliver, then the 342 municipalities wait on
+//!    `GET /v1/feed?after=CURSOR&wait=30` while one provider's correction is uploaded: how long
+//!    after the release every municipality whose reports it changed has it.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -177,7 +178,7 @@ fn main() {
     );
 
     // 1. Upload.
-    let upload = |path: &Path| -> (Duration, u64, String) {
+    let upload = |path: &Path, provider: &str| -> (Duration, u64, String) {
         let size = std::fs::metadata(path).unwrap().len();
         let mut stream = TcpStream::connect(&api).unwrap();
         let started = Instant::now();
@@ -202,11 +203,11 @@ fn main() {
             .to_owned();
         (took, size, id)
     };
-    let published = |id: &str| -> Duration {
+    let published = |id: &str, provider: &str| -> Duration {
         let started = Instant::now();
         let mut connection = Connection::open(&api);
         loop {
-            let (_, body) = connection.get(&format!("/v1/submissions/{id}"), &provider);
+            let (_, body) = connection.get(&format!("/v1/submissions/{id}"), provider);
             let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
             if value["status"] == "published" {
                 return started.elapsed();
@@ -214,14 +215,14 @@ fn main() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let (took, size, id) = upload(&file);
+    let (took, size, id) = upload(&file, &provider);
     let mib = size as f64 / (1 << 20) as f64;
     println!(
         "upload  {records} records, {mib:.1} MiB CSV: 202 after {:.2} s = {:.1} MiB/s ({:.0} records/s); published {:.2} s later",
         took.as_secs_f64(),
         mib / took.as_secs_f64(),
         records as f64 / took.as_secs_f64(),
-        published(&id).as_secs_f64()
+        published(&id, &provider).as_secs_f64()
     );
 
     // 2. Feed, polled back to back by 342 municipalities.
@@ -267,7 +268,48 @@ fn main() {
         latencies.last().unwrap().as_secs_f64() * 1e3,
     );
 
-    // 3. Long poll: every municipality waits; a correction is published; when has each one it?
+    // 3. Long poll. Four providers deliver (the first one's 1M-record submission is replaced),
+    // so that municipality and national figures pass the contributor minimum and a correction
+    // changes what municipalities read; then every municipality waits while a correction is
+    // published: when has each one it?
+    let more = dir.path().join("more");
+    common::run(&[
+        "generate",
+        "--out",
+        &text(&more),
+        "--records",
+        "40000",
+        "--providers",
+        "4",
+        "--periods",
+        "2026-H1",
+        "--seed",
+        "2",
+    ]);
+    let mut deliveries: Vec<(std::path::PathBuf, String)> = std::fs::read_dir(&more)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let agb = path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .split('_')
+                .next()
+                .unwrap()
+                .to_owned();
+            (path, token("--provider", &agb))
+        })
+        .collect();
+    deliveries.sort();
+    let ids: Vec<(String, String)> = deliveries
+        .iter()
+        .map(|(path, bearer)| (upload(path, bearer).2, bearer.clone()))
+        .collect();
+    for (id, bearer) in &ids {
+        published(id, bearer);
+    }
+    std::thread::sleep(Duration::from_secs(1));
     let waiting: Vec<_> = municipalities
         .iter()
         .cloned()
@@ -287,13 +329,19 @@ fn main() {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(1));
-    let text_file = std::fs::read_to_string(&file).unwrap();
-    let mut lines: Vec<&str> = text_file.lines().collect();
-    lines.truncate(lines.len() - 1000);
-    let corrected = dir.path().join(format!("{agb}_2026-H1.csv"));
+    let (first, first_bearer) = &deliveries[0];
+    let text_file = std::fs::read_to_string(first).unwrap();
+    // Every 20th record dropped: a correction that touches most municipalities.
+    let lines: Vec<&str> = text_file
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || i % 20 != 0)
+        .map(|(_, l)| l)
+        .collect();
+    let corrected = dir.path().join(first.file_name().unwrap());
     std::fs::write(&corrected, format!("{}\n", lines.join("\n"))).unwrap();
-    let (_, _, corrected_id) = upload(&corrected);
-    let publish_wait = published(&corrected_id);
+    let (_, _, corrected_id) = upload(&corrected, first_bearer);
+    let publish_wait = published(&corrected_id, first_bearer);
     let release_seen = Instant::now();
     let done: Vec<(Instant, usize)> = waiting.into_iter().map(|w| w.join().unwrap()).collect();
     let with_news = done.iter().filter(|(_, n)| *n > 0).count();
