@@ -22,3 +22,18 @@ pub enum ServeError {
     #[error("no token with id {0}")]
     UnknownToken(String),
 }
+
+/// A JSON state file of the data directory, or the empty default when there is none yet; a
+/// file that is not the expected JSON is [`ServeError::Corrupt`], never silently empty.
+pub(crate) fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    path: &std::path::Path,
+) -> Result<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServeError::Corrupt {
+            path: path.to_owned(),
+            what: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    }
+}

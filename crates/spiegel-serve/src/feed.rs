@@ -207,7 +207,12 @@ pub(crate) async fn read(
         // wakes the wait below.
         changed.borrow_and_update();
         let events = app.feed.after(after, usize::MAX);
-        let sharing = app.sharing_now();
+        // Read only when there is something to filter: a poll at the head costs no I/O.
+        let sharing = if events.is_empty() {
+            SharingRegistry::default()
+        } else {
+            app.sharing_now()
+        };
         let mut entries = Vec::new();
         let mut cursor = after;
         for event in &events {

@@ -58,14 +58,7 @@ impl TokenStore {
     /// Reads the store in `data_dir`; a missing file is an empty store.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(TOKENS_FILE);
-        let tokens = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServeError::Corrupt {
-                path: path.clone(),
-                what: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let tokens = crate::error::read_json_or_default(&path)?;
         Ok(Self { path, tokens })
     }
 

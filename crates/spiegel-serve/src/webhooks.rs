@@ -111,14 +111,7 @@ pub(crate) struct Webhooks {
 impl Webhooks {
     pub(crate) fn open(data_dir: &Path, config: WebhookConfig) -> Result<Self> {
         let path = data_dir.join(WEBHOOKS_FILE);
-        let subscriptions = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServeError::Corrupt {
-                path: path.clone(),
-                what: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let subscriptions = crate::error::read_json_or_default(&path)?;
         // Another part of the process may have installed it already; either is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
