@@ -39,6 +39,10 @@ pub enum Action {
     TokenCreate,
     /// A token was revoked.
     TokenRevoke,
+    /// A client-certificate subject was registered for a principal.
+    CertificateAdd,
+    /// A client-certificate subject was removed.
+    CertificateRemove,
     /// A pseudonymisation key was used, introduced or destroyed.
     KeyUse,
     /// The audit log was read or verified.

@@ -18,6 +18,12 @@ pub enum ServeError {
     /// A principal named on the command line or in a request is not valid.
     #[error("{0}")]
     InvalidPrincipal(String),
+    /// A client certificate or subject named on the command line is not usable.
+    #[error("{0}")]
+    InvalidCertificate(String),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// No token has this id.
     #[error("no token with id {0}")]
     UnknownToken(String),
@@ -36,4 +42,22 @@ pub(crate) fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes a JSON state file atomically, readable by the server's user only: the token hashes,
+/// certificate mappings and webhook secrets are nobody else's business.
+pub(crate) fn write_json_private<T: serde::Serialize + ?Sized>(
+    path: &std::path::Path,
+    value: &T,
+) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| ServeError::Corrupt {
+        path: path.to_owned(),
+        what: e.to_string(),
+    })?;
+    json.push(b'\n');
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spiegel_core::durable::write_private_atomically(path, &json)?;
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! log ([`AuditLog`], [`verify`]) in the NEN 7513 style.
 
 mod audit;
+mod certificates;
 mod error;
 mod feed;
 mod mirror;
@@ -12,7 +13,9 @@ mod openapi;
 mod principal;
 mod reports;
 mod server;
+mod stamp;
 mod submissions;
+mod tls;
 mod tokens;
 mod webhooks;
 
@@ -20,12 +23,16 @@ pub use audit::{
     AUDIT_FILE, AUDIT_HEAD_FILE, Action, Actor, AuditLog, AuditRecord, Broken, Entry, Outcome,
     VerifyReport, verify,
 };
+pub use certificates::{
+    CLIENT_CERTIFICATES_FILE, CertificateInfo, CertificateRegistry, CertificateSubject, SubjectRef,
+};
 pub use error::{Result, ServeError};
 pub use openapi::{API_ROUTES, openapi, to_yaml};
 pub use principal::Principal;
 pub use reports::{may_read, report_id};
 pub use server::{App, ServeConfig, UploadConfig, admin, api, run};
 pub use submissions::Intake;
+pub use tls::TlsConfig;
 pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};
 pub use webhooks::{WEBHOOKS_FILE, WebhookConfig, WebhookTargets};
 

@@ -209,10 +209,13 @@ pub fn openapi() -> Value {
             "description": "The trusted third party for Dutch youth-care outcome data: aggregated, non-benchmarking reports for the providers and municipalities they belong to (SPEC §10).",
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"clientCertificate": []}],
         "paths": Value::Object(paths),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from `spiegel tokens create`, standing for one provider, municipality or operator."}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from `spiegel tokens create`, standing for one provider, municipality or operator."},
+                "clientCertificate": {"type": "mutualTLS", "description": "A client certificate from the client CA the server is configured with, whose subject is registered with `spiegel certs add` for one provider, municipality or operator. Presented together with a bearer token, both must stand for the same principal."},
+            },
             "responses": {"Error": {"description": "An error, in words an administrator can act on", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
@@ -18,8 +18,11 @@ use axum::routing::{delete, get, post};
 use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_publish::{MANIFEST, Manifest, SharingRegistry};
 
+use crate::certificates::{CertificateRegistry, CertificateSubject};
 use crate::feed::Feed;
+use crate::stamp::Stamped;
 use crate::submissions::Intake;
+use crate::tls::{Peer, TlsConfig, TlsListener};
 use crate::webhooks::{WebhookConfig, Webhooks};
 use crate::{Action, Actor, AuditLog, Entry, Outcome, Principal, Result, TokenStore};
 
@@ -37,6 +40,9 @@ pub struct ServeConfig {
     pub webhooks: WebhookConfig,
     /// How often the report store is checked for new releases.
     pub feed_poll: Duration,
+    /// TLS on the API listener; None serves plain HTTP (behind a TLS-terminating proxy, or
+    /// on loopback for trials).
+    pub tls: Option<TlsConfig>,
 }
 
 impl ServeConfig {
@@ -48,6 +54,7 @@ impl ServeConfig {
             upload: UploadConfig::default(),
             webhooks: WebhookConfig::default(),
             feed_poll: Duration::from_millis(500),
+            tls: None,
         }
     }
 }
@@ -84,20 +91,10 @@ pub struct App {
     pub(crate) intake: Option<Intake>,
     pub(crate) feed: Feed,
     pub(crate) webhooks: Webhooks,
-    /// The token store as last read, with the stamp of the file it was read from.
-    tokens: Mutex<Option<(FileStamp, Arc<TokenStore>)>>,
-}
-
-/// What identifies one version of a file: a change (in place or by rename) changes it.
-type FileStamp = (Option<std::time::SystemTime>, u64, u64);
-
-fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
-    let metadata = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((metadata.modified().ok(), metadata.len(), inode))
+    /// The token store, read again whenever `spiegel tokens` changed it.
+    tokens: Stamped<TokenStore>,
+    /// The client-certificate registry, read again whenever `spiegel certs` changed it.
+    certificates: Stamped<CertificateRegistry>,
 }
 
 impl App {
@@ -110,7 +107,6 @@ impl App {
         let audit = AuditLog::open(&config.data_dir)?;
         let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
         Ok(Arc::new(Self {
-            config,
             store: Arc::new(store),
             audit,
             metrics: Metrics::default(),
@@ -119,34 +115,43 @@ impl App {
             intake,
             feed: Feed::default(),
             webhooks,
-            tokens: Mutex::new(None),
+            tokens: Stamped::new(config.data_dir.join(crate::TOKENS_FILE)),
+            certificates: Stamped::new(config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE)),
+            config,
         }))
     }
 
-    /// The principal a request's bearer token stands for.
-    fn principal(&self, headers: &HeaderMap) -> Option<Principal> {
-        let presented = headers
-            .get(header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?;
-        self.token_store()?.authenticate(presented.trim()).cloned()
-    }
-
-    /// The token store, read again whenever its file changed, so that a token created or
-    /// revoked by `spiegel tokens` counts from the next request on; unreadable means nobody
-    /// is authenticated.
-    fn token_store(&self) -> Option<Arc<TokenStore>> {
-        let stamp = file_stamp(&self.config.data_dir.join(crate::TOKENS_FILE));
-        let mut cached = self.tokens.lock().ok()?;
-        if let (Some(stamp), Some((seen, store))) = (stamp, cached.as_ref())
-            && stamp == *seen
-        {
-            return Some(Arc::clone(store));
+    /// The principal a request is authenticated as: by its bearer token, by the client
+    /// certificate of its connection, or by both when they agree. A bearer token that is
+    /// presented but not valid, or credentials for two different principals, authenticate
+    /// nobody: a mistake in credentials must never fall back to other ones. The token store
+    /// and the certificate registry are read again when their files change, so that
+    /// `spiegel tokens` and `spiegel certs` count from the next request on.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        certificate: Option<&CertificateSubject>,
+    ) -> Option<Principal> {
+        let by_token = match headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => {
+                let presented = value.to_str().ok()?.strip_prefix("Bearer ")?;
+                let tokens = self
+                    .tokens
+                    .get(|| TokenStore::open(&self.config.data_dir))?;
+                Some(tokens.authenticate(presented.trim())?.clone())
+            }
+        };
+        let by_certificate = certificate.and_then(|subject| {
+            self.certificates
+                .get(|| CertificateRegistry::open(&self.config.data_dir))?
+                .authenticate(subject)
+                .cloned()
+        });
+        match (by_token, by_certificate) {
+            (Some(token), Some(certificate)) => (token == certificate).then_some(token),
+            (token, certificate) => token.or(certificate),
         }
-        let store = Arc::new(TokenStore::open(&self.config.data_dir).ok()?);
-        *cached = stamp.map(|stamp| (stamp, Arc::clone(&store)));
-        Some(store)
     }
 
     /// The sharing registry as it is now; unreadable means nothing is shared (the safe side).
@@ -204,7 +209,7 @@ impl App {
 }
 
 /// The principal of an authenticated request. Extracting it answers 401 when the request has
-/// no valid bearer token, so a handler that takes a `Caller` never runs unauthenticated.
+/// no valid credentials, so a handler that takes a `Caller` never runs unauthenticated.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Principal);
 
@@ -215,7 +220,11 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> std::result::Result<Self, Response> {
-        app.principal(&parts.headers)
+        let certificate = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .and_then(|peer| peer.0.certificate.clone());
+        app.authenticate(&parts.headers, certificate.as_deref())
             .map(Caller)
             .ok_or_else(unauthorised)
     }
@@ -339,6 +348,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     audit_failures: AtomicU64,
+    failed_handshakes: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -366,6 +376,12 @@ impl Metrics {
              spiegel_audit_write_failures_total {}\n",
             self.audit_failures.load(Ordering::Relaxed)
         ));
+        out.push_str(&format!(
+            "# HELP spiegel_tls_handshake_failures_total API connections whose TLS handshake \
+             failed or timed out.\n# TYPE spiegel_tls_handshake_failures_total counter\n\
+             spiegel_tls_handshake_failures_total {}\n",
+            self.failed_handshakes.load(Ordering::Relaxed)
+        ));
         out
     }
 }
@@ -391,7 +407,17 @@ pub fn run(
         }
         let api_listener = tokio::net::TcpListener::bind(listen).await?;
         let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
-        bound(api_listener.local_addr()?, admin_listener.local_addr()?);
+        let api_address = api_listener.local_addr()?;
+        // Unusable TLS files stop the start, before anyone is told the server listens.
+        let api_listener = match app.config.tls.clone() {
+            None => Either::Plain(api_listener),
+            Some(tls) => Either::Tls(TlsListener::new(
+                api_listener,
+                tls,
+                Arc::clone(&app.metrics.failed_handshakes),
+            )?),
+        };
+        bound(api_address, admin_listener.local_addr()?);
         let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
         let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
             let mut receiver = stop.subscribe();
@@ -401,8 +427,20 @@ pub fn run(
         };
         let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
         crate::webhooks::start_deliveries(&app);
-        let api_server =
-            axum::serve(api_listener, api(Arc::clone(&app))).with_graceful_shutdown(stopped(&stop));
+        let api_router = api(Arc::clone(&app)).into_make_service_with_connect_info::<Peer>();
+        let api_server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match api_listener {
+                Either::Plain(listener) => Box::pin(
+                    axum::serve(listener, api_router)
+                        .with_graceful_shutdown(stopped(&stop))
+                        .into_future(),
+                ),
+                Either::Tls(listener) => Box::pin(
+                    axum::serve(listener, api_router)
+                        .with_graceful_shutdown(stopped(&stop))
+                        .into_future(),
+                ),
+            };
         let admin_server = axum::serve(admin_listener, admin(Arc::clone(&app)))
             .with_graceful_shutdown(stopped(&stop));
         let signal = async move {
@@ -416,6 +454,12 @@ pub fn run(
         admin_result?;
         Ok(())
     })
+}
+
+/// The API listener, plain or TLS.
+enum Either {
+    Plain(tokio::net::TcpListener),
+    Tls(TlsListener),
 }
 
 async fn wait_for_signal() {

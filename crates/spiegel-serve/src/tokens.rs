@@ -129,19 +129,7 @@ impl TokenStore {
     }
 
     fn save(&self) -> Result<()> {
-        let mut json =
-            serde_json::to_vec_pretty(&self.tokens).map_err(|e| ServeError::Corrupt {
-                path: self.path.clone(),
-                what: e.to_string(),
-            })?;
-        json.push(b'\n');
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temporary = self.path.with_extension("json.tmp");
-        write_private(&temporary, &json)?;
-        std::fs::rename(&temporary, &self.path)?;
-        Ok(())
+        crate::error::write_json_private(&self.path, &self.tokens)
     }
 }
 
@@ -156,19 +144,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(difference) == 0
-}
-
-/// Writes a file only its owner can read: token hashes are not secrets, but there is no
-/// reason to show them to anyone else either.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -149,17 +149,8 @@ impl Webhooks {
     }
 
     fn save(&self, subscriptions: &BTreeMap<String, Subscription>) -> Result<()> {
-        let json = serde_json::to_vec_pretty(subscriptions)
-            .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
-        spiegel_core::durable::write_atomically(&self.path, &json)
-            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
-        // It holds every subscription's secret: readable by the server's user only.
-        #[cfg(unix)]
-        std::fs::set_permissions(
-            &self.path,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )?;
-        Ok(())
+        // It holds every subscription's secret.
+        crate::error::write_json_private(&self.path, subscriptions)
     }
 
     /// Delivery counters in Prometheus text format.

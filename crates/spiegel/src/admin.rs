@@ -1,11 +1,14 @@
-//! `spiegel tokens` and `spiegel audit`: the operator's tools for who may call the API and for
-//! checking the record of what was done.
+//! `spiegel tokens`, `spiegel certs` and `spiegel audit`: the operator's tools for who may
+//! call the API and for checking the record of what was done.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use spiegel_serve::{Action, Actor, AuditLog, Entry, Outcome, Principal, TokenStore};
+use spiegel_serve::{
+    Action, Actor, AuditLog, CertificateRegistry, CertificateSubject, Entry, Outcome, Principal,
+    SubjectRef, TokenStore,
+};
 
 /// Who runs the command, for the audit log.
 #[derive(Debug, Args)]
@@ -47,6 +50,46 @@ pub(crate) enum TokensCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertsCommand {
+    /// Registers the subject of a client certificate for one principal: from then on every
+    /// certificate with that subject issued by the configured client CA authenticates as it
+    /// (a renewed certificate included).
+    Add {
+        /// PEM file with the client's certificate (the first certificate counts).
+        #[arg(long)]
+        cert: PathBuf,
+        #[command(flatten)]
+        principal: PrincipalArgs,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Lists the registered subjects and whom they stand for.
+    List {
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Removes a registered subject; its certificates authenticate nobody from then on.
+    Remove {
+        #[command(flatten)]
+        subject: SubjectArgs,
+        #[command(flatten)]
+        operator: Operator,
+    },
+}
+
+/// A subject: from a certificate, or as `spiegel certs list` shows it.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct SubjectArgs {
+    /// PEM file with a certificate of that subject.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The subject as `spiegel certs list` shows it.
+    #[arg(long)]
+    subject: Option<String>,
+}
+
 /// Exactly one principal.
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
@@ -72,6 +115,71 @@ impl PrincipalArgs {
             _ => anyhow::bail!("name one of --provider, --gemeente or --operator"),
         })
     }
+}
+
+pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CertsCommand::Add {
+            cert,
+            principal,
+            operator,
+        } => {
+            let principal = principal.principal()?;
+            let subject = CertificateSubject::of_pem_file(cert)?;
+            let actor = operator.actor()?;
+            let log = AuditLog::open(&operator.data_dir)?;
+            CertificateRegistry::open(&operator.data_dir)?.add(
+                &subject,
+                principal.clone(),
+                &spiegel_serve::now(),
+            )?;
+            record(
+                &log,
+                actor,
+                Action::CertificateAdd,
+                subject.text(),
+                Some(principal.clone()),
+            )?;
+            println!(
+                "client certificates with subject {} stand for {principal}",
+                subject.text()
+            );
+        }
+        CertsCommand::List { operator } => {
+            for registered in CertificateRegistry::open(&operator.data_dir)?.list() {
+                println!(
+                    "{:<20}  added {}  {}",
+                    registered.principal.to_string(),
+                    registered.added,
+                    registered.subject
+                );
+            }
+        }
+        CertsCommand::Remove { subject, operator } => {
+            let actor = operator.actor()?;
+            let log = AuditLog::open(&operator.data_dir)?;
+            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
+            let (principal, text) = match (&subject.cert, &subject.subject) {
+                (Some(cert), _) => {
+                    let subject = CertificateSubject::of_pem_file(cert)?;
+                    let principal = registry.remove(SubjectRef::Subject(&subject))?;
+                    (principal, subject.text().to_owned())
+                }
+                (_, Some(text)) => (registry.remove(SubjectRef::Text(text))?, text.clone()),
+                // clap's group makes exactly one of them present.
+                _ => anyhow::bail!("name one of --cert or --subject"),
+            };
+            record(
+                &log,
+                actor,
+                Action::CertificateRemove,
+                &text,
+                Some(principal.clone()),
+            )?;
+            println!("client certificates with subject {text} no longer stand for {principal}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Subcommand)]

@@ -53,13 +53,19 @@ enum Command {
     /// stylesheet, for the quality conversation.
     Render(RenderArgs),
     /// Serves the HTTP API (uploads, feed, webhooks, reports for their readers, by bearer
-    /// token) with the embedded pipeline behind it and, on a port of its own, /livez, /readyz
+    /// token or client certificate, over TLS when configured) with the embedded pipeline behind it and, on a port of its own, /livez, /readyz
     /// and /metrics; until SIGTERM.
     Serve(serve::ServeArgs),
     /// Bearer tokens for the HTTP API: each stands for one provider, municipality or operator.
     Tokens {
         #[command(subcommand)]
         command: admin::TokensCommand,
+    },
+    /// Client certificates for the HTTP API: each registered subject stands for one provider,
+    /// municipality or operator.
+    Certs {
+        #[command(subcommand)]
+        command: admin::CertsCommand,
     },
     /// The hash-chained audit log of every action on the data (NEN 7513 style).
     Audit {
@@ -409,6 +415,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render_command(&args),
         Command::Tokens { command } => admin::tokens(&command),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
+        Command::Certs { command } => admin::certs(&command),
         Command::Audit { command } => admin::audit(&command),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },

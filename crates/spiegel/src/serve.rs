@@ -42,6 +42,17 @@ pub(crate) struct ServeArgs {
     /// The first webhook retry's delay, in milliseconds; it doubles per attempt up to an hour.
     #[arg(long, env = "SPIEGEL_WEBHOOK_FIRST_RETRY_MS", default_value_t = 10_000)]
     webhook_first_retry_ms: u64,
+    /// PEM file with the API's TLS certificate chain; with `--tls-key`, the API speaks HTTPS
+    /// only.
+    #[arg(long, env = "SPIEGEL_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of `--tls-cert`.
+    #[arg(long, env = "SPIEGEL_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM file with the CAs that issue client certificates: a verified client certificate
+    /// whose subject is registered with `spiegel certs add` authenticates as its principal.
+    #[arg(long, env = "SPIEGEL_CLIENT_CA", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -115,6 +126,20 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         Targets::Loopback => spiegel_serve::WebhookTargets::Loopback,
     };
     serve_config.webhooks.first_retry = Duration::from_millis(args.webhook_first_retry_ms);
+    serve_config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate_chain), Some(private_key)) => Some(spiegel_serve::TlsConfig {
+            certificate_chain: certificate_chain.clone(),
+            private_key: private_key.clone(),
+            client_ca: args.client_ca.clone(),
+        }),
+        // clap requires both or neither.
+        _ => None,
+    };
+    let scheme = if serve_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let served = spiegel_serve::run(
         serve_config,
         Some(intake),
@@ -122,7 +147,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         args.admin_listen,
         |api, admin| {
             // Tests and supervisors read the bound ports from this line.
-            println!("listening on http://{api} (admin http://{admin})");
+            println!("listening on {scheme}://{api} (admin http://{admin})");
         },
     );
     stop.store(true, Ordering::Relaxed);

@@ -42,9 +42,9 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        // "listening on http://127.0.0.1:P (admin http://127.0.0.1:Q)"
+        // "listening on http(s)://127.0.0.1:P (admin http://127.0.0.1:Q)"
         let addresses: Vec<String> = line
-            .split("http://")
+            .split("://")
             .skip(1)
             .map(|a| {
                 a.trim_end_matches([')', '\n', ' '])
@@ -83,7 +83,26 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(address).unwrap();
+    exchange(
+        TcpStream::connect(address).unwrap(),
+        method,
+        address,
+        path,
+        headers,
+        body,
+    )
+}
+
+/// One request over an open connection (plain or TLS), which the server then closes: status
+/// and body.
+pub(crate) fn exchange(
+    mut stream: impl Read + Write,
+    method: &str,
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<u8>) {
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
