@@ -143,6 +143,10 @@ enum Command {
         /// Where the reports and manifest.json go.
         #[arg(long, env = "SPIEGEL_OUT")]
         out: PathBuf,
+        /// The sharing registry `spiegel serve` writes (its `<data-dir>/sharing.json`, on a
+        /// volume both mount); default: this stage's own data directory.
+        #[arg(long, env = "SPIEGEL_SHARING")]
+        sharing: Option<PathBuf>,
         #[command(flatten)]
         kafka: stages::KafkaArgs,
     },
@@ -460,9 +464,11 @@ fn main() -> ExitCode {
         )
         .map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "kafka")]
-        Command::Publish { out, kafka } => {
-            stages::publish(&kafka, &out).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Publish {
+            out,
+            sharing,
+            kafka,
+        } => stages::publish(&kafka, &out, sharing.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -169,6 +169,7 @@ pub(crate) fn aggregate_stage(
 pub(crate) fn publish_stage(
     config: PublishConfig,
     data_dir: &Path,
+    sharing: Option<&Path>,
     out: &Path,
     transport: &dyn Transport,
 ) -> Result<PublishStage> {
@@ -180,13 +181,16 @@ pub(crate) fn publish_stage(
     );
     Ok(PublishStage::new(
         config,
-        &data_dir.join("sharing.json"),
+        &sharing.map_or_else(|| data_dir.join(SHARING_FILE), Path::to_owned),
         &data_dir.join("publish"),
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
         transport.producer()?,
     )?)
 }
+
+/// The sharing registry's name in a data directory, where `spiegel serve` writes it.
+const SHARING_FILE: &str = "sharing.json";
 
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(
@@ -251,7 +255,7 @@ pub(crate) fn run(
     );
     drop(aggregate);
 
-    let mut publish = publish_stage(config.publish, data_dir, out, &transport)?;
+    let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?;
     let timer = std::time::Instant::now();
     summary.manifest = publish.run_until_idle()?.published;
     crate::serve::record_release(&audit, summary.manifest.as_ref())?;

@@ -1,7 +1,10 @@
-//! `spiegel serve`: the HTTP API with the embedded pipeline behind it. Uploads go through the
-//! ingest stage on the embedded transport; a worker thread runs pseudonymise, aggregate and
-//! publish whenever one was sent on (and every second, for releases that wait for quiet), and
-//! records each release and each use of the stage-2 key in the audit log.
+//! `spiegel serve`: the HTTP API with the pipeline behind it. Embedded (the default), uploads
+//! go through the ingest stage on the embedded transport and a worker thread runs
+//! pseudonymise, aggregate and publish whenever one was sent on (and every second, for
+//! releases that wait for quiet), recording each release and each use of the stage-2 key in
+//! the audit log. With `--kafka`, the server is the ingest stage of a Kafka deployment: uploads
+//! are produced to the submissions topic, the other stages run as processes of their own, and
+//! the server holds only the stage-1 key.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,6 +56,15 @@ pub(crate) struct ServeArgs {
     /// whose subject is registered with `spiegel certs add` authenticates as its principal.
     #[arg(long, env = "SPIEGEL_CLIENT_CA", requires = "tls_cert")]
     client_ca: Option<PathBuf>,
+    /// Produce uploads to Kafka for the stage processes instead of running the pipeline in
+    /// this process; `--keys` then needs only stage1.key, and `--reports` is where
+    /// `spiegel publish` writes.
+    #[cfg(feature = "kafka")]
+    #[arg(long, env = "SPIEGEL_SERVE_KAFKA", requires = "keys")]
+    kafka: bool,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    kafka_overrides: crate::stages::KafkaOverrides,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -69,6 +81,10 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let config = PipelineConfig::load(args.pipeline.config.as_deref())?;
+    #[cfg(feature = "kafka")]
+    if args.kafka {
+        return serve_on_kafka(args, config);
+    }
     let (source_key, ttp_key) = crate::run::keys(args.pipeline.keys.as_deref(), data_dir)?;
     let versions = vec![source_key.version()];
     let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
@@ -89,7 +105,8 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         "embedded",
         &transport,
     )?;
-    let publish = crate::run::publish_stage(config.publish, data_dir, &args.reports, &transport)?;
+    let publish =
+        crate::run::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
@@ -120,6 +137,42 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         // A full channel already holds a wake-up; one is enough.
         let _ = wake.try_send(());
     });
+    let served = serve_api(args, intake);
+    stop.store(true, Ordering::Relaxed);
+    let worked = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pipeline worker panicked"))?;
+    served?;
+    worked
+}
+
+/// The API as the ingest stage of a Kafka deployment: an accepted upload is produced to the
+/// submissions topic (framed and idempotent as `spiegel ingest` produces it) before it is
+/// answered 202; the stage processes do the rest, and the feed follows `--reports`.
+#[cfg(feature = "kafka")]
+fn serve_on_kafka(args: &ServeArgs, mut config: PipelineConfig) -> Result<()> {
+    args.kafka_overrides.apply(&mut config.kafka);
+    let keys = args
+        .pipeline
+        .keys
+        .as_deref()
+        .context("--kafka needs --keys, the directory with stage1.key")?;
+    // Nothing here consumes, so nothing has to stop consuming on a signal.
+    let never = Arc::new(AtomicBool::new(false));
+    let transport =
+        spiegel_transport::kafka::KafkaTransport::new(config.kafka.clone(), "serve", never);
+    let ingest = crate::run::ingest_stage(
+        &config,
+        crate::stages::source_key(keys)?,
+        &args.pipeline.data_dir,
+        &transport,
+    )?;
+    serve_api(args, Intake::new(ingest, || {}))
+}
+
+/// Serves the API and admin endpoints with `intake` taking the uploads, until SIGTERM.
+fn serve_api(args: &ServeArgs, intake: Intake) -> Result<()> {
+    let data_dir = &args.pipeline.data_dir;
     let mut serve_config = spiegel_serve::ServeConfig::new(args.reports.clone(), data_dir.clone());
     serve_config.webhooks.targets = match args.webhook_targets {
         Targets::Public => spiegel_serve::WebhookTargets::Public,
@@ -140,7 +193,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     } else {
         "http"
     };
-    let served = spiegel_serve::run(
+    spiegel_serve::run(
         serve_config,
         Some(intake),
         args.listen,
@@ -149,13 +202,8 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
             // Tests and supervisors read the bound ports from this line.
             println!("listening on {scheme}://{api} (admin http://{admin})");
         },
-    );
-    stop.store(true, Ordering::Relaxed);
-    let worked = worker
-        .join()
-        .map_err(|_| anyhow::anyhow!("the pipeline worker panicked"))?;
-    served?;
-    worked
+    )?;
+    Ok(())
 }
 
 /// The stages after ingest, on the embedded transport.

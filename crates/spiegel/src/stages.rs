@@ -28,6 +28,16 @@ pub(crate) struct KafkaArgs {
     /// JSON configuration with sections kafka, ingest, aggregate and publish.
     #[arg(long, env = "SPIEGEL_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: KafkaOverrides,
+    /// The stage's durable local state.
+    #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
+    data_dir: PathBuf,
+}
+
+/// What the command line and environment override of the configuration's `kafka` section.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KafkaOverrides {
     /// Bootstrap servers; overrides `kafka.brokers` of the configuration.
     #[arg(long, env = "SPIEGEL_KAFKA_BROKERS")]
     brokers: Option<String>,
@@ -37,23 +47,26 @@ pub(crate) struct KafkaArgs {
     /// This instance's stable name among its stage's instances; overrides `kafka.instance`.
     #[arg(long, env = "SPIEGEL_KAFKA_INSTANCE")]
     instance: Option<String>,
-    /// The stage's durable local state.
-    #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
-    data_dir: PathBuf,
+}
+
+impl KafkaOverrides {
+    pub(crate) fn apply(&self, config: &mut KafkaConfig) {
+        if let Some(brokers) = &self.brokers {
+            config.brokers.clone_from(brokers);
+        }
+        if let Some(prefix) = &self.topic_prefix {
+            config.topic_prefix.clone_from(prefix);
+        }
+        if let Some(instance) = &self.instance {
+            config.instance = Some(instance.clone());
+        }
+    }
 }
 
 impl KafkaArgs {
     fn config(&self) -> Result<PipelineConfig> {
         let mut config = PipelineConfig::load(self.config.as_deref())?;
-        if let Some(brokers) = &self.brokers {
-            config.kafka.brokers.clone_from(brokers);
-        }
-        if let Some(prefix) = &self.topic_prefix {
-            config.kafka.topic_prefix.clone_from(prefix);
-        }
-        if let Some(instance) = &self.instance {
-            config.kafka.instance = Some(instance.clone());
-        }
+        self.overrides.apply(&mut config.kafka);
         Ok(config)
     }
 
@@ -120,7 +133,8 @@ pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
     Ok(())
 }
 
-fn source_key(keys: &Path) -> Result<SourceKey> {
+/// The stage-1 key K1 (`stage1.key` in `keys`): all that ingest holds, never K2.
+pub(crate) fn source_key(keys: &Path) -> Result<SourceKey> {
     SourceKey::from_file(&keys.join("stage1.key"))
         .with_context(|| format!("reading the stage-1 key in {}", keys.display()))
 }
@@ -131,15 +145,7 @@ fn ingest_stage(
     transport: &KafkaTransport,
     keys: &Path,
 ) -> Result<IngestStage> {
-    let key = source_key(keys)?;
-    let versions = vec![key.version()];
-    Ok(IngestStage::new(
-        config.ingest.clone(),
-        key,
-        versions,
-        &args.data_dir.join("ingest"),
-        transport.producer()?,
-    )?)
+    crate::run::ingest_stage(config, source_key(keys)?, &args.data_dir, transport)
 }
 
 /// `spiegel submit`: ingests submission files and produces the accepted ones.
@@ -265,11 +271,12 @@ pub(crate) fn aggregate(
     })
 }
 
-/// `spiegel publish --out DIR`.
-pub(crate) fn publish(args: &KafkaArgs, out: &Path) -> Result<()> {
+/// `spiegel publish --out DIR [--sharing FILE]`.
+pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
-    let mut stage = crate::run::publish_stage(config.publish, &args.data_dir, out, &transport)?;
+    let mut stage =
+        crate::run::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?;
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("publish", || {
         let published = stage.run_until_idle()?.published;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::{assert_same, p, published, spiegel, tree};
+use common::server::{Server, call};
+use common::{assert_same, p, published, spiegel, token, tree};
 
 fn broker() -> String {
     std::env::var("SPIEGEL_TEST_KAFKA").expect(
@@ -138,7 +139,13 @@ impl World {
                 p(&self.inbox()).into(),
             ]),
             "pseudonymise" => args.extend(["--keys".into(), keys]),
-            "publish" => args.extend(["--out".into(), p(&self.out()).into()]),
+            "publish" => args.extend([
+                "--out".into(),
+                p(&self.out()).into(),
+                // Where `spiegel serve` keeps what providers shared, as on a shared volume.
+                "--sharing".into(),
+                p(&self.path("data-serve").join("sharing.json")).into(),
+            ]),
             _ => {}
         }
         args
@@ -634,4 +641,85 @@ fn two_aggregate_instances_split_the_partitions_and_one_takes_over_when_the_othe
         .collect();
     println!("after aggregate-a died, aggregate-b forwarded from its partitions {taken_over:?}");
     assert!(!taken_over.is_empty(), "aggregate-b never took over");
+}
+
+#[test]
+fn uploads_to_spiegel_serve_on_kafka_are_published_by_the_stage_processes() {
+    let mut world = World::new("serve", "6000", "2025-H2");
+    let input = world.path("input");
+    let (release, expected) = world.embedded(&input, "embedded");
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let data = world.path("data-serve");
+    let mut command = world.command(&[
+        "serve",
+        "--kafka",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--reports",
+        p(&world.out()),
+        "--data-dir",
+        p(&data),
+        "--keys",
+        p(&world.path("keys")),
+    ]);
+    let mut server = Server::spawn(&mut command);
+
+    // Every provider uploads its file over HTTP; the server produces it to Kafka.
+    let mut submitted = Vec::new();
+    for file in sorted_files(&input) {
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        let (agb, period) = name.trim_end_matches(".csv").split_once('_').unwrap();
+        let bearer = format!("Bearer {}", token(&data, ["--provider", agb], "ops"));
+        let answer = call(
+            &server.api,
+            "POST",
+            &format!("/v1/submissions?period={period}"),
+            &[("Authorization", &bearer), ("Content-Type", "text/csv")],
+            &fs::read(&file).unwrap(),
+        );
+        assert_eq!(
+            answer.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        submitted.push((bearer, answer.json()["id"].as_str().unwrap().to_owned()));
+    }
+    // The stage processes publish exactly what the embedded run publishes ...
+    let reports = world.published(&release, Duration::from_secs(120));
+    assert_same(&expected, &reports, "spiegel serve --kafka vs spiegel run");
+    // ... and the server reports each submission published in that release.
+    for (bearer, id) in &submitted {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = call(
+                &server.api,
+                "GET",
+                &format!("/v1/submissions/{id}"),
+                &[("Authorization", bearer)],
+                b"",
+            );
+            assert_eq!(answer.status, 200);
+            let body = answer.json();
+            if body["status"] == "published" {
+                assert_eq!(body["release"], release.as_str());
+                break;
+            }
+            assert!(Instant::now() < deadline, "never published: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // The server held the stage-1 key only, and leaves cleanly on SIGTERM.
+    let log = fs::read_to_string(data.join("audit-log.jsonl")).unwrap();
+    assert!(!log.contains("key_use"), "no stage-2 key use by the server");
+    terminate(server.child.id());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "spiegel serve after SIGTERM: {status}");
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
 }

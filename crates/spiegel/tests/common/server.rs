@@ -20,24 +20,28 @@ impl Server {
 
     /// A server whose webhooks may only reach loopback (tests touch nothing else).
     pub(crate) fn start_with(reports: &Path, data: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spiegel"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--reports",
-                p(reports),
-                "--data-dir",
-                p(data),
-                "--webhook-targets",
-                "loopback",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_spiegel"))
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--admin-listen",
+                    "127.0.0.1:0",
+                    "--reports",
+                    p(reports),
+                    "--data-dir",
+                    p(data),
+                    "--webhook-targets",
+                    "loopback",
+                ])
+                .args(extra),
+        )
+    }
+
+    /// Starts `command` (a `spiegel serve` on ports of its choice) and reads where it listens.
+    pub(crate) fn spawn(command: &mut Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
