@@ -139,6 +139,29 @@ impl SharingRegistry {
         Ok(())
     }
 
+    /// The id a release computed as `computed` is published under with this sharing: the
+    /// same id without any share, else one that tells the sharing apart, so that a release's
+    /// files (NB-3, the mirror reports' `shared` flag) are one function of its id.
+    pub fn release_id(&self, computed: &str) -> String {
+        if self.shares.is_empty() {
+            return computed.to_owned();
+        }
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for share in &self.shares {
+            context.update(
+                format!(
+                    "{}\t{}\t{}\n",
+                    share.provider, share.period, share.municipality
+                )
+                .as_bytes(),
+            );
+        }
+        format!(
+            "{computed}-s{}",
+            hex::encode(&context.finish().as_ref()[..6])
+        )
+    }
+
     /// Whether `provider` shared its mirror report of `period` with `municipality`.
     pub fn shared(&self, provider: &str, period: &str, municipality: &str) -> bool {
         self.shares.contains(&Share {
@@ -191,6 +214,7 @@ impl PublishStage {
     ) -> Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(state_dir.join("audit"))?;
+        std::fs::create_dir_all(state_dir.join(PARTS))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -231,7 +255,7 @@ impl PublishStage {
                 number(spiegel_aggregate::META_PARTS)?,
                 number(spiegel_aggregate::META_WATERMARK)?,
             );
-            let release_id = meta
+            let computed = meta
                 .get(spiegel_aggregate::META_RELEASE)
                 .cloned()
                 .ok_or_else(|| PublishError::Malformed("no release id".into()))?;
@@ -243,18 +267,25 @@ impl PublishStage {
             }
             match &self.current {
                 Some(c) if c.watermark > watermark => continue,
-                Some(c) if c.watermark == watermark && c.release == release_id => {}
+                Some(c) if c.watermark == watermark && c.computed == computed => {}
                 _ => {
                     let submissions = match meta.get(spiegel_aggregate::META_SUBMISSIONS) {
                         Some(json) => serde_json::from_str(json)
                             .map_err(|e| PublishError::Malformed(e.to_string()))?,
                         None => BTreeMap::new(),
                     };
+                    let sharing = SharingRegistry::load(&self.sharing)?;
+                    let kept = self.kept_parts(&computed, watermark);
+                    // Parts of an earlier release in hand are of no use any more.
+                    if kept.exists() {
+                        std::fs::remove_dir_all(&kept)?;
+                    }
                     self.current = Some(InProgress {
-                        release: release_id,
+                        release: sharing.release_id(&computed),
+                        computed,
                         submissions,
                         watermark,
-                        sharing: SharingRegistry::load(&self.sharing)?,
+                        sharing,
                         parts_done: BTreeSet::new(),
                         files: Vec::new(),
                         audit: Vec::new(),
@@ -265,6 +296,16 @@ impl PublishStage {
                 continue;
             };
             if release.parts_done.insert(part) {
+                // Kept until the next release, to publish again when the sharing changes.
+                let kept = self
+                    .state_dir
+                    .join(PARTS)
+                    .join(format!("{}-{}", release.computed, release.watermark));
+                std::fs::create_dir_all(&kept)?;
+                spiegel_core::durable::write_atomically(
+                    &kept.join(format!("{part}.ipc")),
+                    &message.payload,
+                )?;
                 let (files, audit) = report::publish_part(
                     &release.release,
                     &batch,
@@ -282,38 +323,127 @@ impl PublishStage {
             let Some(done) = self.current.take() else {
                 continue;
             };
-            let manifest = self.runtime.block_on(report::finish_release(
-                &done.release,
-                done.files,
-                done.submissions,
-                &self.config,
-                self.store.as_ref(),
-            ))?;
-            let audit_json = serde_json::to_vec(&done.audit)
-                .map_err(|e| PublishError::Malformed(e.to_string()))?;
-            std::fs::write(
-                self.state_dir
-                    .join("audit")
-                    .join(format!("{}.json", done.release)),
-                audit_json,
-            )?;
-            self.announce(&manifest)?;
+            let watermark = done.watermark;
+            let manifest = self.complete(done)?;
             spiegel_core::durable::write_atomically(
                 &self.state_dir.join(PUBLISHED_WATERMARK),
-                done.watermark.to_string().as_bytes(),
+                watermark.to_string().as_bytes(),
             )?;
-            self.published_watermark = Some(done.watermark);
+            self.published_watermark = Some(watermark);
             self.consumer.commit(&message)?;
-            tracing::info!(release = %done.release, files = manifest.files.len(), "release published");
+            tracing::info!(release = %manifest.release, files = manifest.files.len(), "release published");
+            progress.published = Some(manifest);
+        }
+        if self.current.is_none()
+            && let Some(manifest) = self.republish_if_sharing_changed()?
+        {
+            tracing::info!(release = %manifest.release, files = manifest.files.len(), "release published again: the sharing changed");
             progress.published = Some(manifest);
         }
         Ok(progress)
     }
 
+    /// Writes the manifest of a release whose parts are all published, keeps its audit,
+    /// announces it and remembers it for publishing again with other sharing.
+    fn complete(&mut self, done: InProgress) -> Result<Manifest> {
+        let manifest = self.runtime.block_on(report::finish_release(
+            &done.release,
+            done.files,
+            done.submissions.clone(),
+            &self.config,
+            self.store.as_ref(),
+        ))?;
+        let audit_json =
+            serde_json::to_vec(&done.audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        std::fs::write(
+            self.state_dir
+                .join("audit")
+                .join(format!("{}.json", done.release)),
+            audit_json,
+        )?;
+        self.announce(&manifest)?;
+        let last = LastRelease {
+            computed: done.computed,
+            watermark: done.watermark,
+            parts: done.parts_done.iter().copied().collect(),
+            submissions: done.submissions,
+            sharing: done.sharing,
+        };
+        write_json(&self.state_dir.join(LAST_RELEASE), &last)?;
+        // Only the last release's parts are kept.
+        let parts = self.state_dir.join(PARTS);
+        let keep = self.kept_parts(&last.computed, last.watermark);
+        for entry in std::fs::read_dir(&parts)? {
+            let path = entry?.path();
+            if path != keep {
+                std::fs::remove_dir_all(&path)?;
+            }
+        }
+        Ok(manifest)
+    }
+
+    fn kept_parts(&self, computed: &str, watermark: u64) -> PathBuf {
+        self.state_dir
+            .join(PARTS)
+            .join(format!("{computed}-{watermark}"))
+    }
+
+    /// Publishes the last release again when the sharing registry changed since it was
+    /// published: a mirror report shared (or no longer shared) changes NB-3's protection of
+    /// the aggregated reports and the mirror report's `shared` flag, and the municipality
+    /// hears of it in its feed at once, not at the next data release.
+    fn republish_if_sharing_changed(&mut self) -> Result<Option<Manifest>> {
+        let last_path = self.state_dir.join(LAST_RELEASE);
+        let Some(text) = spiegel_core::durable::read_if_present(&last_path)? else {
+            return Ok(None);
+        };
+        let last: LastRelease =
+            serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        let sharing = match SharingRegistry::load(&self.sharing) {
+            Ok(sharing) => sharing,
+            Err(e) => {
+                // What is published stays as it was; the next data release refuses the file.
+                tracing::error!(error = %e, "the sharing registry cannot be read; not publishing again");
+                return Ok(None);
+            }
+        };
+        if sharing == last.sharing {
+            return Ok(None);
+        }
+        let mut again = InProgress {
+            release: sharing.release_id(&last.computed),
+            computed: last.computed.clone(),
+            submissions: last.submissions,
+            watermark: last.watermark,
+            sharing,
+            parts_done: BTreeSet::new(),
+            files: Vec::new(),
+            audit: Vec::new(),
+        };
+        let kept = self.kept_parts(&last.computed, last.watermark);
+        for part in last.parts {
+            let payload = std::fs::read(kept.join(format!("{part}.ipc")))?;
+            let batch = spiegel_core::ipc::from_ipc(&payload)?;
+            let (files, audit) = report::publish_part(
+                &again.release,
+                &batch,
+                &again.sharing,
+                &self.config,
+                self.store.as_ref(),
+                self.runtime.handle(),
+            )?;
+            again.files.extend(files);
+            again.audit.extend(audit);
+            again.parts_done.insert(part);
+        }
+        self.complete(again).map(Some)
+    }
+
     /// Writes the release's feed event to the object store, sends the release event and, to
     /// each municipality whose reports changed since the last release announced, a feed event;
     /// then remembers this release as announced. A crash before that repeats the same events
-    /// under the same feed position (consumers deduplicate by release id).
+    /// under the same feed position (consumers deduplicate by it, `seq`: a release published
+    /// again with other sharing can come back to an earlier release's id).
     fn announce(&mut self, manifest: &Manifest) -> Result<()> {
         let announced_path = self.state_dir.join(ANNOUNCED);
         let previous: Announced = match spiegel_core::durable::read_if_present(&announced_path)? {
@@ -369,6 +499,7 @@ impl PublishStage {
                     .filter(|f| for_feed(f).as_ref() == Some(municipality))
                     .collect();
                 let event = serde_json::json!({
+                    "seq": feed.seq,
                     "release": manifest.release,
                     "municipality": municipality,
                     "files": files,
@@ -381,6 +512,7 @@ impl PublishStage {
             }
         }
         let event = serde_json::json!({
+            "seq": feed.seq,
             "release": manifest.release,
             "manifest": MANIFEST,
             "feed": feed_object(feed.seq),
@@ -457,11 +589,37 @@ struct Announced {
 /// File in the state directory: the feed position and files of the last release announced.
 const ANNOUNCED: &str = "announced.json";
 
+/// File in the state directory: what the last release was published from.
+const LAST_RELEASE: &str = "last-release.json";
+
+/// Directory in the state directory: the master-table parts of the last release (and of the
+/// one in hand), one IPC file per part.
+const PARTS: &str = "parts";
+
+/// What the last release was published from, to publish it again with other sharing.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LastRelease {
+    computed: String,
+    watermark: u64,
+    parts: Vec<u64>,
+    submissions: BTreeMap<String, String>,
+    sharing: SharingRegistry,
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let json = serde_json::to_vec(value).map_err(|e| PublishError::Malformed(e.to_string()))?;
+    spiegel_core::durable::write_atomically(path, &json)?;
+    Ok(())
+}
+
 /// File in the state directory: the watermark of the last release published.
 const PUBLISHED_WATERMARK: &str = "published-watermark";
 
 /// A release whose parts are being published.
 struct InProgress {
+    /// The release id the aggregate stage gave the master table.
+    computed: String,
+    /// The id it is published under: the computed one with the sharing it was published with.
     release: String,
     submissions: BTreeMap<String, String>,
     watermark: u64,

@@ -23,6 +23,7 @@ struct World {
     // Dropped first: the server stops before its directories go.
     server: Server,
     data: PathBuf,
+    reports: PathBuf,
     files: Vec<PathBuf>,
     _dir: tempfile::TempDir,
 }
@@ -39,10 +40,12 @@ impl World {
         files.sort();
         let data = dir.path().join("data");
         fs::create_dir_all(&data).unwrap();
-        let server = Server::start_with(&dir.path().join("reports"), &data, extra);
+        let reports = dir.path().join("reports");
+        let server = Server::start_with(&reports, &data, extra);
         Self {
             _dir: dir,
             data,
+            reports,
             files,
             server,
         }
@@ -853,4 +856,140 @@ fn the_feed_long_polls_and_webhooks_reach_a_subscriber_that_was_down() {
         "{metrics}"
     );
     assert!(counter("spiegel_webhook_failures_total") >= 2, "{metrics}");
+}
+
+/// The manifest of the release published now.
+fn manifest(reports: &Path) -> Value {
+    serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Waits until the published release is `wanted` (or, without one, any other than `not`).
+fn wait_for_release(reports: &Path, not: &str, wanted: Option<&str>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = manifest(reports);
+        let release = now["release"].as_str().unwrap();
+        if release != not && wanted.is_none_or(|w| w == release) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "still release {release}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_once() {
+    let world = World::new(3000, &[]);
+    let a = world.agb(0);
+    let bearer_a = world.bearer(["--provider", &a]);
+    let upload = world.upload(&bearer_a, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(upload.status, 202);
+    let id = upload.json()["id"].as_str().unwrap().to_owned();
+    let release = world.wait_for(&bearer_a, &id, "published")["release"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One of A's mirror reports, and the municipality it is about.
+    let mirror = manifest(&world.reports)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "mirror")
+        .unwrap()
+        .clone();
+    assert_eq!(mirror["shared"], false);
+    let gemeente = mirror["municipality"].as_str().unwrap().to_owned();
+    let report = format!("/v1/reports/mirror.2026-H1.{a}.{gemeente}");
+    let bearer_g = world.bearer(["--gemeente", &gemeente]);
+    // The feed as of that release (the server follows the report store every half second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cursor = loop {
+        let feed = world.get(&bearer_g, "/v1/feed").json();
+        let last = feed["entries"].as_array().unwrap().last().cloned();
+        if last.is_some_and(|e| e["release"] == release.as_str()) {
+            break feed["cursor"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "{feed}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(world.get(&bearer_g, &report).status, 404);
+
+    let share = |shared: bool| {
+        let answer = call(
+            &world.server.api,
+            "POST",
+            &format!("/v1/mirror/2026-H1/{gemeente}/share"),
+            &[
+                ("Authorization", &bearer_a),
+                ("Content-Type", "application/json"),
+            ],
+            format!(r#"{{"shared": {shared}}}"#).as_bytes(),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    };
+    // Shared: the municipality reads it at once, and a release published again with the new
+    // sharing (its id tells the sharing apart) reaches its feed without any new data.
+    share(true);
+    assert_eq!(world.get(&bearer_g, &report).status, 200);
+    let polled = world
+        .get(&bearer_g, &format!("/v1/feed?after={cursor}&wait=30"))
+        .json();
+    let entries = polled["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{polled}");
+    let shared_release = entries[0]["release"].as_str().unwrap().to_owned();
+    assert!(
+        shared_release.starts_with(&format!("{release}-s")),
+        "{shared_release} after {release}"
+    );
+    let ids: Vec<&str> = entries[0]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&format!("mirror.2026-H1.{a}.{gemeente}").as_str()),
+        "{ids:?}"
+    );
+    let now = wait_for_release(&world.reports, &release, Some(&shared_release));
+    let shared_file = |manifest: &Value| {
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "mirror" && f["municipality"] == gemeente.as_str())
+            .unwrap()["shared"]
+            .clone()
+    };
+    assert_eq!(shared_file(&now), true);
+    assert_eq!(
+        now["submissions"],
+        manifest(&world.reports)["submissions"],
+        "the same data"
+    );
+    // The submission stays published, now in the release published again.
+    let status = world
+        .get(&bearer_a, &format!("/v1/submissions/{id}"))
+        .json();
+    assert_eq!(status["status"], "published");
+
+    // Unshared: back to the release without sharing, byte for byte.
+    share(false);
+    assert_eq!(world.get(&bearer_g, &report).status, 404);
+    let back = wait_for_release(&world.reports, &shared_release, Some(&release));
+    assert_eq!(shared_file(&back), false);
+    let log = fs::read_to_string(world.data.join("audit-log.jsonl")).unwrap();
+    let releases = log
+        .lines()
+        .filter(|l| l.contains(r#""action":"release""#))
+        .count();
+    assert!(
+        releases >= 3,
+        "each publication is in the audit log: {releases}"
+    );
 }
