@@ -322,9 +322,11 @@ pub(crate) fn not_found() -> Response {
         .into_response()
 }
 
+/// Ready when the token store and the report store can be read. A report store without a
+/// release yet is ready: uploads must reach a new deployment for there ever to be one.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let tokens = TokenStore::open(&app.config.data_dir).is_ok();
-    let manifest = app.manifest().await.is_some();
+    let manifest = app.store.list_with_delimiter(None).await.is_ok();
     let status = if tokens && manifest {
         StatusCode::OK
     } else {

@@ -20,6 +20,8 @@ use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 use spiegel_transport::{Transport, topic};
 
+use spiegel_serve::StageHealth;
+
 use crate::run::PipelineConfig;
 
 /// Options every Kafka command shares.
@@ -33,6 +35,9 @@ pub(crate) struct KafkaArgs {
     /// The stage's durable local state.
     #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
     data_dir: PathBuf,
+    /// Where to serve /livez, /readyz and /metrics (for example 0.0.0.0:9090); none without.
+    #[arg(long, env = "SPIEGEL_ADMIN_LISTEN")]
+    admin_listen: Option<std::net::SocketAddr>,
 }
 
 /// What the command line and environment override of the configuration's `kafka` section.
@@ -70,40 +75,65 @@ impl KafkaArgs {
         Ok(config)
     }
 
-    fn transport(&self, config: &KafkaConfig, role: &str) -> Result<(KafkaTransport, Shutdown)> {
+    fn transport(
+        &self,
+        config: &KafkaConfig,
+        role: &'static str,
+    ) -> Result<(KafkaTransport, Shutdown)> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        let shutdown = Shutdown::on_signals()?;
+        let health = StageHealth::new(role);
+        if let Some(listen) = self.admin_listen {
+            let bound = spiegel_serve::serve_stage_admin(listen, Arc::clone(&health))
+                .with_context(|| format!("serving the admin endpoints on {listen}"))?;
+            tracing::info!(stage = role, admin = %bound, "admin endpoints: /livez /readyz /metrics");
+        }
+        let shutdown = Shutdown::on_signals(health)?;
         Ok((
-            KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.0)),
+            KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.flag)),
             shutdown,
         ))
     }
 }
 
-/// Raised by SIGTERM or SIGINT.
-struct Shutdown(Arc<AtomicBool>);
+/// Raised by SIGTERM or SIGINT; and what the stage loop tells the admin endpoints.
+struct Shutdown {
+    flag: Arc<AtomicBool>,
+    health: Arc<StageHealth>,
+}
 
 impl Shutdown {
-    fn on_signals() -> Result<Self> {
+    fn on_signals(health: Arc<StageHealth>) -> Result<Self> {
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             signal_hook::flag::register(signal, Arc::clone(&flag))
                 .context("installing the signal handler")?;
         }
-        Ok(Self(flag))
+        Ok(Self { flag, health })
     }
 
     fn requested(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.flag.load(Ordering::Relaxed)
     }
 
-    /// Runs `step` until shutdown is requested; `step` returns after each idle poll.
-    fn serve(&self, stage: &str, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+    /// Runs `step` until shutdown is requested; `step` returns after each idle poll with the
+    /// number of submissions or messages it handled. The stage is ready from the first step
+    /// on: its state is restored by then.
+    fn serve(&self, stage: &str, mut step: impl FnMut() -> Result<u64>) -> Result<()> {
         tracing::info!(stage, "running until SIGTERM");
+        self.health.set_ready(true);
         while !self.requested() {
-            step()?;
+            let started = std::time::Instant::now();
+            match step() {
+                Ok(handled) => self.health.stepped(started.elapsed(), handled),
+                Err(e) => {
+                    self.health.failed();
+                    self.health.set_ready(false);
+                    return Err(e);
+                }
+            }
         }
+        self.health.set_ready(false);
         tracing::info!(
             stage,
             "shutting down: input stopped, work in hand committed"
@@ -207,10 +237,12 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
                 p.clone(),
             )
         });
+        let mut handled = 0;
         for file in files {
             if shutdown.requested() {
                 break;
             }
+            handled += 1;
             let (dir, receipt) = outcome(&ingest.submit(&file)?);
             let name = file
                 .file_name()
@@ -221,7 +253,7 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
             std::fs::rename(&file, inbox.join(dir).join(&name))?;
         }
         std::thread::sleep(poll);
-        Ok(())
+        Ok(handled)
     })
 }
 
@@ -240,7 +272,8 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
         let progress = stage.run_until_idle()?;
-        crate::serve::record_key_use(&audit, &key_name, progress.submissions)
+        crate::serve::record_key_use(&audit, &key_name, progress.submissions)?;
+        Ok(progress.submissions as u64)
     })
 }
 
@@ -266,8 +299,11 @@ pub(crate) fn aggregate(
     )?
     .with_release_quiet(release_quiet);
     shutdown.serve("aggregate", || {
-        stage.run_until_idle()?;
-        Ok(())
+        let progress = stage.run_until_idle()?;
+        if progress.released.is_some() {
+            shutdown.health.released();
+        }
+        Ok((progress.stored + progress.unchanged + progress.forwarded) as u64)
     })
 }
 
@@ -280,6 +316,10 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> R
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("publish", || {
         let published = stage.run_until_idle()?.published;
-        crate::serve::record_release(&audit, published.as_ref())
+        crate::serve::record_release(&audit, published.as_ref())?;
+        if published.is_some() {
+            shutdown.health.released();
+        }
+        Ok(u64::from(published.is_some()))
     })
 }

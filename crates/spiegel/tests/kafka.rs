@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::server::{Server, call};
+use common::server::{Server, call, get};
 use common::{assert_same, p, published, spiegel, token, tree};
 
 fn broker() -> String {
@@ -160,6 +160,7 @@ impl World {
     fn start_instance(&mut self, name: &'static str, stage: &str) {
         let mut args = self.stage_args(name, stage);
         args.extend(["--instance".to_owned(), name.to_owned()]);
+        args.extend(["--admin-listen".to_owned(), "127.0.0.1:0".to_owned()]);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -176,6 +177,17 @@ impl World {
 
     fn log(&self, name: &str) -> PathBuf {
         self.path(&format!("{name}.log"))
+    }
+
+    /// Where the latest process of instance `name` serves its admin endpoints, as its log says.
+    fn admin(&self, name: &str) -> String {
+        let log = fs::read_to_string(self.log(name)).unwrap();
+        let line = log
+            .lines()
+            .rfind(|l| l.contains("admin endpoints"))
+            .unwrap_or_else(|| panic!("{name} logged no admin address"));
+        let (_, after) = line.split_once("admin=").unwrap();
+        after.split_whitespace().next().unwrap().to_owned()
     }
 
     /// The partition of every submission an aggregate instance forwarded, as its log says.
@@ -363,6 +375,37 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
     );
     let reports = world.published(&release, Duration::from_secs(120));
     assert_same(&expected, &reports, "Kafka stages vs spiegel run");
+
+    // Each stage answers its probes and counts what it did, per stage, on its admin port.
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        let admin = world.admin(stage);
+        assert_eq!(get(&admin, "/livez", &[]).0, 200, "{stage}");
+        assert_eq!(get(&admin, "/readyz", &[]).0, 200, "{stage}");
+        let (status, text) = get(&admin, "/metrics", &[]);
+        assert_eq!(status, 200);
+        let text = String::from_utf8(text).unwrap();
+        let value = |series: &str| -> f64 {
+            let prefix = format!("{series}{{stage=\"{stage}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .unwrap_or_else(|| panic!("{stage}: no {series} in\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            value("spiegel_stage_handled_total") >= 1.0,
+            "{stage}:\n{text}"
+        );
+        assert!(value("spiegel_stage_steps_total") >= 1.0);
+        assert_eq!(value("spiegel_stage_ready"), 1.0);
+        assert!(value("spiegel_stage_step_seconds_count") >= value("spiegel_stage_steps_total"));
+        if stage != "pseudonymise" {
+            assert!(
+                value("spiegel_stage_releases_total") >= 1.0,
+                "{stage}:\n{text}"
+            );
+        }
+    }
 
     // Duplicate delivery: a submitter without memory of what it sent produces the same
     // content again; nothing changes, not even the release.

@@ -1,0 +1,198 @@
+//! The admin port of a pipeline stage process (`spiegel pseudonymise`, `aggregate`,
+//! `publish`, `ingest`): `/livez` (the process answers), `/readyz` (its state is restored and
+//! it is taking input) and `/metrics` in Prometheus text format, for Kubernetes probes and
+//! scraping. The stage loop reports into a [`StageHealth`]; the server runs on a thread of its
+//! own, so a long step never delays a probe.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::Result;
+
+/// Upper bounds (seconds) of the step duration histogram's buckets.
+const STEP_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// What a stage loop reports about itself.
+#[derive(Debug)]
+pub struct StageHealth {
+    stage: &'static str,
+    ready: AtomicBool,
+    steps: AtomicU64,
+    failures: AtomicU64,
+    handled: AtomicU64,
+    releases: AtomicU64,
+    /// Cumulative counts per bucket of [`STEP_BUCKETS`], then the count of all steps.
+    step_buckets: [AtomicU64; STEP_BUCKETS.len()],
+    step_micros: AtomicU64,
+}
+
+impl StageHealth {
+    /// Health of `stage` (`pseudonymise`, `aggregate`, …), not ready yet.
+    pub fn new(stage: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            stage,
+            ready: AtomicBool::new(false),
+            steps: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            releases: AtomicU64::new(0),
+            step_buckets: Default::default(),
+            step_micros: AtomicU64::new(0),
+        })
+    }
+
+    /// The stage restored its state and takes input.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// One pass of the stage loop took `took` and handled `handled` submissions or messages.
+    pub fn stepped(&self, took: Duration, handled: u64) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.handled.fetch_add(handled, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        for (bucket, bound) in self.step_buckets.iter().zip(STEP_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.step_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A pass of the stage loop failed.
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The stage published a release.
+    pub fn released(&self) {
+        self.releases.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self) -> String {
+        let stage = self.stage;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{stage=\"{stage}\"}} {value}\n"
+            ));
+        };
+        counter(
+            "spiegel_stage_steps_total",
+            "Passes of the stage loop.",
+            load(&self.steps),
+        );
+        counter(
+            "spiegel_stage_step_failures_total",
+            "Passes of the stage loop that failed (retried from the committed offsets).",
+            load(&self.failures),
+        );
+        counter(
+            "spiegel_stage_handled_total",
+            "Submissions or messages the stage handled.",
+            load(&self.handled),
+        );
+        counter(
+            "spiegel_stage_releases_total",
+            "Releases the stage published.",
+            load(&self.releases),
+        );
+        out.push_str(&format!(
+            "# HELP spiegel_stage_ready Whether the stage restored its state and takes input.\n\
+             # TYPE spiegel_stage_ready gauge\nspiegel_stage_ready{{stage=\"{stage}\"}} {}\n",
+            u8::from(self.ready.load(Ordering::Relaxed))
+        ));
+        let name = "spiegel_stage_step_seconds";
+        out.push_str(&format!(
+            "# HELP {name} Duration of a pass of the stage loop.\n# TYPE {name} histogram\n"
+        ));
+        for (bucket, bound) in self.step_buckets.iter().zip(STEP_BUCKETS) {
+            out.push_str(&format!(
+                "{name}_bucket{{stage=\"{stage}\",le=\"{bound}\"}} {}\n",
+                load(bucket)
+            ));
+        }
+        let steps = load(&self.steps);
+        out.push_str(&format!(
+            "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {steps}\n\
+             {name}_sum{{stage=\"{stage}\"}} {}\n{name}_count{{stage=\"{stage}\"}} {steps}\n",
+            load(&self.step_micros) as f64 / 1e6
+        ));
+        out
+    }
+}
+
+/// Serves `/livez`, `/readyz` and `/metrics` of `health` on `listen` from a thread of its own,
+/// for as long as the process runs; returns the bound address.
+pub fn serve_stage_admin(listen: SocketAddr, health: Arc<StageHealth>) -> Result<SocketAddr> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(listen))?;
+    let bound = listener.local_addr()?;
+    let router = Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(health);
+    std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || {
+            if let Err(e) = runtime.block_on(axum::serve(listener, router).into_future()) {
+                tracing::error!(error = %e, "the admin endpoint stopped");
+            }
+        })?;
+    Ok(bound)
+}
+
+async fn readyz(State(health): State<Arc<StageHealth>>) -> Response {
+    if health.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(health): State<Arc<StageHealth>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        health.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_histogram_is_cumulative_and_counts_every_step() {
+        let health = StageHealth::new("publish");
+        health.stepped(Duration::from_millis(30), 2);
+        health.stepped(Duration::from_secs(3), 1);
+        health.stepped(Duration::from_secs(60), 0);
+        let text = health.render();
+        assert!(
+            text.contains("spiegel_stage_step_seconds_bucket{stage=\"publish\",le=\"0.05\"} 1\n")
+        );
+        assert!(text.contains("spiegel_stage_step_seconds_bucket{stage=\"publish\",le=\"5\"} 2\n"));
+        assert!(
+            text.contains("spiegel_stage_step_seconds_bucket{stage=\"publish\",le=\"+Inf\"} 3\n")
+        );
+        assert!(text.contains("spiegel_stage_step_seconds_count{stage=\"publish\"} 3\n"));
+        assert!(text.contains("spiegel_stage_handled_total{stage=\"publish\"} 3\n"));
+        assert!(text.contains("spiegel_stage_ready{stage=\"publish\"} 0\n"));
+    }
+}
