@@ -5,17 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Python with pyarrow and DuckDB, for the test that reads the reports as their users do, and
-# schemathesis, which fuzzes the HTTP API against its OpenAPI document.
+# Python with pyarrow and DuckDB, for the test that reads the reports as their users do,
+# schemathesis, which fuzzes the HTTP API against its OpenAPI document, and
+# kubernetes-validate, which checks the Kubernetes manifests against the schemas offline.
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}"
 venv="$cache/venv-py"
-if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis" 2>/dev/null; then
-    echo "== installing pyarrow, duckdb and schemathesis into $venv"
+if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis, kubernetes_validate" 2>/dev/null; then
+    echo "== installing pyarrow, duckdb, schemathesis and kubernetes-validate into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1 duckdb==2.0.0 \
-        schemathesis==4.32.5
+        schemathesis==4.32.5 kubernetes-validate==1.37.0
 fi
 export SPIEGEL_PYTHON="$venv/bin/python"
+
+# The Kubernetes manifests: every overlay rendered and validated; tests/deploy.rs reads them.
+echo "== rendering and validating deploy/overlays"
+export SPIEGEL_DEPLOY_RENDERED="$PWD/target/deploy"
+scripts/deploy-check.sh "$SPIEGEL_DEPLOY_RENDERED"
 
 # A real browser for the rendered pages: Debian's headless Chromium, and poppler's pdftotext
 # and pdfinfo to read the PDFs it prints. apt-get only runs when one of them is missing.

@@ -27,6 +27,16 @@ struct Cli {
     /// Log filter (tracing syntax), e.g. `info` or `spiegel_ingest=debug`.
     #[arg(long, env = "SPIEGEL_LOG", default_value = "warn", global = true)]
     log: String,
+    /// `json` (one object per line, for a log collector; what the Kubernetes manifests set)
+    /// or `text` (for people).
+    #[arg(
+        long,
+        env = "SPIEGEL_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -395,21 +405,32 @@ enum KeysCommand {
     },
 }
 
-fn init_logging(filter: &str) {
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only on a terminal, never in a log file or a collector's input.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        // Fields (stage, submission id, release) as keys of their own, for the collector.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        // Colour codes only on a terminal, never in a log file.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    init_logging(&cli.log, cli.log_format);
     let result = match cli.command {
         Command::Generate(args) => generate_command(args),
         Command::Validate(args) => validate::run(&args.files, args.json, &args.validation),
