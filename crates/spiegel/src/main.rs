@@ -12,7 +12,7 @@ mod serve;
 mod stages;
 mod validate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -76,6 +76,11 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: admin::CertsCommand,
+    },
+    /// The effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// The hash-chained audit log of every action on the data (NEN 7513 style).
     Audit {
@@ -248,7 +253,7 @@ impl ValidationArgs {
         })
     }
 
-    fn meta(&self, path: &std::path::Path) -> anyhow::Result<spiegel_ingest::SubmissionMeta> {
+    fn meta(&self, path: &Path) -> anyhow::Result<spiegel_ingest::SubmissionMeta> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -314,6 +319,22 @@ struct RunArgs {
     out: PathBuf,
     #[command(flatten)]
     pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Prints the configuration in effect (built-in defaults, then the file, then
+    /// `SPIEGEL__SECTION__KEY` variables) as JSON, every secret masked; fails on a key no
+    /// section knows.
+    Show {
+        /// The configuration file (JSON, or TOML by its `.toml` extension).
+        #[arg(long, env = "SPIEGEL_CONFIG")]
+        config: Option<PathBuf>,
+        /// What the stage processes' own options override of the `kafka` section.
+        #[cfg(feature = "kafka")]
+        #[command(flatten)]
+        kafka: stages::KafkaOverrides,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +426,19 @@ enum KeysCommand {
     },
 }
 
+fn show_config(command: &ConfigCommand) -> anyhow::Result<ExitCode> {
+    let ConfigCommand::Show { config, .. } = command;
+    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
+    let mut effective = run::PipelineConfig::load(config.as_deref())?;
+    #[cfg(feature = "kafka")]
+    {
+        let ConfigCommand::Show { kafka, .. } = command;
+        kafka.apply(&mut effective.kafka);
+    }
+    println!("{}", serde_json::to_string_pretty(&effective.masked()?)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -441,6 +475,7 @@ fn main() -> ExitCode {
         Command::Tokens { command } => admin::tokens(&command),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Certs { command } => admin::certs(&command),
+        Command::Config { command } => show_config(&command),
         Command::Audit { command } => admin::audit(&command),
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
@@ -577,10 +612,10 @@ fn render_command(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn render(
-    reports: &std::path::Path,
-    data_dir: &std::path::Path,
+    reports: &Path,
+    data_dir: &Path,
     languages: &[spiegel_render::Language],
-    out: &std::path::Path,
+    out: &Path,
 ) -> anyhow::Result<spiegel_render::RenderSummary> {
     let store = anyhow::Context::with_context(
         object_store::local::LocalFileSystem::new_with_prefix(reports),

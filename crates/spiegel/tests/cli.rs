@@ -427,3 +427,117 @@ fn prepare_writes_every_encoding_and_each_validates_again() {
         assert_eq!(receipt["issues"], serde_json::json!([]), "{format}");
     }
 }
+
+/// `spiegel config show` with `env` set and the configuration file `config`.
+fn config_show(config: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(["config", "show", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn config_show_layers_defaults_file_and_environment_and_masks_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spiegel.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "publish": {"threshold": 11, "rate_threshold": 30},
+            "kafka": {"properties": {
+                "security.protocol": "SASL_SSL",
+                "sasl.password": "CANARY-sasl",
+                "ssl.key.password": "CANARY-ssl-key",
+                "ssl.keystore.password": "CANARY-keystore",
+                "ssl.key.pem": "CANARY-pem",
+                "sasl.oauthbearer.client.secret": "CANARY-oauth",
+                "sasl.jaas.config": "CANARY-jaas",
+            }},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let output = config_show(
+        &file,
+        &[
+            ("SPIEGEL__PUBLISH__THRESHOLD", "12"),
+            ("SPIEGEL_KAFKA_SASL_PASSWORD", "CANARY-env"),
+            ("SPIEGEL_KAFKA_BROKERS", "kafka-0:9093"),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let printed = text(&output);
+    assert!(!printed.contains("CANARY"), "a secret is shown:\n{printed}");
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The environment over the file over the built-in defaults.
+    assert_eq!(shown["publish"]["threshold"], 12);
+    assert_eq!(shown["publish"]["rate_threshold"], 30);
+    assert_eq!(shown["publish"]["min_contributors"], 3);
+    assert_eq!(shown["kafka"]["brokers"], "kafka-0:9093");
+    let properties = &shown["kafka"]["properties"];
+    assert_eq!(properties["security.protocol"], "SASL_SSL");
+    for secret in [
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "ssl.key.pem",
+        "sasl.oauthbearer.client.secret",
+        "sasl.jaas.config",
+    ] {
+        assert_eq!(properties[secret], "********", "{secret}");
+    }
+    assert_eq!(
+        properties["sasl.password"],
+        "******** (SPIEGEL_KAFKA_SASL_PASSWORD)"
+    );
+
+    // TOML by its extension.
+    let toml = dir.path().join("spiegel.toml");
+    std::fs::write(&toml, "[publish]\nthreshold = 13\n").unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&config_show(&toml, &[]).stdout).unwrap();
+    assert_eq!(shown["publish"]["threshold"], 13);
+}
+
+#[test]
+fn an_unknown_configuration_key_stops_every_command_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spiegel.json");
+    std::fs::write(&file, r#"{"publish": {"treshold": 12}}"#).unwrap();
+    let output = config_show(&file, &[]);
+    assert!(!output.status.success());
+    let said = text(&output);
+    assert!(
+        said.contains("treshold") && said.contains("spiegel.json"),
+        "{said}"
+    );
+
+    std::fs::write(&file, "{}").unwrap();
+    let output = config_show(&file, &[("SPIEGEL__PUBLSH__THRESHOLD", "12")]);
+    assert!(!output.status.success());
+    let said = text(&output);
+    assert!(
+        said.contains("publsh") && said.contains("SPIEGEL__"),
+        "{said}"
+    );
+
+    // Not only `config show`: a pipeline refuses to start on it.
+    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(["run", "--input", dir.path().to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("SPIEGEL__PUBLISH__TRESHOLD", "12")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains("treshold"), "{}", text(&output));
+    // A threshold below what SPEC §9 allows is refused too, wherever it was set.
+    let output = config_show(&file, &[("SPIEGEL__PUBLISH__THRESHOLD", "3")]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("below the minimum of 5"),
+        "{}",
+        text(&output)
+    );
+}
