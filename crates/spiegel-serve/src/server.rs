@@ -43,6 +43,9 @@ pub struct ServeConfig {
     /// TLS on the API listener; None serves plain HTTP (behind a TLS-terminating proxy, or
     /// on loopback for trials).
     pub tls: Option<TlsConfig>,
+    /// The pipeline stages running in this process (the embedded pipeline), whose metrics the
+    /// admin endpoint serves beside the API's.
+    pub stages: Vec<Arc<crate::StageHealth>>,
 }
 
 impl ServeConfig {
@@ -55,6 +58,7 @@ impl ServeConfig {
             webhooks: WebhookConfig::default(),
             feed_poll: Duration::from_millis(500),
             tls: None,
+            stages: Vec::new(),
         }
     }
 }
@@ -82,7 +86,7 @@ pub struct App {
     pub(crate) config: ServeConfig,
     pub(crate) store: Arc<dyn ObjectStore>,
     audit: AuditLog,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// Serialises read-modify-write of the annotation registry.
     pub(crate) annotations: Mutex<()>,
     /// Serialises read-modify-write of the sharing registry.
@@ -342,18 +346,44 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     text.push_str(&app.webhooks.metrics());
+    if !app.config.stages.is_empty() {
+        text.push_str(&crate::stage_admin::render_stages(&app.config.stages));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Requests by route and status, in Prometheus text format.
 #[derive(Debug, Default)]
-struct Metrics {
+pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Uploads by validation outcome (`accepted`, `rejected`).
+    pub(crate) submissions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Rows of uploads by what became of them (`read`, `accepted`, `merged`, `rejected`).
+    pub(crate) records: Mutex<BTreeMap<&'static str, u64>>,
     audit_failures: AtomicU64,
     failed_handshakes: Arc<AtomicU64>,
 }
 
 impl Metrics {
+    /// Counts an upload and its rows.
+    pub(crate) fn uploaded(&self, accepted: bool, counts: &spiegel_ingest::Counts) {
+        if let Ok(mut submissions) = self.submissions.lock() {
+            *submissions
+                .entry(if accepted { "accepted" } else { "rejected" })
+                .or_default() += 1;
+        }
+        if let Ok(mut records) = self.records.lock() {
+            for (kind, n) in [
+                ("read", counts.rows),
+                ("accepted", counts.accepted),
+                ("merged", counts.merged),
+                ("rejected", counts.rejected),
+            ] {
+                *records.entry(kind).or_default() += n;
+            }
+        }
+    }
+
     fn count(&self, route: String, status: u16) {
         if let Ok(mut requests) = self.requests.lock() {
             *requests.entry((route, status)).or_default() += 1;
@@ -378,6 +408,27 @@ impl Metrics {
              spiegel_audit_write_failures_total {}\n",
             self.audit_failures.load(Ordering::Relaxed)
         ));
+        for (name, help, label, counts) in [
+            (
+                "spiegel_submissions_total",
+                "Uploaded submissions by validation outcome.",
+                "outcome",
+                &self.submissions,
+            ),
+            (
+                "spiegel_submission_records_total",
+                "Rows of uploaded submissions: read, accepted, merged into another, rejected.",
+                "kind",
+                &self.records,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            if let Ok(counts) = counts.lock() {
+                for (value, n) in counts.iter() {
+                    out.push_str(&format!("{name}{{{label}=\"{value}\"}} {n}\n"));
+                }
+            }
+        }
         out.push_str(&format!(
             "# HELP spiegel_tls_handshake_failures_total API connections whose TLS handshake \
              failed or timed out.\n# TYPE spiegel_tls_handshake_failures_total counter\n\

@@ -29,6 +29,8 @@ pub struct StageHealth {
     failures: AtomicU64,
     handled: AtomicU64,
     releases: AtomicU64,
+    release_files: AtomicU64,
+    release_suppressed: AtomicU64,
     /// Cumulative counts per bucket of [`STEP_BUCKETS`], then the count of all steps.
     step_buckets: [AtomicU64; STEP_BUCKETS.len()],
     step_micros: AtomicU64,
@@ -44,6 +46,8 @@ impl StageHealth {
             failures: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             releases: AtomicU64::new(0),
+            release_files: AtomicU64::new(0),
+            release_suppressed: AtomicU64::new(0),
             step_buckets: Default::default(),
             step_micros: AtomicU64::new(0),
         })
@@ -75,63 +79,109 @@ impl StageHealth {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The stage published a release.
+    /// The stage sent or published a release.
     pub fn released(&self) {
         self.releases.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn render(&self) -> String {
-        let stage = self.stage;
-        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{stage=\"{stage}\"}} {value}\n"
-            ));
-        };
-        counter(
+    /// The publish stage published a release of `files` reports with `suppressed` cells
+    /// suppressed in all.
+    pub fn published(&self, files: u64, suppressed: u64) {
+        self.released();
+        self.release_files.store(files, Ordering::Relaxed);
+        self.release_suppressed.store(suppressed, Ordering::Relaxed);
+    }
+}
+
+/// A counter family: name, help and where a stage keeps its value.
+type Counter = (&'static str, &'static str, fn(&StageHealth) -> &AtomicU64);
+
+/// The metrics of `stages` in Prometheus text format, each family once with a sample per
+/// stage (so that one process running several stages serves valid text).
+pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let counters: [Counter; 4] = [
+        (
             "spiegel_stage_steps_total",
             "Passes of the stage loop.",
-            load(&self.steps),
-        );
-        counter(
+            |h| &h.steps,
+        ),
+        (
             "spiegel_stage_step_failures_total",
             "Passes of the stage loop that failed (retried from the committed offsets).",
-            load(&self.failures),
-        );
-        counter(
+            |h| &h.failures,
+        ),
+        (
             "spiegel_stage_handled_total",
             "Submissions or messages the stage handled.",
-            load(&self.handled),
-        );
-        counter(
+            |h| &h.handled,
+        ),
+        (
             "spiegel_stage_releases_total",
-            "Releases the stage published.",
-            load(&self.releases),
-        );
+            "Releases the stage sent (aggregate) or published (publish).",
+            |h| &h.releases,
+        ),
+    ];
+    for (name, help, field) in counters {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for health in stages {
+            out.push_str(&format!(
+                "{name}{{stage=\"{}\"}} {}\n",
+                health.stage,
+                load(field(health))
+            ));
+        }
+    }
+    out.push_str(
+        "# HELP spiegel_stage_ready Whether the stage restored its state and takes input.\n\
+         # TYPE spiegel_stage_ready gauge\n",
+    );
+    for health in stages {
         out.push_str(&format!(
-            "# HELP spiegel_stage_ready Whether the stage restored its state and takes input.\n\
-             # TYPE spiegel_stage_ready gauge\nspiegel_stage_ready{{stage=\"{stage}\"}} {}\n",
-            u8::from(self.ready.load(Ordering::Relaxed))
+            "spiegel_stage_ready{{stage=\"{}\"}} {}\n",
+            health.stage,
+            u8::from(health.ready.load(Ordering::Relaxed))
         ));
-        let name = "spiegel_stage_step_seconds";
-        out.push_str(&format!(
-            "# HELP {name} Duration of a pass of the stage loop.\n# TYPE {name} histogram\n"
-        ));
-        for (bucket, bound) in self.step_buckets.iter().zip(STEP_BUCKETS) {
+    }
+    let name = "spiegel_stage_step_seconds";
+    out.push_str(&format!(
+        "# HELP {name} Duration of a pass of the stage loop.\n# TYPE {name} histogram\n"
+    ));
+    for health in stages {
+        let stage = health.stage;
+        for (bucket, bound) in health.step_buckets.iter().zip(STEP_BUCKETS) {
             out.push_str(&format!(
                 "{name}_bucket{{stage=\"{stage}\",le=\"{bound}\"}} {}\n",
                 load(bucket)
             ));
         }
-        let steps = load(&self.steps);
+        let steps = load(&health.steps);
         out.push_str(&format!(
             "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {steps}\n\
              {name}_sum{{stage=\"{stage}\"}} {}\n{name}_count{{stage=\"{stage}\"}} {steps}\n",
-            load(&self.step_micros) as f64 / 1e6
+            load(&health.step_micros) as f64 / 1e6
         ));
-        out
     }
+    if let Some(publish) = stages.iter().find(|h| h.stage == "publish") {
+        for (name, help, value) in [
+            (
+                "spiegel_release_files",
+                "Reports in the release published last.",
+                load(&publish.release_files),
+            ),
+            (
+                "spiegel_release_suppressed_cells",
+                "Cells suppressed (primary and secondary) in the release published last.",
+                load(&publish.release_suppressed),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            ));
+        }
+    }
+    out
 }
 
 /// Serves `/livez`, `/readyz` and `/metrics` of `health` on `listen` from a thread of its own,
@@ -168,7 +218,7 @@ async fn readyz(State(health): State<Arc<StageHealth>>) -> Response {
 async fn metrics(State(health): State<Arc<StageHealth>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        health.render(),
+        render_stages(&[health]),
     )
         .into_response()
 }
@@ -183,7 +233,7 @@ mod tests {
         health.stepped(Duration::from_millis(30), 2);
         health.stepped(Duration::from_secs(3), 1);
         health.stepped(Duration::from_secs(60), 0);
-        let text = health.render();
+        let text = render_stages(&[health]);
         assert!(
             text.contains("spiegel_stage_step_seconds_bucket{stage=\"publish\",le=\"0.05\"} 1\n")
         );

@@ -375,6 +375,7 @@ pub(crate) async fn upload(
         }
     }
     let accepted = ingested.receipt.accepted();
+    app.metrics.uploaded(accepted, &ingested.receipt.counts);
     let record = SubmissionRecord {
         id: id.clone(),
         provider: agb.clone(),

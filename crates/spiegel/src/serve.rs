@@ -9,13 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
 use spiegel_pseudonymise::Pseudonymiser;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_serve::{Action, Actor, AuditLog, Intake};
+use spiegel_serve::{Action, Actor, AuditLog, Intake, StageHealth};
 use spiegel_transport::{EmbeddedTransport, Transport, topic};
 
 use crate::PipelineArgs;
@@ -109,10 +109,20 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         crate::run::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let stop = Arc::new(AtomicBool::new(false));
+    let health = [
+        StageHealth::new("pseudonymise"),
+        StageHealth::new("aggregate"),
+        StageHealth::new("publish"),
+    ];
+    for stage in &health {
+        // Each stage restored its state when it was opened above.
+        stage.set_ready(true);
+    }
     let worker = {
         let stop = Arc::clone(&stop);
         let data_dir = data_dir.clone();
         let key = key_name(&label.ttp, label.version);
+        let health = health.clone();
         std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || -> Result<()> {
@@ -122,6 +132,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
                     publish,
                     audit: AuditLog::open(&data_dir)?,
                     key,
+                    health,
                 };
                 while !stop.load(Ordering::Relaxed) {
                     if let Err(e) = stages.step() {
@@ -137,7 +148,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         // A full channel already holds a wake-up; one is enough.
         let _ = wake.try_send(());
     });
-    let served = serve_api(args, intake);
+    let served = serve_api(args, intake, health.to_vec());
     stop.store(true, Ordering::Relaxed);
     let worked = worker
         .join()
@@ -167,11 +178,12 @@ fn serve_on_kafka(args: &ServeArgs, mut config: PipelineConfig) -> Result<()> {
         &args.pipeline.data_dir,
         &transport,
     )?;
-    serve_api(args, Intake::new(ingest, || {}))
+    serve_api(args, Intake::new(ingest, || {}), Vec::new())
 }
 
-/// Serves the API and admin endpoints with `intake` taking the uploads, until SIGTERM.
-fn serve_api(args: &ServeArgs, intake: Intake) -> Result<()> {
+/// Serves the API and admin endpoints with `intake` taking the uploads, until SIGTERM; the
+/// admin endpoint also serves the metrics of the `stages` running in this process.
+fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) -> Result<()> {
     let data_dir = &args.pipeline.data_dir;
     let mut serve_config = spiegel_serve::ServeConfig::new(args.reports.clone(), data_dir.clone());
     serve_config.webhooks.targets = match args.webhook_targets {
@@ -188,6 +200,7 @@ fn serve_api(args: &ServeArgs, intake: Intake) -> Result<()> {
         // clap requires both or neither.
         _ => None,
     };
+    serve_config.stages = stages;
     let scheme = if serve_config.tls.is_some() {
         "https"
     } else {
@@ -213,16 +226,50 @@ struct Stages {
     publish: spiegel_publish::PublishStage,
     audit: AuditLog,
     key: String,
+    /// Pseudonymise, aggregate, publish.
+    health: [Arc<StageHealth>; 3],
 }
 
 impl Stages {
     fn step(&mut self) -> Result<()> {
-        let pseudonymised = self.pseudonymise.run_until_idle()?;
+        let [pseudonymise, aggregate, publish] = &self.health;
+        let started = Instant::now();
+        let pseudonymised = self
+            .pseudonymise
+            .run_until_idle()
+            .inspect_err(|_| pseudonymise.failed())?;
+        pseudonymise.stepped(started.elapsed(), pseudonymised.submissions as u64);
         record_key_use(&self.audit, &self.key, pseudonymised.submissions)?;
-        self.aggregate.run_until_idle()?;
-        let published = self.publish.run_until_idle()?.published;
+        let started = Instant::now();
+        let aggregated = self
+            .aggregate
+            .run_until_idle()
+            .inspect_err(|_| aggregate.failed())?;
+        aggregate.stepped(
+            started.elapsed(),
+            (aggregated.stored + aggregated.unchanged) as u64,
+        );
+        if aggregated.released.is_some() {
+            aggregate.released();
+        }
+        let started = Instant::now();
+        let published = self
+            .publish
+            .run_until_idle()
+            .inspect_err(|_| publish.failed())?
+            .published;
+        publish.stepped(started.elapsed(), u64::from(published.is_some()));
+        if let Some(manifest) = &published {
+            publish_metrics(publish, manifest);
+        }
         record_release(&self.audit, published.as_ref())
     }
+}
+
+/// Counts a published release and keeps its size and suppressed cells for the metrics.
+pub(crate) fn publish_metrics(health: &StageHealth, manifest: &spiegel_publish::Manifest) {
+    let suppressed = manifest.files.iter().map(|f| f.suppressed).sum();
+    health.published(manifest.files.len() as u64, suppressed);
 }
 
 /// Records that the pseudonymise stage used the stage-2 key `key` on `submissions`

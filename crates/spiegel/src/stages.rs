@@ -317,8 +317,8 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> R
     shutdown.serve("publish", || {
         let published = stage.run_until_idle()?.published;
         crate::serve::record_release(&audit, published.as_ref())?;
-        if published.is_some() {
-            shutdown.health.released();
+        if let Some(manifest) = &published {
+            crate::serve::publish_metrics(&shutdown.health, manifest);
         }
         Ok(u64::from(published.is_some()))
     })

@@ -993,3 +993,88 @@ fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_o
         "each publication is in the audit log: {releases}"
     );
 }
+
+#[test]
+fn after_uploads_the_metrics_parse_as_prometheus_text_with_plausible_values() {
+    let world = World::new(3000, &[]);
+    let mut rows = 0.0;
+    let mut last_id = String::new();
+    let mut bearer = String::new();
+    for i in 0..2 {
+        bearer = world.bearer(["--provider", &world.agb(i)]);
+        let file = fs::read(&world.files[i]).unwrap();
+        rows += (file.iter().filter(|b| **b == b'\n').count() - 1) as f64;
+        let answer = world.upload(&bearer, &file, &[]);
+        assert_eq!(answer.status, 202);
+        last_id = answer.json()["id"].as_str().unwrap().to_owned();
+    }
+    let rejected = world.upload(&bearer, b"not,a,submission\n1,2,3\n", &[]);
+    assert_eq!(rejected.status, 422);
+    world.wait_for(&bearer, &last_id, "published");
+    let manifest = manifest(&world.reports);
+    let suppressed: u64 = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["suppressed"].as_u64().unwrap())
+        .sum();
+
+    let answer = call(&world.server.admin, "GET", "/metrics", &[], b"");
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    common::prometheus::parse(&String::from_utf8(answer.body).unwrap());
+    let files = manifest["files"].as_array().unwrap().len() as f64;
+    let samples = common::prometheus::scrape_until(&world.server.admin, |samples| {
+        common::prometheus::find(samples, "spiegel_release_files", &[]) == Some(files)
+    });
+    let value =
+        |name: &str, labels: &[(&str, &str)]| common::prometheus::value(&samples, name, labels);
+    // The uploads: two accepted with every row read, one rejected.
+    assert_eq!(
+        value("spiegel_submissions_total", &[("outcome", "accepted")]),
+        2.0
+    );
+    assert_eq!(
+        value("spiegel_submissions_total", &[("outcome", "rejected")]),
+        1.0
+    );
+    assert!(value("spiegel_submission_records_total", &[("kind", "read")]) >= rows);
+    assert!(value("spiegel_submission_records_total", &[("kind", "accepted")]) > 0.0);
+    assert_eq!(
+        value(
+            "spiegel_http_requests_total",
+            &[("route", "/v1/submissions"), ("status", "202")]
+        ),
+        2.0
+    );
+    // The embedded pipeline's stages: what they handled, and the release published.
+    assert!(value("spiegel_stage_handled_total", &[("stage", "pseudonymise")]) >= 2.0);
+    assert!(value("spiegel_stage_handled_total", &[("stage", "aggregate")]) >= 2.0);
+    assert!(value("spiegel_stage_releases_total", &[("stage", "aggregate")]) >= 1.0);
+    assert!(value("spiegel_stage_releases_total", &[("stage", "publish")]) >= 1.0);
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        assert_eq!(value("spiegel_stage_ready", &[("stage", stage)]), 1.0);
+        assert_eq!(
+            value("spiegel_stage_step_failures_total", &[("stage", stage)]),
+            0.0
+        );
+        let steps = value("spiegel_stage_steps_total", &[("stage", stage)]);
+        assert!(steps >= 1.0);
+        assert_eq!(
+            value("spiegel_stage_step_seconds_count", &[("stage", stage)]),
+            steps
+        );
+    }
+    assert_eq!(value("spiegel_release_files", &[]), files);
+    assert_eq!(
+        value("spiegel_release_suppressed_cells", &[]),
+        suppressed as f64
+    );
+    assert_eq!(value("spiegel_audit_write_failures_total", &[]), 0.0);
+    assert_eq!(value("spiegel_tls_handshake_failures_total", &[]), 0.0);
+}

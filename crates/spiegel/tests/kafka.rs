@@ -381,28 +381,25 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
         let admin = world.admin(stage);
         assert_eq!(get(&admin, "/livez", &[]).0, 200, "{stage}");
         assert_eq!(get(&admin, "/readyz", &[]).0, 200, "{stage}");
-        let (status, text) = get(&admin, "/metrics", &[]);
-        assert_eq!(status, 200);
-        let text = String::from_utf8(text).unwrap();
-        let value = |series: &str| -> f64 {
-            let prefix = format!("{series}{{stage=\"{stage}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(prefix.as_str()))
-                .unwrap_or_else(|| panic!("{stage}: no {series} in\n{text}"))
-                .parse()
-                .unwrap()
-        };
-        assert!(
-            value("spiegel_stage_handled_total") >= 1.0,
-            "{stage}:\n{text}"
-        );
+        let samples = common::prometheus::scrape_until(&admin, |samples| {
+            let counted = |name| common::prometheus::find(samples, name, &[("stage", stage)]);
+            counted("spiegel_stage_handled_total").is_some_and(|n| n >= 1.0)
+                && (stage == "pseudonymise"
+                    || counted("spiegel_stage_releases_total").is_some_and(|n| n >= 1.0))
+        });
+        let value = |series: &str| common::prometheus::value(&samples, series, &[("stage", stage)]);
+        assert!(value("spiegel_stage_handled_total") >= 1.0, "{stage}");
         assert!(value("spiegel_stage_steps_total") >= 1.0);
         assert_eq!(value("spiegel_stage_ready"), 1.0);
         assert!(value("spiegel_stage_step_seconds_count") >= value("spiegel_stage_steps_total"));
         if stage != "pseudonymise" {
-            assert!(
-                value("spiegel_stage_releases_total") >= 1.0,
-                "{stage}:\n{text}"
+            assert!(value("spiegel_stage_releases_total") >= 1.0, "{stage}");
+        }
+        if stage == "publish" {
+            let files = common::prometheus::value(&samples, "spiegel_release_files", &[]);
+            assert_eq!(
+                files as usize,
+                expected.keys().filter(|k| k.ends_with(".parquet")).count()
             );
         }
     }

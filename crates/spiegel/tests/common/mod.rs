@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub(crate) mod prometheus;
 pub(crate) mod server;
 
 /// Runs the binary and insists it succeeds.
