@@ -77,6 +77,11 @@ impl PseudonymiseStage {
             let Some(message) = messages.into_iter().next() else {
                 return Ok(progress);
             };
+            tracing::info!(
+                submission = %message.key,
+                bytes = message.payload.len(),
+                "pseudonymising a submission"
+            );
             let malformed = |reason: String| StageError::Malformed {
                 offset: message.offset,
                 reason,

@@ -71,6 +71,10 @@ pub struct KafkaConfig {
     pub poll_timeout_ms: u64,
     /// Longest a producer's transaction may stay open before the broker aborts it.
     pub transaction_timeout_ms: u64,
+    /// After SIGTERM, how long a stage may take to finish and commit the work in hand; past
+    /// it, the process exits with code 1 without committing (the work is redelivered).
+    /// Kubernetes' `terminationGracePeriodSeconds` must be longer.
+    pub drain_timeout_ms: u64,
     /// Further librdkafka settings for every client, for example `security.protocol`,
     /// `ssl.ca.location` or `sasl.mechanism`. Secrets such as `sasl.password` belong in the
     /// environment (`SPIEGEL_KAFKA_SASL_PASSWORD`), not in a file.
@@ -88,6 +92,7 @@ impl Default for KafkaConfig {
             chunk_bytes: 512 * 1024,
             poll_timeout_ms: 500,
             transaction_timeout_ms: 60_000,
+            drain_timeout_ms: 60_000,
             properties: BTreeMap::new(),
         }
     }

@@ -88,7 +88,8 @@ impl KafkaArgs {
                 .with_context(|| format!("serving the admin endpoints on {listen}"))?;
             tracing::info!(stage = role, admin = %bound, "admin endpoints: /livez /readyz /metrics");
         }
-        let shutdown = Shutdown::on_signals(health)?;
+        let shutdown =
+            Shutdown::on_signals(health, Duration::from_millis(config.drain_timeout_ms))?;
         Ok((
             KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.flag)),
             shutdown,
@@ -103,12 +104,31 @@ struct Shutdown {
 }
 
 impl Shutdown {
-    fn on_signals(health: Arc<StageHealth>) -> Result<Self> {
+    /// Raised by SIGTERM or SIGINT; `drain` after that, a process still busy with the work in
+    /// hand exits with code 1 without committing it, so that a stuck stage never outlives
+    /// its pod's grace period half-way (what it had is redelivered to the next instance).
+    fn on_signals(health: Arc<StageHealth>, drain: Duration) -> Result<Self> {
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             signal_hook::flag::register(signal, Arc::clone(&flag))
                 .context("installing the signal handler")?;
         }
+        let raised = Arc::clone(&flag);
+        std::thread::Builder::new()
+            .name("drain".into())
+            .spawn(move || {
+                while !raised.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                std::thread::sleep(drain);
+                tracing::error!(
+                    drain_ms = drain.as_millis() as u64,
+                    "the work in hand did not finish within the drain timeout; exiting \
+                     without committing it (it is redelivered)"
+                );
+                std::process::exit(1);
+            })
+            .context("starting the drain watchdog")?;
         Ok(Self { flag, health })
     }
 

@@ -66,8 +66,8 @@ fn list(value: &Value) -> &[Value] {
     value.as_array().map_or(&[], Vec::as_slice)
 }
 
-/// The seconds a stage may need to finish what it has in hand: the Kafka transaction timeout
-/// of the overlay's configuration.
+/// The seconds a stage may take to finish what it has in hand after SIGTERM: the drain
+/// timeout of the overlay's configuration (the built-in 60 s without one).
 fn drain_seconds(resources: &[Value]) -> u64 {
     let config = resources
         .iter()
@@ -75,10 +75,7 @@ fn drain_seconds(resources: &[Value]) -> u64 {
         .expect("the spiegel-config ConfigMap");
     let json: Value =
         serde_json::from_str(config["data"]["spiegel.json"].as_str().unwrap()).unwrap();
-    json["kafka"]["transaction_timeout_ms"]
-        .as_u64()
-        .unwrap_or(60_000)
-        / 1000
+    json["kafka"]["drain_timeout_ms"].as_u64().unwrap_or(60_000) / 1000
 }
 
 #[test]

@@ -16,6 +16,10 @@ mod common;
 use common::server::{Server, call, get};
 use common::{assert_same, p, published, spiegel, token, tree};
 
+/// The drain timeout of the tests' configuration: after SIGTERM, a stage has this long to
+/// finish and commit the work in hand.
+const DRAIN_TIMEOUT_MS: u64 = 20_000;
+
 fn broker() -> String {
     std::env::var("SPIEGEL_TEST_KAFKA").expect(
         "SPIEGEL_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts a \
@@ -70,6 +74,7 @@ impl World {
                 "chunk_bytes": 64 * 1024,
                 "poll_timeout_ms": 300,
                 "transaction_timeout_ms": 10_000,
+                "drain_timeout_ms": DRAIN_TIMEOUT_MS,
                 // The broker's minimum: a killed consumer's partitions move on within seconds.
                 "properties": {"session.timeout.ms": "6000"},
             }})
@@ -759,6 +764,117 @@ fn uploads_to_spiegel_serve_on_kafka_are_published_by_the_stage_processes() {
     terminate(server.child.id());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "spiegel serve after SIGTERM: {status}");
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
+}
+
+/// Lines of `log` that contain `what`.
+fn count_in(log: &Path, what: &str) -> usize {
+    fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(what))
+        .count()
+}
+
+/// Submits every file of the world's input with only the pseudonymise stage running, sends it
+/// SIGTERM as soon as it has a submission in hand, and returns how it ended and how long that
+/// took.
+fn sigterm_mid_submission(world: &mut World) -> (ExitStatus, Duration) {
+    world.start("pseudonymise");
+    let args = world.submit_args("submitter", &sorted_files(&world.path("input")));
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = world.log("pseudonymise");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_in(&log, "pseudonymising a submission") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stage never took a submission"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut stage = world.stages.remove("pseudonymise").unwrap();
+    terminate(stage.id());
+    let signalled = Instant::now();
+    let status = stage.wait().unwrap();
+    let took = signalled.elapsed();
+    println!("pseudonymise stopped {took:?} after SIGTERM with {status}");
+    (status, took)
+}
+
+#[test]
+fn sigterm_while_a_submission_is_pseudonymised_finishes_and_commits_it_within_the_drain_timeout() {
+    let mut world = World::new("drain", "600000", "2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    let (release, expected) = world.embedded(&input, "embedded");
+    let log = world.log("pseudonymise");
+    let count = |what: &str| count_in(&log, what);
+    let (status, took) = sigterm_mid_submission(&mut world);
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_millis(DRAIN_TIMEOUT_MS),
+        "stopped after {took:?}, beyond the drain timeout"
+    );
+    // It finished what it had in hand and took nothing more.
+    let (taken, finished) = (
+        count("pseudonymising a submission"),
+        count("submission pseudonymised"),
+    );
+    assert_eq!(taken, finished, "the submission in hand was finished");
+    assert!(
+        finished < files.len(),
+        "no new input after SIGTERM ({finished} of {})",
+        files.len()
+    );
+    assert_eq!(
+        count("shutting down: input stopped, work in hand committed"),
+        1
+    );
+
+    // What it finished was committed: a new instance does only the rest, and the reports are
+    // those of the embedded run.
+    world.start("pseudonymise");
+    world.start("aggregate");
+    world.start("publish");
+    let reports = world.published(&release, Duration::from_secs(180));
+    assert_same(&expected, &reports, "after a graceful shutdown mid-stream");
+    assert_eq!(
+        count("submission pseudonymised"),
+        files.len(),
+        "every submission pseudonymised exactly once across the two instances"
+    );
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
+}
+
+#[test]
+fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
+    let mut world = World::new("no-drain", "600000", "2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    let (release, expected) = world.embedded(&input, "embedded");
+    // A drain timeout no submission of this size fits in.
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&fs::read(world.config()).unwrap()).unwrap();
+    config["kafka"]["drain_timeout_ms"] = serde_json::json!(1);
+    fs::write(world.config(), config.to_string()).unwrap();
+    let log = world.log("pseudonymise");
+    let (status, took) = sigterm_mid_submission(&mut world);
+    assert_eq!(status.code(), Some(1), "{status}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(count_in(&log, "did not finish within the drain timeout"), 1);
+    // Nothing was lost: the next instance redoes what was in hand.
+    config["kafka"]["drain_timeout_ms"] = serde_json::json!(DRAIN_TIMEOUT_MS);
+    fs::write(world.config(), config.to_string()).unwrap();
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let reports = world.published(&release, Duration::from_secs(180));
+    assert_same(&expected, &reports, "after a drain timeout");
+    assert!(count_in(&log, "submission pseudonymised") >= files.len());
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
     }
