@@ -34,6 +34,8 @@ pub struct StageHealth {
     /// Cumulative counts per bucket of [`STEP_BUCKETS`], then the count of all steps.
     step_buckets: [AtomicU64; STEP_BUCKETS.len()],
     step_micros: AtomicU64,
+    /// Messages behind the high watermark, by topic and partition, as librdkafka last said.
+    lag: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
 }
 
 impl StageHealth {
@@ -50,6 +52,7 @@ impl StageHealth {
             release_suppressed: AtomicU64::new(0),
             step_buckets: Default::default(),
             step_micros: AtomicU64::new(0),
+            lag: std::sync::Mutex::default(),
         })
     }
 
@@ -82,6 +85,13 @@ impl StageHealth {
     /// The stage sent or published a release.
     pub fn released(&self) {
         self.releases.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The stage's consumer is `lag` messages behind on `partition` of `topic`.
+    pub fn consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if let Ok(mut lags) = self.lag.lock() {
+            lags.insert((topic.to_owned(), partition), lag);
+        }
     }
 
     /// The publish stage published a release of `files` reports with `suppressed` cells
@@ -162,6 +172,21 @@ pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
              {name}_sum{{stage=\"{stage}\"}} {}\n{name}_count{{stage=\"{stage}\"}} {steps}\n",
             load(&health.step_micros) as f64 / 1e6
         ));
+    }
+    let name = "spiegel_consumer_lag";
+    out.push_str(&format!(
+        "# HELP {name} Messages the stage's consumer is behind, per partition (librdkafka \
+         statistics).\n# TYPE {name} gauge\n"
+    ));
+    for health in stages {
+        if let Ok(lags) = health.lag.lock() {
+            for ((topic, partition), lag) in lags.iter() {
+                out.push_str(&format!(
+                    "{name}{{stage=\"{}\",topic=\"{topic}\",partition=\"{partition}\"}} {lag}\n",
+                    health.stage
+                ));
+            }
+        }
     }
     if let Some(publish) = stages.iter().find(|h| h.stage == "publish") {
         for (name, help, value) in [

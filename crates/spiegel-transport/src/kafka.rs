@@ -214,14 +214,56 @@ fn kafka_error(error: KafkaError) -> TransportError {
     TransportError::Kafka(error.to_string())
 }
 
+/// Receives a consumer's lag per partition (topic, partition, messages behind the high
+/// watermark) from librdkafka's statistics.
+pub type LagSink = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
+
+/// How often a consumer with a [`LagSink`] reports its lag, unless the configuration's
+/// `properties` set `statistics.interval.ms`.
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
 /// The Kafka transport; see the module documentation for its framing and offset rules.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaTransport {
     config: KafkaConfig,
     role: String,
     producers: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
+    lag: Option<LagSink>,
 }
+
+impl std::fmt::Debug for KafkaTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaTransport")
+            .field("config", &self.config)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The consumers' librdkafka context: hands the lag of each partition in the statistics to
+/// the sink, if there is one.
+struct StatisticsContext {
+    lag: Option<LagSink>,
+}
+
+impl rdkafka::ClientContext for StatisticsContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(sink) = &self.lag else {
+            return;
+        };
+        for (topic, detail) in &statistics.topics {
+            for (partition, state) in &detail.partitions {
+                // -1 is librdkafka's "unknown" (a partition not assigned, or no offset yet).
+                if *partition >= 0 && state.consumer_lag >= 0 {
+                    sink(topic, *partition, state.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for StatisticsContext {}
 
 impl KafkaTransport {
     /// The transport of one stage (`role`, e.g. `pseudonymise`, names its transactional ids
@@ -232,7 +274,15 @@ impl KafkaTransport {
             role: role.to_owned(),
             producers: Arc::default(),
             shutdown,
+            lag: None,
         }
+    }
+
+    /// Reports every consumer's lag per partition to `sink` (every 5 s, or as the
+    /// configuration's `statistics.interval.ms` says).
+    pub fn with_lag_sink(mut self, sink: LagSink) -> Self {
+        self.lag = Some(sink);
+        self
     }
 }
 
@@ -276,9 +326,11 @@ impl Transport for KafkaTransport {
 
     fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
         let topic = self.config.topic_name(topic);
-        let consumer: BaseConsumer = self
-            .config
-            .client_config()
+        let mut client = self.config.client_config();
+        if self.lag.is_some() && client.get("statistics.interval.ms").is_none() {
+            client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        let consumer: BaseConsumer<StatisticsContext> = client
             .set("group.id", format!("{}{group}", self.config.topic_prefix))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -288,7 +340,9 @@ impl Transport for KafkaTransport {
                 "fetch.message.max.bytes",
                 (self.config.chunk_bytes + 64 * 1024).to_string(),
             )
-            .create()
+            .create_with_context(StatisticsContext {
+                lag: self.lag.clone(),
+            })
             .map_err(kafka_error)?;
         consumer.subscribe(&[&topic]).map_err(kafka_error)?;
         Ok(Box::new(KafkaConsumer {
@@ -447,7 +501,7 @@ struct Open {
 }
 
 struct KafkaConsumer {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<StatisticsContext>,
     poll_timeout: Duration,
     shutdown: Arc<AtomicBool>,
     state: Reassembly,
@@ -630,7 +684,7 @@ impl Reassembly {
 
     /// Forgets what was read from partitions this consumer no longer owns: their new owner
     /// reads them from the last committed offset.
-    fn forget_revoked(&mut self, consumer: &BaseConsumer) -> Result<()> {
+    fn forget_revoked(&mut self, consumer: &BaseConsumer<StatisticsContext>) -> Result<()> {
         let assignment = consumer.assignment().map_err(kafka_error)?;
         let mut owned: Vec<i32> = assignment
             .elements_for_topic(&self.topic)

@@ -90,10 +90,12 @@ impl KafkaArgs {
         }
         let shutdown =
             Shutdown::on_signals(health, Duration::from_millis(config.drain_timeout_ms))?;
-        Ok((
-            KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.flag)),
-            shutdown,
-        ))
+        let lag = Arc::clone(&shutdown.health);
+        let transport = KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.flag))
+            .with_lag_sink(Arc::new(move |topic: &str, partition: i32, behind: i64| {
+                lag.consumer_lag(topic, partition, behind);
+            }));
+        Ok((transport, shutdown))
     }
 }
 
@@ -140,7 +142,9 @@ impl Shutdown {
     /// number of submissions or messages it handled. The stage is ready from the first step
     /// on: its state is restored by then.
     fn serve(&self, stage: &str, mut step: impl FnMut() -> Result<u64>) -> Result<()> {
-        tracing::info!(stage, "running until SIGTERM");
+        // Every line the stage logs carries its name (a field of its own in JSON logs).
+        let _stage = tracing::info_span!("stage", stage).entered();
+        tracing::info!("running until SIGTERM");
         self.health.set_ready(true);
         while !self.requested() {
             let started = std::time::Instant::now();

@@ -388,9 +388,13 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
         assert_eq!(get(&admin, "/readyz", &[]).0, 200, "{stage}");
         let samples = common::prometheus::scrape_until(&admin, |samples| {
             let counted = |name| common::prometheus::find(samples, name, &[("stage", stage)]);
+            let lag_reported = samples
+                .keys()
+                .any(|(name, _)| name == "spiegel_consumer_lag");
             counted("spiegel_stage_handled_total").is_some_and(|n| n >= 1.0)
                 && (stage == "pseudonymise"
                     || counted("spiegel_stage_releases_total").is_some_and(|n| n >= 1.0))
+                && lag_reported
         });
         let value = |series: &str| common::prometheus::value(&samples, series, &[("stage", stage)]);
         assert!(value("spiegel_stage_handled_total") >= 1.0, "{stage}");
@@ -400,6 +404,25 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
         if stage != "pseudonymise" {
             assert!(value("spiegel_stage_releases_total") >= 1.0, "{stage}");
         }
+        // The consumer's lag per partition of its input topic, from librdkafka's statistics:
+        // nothing left behind once the release is out.
+        let input = match stage {
+            "pseudonymise" => "spiegel.submissions.v1",
+            "aggregate" => "spiegel.pseudonymised.v1",
+            _ => "spiegel.aggregates.v1",
+        };
+        let lags: Vec<f64> = samples
+            .iter()
+            .filter(|((name, labels), _)| {
+                name == "spiegel_consumer_lag"
+                    && labels
+                        .iter()
+                        .any(|(k, v)| k == "topic" && v.ends_with(input))
+            })
+            .map(|(_, lag)| *lag)
+            .collect();
+        assert!(!lags.is_empty(), "{stage}: no lag of {input}");
+        assert!(lags.iter().all(|lag| *lag >= 0.0), "{stage}: {lags:?}");
         if stage == "publish" {
             let files = common::prometheus::value(&samples, "spiegel_release_files", &[]);
             assert_eq!(
@@ -432,7 +455,9 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
 fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does() {
     let mut world = World::new("cutoff", "120000", "2025-H2");
     let input = world.path("input");
-    let files = sorted_files(&input);
+    // The largest submission comes late: its transaction stays open long enough to be cut off.
+    let mut files = sorted_files(&input);
+    files.sort_by_key(|f| fs::metadata(f).unwrap().len());
     let (late, early) = files.split_last().unwrap();
     let early_dir = world.path("early");
     fs::create_dir_all(&early_dir).unwrap();
