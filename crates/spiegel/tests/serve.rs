@@ -429,22 +429,7 @@ fn schemathesis() -> std::path::PathBuf {
 #[test]
 fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let input = root.join("input");
-    generate(&input, 3000, 3, 3, "2026-H1");
-    let reports = root.join("reports");
-    let data = root.join("data");
-    spiegel(&[
-        "run",
-        "--input",
-        p(&input),
-        "--out",
-        p(&reports),
-        "--data-dir",
-        p(&data),
-    ]);
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
+    let (reports, data, manifest) = common::released(dir.path(), 3000, 3, 3);
     let provider = files(&manifest)
         .iter()
         .find(|f| f["kind"] == "mirror")

@@ -20,8 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 
 mod common;
-use common::server::{Server, get};
-use common::{generate, p, spiegel, token};
+use common::server::{Server, exchange, get, serve_command};
+use common::{p, released, spiegel, token};
 
 /// A certificate authority for the test.
 struct Authority {
@@ -125,29 +125,8 @@ fn https_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, Vec<u8>)> {
-    let mut stream = connect(address, config).ok()?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = Vec::new();
-    match stream.read_to_end(&mut response) {
-        Ok(_) if !response.is_empty() => {}
-        _ => return None,
-    }
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let mut body = response[end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = common::server::dechunk(&body);
-    }
-    Some((status, body))
+    let stream = connect(address, config).ok()?;
+    exchange(stream, "GET", address, path, headers, "").ok()
 }
 
 fn report_ids(answer: &(u16, Vec<u8>)) -> BTreeSet<String> {
@@ -172,21 +151,7 @@ fn certs(args: &[&str], data: &Path) -> String {
 fn client_certificates_authenticate_their_registered_principal_beside_bearer_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let input = root.join("input");
-    generate(&input, 3000, 2, 11, "2026-H1");
-    let reports = root.join("reports");
-    let data = root.join("data");
-    spiegel(&[
-        "run",
-        "--input",
-        p(&input),
-        "--out",
-        p(&reports),
-        "--data-dir",
-        p(&data),
-    ]);
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
+    let (reports, data, manifest) = released(root, 3000, 2, 11);
     let files = manifest["files"].as_array().unwrap();
     let recipients = |kind: &str| -> BTreeSet<String> {
         files
@@ -464,22 +429,8 @@ fn a_server_with_unusable_tls_files_refuses_to_start_and_says_which_file() {
     let key = dir.path().join("server.key");
     fs::write(&certificate, "not a certificate\n").unwrap();
     fs::write(&key, "not a key\n").unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spiegel"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--reports",
-            p(&dir.path().join("reports")),
-            "--data-dir",
-            p(&dir.path().join("data")),
-            "--tls-cert",
-            p(&certificate),
-            "--tls-key",
-            p(&key),
-        ])
+    let output = serve_command(&dir.path().join("reports"), &dir.path().join("data"))
+        .args(["--tls-cert", p(&certificate), "--tls-key", p(&key)])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -41,6 +41,33 @@ pub(crate) fn generate(out: &Path, records: u32, providers: u32, seed: u32, peri
     ]);
 }
 
+/// Generates `records` records of `providers` providers for 2026-H1 under `root`, runs the
+/// embedded pipeline on them and returns the report store, the data directory and the
+/// manifest of the release.
+pub(crate) fn released(
+    root: &Path,
+    records: u32,
+    providers: u32,
+    seed: u32,
+) -> (std::path::PathBuf, std::path::PathBuf, serde_json::Value) {
+    let input = root.join("input");
+    generate(&input, records, providers, seed, "2026-H1");
+    let reports = root.join("reports");
+    let data = root.join("data");
+    spiegel(&[
+        "run",
+        "--input",
+        p(&input),
+        "--out",
+        p(&reports),
+        "--data-dir",
+        p(&data),
+    ]);
+    let manifest =
+        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
+    (reports, data, manifest)
+}
+
 /// Creates a bearer token for `principal` (such as `["--gemeente", "GM0363"]`) as operator
 /// `by`, and returns it.
 pub(crate) fn token(data: &Path, principal: [&str; 2], by: &str) -> String {

@@ -20,23 +20,7 @@ impl Server {
 
     /// A server whose webhooks may only reach loopback (tests touch nothing else).
     pub(crate) fn start_with(reports: &Path, data: &Path, extra: &[&str]) -> Self {
-        Self::spawn(
-            Command::new(env!("CARGO_BIN_EXE_spiegel"))
-                .args([
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--admin-listen",
-                    "127.0.0.1:0",
-                    "--reports",
-                    p(reports),
-                    "--data-dir",
-                    p(data),
-                    "--webhook-targets",
-                    "loopback",
-                ])
-                .args(extra),
-        )
+        Self::spawn(serve_command(reports, data).args(extra))
     }
 
     /// Starts `command` (a `spiegel serve` on ports of its choice) and reads where it listens.
@@ -67,6 +51,25 @@ impl Server {
     }
 }
 
+/// `spiegel serve` on ports of its choice, its webhooks limited to loopback.
+pub(crate) fn serve_command(reports: &Path, data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--reports",
+        p(reports),
+        "--data-dir",
+        p(data),
+        "--webhook-targets",
+        "loopback",
+    ]);
+    command
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -95,10 +98,11 @@ pub(crate) fn request(
         headers,
         body,
     )
+    .unwrap()
 }
 
 /// One request over an open connection (plain or TLS), which the server then closes: status
-/// and body.
+/// and body, or the error of a connection the server refused (a TLS alert, a reset).
 pub(crate) fn exchange(
     mut stream: impl Read + Write,
     method: &str,
@@ -106,7 +110,7 @@ pub(crate) fn exchange(
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> (u16, Vec<u8>) {
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -116,10 +120,13 @@ pub(crate) fn exchange(
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    stream.read_to_end(&mut response)?;
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP response"))?;
     let head = String::from_utf8_lossy(&response[..end]).into_owned();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     let mut body = response[end + 4..].to_vec();
@@ -129,7 +136,7 @@ pub(crate) fn exchange(
     {
         body = dechunk(&body);
     }
-    (status, body)
+    Ok((status, body))
 }
 
 pub(crate) fn dechunk(mut data: &[u8]) -> Vec<u8> {
