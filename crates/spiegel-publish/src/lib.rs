@@ -275,8 +275,8 @@ impl PublishStage {
                         None => BTreeMap::new(),
                     };
                     let sharing = SharingRegistry::load(&self.sharing)?;
-                    let kept = self.kept_parts(&computed, watermark);
-                    // Parts of an earlier release in hand are of no use any more.
+                    let kept = kept_parts(&self.state_dir, &computed, watermark);
+                    // An attempt at this release that crashed may have left parts: start clean.
                     if kept.exists() {
                         std::fs::remove_dir_all(&kept)?;
                     }
@@ -297,10 +297,7 @@ impl PublishStage {
             };
             if release.parts_done.insert(part) {
                 // Kept until the next release, to publish again when the sharing changes.
-                let kept = self
-                    .state_dir
-                    .join(PARTS)
-                    .join(format!("{}-{}", release.computed, release.watermark));
+                let kept = kept_parts(&self.state_dir, &release.computed, release.watermark);
                 std::fs::create_dir_all(&kept)?;
                 spiegel_core::durable::write_atomically(
                     &kept.join(format!("{part}.ipc")),
@@ -372,7 +369,7 @@ impl PublishStage {
         write_json(&self.state_dir.join(LAST_RELEASE), &last)?;
         // Only the last release's parts are kept.
         let parts = self.state_dir.join(PARTS);
-        let keep = self.kept_parts(&last.computed, last.watermark);
+        let keep = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for entry in std::fs::read_dir(&parts)? {
             let path = entry?.path();
             if path != keep {
@@ -380,12 +377,6 @@ impl PublishStage {
             }
         }
         Ok(manifest)
-    }
-
-    fn kept_parts(&self, computed: &str, watermark: u64) -> PathBuf {
-        self.state_dir
-            .join(PARTS)
-            .join(format!("{computed}-{watermark}"))
     }
 
     /// Publishes the last release again when the sharing registry changed since it was
@@ -420,7 +411,7 @@ impl PublishStage {
             files: Vec::new(),
             audit: Vec::new(),
         };
-        let kept = self.kept_parts(&last.computed, last.watermark);
+        let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for part in last.parts {
             let payload = std::fs::read(kept.join(format!("{part}.ipc")))?;
             let batch = spiegel_core::ipc::from_ipc(&payload)?;
@@ -604,6 +595,13 @@ struct LastRelease {
     parts: Vec<u64>,
     submissions: BTreeMap<String, String>,
     sharing: SharingRegistry,
+}
+
+/// Where the master-table parts of the release computed as `computed` at `watermark` are kept.
+fn kept_parts(state_dir: &Path, computed: &str, watermark: u64) -> PathBuf {
+    state_dir
+        .join(PARTS)
+        .join(format!("{computed}-{watermark}"))
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {

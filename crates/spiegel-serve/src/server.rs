@@ -357,9 +357,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     /// Uploads by validation outcome (`accepted`, `rejected`).
-    pub(crate) submissions: Mutex<BTreeMap<&'static str, u64>>,
+    submissions: Mutex<BTreeMap<&'static str, u64>>,
     /// Rows of uploads by what became of them (`read`, `accepted`, `merged`, `rejected`).
-    pub(crate) records: Mutex<BTreeMap<&'static str, u64>>,
+    records: Mutex<BTreeMap<&'static str, u64>>,
     audit_failures: AtomicU64,
     failed_handshakes: Arc<AtomicU64>,
 }
