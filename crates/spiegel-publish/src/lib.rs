@@ -303,16 +303,12 @@ impl PublishStage {
                     &kept.join(format!("{part}.ipc")),
                     &message.payload,
                 )?;
-                let (files, audit) = report::publish_part(
-                    &release.release,
+                release.add_part(
                     &batch,
-                    &release.sharing,
                     &self.config,
                     self.store.as_ref(),
                     self.runtime.handle(),
                 )?;
-                release.files.extend(files);
-                release.audit.extend(audit);
             }
             if (release.parts_done.len() as u64) < parts {
                 continue;
@@ -415,16 +411,12 @@ impl PublishStage {
         for part in last.parts {
             let payload = std::fs::read(kept.join(format!("{part}.ipc")))?;
             let batch = spiegel_core::ipc::from_ipc(&payload)?;
-            let (files, audit) = report::publish_part(
-                &again.release,
+            again.add_part(
                 &batch,
-                &again.sharing,
                 &self.config,
                 self.store.as_ref(),
                 self.runtime.handle(),
             )?;
-            again.files.extend(files);
-            again.audit.extend(audit);
             again.parts_done.insert(part);
         }
         self.complete(again).map(Some)
@@ -625,4 +617,21 @@ struct InProgress {
     parts_done: BTreeSet<u64>,
     files: Vec<ManifestFile>,
     audit: Vec<FileAudit>,
+}
+
+impl InProgress {
+    /// Publishes the reports of one master-table part under this release's id and sharing.
+    fn add_part(
+        &mut self,
+        batch: &arrow_array::RecordBatch,
+        config: &PublishConfig,
+        store: &dyn ObjectStore,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<()> {
+        let (files, audit) =
+            report::publish_part(&self.release, batch, &self.sharing, config, store, runtime)?;
+        self.files.extend(files);
+        self.audit.extend(audit);
+        Ok(())
+    }
 }
