@@ -114,10 +114,15 @@ impl Webhooks {
         let subscriptions = crate::error::read_json_or_default(&path)?;
         // Another part of the process may have installed it already; either is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .timeout(config.timeout)
+            // A redirect could lead anywhere, a private address included.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("spiegel-webhooks/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("spiegel-webhooks/", env!("CARGO_PKG_VERSION")));
+        if config.targets == WebhookTargets::Public {
+            client = client.dns_resolver(Arc::new(PublicAddressesOnly));
+        }
+        let client = client
             .build()
             .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
         Ok(Self {
@@ -199,21 +204,7 @@ impl Webhooks {
                 }
             }
             WebhookTargets::Public => {
-                let private = ip.is_some_and(|ip| match ip {
-                    IpAddr::V4(v4) => {
-                        v4.is_private()
-                            || v4.is_loopback()
-                            || v4.is_link_local()
-                            || v4.is_unspecified()
-                            || v4.is_broadcast()
-                    }
-                    IpAddr::V6(v6) => {
-                        v6.is_loopback()
-                            || v6.is_unspecified()
-                            || (v6.segments()[0] & 0xfe00) == 0xfc00
-                            || (v6.segments()[0] & 0xffc0) == 0xfe80
-                    }
-                });
+                let private = ip.is_some_and(|ip| !is_public(ip));
                 if parsed.scheme() != "https" || host.is_empty() || private || loopback {
                     Err(
                         "use an https URL of a public host / gebruik een https-URL van een \
@@ -225,6 +216,60 @@ impl Webhooks {
                 }
             }
         }
+    }
+}
+
+/// Whether an address is on the public internet: not loopback, private, link-local, shared
+/// (CGNAT), unique-local, unspecified, broadcast, multicast or documentation space, and not an
+/// IPv4-mapped IPv6 form of one of those. A tenant's webhook must never reach the TTP's own
+/// network (SSRF).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || first == 0x2001 && v6.segments()[1] == 0x0db8)
+            }
+        },
+    }
+}
+
+/// The resolver of production webhook deliveries: a host name is connected to only at its
+/// public addresses, checked when the connection is made, so a name that resolves (or is
+/// re-pointed after registration) to a private address reaches nothing.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -596,6 +641,12 @@ mod tests {
             "https://10.1.2.3/hook",
             "https://[::1]/hook",
             "https://localhost/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/hook",
+            "https://0.0.0.0/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "https://[fd00::1]/hook",
+            "https://[fe80::1]/hook",
             "https://user:pw@gemeente.example.nl/hook",
             "not a url",
         ] {
@@ -615,5 +666,74 @@ mod tests {
                 .check_url("https://gemeente.example.nl/hook")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for public in ["93.184.216.34", "145.97.39.1", "2a00:1450:4001:80b::2004"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "100.100.100.100",
+            "0.1.2.3",
+            "224.0.0.1",
+            "192.0.2.7",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:192.168.1.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_delivery_never_connects_to_a_name_that_resolves_to_this_machine() {
+        use reqwest::dns::Resolve as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let public = Webhooks::open(dir.path(), WebhookConfig::default()).unwrap();
+        let refused = public
+            .client
+            .post(format!("https://localhost:{port}/hook"))
+            .send()
+            .await;
+        assert!(refused.is_err());
+        assert!(
+            PublicAddressesOnly
+                .resolve("localhost".parse().unwrap())
+                .await
+                .is_err()
+        );
+        assert!(
+            listener.accept().is_err(),
+            "nothing connected to this machine"
+        );
+        // The same request from a loopback-only server does reach the listener: the check
+        // above would see a connection.
+        let loopback = Webhooks::open(
+            dir.path(),
+            WebhookConfig {
+                targets: WebhookTargets::Loopback,
+                ..WebhookConfig::default()
+            },
+        )
+        .unwrap();
+        let _ = loopback
+            .client
+            .post(format!("http://localhost:{port}/hook"))
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        assert!(listener.accept().is_ok(), "a loopback delivery connects");
     }
 }
