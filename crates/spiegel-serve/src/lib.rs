@@ -31,7 +31,7 @@ pub use error::{Result, ServeError};
 pub use openapi::{API_ROUTES, openapi, to_yaml};
 pub use principal::Principal;
 pub use reports::{may_read, report_id};
-pub use server::{App, ServeConfig, UploadConfig, admin, api, run};
+pub use server::{App, SHARING_FILE, ServeConfig, UploadConfig, admin, api, run};
 pub use stage_admin::{StageHealth, serve_stage_admin};
 pub use submissions::Intake;
 pub use tls::TlsConfig;

@@ -236,7 +236,7 @@ impl FromRequestParts<Arc<App>> for Caller {
 
 /// The sharing registry in the data directory (written by the share endpoint, read by the
 /// publish stage for NB-3).
-pub(crate) const SHARING_FILE: &str = "sharing.json";
+pub const SHARING_FILE: &str = "sharing.json";
 
 /// The API router.
 pub fn api(app: Arc<App>) -> Router {
@@ -329,7 +329,10 @@ pub(crate) fn not_found() -> Response {
 /// Ready when the token store and the report store can be read. A report store without a
 /// release yet is ready: uploads must reach a new deployment for there ever to be one.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let tokens = TokenStore::open(&app.config.data_dir).is_ok();
+    let tokens = app
+        .tokens
+        .get(|| TokenStore::open(&app.config.data_dir))
+        .is_some();
     let manifest = app.store.list_with_delimiter(None).await.is_ok();
     let status = if tokens && manifest {
         StatusCode::OK
@@ -461,16 +464,6 @@ pub fn run(
         let api_listener = tokio::net::TcpListener::bind(listen).await?;
         let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
         let api_address = api_listener.local_addr()?;
-        // Unusable TLS files stop the start, before anyone is told the server listens.
-        let api_listener = match app.config.tls.clone() {
-            None => Either::Plain(api_listener),
-            Some(tls) => Either::Tls(TlsListener::new(
-                api_listener,
-                tls,
-                Arc::clone(&app.metrics.failed_handshakes),
-            )?),
-        };
-        bound(api_address, admin_listener.local_addr()?);
         let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
         let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
             let mut receiver = stop.subscribe();
@@ -478,22 +471,30 @@ pub fn run(
                 let _ = receiver.recv().await;
             }
         };
+        let api_router = api(Arc::clone(&app)).into_make_service_with_connect_info::<Peer>();
+        // Unusable TLS files stop the start, before anyone is told the server listens.
+        let api_server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match app.config.tls.clone() {
+                None => Box::pin(
+                    axum::serve(api_listener, api_router)
+                        .with_graceful_shutdown(stopped(&stop))
+                        .into_future(),
+                ),
+                Some(tls) => {
+                    let failed_handshakes = Arc::clone(&app.metrics.failed_handshakes);
+                    Box::pin(
+                        axum::serve(
+                            TlsListener::new(api_listener, tls, failed_handshakes)?,
+                            api_router,
+                        )
+                        .with_graceful_shutdown(stopped(&stop))
+                        .into_future(),
+                    )
+                }
+            };
+        bound(api_address, admin_listener.local_addr()?);
         let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
         crate::webhooks::start_deliveries(&app);
-        let api_router = api(Arc::clone(&app)).into_make_service_with_connect_info::<Peer>();
-        let api_server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match api_listener {
-                Either::Plain(listener) => Box::pin(
-                    axum::serve(listener, api_router)
-                        .with_graceful_shutdown(stopped(&stop))
-                        .into_future(),
-                ),
-                Either::Tls(listener) => Box::pin(
-                    axum::serve(listener, api_router)
-                        .with_graceful_shutdown(stopped(&stop))
-                        .into_future(),
-                ),
-            };
         let admin_server = axum::serve(admin_listener, admin(Arc::clone(&app)))
             .with_graceful_shutdown(stopped(&stop));
         let signal = async move {
@@ -507,12 +508,6 @@ pub fn run(
         admin_result?;
         Ok(())
     })
-}
-
-/// The API listener, plain or TLS.
-enum Either {
-    Plain(tokio::net::TcpListener),
-    Tls(TlsListener),
 }
 
 async fn wait_for_signal() {

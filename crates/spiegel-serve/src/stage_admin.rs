@@ -61,8 +61,28 @@ impl StageHealth {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Runs one pass of the stage loop and counts it: its duration and what `handled` says it
+    /// handled, or its failure.
+    pub fn measure<T, E>(
+        &self,
+        pass: impl FnOnce() -> std::result::Result<T, E>,
+        handled: impl FnOnce(&T) -> u64,
+    ) -> std::result::Result<T, E> {
+        let started = std::time::Instant::now();
+        match pass() {
+            Ok(done) => {
+                self.stepped(started.elapsed(), handled(&done));
+                Ok(done)
+            }
+            Err(e) => {
+                self.failed();
+                Err(e)
+            }
+        }
+    }
+
     /// One pass of the stage loop took `took` and handled `handled` submissions or messages.
-    pub fn stepped(&self, took: Duration, handled: u64) {
+    fn stepped(&self, took: Duration, handled: u64) {
         self.steps.fetch_add(1, Ordering::Relaxed);
         self.handled.fetch_add(handled, Ordering::Relaxed);
         let seconds = took.as_secs_f64();
@@ -78,7 +98,7 @@ impl StageHealth {
     }
 
     /// A pass of the stage loop failed.
-    pub fn failed(&self) {
+    fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -258,6 +278,8 @@ mod tests {
         health.stepped(Duration::from_millis(30), 2);
         health.stepped(Duration::from_secs(3), 1);
         health.stepped(Duration::from_secs(60), 0);
+        let failed: Result<(), &str> = health.measure(|| Err("broken"), |()| 5);
+        assert!(failed.is_err());
         let text = render_stages(&[health]);
         assert!(
             text.contains("spiegel_stage_step_seconds_bucket{stage=\"publish\",le=\"0.05\"} 1\n")
@@ -269,5 +291,6 @@ mod tests {
         assert!(text.contains("spiegel_stage_step_seconds_count{stage=\"publish\"} 3\n"));
         assert!(text.contains("spiegel_stage_handled_total{stage=\"publish\"} 3\n"));
         assert!(text.contains("spiegel_stage_ready{stage=\"publish\"} 0\n"));
+        assert!(text.contains("spiegel_stage_step_failures_total{stage=\"publish\"} 1\n"));
     }
 }

@@ -630,6 +630,14 @@ mod tests {
         assert_ne!(a, signature("whsec_y", 1_700_000_000, "{\"a\":1}"));
     }
 
+    fn loopback_only(data_dir: &Path) -> Webhooks {
+        let config = WebhookConfig {
+            targets: WebhookTargets::Loopback,
+            ..WebhookConfig::default()
+        };
+        Webhooks::open(data_dir, config).unwrap()
+    }
+
     #[test]
     fn public_targets_are_https_on_public_hosts_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -652,14 +660,7 @@ mod tests {
         ] {
             assert!(public.check_url(refused).is_err(), "{refused}");
         }
-        let loopback = Webhooks::open(
-            dir.path(),
-            WebhookConfig {
-                targets: WebhookTargets::Loopback,
-                ..WebhookConfig::default()
-            },
-        )
-        .unwrap();
+        let loopback = loopback_only(dir.path());
         assert!(loopback.check_url("http://127.0.0.1:8080/hook").is_ok());
         assert!(
             loopback
@@ -720,14 +721,7 @@ mod tests {
         );
         // The same request from a loopback-only server does reach the listener: the check
         // above would see a connection.
-        let loopback = Webhooks::open(
-            dir.path(),
-            WebhookConfig {
-                targets: WebhookTargets::Loopback,
-                ..WebhookConfig::default()
-            },
-        )
-        .unwrap();
+        let loopback = loopback_only(dir.path());
         let _ = loopback
             .client
             .post(format!("http://localhost:{port}/hook"))

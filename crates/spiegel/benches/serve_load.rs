@@ -107,14 +107,7 @@ fn main() {
         .unwrap()
         .unwrap()
         .path();
-    let agb = file
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .split('_')
-        .next()
-        .unwrap()
-        .to_owned();
+    let agb = agb_of(&file);
     let data = dir.path().join("data");
     let reports = dir.path().join("reports");
     let token = |flag: &str, id: &str| -> String {
@@ -290,14 +283,7 @@ fn main() {
         .unwrap()
         .map(|e| {
             let path = e.unwrap().path();
-            let agb = path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .split('_')
-                .next()
-                .unwrap()
-                .to_owned();
+            let agb = agb_of(&path);
             (path, token("--provider", &agb))
         })
         .collect();
@@ -359,4 +345,10 @@ fn main() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// The AGB code of a submission file `<AGB>_<PERIOD>.csv`.
+fn agb_of(file: &Path) -> String {
+    let name = file.file_name().unwrap().to_string_lossy();
+    name.split('_').next().unwrap().to_owned()
 }

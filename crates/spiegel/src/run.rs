@@ -247,16 +247,16 @@ pub(crate) fn publish_stage(
     );
     Ok(PublishStage::new(
         config,
-        &sharing.map_or_else(|| data_dir.join(SHARING_FILE), Path::to_owned),
+        &sharing.map_or_else(
+            || data_dir.join(spiegel_serve::SHARING_FILE),
+            Path::to_owned,
+        ),
         &data_dir.join("publish"),
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
         transport.producer()?,
     )?)
 }
-
-/// The sharing registry's name in a data directory, where `spiegel serve` writes it.
-const SHARING_FILE: &str = "sharing.json";
 
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(

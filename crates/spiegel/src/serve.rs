@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
@@ -233,37 +233,35 @@ struct Stages {
 impl Stages {
     fn step(&mut self) -> Result<()> {
         let [pseudonymise, aggregate, publish] = &self.health;
-        let started = Instant::now();
-        let pseudonymised = self
-            .pseudonymise
-            .run_until_idle()
-            .inspect_err(|_| pseudonymise.failed())?;
-        pseudonymise.stepped(started.elapsed(), pseudonymised.submissions as u64);
+        let pseudonymised = pseudonymise.measure(
+            || self.pseudonymise.run_until_idle(),
+            |progress| progress.submissions as u64,
+        )?;
         record_key_use(&self.audit, &self.key, pseudonymised.submissions)?;
-        let started = Instant::now();
-        let aggregated = self
-            .aggregate
-            .run_until_idle()
-            .inspect_err(|_| aggregate.failed())?;
-        aggregate.stepped(
-            started.elapsed(),
-            (aggregated.stored + aggregated.unchanged) as u64,
-        );
-        if aggregated.released.is_some() {
-            aggregate.released();
-        }
-        let started = Instant::now();
-        let published = self
-            .publish
-            .run_until_idle()
-            .inspect_err(|_| publish.failed())?
+        aggregate.measure(
+            || self.aggregate.run_until_idle(),
+            |progress| aggregate_pass(aggregate, progress),
+        )?;
+        let published = publish
+            .measure(
+                || self.publish.run_until_idle(),
+                |progress| u64::from(progress.published.is_some()),
+            )?
             .published;
-        publish.stepped(started.elapsed(), u64::from(published.is_some()));
         if let Some(manifest) = &published {
             publish_metrics(publish, manifest);
         }
         record_release(&self.audit, published.as_ref())
     }
+}
+
+/// Counts the release an aggregate pass sent, if any, and returns what the pass handled
+/// (submissions forwarded, stored or found unchanged).
+pub(crate) fn aggregate_pass(health: &StageHealth, progress: &spiegel_aggregate::Progress) -> u64 {
+    if progress.released.is_some() {
+        health.released();
+    }
+    (progress.stored + progress.unchanged + progress.forwarded) as u64
 }
 
 /// Counts a published release and keeps its size and suppressed cells for the metrics.

@@ -147,14 +147,9 @@ impl Shutdown {
         tracing::info!("running until SIGTERM");
         self.health.set_ready(true);
         while !self.requested() {
-            let started = std::time::Instant::now();
-            match step() {
-                Ok(handled) => self.health.stepped(started.elapsed(), handled),
-                Err(e) => {
-                    self.health.failed();
-                    self.health.set_ready(false);
-                    return Err(e);
-                }
+            if let Err(e) = self.health.measure(&mut step, |handled| *handled) {
+                self.health.set_ready(false);
+                return Err(e);
             }
         }
         self.health.set_ready(false);
@@ -324,10 +319,7 @@ pub(crate) fn aggregate(
     .with_release_quiet(release_quiet);
     shutdown.serve("aggregate", || {
         let progress = stage.run_until_idle()?;
-        if progress.released.is_some() {
-            shutdown.health.released();
-        }
-        Ok((progress.stored + progress.unchanged + progress.forwarded) as u64)
+        Ok(crate::serve::aggregate_pass(&shutdown.health, &progress))
     })
 }
 

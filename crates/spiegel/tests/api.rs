@@ -670,12 +670,7 @@ fn the_feed_long_polls_and_webhooks_reach_a_subscriber_that_was_down() {
     assert!(first_cursor > start);
     assert_eq!(polled["entries"][0]["cursor"], polled["cursor"]);
     println!("the long poll returned after {took:?}");
-    let ids: BTreeSet<&str> = polled["entries"][0]["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = report_ids(&polled["entries"][0]);
     assert!(
         ids.contains(format!("municipality.2026-H1.{gemeente}").as_str()),
         "{ids:?}"
@@ -858,6 +853,16 @@ fn the_feed_long_polls_and_webhooks_reach_a_subscriber_that_was_down() {
     assert!(counter("spiegel_webhook_failures_total") >= 2, "{metrics}");
 }
 
+/// The ids of the reports a feed entry lists.
+fn report_ids(entry: &Value) -> BTreeSet<&str> {
+    entry["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
+}
+
 /// The manifest of the release published now.
 fn manifest(reports: &Path) -> Value {
     serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap()
@@ -946,14 +951,9 @@ fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_o
         shared_release.starts_with(&format!("{release}-s")),
         "{shared_release} after {release}"
     );
-    let ids: Vec<&str> = entries[0]["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = report_ids(&entries[0]);
     assert!(
-        ids.contains(&format!("mirror.2026-H1.{a}.{gemeente}").as_str()),
+        ids.contains(format!("mirror.2026-H1.{a}.{gemeente}").as_str()),
         "{ids:?}"
     );
     let now = wait_for_release(&world.reports, &release, Some(&shared_release));

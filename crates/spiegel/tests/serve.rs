@@ -477,8 +477,8 @@ fn every_principal_uses_exactly_its_own_submissions_feed_and_webhooks() {
     use common::server::{Answer, call};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    let (reports, data, manifest) = common::released(root, 3000, 2, 5);
     let input = root.join("input");
-    generate(&input, 3000, 2, 5, "2026-H1");
     let mut submitted: Vec<std::path::PathBuf> = fs::read_dir(&input)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -489,19 +489,6 @@ fn every_principal_uses_exactly_its_own_submissions_feed_and_webhooks() {
         name.split('_').next().unwrap().to_owned()
     };
     let (a, b) = (agb(&submitted[0]), agb(&submitted[1]));
-    let reports = root.join("reports");
-    let data = root.join("data");
-    spiegel(&[
-        "run",
-        "--input",
-        p(&input),
-        "--out",
-        p(&reports),
-        "--data-dir",
-        p(&data),
-    ]);
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(reports.join("manifest.json")).unwrap()).unwrap();
     let of_a: BTreeSet<&str> = files(&manifest)
         .iter()
         .filter(|f| f["kind"] == "mirror" && f["recipient"] == a.as_str())
