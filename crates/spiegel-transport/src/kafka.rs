@@ -727,6 +727,11 @@ impl Consumer for KafkaConsumer {
                 None => {}
             }
         }
+        // After the shutdown flag nothing more is handed out, not even what was already
+        // fetched and reassembled: it is not committed, so the group's next owner gets it.
+        if self.shutdown.load(Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
         let n = state.ready.len().min(max);
         Ok(state.ready.drain(..n).collect())
     }
