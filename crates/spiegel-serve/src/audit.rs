@@ -265,10 +265,16 @@ impl AuditLog {
             seq: record.seq,
             hash: record.hash.clone(),
         };
-        match head {
-            Some(head) if head == tip => Ok(tip),
-            Some(head) if head.seq + 1 == record.seq && head.hash == record.prev => Ok(tip),
-            _ => Err(tampered("the last line does not match the head")),
+        // A writer stopped after its very first line has not written a head yet: the chain
+        // then starts from the genesis, as `verify` accepts.
+        let head = head.unwrap_or_else(|| Head {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        });
+        if head == tip || (head.seq + 1 == record.seq && head.hash == record.prev) {
+            Ok(tip)
+        } else {
+            Err(tampered("the last line does not match the head"))
         }
     }
 }
@@ -424,6 +430,38 @@ mod tests {
         let record = log.append(entry(5), "2026-11-23T12:01:00Z").unwrap();
         assert_eq!(record.seq, 6);
         assert_eq!(verify(dir.path()).unwrap().records, 6);
+    }
+
+    #[test]
+    fn a_writer_stopped_between_its_line_and_the_head_is_continued() {
+        // As a stage whose drain watchdog (or SIGKILL) ends it mid-append leaves the log.
+        for n in [1, 4] {
+            let (dir, _) = written(n);
+            let head_path = dir.path().join(AUDIT_HEAD_FILE);
+            if n == 1 {
+                std::fs::remove_file(&head_path).unwrap();
+            } else {
+                // The head as it was before the last line.
+                let text = std::fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
+                let before: AuditRecord =
+                    serde_json::from_str(text.lines().nth(n - 2).unwrap()).unwrap();
+                let head = Head {
+                    seq: before.seq,
+                    hash: before.hash,
+                };
+                std::fs::write(&head_path, serde_json::to_vec(&head).unwrap()).unwrap();
+            }
+            assert_eq!(verify(dir.path()).unwrap().broken, None, "{n} records");
+            let log = AuditLog::open(dir.path()).unwrap();
+            let record = log.append(entry(n), "2026-11-23T12:01:00Z").unwrap();
+            assert_eq!(record.seq, n as u64 + 1);
+            let report = verify(dir.path()).unwrap();
+            assert_eq!((report.records, report.broken), (n as u64 + 1, None));
+        }
+        // Without a head, a log of more than one record was cut or tampered with.
+        let (dir, _) = written(2);
+        std::fs::remove_file(dir.path().join(AUDIT_HEAD_FILE)).unwrap();
+        assert!(AuditLog::open(dir.path()).is_err());
     }
 
     #[test]
