@@ -16,6 +16,18 @@ pub enum AggregateError {
     /// Arrow could not encode or decode a batch.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// Pseudonyms of a newer K2 version than the one this stage is switched to.
+    #[error(
+        "pseudonyms of stage-2 key version {found} arrive, but this aggregate stage is on \
+         version {in_force}: switch it to version {found} (SPIEGEL_KEY_VERSION; see the \
+         key-rotation runbook in deploy/README.md); nothing was taken from the topic"
+    )]
+    NewerKeyVersion {
+        /// The version of the arriving pseudonyms.
+        found: u32,
+        /// The version this stage accepts.
+        in_force: u32,
+    },
     /// The configuration could not be serialised for the release id.
     #[error("configuration: {0}")]
     Config(#[from] serde_json::Error),

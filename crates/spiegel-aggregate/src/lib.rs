@@ -30,6 +30,21 @@
 //! the same release for the same watermark, and the publish stage ignores a release older than
 //! the one it published last. When an instance dies, the group hands its partitions to the
 //! others and the release goes on as before.
+//!
+//! # Key rotation
+//!
+//! The stage links pseudonyms of one K2 version, the one it is switched to
+//! ([`PseudonymLabel::version`]). A submission pseudonymised under an older version is
+//! rejected (counted in [`Progress::rejected`], taken off the topic: the pseudonymise stage on
+//! the new version sends it again); one of a newer version stops the stage with
+//! [`AggregateError::NewerKeyVersion`], taking nothing. Stored submissions of an older version
+//! wait for their re-pseudonymised copies, and no release is computed while any waits
+//! ([`Progress::awaiting`]): a release never mixes versions. The re-pseudonymisation replays
+//! every stored submission in order; one older than the submission stored for its provider and
+//! period (by its place on the submissions topic) is kept out, so the state never goes back.
+//! A release's id does not depend on the K2 version, and the cell keys come from record keys
+//! that survive a rotation, so after the switch the stage finds its last release unchanged and
+//! publishes nothing new.
 
 mod cells;
 mod error;
@@ -233,8 +248,14 @@ pub fn master_table(
 pub struct Progress {
     /// Submissions stored (new or replacing an earlier one).
     pub stored: usize,
-    /// Messages that repeated a submission already stored.
+    /// Messages that repeated a submission already stored, or an earlier one of its provider
+    /// and period.
     pub unchanged: usize,
+    /// Submissions rejected for being pseudonymised under a retired K2 version.
+    pub rejected: usize,
+    /// Stored submissions waiting to be replaced by their copies under the K2 version in force;
+    /// no release is computed while there are any.
+    pub awaiting: usize,
     /// Submissions copied from this instance's partitions to the changelog.
     pub forwarded: usize,
     /// The release sent, if the state changed since the last one.
@@ -310,15 +331,37 @@ impl AggregateStage {
         }
         while let Some(message) = self.changelog.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
-            let (provider, period, submission) = model::batch_identity(&batch)?;
-            if self
-                .store
-                .put(provider, period, &submission, &message.payload)?
-            {
-                progress.stored += 1;
-                self.last_change = Some(std::time::Instant::now());
-            } else {
-                progress.unchanged += 1;
+            let (provider, period, _) = model::batch_identity(&batch)?;
+            let entry = model::pseudonymisation(&batch)?;
+            let in_force = self.label.version;
+            match entry.key_version.cmp(&in_force) {
+                std::cmp::Ordering::Less => {
+                    tracing::warn!(
+                        provider = %provider,
+                        period = %period,
+                        key_version = entry.key_version,
+                        in_force,
+                        "submission pseudonymised under a retired stage-2 key version \
+                         rejected; the pseudonymise stage sends it again under the version in \
+                         force"
+                    );
+                    progress.rejected += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(AggregateError::NewerKeyVersion {
+                        found: entry.key_version,
+                        in_force,
+                    });
+                }
+                std::cmp::Ordering::Equal => {
+                    match self.store.put(provider, period, entry, &message.payload)? {
+                        store::Put::Stored => {
+                            progress.stored += 1;
+                            self.last_change = Some(std::time::Instant::now());
+                        }
+                        store::Put::Unchanged | store::Put::Older => progress.unchanged += 1,
+                    }
+                }
             }
             self.store.set_watermark(message.offset)?;
             self.changelog.commit(&message)?;
@@ -329,7 +372,22 @@ impl AggregateStage {
         {
             return Ok(progress);
         }
-        let release = self.release_id()?;
+        let index = self.store.index()?;
+        progress.awaiting = self.store.legacy()?
+            + index
+                .iter()
+                .filter(|(_, entry)| entry.key_version != self.label.version)
+                .count();
+        if progress.awaiting > 0 {
+            tracing::info!(
+                awaiting = progress.awaiting,
+                in_force = self.label.version,
+                "release held until every stored submission is pseudonymised under the \
+                 stage-2 key version in force"
+            );
+            return Ok(progress);
+        }
+        let release = self.release_id(&index)?;
         if self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);
         }
@@ -341,15 +399,9 @@ impl AggregateStage {
             .map_or(0, |offset| offset + 1)
             .to_string();
         let submissions = serde_json::to_string(
-            &self
-                .store
-                .index()?
-                .into_iter()
-                // The stored id is "<submission digest> <payload digest>".
-                .map(|(name, id)| {
-                    let submission = id.split(' ').next().unwrap_or_default().to_owned();
-                    (name, submission)
-                })
+            &index
+                .iter()
+                .map(|(name, entry)| (name, &entry.submission))
                 .collect::<std::collections::BTreeMap<_, _>>(),
         )?;
         let mut sent = 0;
@@ -398,15 +450,23 @@ impl AggregateStage {
         Ok(progress)
     }
 
+    /// How many submissions the state holds (the latest per provider and period).
+    pub fn stored(&self) -> Result<usize> {
+        Ok(self.store.index()?.len())
+    }
+
     /// The identity of what a release would be computed from: the method, the configuration,
-    /// the pseudonym label and every stored submission.
-    fn release_id(&self) -> Result<String> {
+    /// the TTP and every stored submission with its record keys. Not the K2 version: a
+    /// rotation changes no figure (the links between records and the record keys stay as they
+    /// were), so it is not a new release.
+    fn release_id(&self, index: &[(String, store::Entry)]) -> Result<String> {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
         context.update(METHOD_VERSION.as_bytes());
         context.update(serde_json::to_string(&self.config)?.as_bytes());
-        context.update(format!("{}.{}", self.label.ttp, self.label.version).as_bytes());
-        for (name, id) in self.store.index()? {
-            context.update(format!("\n{name}={id}").as_bytes());
+        context.update(self.label.ttp.as_str().as_bytes());
+        for (name, entry) in index {
+            context
+                .update(format!("\n{name}={} {}", entry.submission, entry.record_keys).as_bytes());
         }
         Ok(hex::encode(&context.finish().as_ref()[..16]))
     }

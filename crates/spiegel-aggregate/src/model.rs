@@ -1,7 +1,7 @@
 //! Pseudonymised submissions decoded into compact trajectories.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Decimal128Type, Int16Type, UInt8Type};
+use arrow_array::types::{Date32Type, Decimal128Type, Int16Type, UInt8Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
 use spiegel_core::{Agb, AgeBand, CodeList, GemeenteCode, Geslacht, Hulpvorm, Period, Reference};
 use spiegel_core::{RedenBeeindiging, Verwijzer, ZonderHulpVerder};
@@ -93,6 +93,36 @@ pub(crate) fn batch_identity(batch: &RecordBatch) -> Result<(Agb, Period, String
         .parse()
         .map_err(|e: spiegel_core::CoreError| AggregateError::Malformed(e.to_string()))?;
     Ok((provider, period, get("spiegel.submission")?))
+}
+
+/// Reads what the pseudonymise stage stamped on a batch: the K2 version of its pseudonyms,
+/// where it read the submission, and the digest of its record keys.
+pub(crate) fn pseudonymisation(batch: &RecordBatch) -> Result<crate::store::Entry, AggregateError> {
+    use spiegel_pseudonymise::stage::{META_KEY_VERSION, META_RECORD_KEYS, META_SOURCE};
+    let metadata = batch.schema_ref().metadata();
+    let get = |key: &str| {
+        metadata.get(key).ok_or_else(|| {
+            AggregateError::Malformed(format!(
+                "no {key} in the batch metadata (pseudonymised before record keys existed?)"
+            ))
+        })
+    };
+    let bad = |key: &str| AggregateError::Malformed(format!("{key} is not valid"));
+    let key_version = get(META_KEY_VERSION)?
+        .parse()
+        .map_err(|_| bad(META_KEY_VERSION))?;
+    let (partition, offset) = get(META_SOURCE)?
+        .split_once(':')
+        .and_then(|(p, o)| Some((p.parse().ok()?, o.parse().ok()?)))
+        .ok_or_else(|| bad(META_SOURCE))?;
+    let (_, _, submission) = batch_identity(batch)?;
+    Ok(crate::store::Entry {
+        submission,
+        payload: String::new(),
+        record_keys: get(META_RECORD_KEYS)?.clone(),
+        key_version,
+        source: crate::store::Source { partition, offset },
+    })
 }
 
 /// Code-list lookups for a dictionary column: each dictionary value once, then per row an
@@ -240,6 +270,10 @@ pub(crate) fn decode(
         .as_string_opt::<i32>()
         .cloned()
         .ok_or_else(|| malformed("pseudonym is not text".into()))?;
+    let record_keys = column("record_key")?
+        .as_primitive_opt::<UInt32Type>()
+        .cloned()
+        .ok_or_else(|| malformed("record_key is not a 32-bit number".into()))?;
     let region_of: Vec<u16> = reference
         .gemeenten()
         .iter()
@@ -253,14 +287,19 @@ pub(crate) fn decode(
         let hulpvorm_index = hulpvorm[row] as u8;
         let start = aanvang.value(row);
         let child = if subject_kind[row] == Some(0) {
-            if !pseudonyms.is_valid(row) {
+            if !pseudonyms.is_valid(row) || !record_keys.is_valid(row) {
                 return Err(malformed(format!(
-                    "row {row}: token subject without pseudonym"
+                    "row {row}: token subject without pseudonym or record key"
                 )));
             }
             Child::Linked(
-                LinkKey::from_pseudonym_wire(pseudonyms.value(row), ttp, pseudonym_version)
-                    .map_err(|e| malformed(format!("row {row}: {e}")))?,
+                LinkKey::from_pseudonym_wire(
+                    pseudonyms.value(row),
+                    record_keys.value(row),
+                    ttp,
+                    pseudonym_version,
+                )
+                .map_err(|e| malformed(format!("row {row}: {e}")))?,
             )
         } else {
             // The BIJ record key of an unknown child, minus the birth date that minimisation

@@ -1,5 +1,5 @@
 //! The aggregate stage's durable state: the latest submission per (provider, period), each a
-//! file written atomically, with its submission id beside it.
+//! file written atomically, with what identifies it beside it ([`Entry`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,48 @@ pub(crate) struct Store {
     dir: PathBuf,
 }
 
+/// What the state records of a stored submission, beside its pseudonymised batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Entry {
+    /// The submission id (the content digest of the accepted file).
+    pub(crate) submission: String,
+    /// SHA-256 of the stored message: a re-pseudonymised copy differs.
+    pub(crate) payload: String,
+    /// SHA-256 of its record keys (`spiegel.record_keys`).
+    pub(crate) record_keys: String,
+    /// The K2 version of its pseudonyms.
+    pub(crate) key_version: u32,
+    /// Where the pseudonymise stage read it on the submissions topic.
+    pub(crate) source: Source,
+}
+
+/// A position on the submissions topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Source {
+    pub(crate) partition: u32,
+    pub(crate) offset: u64,
+}
+
+impl Source {
+    /// Whether a submission read here came before one read at `other`: only comparable within
+    /// a partition, where a provider's submissions keep their order.
+    fn is_before(self, other: Self) -> bool {
+        self.partition == other.partition && self.offset < other.offset
+    }
+}
+
+/// What [`Store::put`] did with a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// Stored: new, a correction, or the same submission under another K2 version.
+    Stored,
+    /// The same message as the one stored.
+    Unchanged,
+    /// An earlier submission of a provider and period than the one stored (replayed by a
+    /// re-pseudonymisation): kept out.
+    Older,
+}
+
 impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir.join("submissions"))?;
@@ -22,47 +64,61 @@ impl Store {
         })
     }
 
-    /// Stores a submission; false when the same submission is already stored. What is
-    /// recorded beside it is the submission id and the digest of its pseudonymised content,
-    /// so a release id changes with the keys as well as with the files.
+    /// Stores a submission unless the one stored for its provider and period is the same
+    /// message or a later submission. `entry.payload` is computed here.
     pub(crate) fn put(
         &self,
         provider: Agb,
         period: Period,
-        submission: &str,
+        mut entry: Entry,
         payload: &[u8],
-    ) -> Result<bool> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, payload);
-        let id = format!("{submission} {}", hex::encode(digest));
+    ) -> Result<Put> {
+        entry.payload = hex::encode(ring::digest::digest(&ring::digest::SHA256, payload));
         let stem = format!("{provider}_{period}");
-        let id_path = self.dir.join("submissions").join(format!("{stem}.id"));
+        let entry_path = self.dir.join("submissions").join(format!("{stem}.entry"));
         let data_path = self.dir.join("submissions").join(format!("{stem}.arrows"));
-        if fs::read_to_string(&id_path).is_ok_and(|stored| stored.trim() == id.as_str())
-            && data_path.exists()
-        {
-            return Ok(false);
+        if let Some(stored) = read_entry(&entry_path)?.filter(|_| data_path.exists()) {
+            if stored.payload == entry.payload {
+                return Ok(Put::Unchanged);
+            }
+            if entry.source.is_before(stored.source) {
+                return Ok(Put::Older);
+            }
         }
-        // Data first, then its id: a crash in between leaves an id that no longer matches,
-        // so the uncommitted message is stored again on restart.
+        // Data first, then its entry: a crash in between leaves an entry that no longer
+        // matches, so the uncommitted message is stored again on restart.
         write_atomically(&data_path, payload)?;
-        write_atomically(&id_path, id.as_bytes())?;
-        Ok(true)
+        write_atomically(&entry_path, &serde_json::to_vec(&entry)?)?;
+        remove_if_present(&self.dir.join("submissions").join(format!("{stem}.id")))?;
+        Ok(Put::Stored)
     }
 
-    /// (provider_period, submission id) of every stored submission, in name order.
-    pub(crate) fn index(&self) -> Result<Vec<(String, String)>> {
+    /// How many stored submissions predate record keys (a state written before them): they
+    /// wait, like those of a retired K2 version, for the pseudonymise stage's replay.
+    pub(crate) fn legacy(&self) -> Result<usize> {
+        let mut count = 0;
+        for file in fs::read_dir(self.dir.join("submissions"))? {
+            count += usize::from(file?.path().extension().is_some_and(|e| e == "id"));
+        }
+        Ok(count)
+    }
+
+    /// (provider_period, entry) of every stored submission, in name order.
+    pub(crate) fn index(&self) -> Result<Vec<(String, Entry)>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(self.dir.join("submissions"))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "id") {
+        for file in fs::read_dir(self.dir.join("submissions"))? {
+            let path = file?.path();
+            if path.extension().is_some_and(|e| e == "entry") {
                 let stem = path
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                out.push((stem, fs::read_to_string(&path)?.trim().to_owned()));
+                if let Some(entry) = read_entry(&path)? {
+                    out.push((stem, entry));
+                }
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -97,4 +153,20 @@ impl Store {
             release.as_bytes(),
         )?)
     }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn read_entry(path: &Path) -> Result<Option<Entry>> {
+    let Some(text) = read_if_present(path)? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| crate::AggregateError::Malformed(format!("{}: {e}", path.display())))
 }

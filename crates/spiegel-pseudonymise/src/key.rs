@@ -4,14 +4,21 @@
 //!
 //! ```text
 //! spiegel-key v1
-//! stage=1
+//! stage=2
 //! version=3
 //! ttp=spiegel
 //! secret=<32 bytes, standard base64>
+//! perturbation=<32 bytes, standard base64>
 //! ```
 //!
 //! (`;` may replace the line breaks, for an environment variable on one line.) Files are
 //! written with mode 0600 and never overwritten.
+//!
+//! A K2 file also holds the *perturbation secret*, from which the pseudonymise stage makes each
+//! child's record key for the cell keys of SPEC §9 SDC-4. It is not part of K2's version: a
+//! rotation ([`TtpKey::rotate`]) carries it over unchanged, so the perturbed counts, and with
+//! them the reports, stay exactly as they were. A K2 file written before the field existed
+//! derives it from its secret, and the first rotation writes it out.
 
 use std::fmt;
 use std::io::Write;
@@ -76,31 +83,59 @@ impl fmt::Display for TtpId {
     }
 }
 
+/// The domain separator of a perturbation secret derived from a K2 file without one.
+const DERIVED_PERTURBATION: &[u8] = b"spiegel:perturbation-secret:v1";
+
 /// Key material shared by both stages; private so the stages cannot be confused.
 struct KeyMaterial {
     version: u32,
     ttp: TtpId,
     secret: Zeroizing<[u8; 32]>,
     hmac: hmac::Key,
+    /// Only K2 writes and uses it (see the module documentation).
+    perturbation: Zeroizing<[u8; 32]>,
+    perturbation_hmac: hmac::Key,
+}
+
+fn random_secret() -> Result<Zeroizing<[u8; 32]>> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(secret.as_mut())
+        .map_err(|_| Error::Random)?;
+    Ok(secret)
 }
 
 impl KeyMaterial {
     fn from_secret(version: u32, ttp: TtpId, secret: Zeroizing<[u8; 32]>) -> Self {
         let hmac = hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref());
+        let mut derived = Zeroizing::new([0u8; 32]);
+        derived.copy_from_slice(hmac::sign(&hmac, DERIVED_PERTURBATION).as_ref());
+        Self::with_perturbation(version, ttp, secret, derived)
+    }
+
+    fn with_perturbation(
+        version: u32,
+        ttp: TtpId,
+        secret: Zeroizing<[u8; 32]>,
+        perturbation: Zeroizing<[u8; 32]>,
+    ) -> Self {
         Self {
             version,
             ttp,
+            hmac: hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()),
             secret,
-            hmac,
+            perturbation_hmac: hmac::Key::new(hmac::HMAC_SHA256, perturbation.as_ref()),
+            perturbation,
         }
     }
 
     fn generate(version: u32, ttp: TtpId) -> Result<Self> {
-        let mut secret = Zeroizing::new([0u8; 32]);
-        SystemRandom::new()
-            .fill(secret.as_mut())
-            .map_err(|_| Error::Random)?;
-        Ok(Self::from_secret(version, ttp, secret))
+        Ok(Self::with_perturbation(
+            version,
+            ttp,
+            random_secret()?,
+            random_secret()?,
+        ))
     }
 
     fn parse(text: &str, origin: &str, stage: KeyStage) -> Result<Self> {
@@ -115,7 +150,22 @@ impl KeyMaterial {
         if lines.next() != Some(HEADER) {
             return Err(format("first line must be 'spiegel-key v1'"));
         }
-        let (mut found_stage, mut version, mut ttp, mut secret) = (None, None, None, None);
+        let (mut found_stage, mut version, mut ttp) = (None, None, None);
+        let (mut secret, mut perturbation) = (None, None);
+        let base64_secret = |value: &str| -> Result<Zeroizing<[u8; 32]>> {
+            let mut decoded = Zeroizing::new(
+                STANDARD
+                    .decode(value.trim())
+                    .map_err(|_| format("secret is not base64"))?,
+            );
+            if decoded.len() != 32 {
+                decoded.zeroize();
+                return Err(format("secret must be 32 bytes"));
+            }
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            bytes.copy_from_slice(&decoded);
+            Ok(bytes)
+        };
         for line in lines {
             let (name, value) = line.split_once('=').ok_or(format("line without '='"))?;
             match name.trim() {
@@ -129,20 +179,8 @@ impl KeyMaterial {
                     )
                 }
                 "ttp" => ttp = Some(TtpId::new(value.trim()).map_err(|_| format("bad ttp id"))?),
-                "secret" => {
-                    let mut decoded = Zeroizing::new(
-                        STANDARD
-                            .decode(value.trim())
-                            .map_err(|_| format("secret is not base64"))?,
-                    );
-                    if decoded.len() != 32 {
-                        decoded.zeroize();
-                        return Err(format("secret must be 32 bytes"));
-                    }
-                    let mut bytes = Zeroizing::new([0u8; 32]);
-                    bytes.copy_from_slice(&decoded);
-                    secret = Some(bytes);
-                }
+                "secret" => secret = Some(base64_secret(value)?),
+                "perturbation" => perturbation = Some(base64_secret(value)?),
                 _ => return Err(format("unknown field")),
             }
         }
@@ -158,11 +196,18 @@ impl KeyMaterial {
                 found: found.number(),
             });
         }
-        Ok(Self::from_secret(
+        if perturbation.is_some() && found != KeyStage::Ttp {
+            return Err(format("only a stage-2 key has a perturbation secret"));
+        }
+        let (version, ttp) = (
             version.ok_or(format("missing version"))?,
             ttp.ok_or(format("missing ttp"))?,
-            secret.ok_or(format("missing secret"))?,
-        ))
+        );
+        let secret = secret.ok_or(format("missing secret"))?;
+        Ok(match perturbation {
+            Some(perturbation) => Self::with_perturbation(version, ttp, secret, perturbation),
+            None => Self::from_secret(version, ttp, secret),
+        })
     }
 
     fn to_text(&self, stage: KeyStage) -> Zeroizing<String> {
@@ -173,13 +218,20 @@ impl KeyMaterial {
             KeyStage::Ttp => "Spiegel stage-2 key (K2): for the pseudonymise stage only",
         };
         let mut encoded = STANDARD.encode(self.secret.as_ref());
-        let text = Zeroizing::new(format!(
+        let mut text = Zeroizing::new(format!(
             "# {what}. Secret: never commit, log or mail it.\n{HEADER}\nstage={}\nversion={}\nttp={}\nsecret={encoded}\n",
             stage.number(),
             self.version,
             self.ttp,
         ));
         encoded.zeroize();
+        if stage == KeyStage::Ttp {
+            let mut encoded = STANDARD.encode(self.perturbation.as_ref());
+            text.push_str("perturbation=");
+            text.push_str(&encoded);
+            text.push('\n');
+            encoded.zeroize();
+        }
         text
     }
 
@@ -284,8 +336,39 @@ key_type! {
 }
 
 key_type! {
-    /// K2, the stage-2 (TTP) key. Only the pseudonymise stage may hold it.
+    /// K2, the stage-2 (TTP) key, with the perturbation secret. Only the pseudonymise stage
+    /// may hold it.
     TtpKey, KeyStage::Ttp
+}
+
+impl TtpKey {
+    /// The next version of K2: a fresh secret, the version one higher, the same TTP and the
+    /// same perturbation secret (so a rotation changes no published figure).
+    pub fn rotate(&self) -> Result<Self> {
+        let version = self.version().checked_add(1).ok_or(Error::KeyFormat {
+            origin: format!("{}.v{}", self.ttp(), self.version()),
+            reason: "no version after this one",
+        })?;
+        let mut perturbation = Zeroizing::new([0u8; 32]);
+        perturbation.copy_from_slice(self.0.perturbation.as_ref());
+        Ok(Self(KeyMaterial::with_perturbation(
+            version,
+            self.ttp().clone(),
+            random_secret()?,
+            perturbation,
+        )))
+    }
+
+    /// `HMAC-SHA256(perturbation secret, parts)`.
+    pub(crate) fn sign_perturbation(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut context = hmac::Context::with_key(&self.0.perturbation_hmac);
+        for part in parts {
+            context.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(context.sign().as_ref());
+        out
+    }
 }
 
 #[cfg(test)]
@@ -342,6 +425,50 @@ mod tests {
         );
         let err = KeyMaterial::parse(&bad, "K2", KeyStage::Ttp).err().unwrap();
         assert!(!err.to_string().contains("qqqq"), "{err}");
+    }
+
+    #[test]
+    fn a_rotated_k2_has_a_new_secret_and_version_and_keeps_the_perturbation_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = TtpKey::generate(1, ttp()).unwrap();
+        let new = old.rotate().unwrap();
+        assert_eq!((new.version(), new.ttp()), (2, &ttp()));
+        assert_ne!(new.sign(&[b"t"]), old.sign(&[b"t"]));
+        assert_eq!(
+            new.sign_perturbation(&[b"t"]),
+            old.sign_perturbation(&[b"t"])
+        );
+        // Both survive a round trip through their files.
+        for (name, key) in [("old.key", &old), ("new.key", &new)] {
+            let path = dir.path().join(name);
+            key.write_new(&path).unwrap();
+            let read = TtpKey::from_file(&path).unwrap();
+            assert_eq!(read.sign(&[b"t"]), key.sign(&[b"t"]));
+            assert_eq!(
+                read.sign_perturbation(&[b"t"]),
+                key.sign_perturbation(&[b"t"])
+            );
+        }
+        // A K2 file without the field derives it, and its rotation writes it out.
+        let legacy = format!(
+            "spiegel-key v1\nstage=2\nversion=4\nttp=spiegel\nsecret={}\n",
+            STANDARD.encode([9u8; 32])
+        );
+        let legacy = TtpKey(KeyMaterial::parse(&legacy, "legacy", KeyStage::Ttp).unwrap());
+        let rotated_path = dir.path().join("rotated.key");
+        legacy.rotate().unwrap().write_new(&rotated_path).unwrap();
+        let rotated = TtpKey::from_file(&rotated_path).unwrap();
+        assert_eq!(rotated.version(), 5);
+        assert_eq!(
+            rotated.sign_perturbation(&[b"t"]),
+            legacy.sign_perturbation(&[b"t"])
+        );
+        // K1 has none.
+        let k1 = format!(
+            "spiegel-key v1;stage=1;version=1;ttp=spiegel;secret={0};perturbation={0}",
+            STANDARD.encode([1u8; 32])
+        );
+        assert!(KeyMaterial::parse(&k1, "K1", KeyStage::Source).is_err());
     }
 
     #[test]

@@ -5,17 +5,38 @@
 //! The stage is a pure function of its input message, so reading a message twice after a
 //! crash sends the same output twice, which the aggregate stage recognises by the submission
 //! id it carries.
+//!
+//! # Key rotation
+//!
+//! Each K2 version reads the submissions topic in a consumer group of its own ([`group`]). A
+//! stage started with a new K2 version therefore starts at the topic's beginning and
+//! re-pseudonymises every stored stage-1-tokenised submission, in the order they came. Each
+//! output says which K2 version made it ([`META_KEY_VERSION`]) and where its input was
+//! ([`META_SOURCE`]), so the aggregate stage can switch versions without ever going back to an
+//! older submission of a provider and period.
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use spiegel_transport::{Consumer, Producer, topic};
 
 use crate::{ClientToken, Pseudonymiser, TokenError};
 
-/// The consumer group of this stage.
-pub const GROUP: &str = "spiegel-pseudonymise";
+/// The consumer group of this stage under K2 version `version`.
+pub fn group(version: u32) -> String {
+    format!("spiegel-pseudonymise.k2v{version}")
+}
+
+/// Schema metadata key: the K2 version of the batch's pseudonyms.
+pub const META_KEY_VERSION: &str = "spiegel.key_version";
+/// Schema metadata key: where the submission was read, `<partition>:<offset>` of the
+/// submissions topic. A provider's submissions share a partition, so a higher offset is a later
+/// submission.
+pub const META_SOURCE: &str = "spiegel.source";
+/// Schema metadata key: SHA-256 (hex) of the record keys in row order, which with the
+/// submission id identifies everything a release computes from the batch, under any K2 version.
+pub const META_RECORD_KEYS: &str = "spiegel.record_keys";
 
 /// Failures of the stage. None carries a token or pseudonym.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +77,8 @@ impl std::fmt::Debug for PseudonymiseStage {
 }
 
 impl PseudonymiseStage {
-    /// The stage; `consumer` reads [`topic::SUBMISSIONS`] in group [`GROUP`].
+    /// The stage; `consumer` reads [`topic::SUBMISSIONS`] in the [`group`] of the
+    /// pseudonymiser's K2 version.
     pub fn new(
         pseudonymiser: Pseudonymiser,
         consumer: Box<dyn Consumer>,
@@ -88,7 +110,8 @@ impl PseudonymiseStage {
             };
             let input = spiegel_core::ipc::from_ipc(&message.payload)
                 .map_err(|e| malformed(e.to_string()))?;
-            let output = self.pseudonymise(&input).map_err(malformed)?;
+            let source = format!("{}:{}", message.partition, message.offset);
+            let output = self.pseudonymise(&input, &source).map_err(malformed)?;
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
             self.producer
                 .send(topic::PSEUDONYMISED, &message.key, &bytes)?;
@@ -103,8 +126,9 @@ impl PseudonymiseStage {
         }
     }
 
-    /// Replaces the `client_token` column by a `pseudonym` column; the rest passes unchanged.
-    fn pseudonymise(&self, batch: &RecordBatch) -> Result<RecordBatch, String> {
+    /// Replaces the `client_token` column by a `pseudonym` and a `record_key` column and
+    /// labels the batch with the K2 version and its source; the rest passes unchanged.
+    fn pseudonymise(&self, batch: &RecordBatch, source: &str) -> Result<RecordBatch, String> {
         let schema = batch.schema();
         let index = schema
             .index_of("client_token")
@@ -114,7 +138,7 @@ impl PseudonymiseStage {
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or("client_token is not text")?;
-        let pseudonyms = pseudonymise_column(&self.pseudonymiser, tokens)
+        let (pseudonyms, record_keys) = pseudonymise_column(&self.pseudonymiser, tokens)
             .map_err(|(row, e)| format!("row {row}: {e}"))?;
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields[index] = Field::new("pseudonym", DataType::Utf8, true).with_metadata(
@@ -126,10 +150,45 @@ impl PseudonymiseStage {
             .into_iter()
             .collect::<std::collections::HashMap<_, _>>(),
         );
+        fields.insert(
+            index + 1,
+            Field::new("record_key", DataType::UInt32, true).with_metadata(
+                [(
+                    "description".to_owned(),
+                    "the child's record key for cell keys (SDC-4), the same under every K2 \
+                     version; null unless subject_kind = token"
+                        .to_owned(),
+                )]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+            ),
+        );
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for key in record_keys.iter() {
+            // Five bytes a row, so a null never reads as a key.
+            match key {
+                Some(key) => {
+                    digest.update(&[1]);
+                    digest.update(&key.to_le_bytes());
+                }
+                None => digest.update(&[0; 5]),
+            }
+        }
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(
+            META_KEY_VERSION.to_owned(),
+            self.pseudonymiser.version().to_string(),
+        );
+        metadata.insert(META_SOURCE.to_owned(), source.to_owned());
+        metadata.insert(
+            META_RECORD_KEYS.to_owned(),
+            hex::encode(digest.finish().as_ref()),
+        );
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns[index] = Arc::new(pseudonyms);
+        columns.insert(index + 1, Arc::new(record_keys));
         RecordBatch::try_new(
-            Arc::new(Schema::new(fields).with_metadata(schema.metadata().clone())),
+            Arc::new(Schema::new(fields).with_metadata(metadata)),
             columns,
         )
         .map_err(|e| e.to_string())
@@ -140,7 +199,7 @@ impl PseudonymiseStage {
 fn pseudonymise_column(
     pseudonymiser: &Pseudonymiser,
     tokens: &StringArray,
-) -> Result<StringArray, (usize, TokenError)> {
+) -> Result<(StringArray, UInt32Array), (usize, TokenError)> {
     let rows = tokens.len();
     let chunk = rows.div_ceil(8).max(1);
     let chunks: Vec<std::ops::Range<usize>> = (0..rows)
@@ -155,14 +214,22 @@ fn pseudonymise_column(
                 }
                 ClientToken::from_wire(tokens.value(row))
                     .and_then(|t| pseudonymiser.pseudonymise(&t))
-                    .map(|p| Some(p.to_wire()))
+                    .map(|p| Some((p.to_wire(), p.record_key())))
                     .map_err(|e| (row, e))
             })
-            .collect::<Result<Vec<Option<String>>, (usize, TokenError)>>()
+            .collect::<Result<Vec<Option<(String, u32)>>, (usize, TokenError)>>()
     });
-    let mut out = Vec::with_capacity(rows);
+    let mut pseudonyms = Vec::with_capacity(rows);
+    let mut record_keys = Vec::with_capacity(rows);
     for part in parts {
-        out.extend(part?);
+        for row in part? {
+            let (pseudonym, record_key) = row.unzip();
+            pseudonyms.push(pseudonym);
+            record_keys.push(record_key);
+        }
     }
-    Ok(StringArray::from(out))
+    Ok((
+        StringArray::from(pseudonyms),
+        UInt32Array::from(record_keys),
+    ))
 }

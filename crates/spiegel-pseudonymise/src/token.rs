@@ -13,6 +13,8 @@ use crate::{Bsn, SourceKey, TtpId, TtpKey};
 
 /// The domain separator of stage 1, fixed by SPEC §5.
 const STAGE1_PREFIX: &[u8] = b"spiegel:bsn:v1:";
+/// The domain separator of record keys.
+const RECORD_KEY_PREFIX: &[u8] = b"spiegel:record-key:v1:";
 
 /// Why a token was refused. Never carries the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,13 +127,18 @@ impl SourceKey {
     }
 }
 
-/// A stage-2 pseudonym: `HMAC-SHA256(K2, t)`, labelled with the K2 version.
+/// A stage-2 pseudonym: `HMAC-SHA256(K2, t)`, labelled with the K2 version, and the child's
+/// record key: 32 bits of `HMAC-SHA256(perturbation secret, "spiegel:record-key:v1:" || t)`.
 ///
-/// Only a [`Pseudonymiser`] can compute one. It prints as `***`.
+/// The record key feeds the cell keys of SDC-4 (SPEC §9). It depends on the child and the
+/// perturbation secret, not on K2, so the perturbed counts survive a K2 rotation; 32 bits are
+/// plenty for a cell key and, shared by about one child in 4·10⁹, make a poor identifier
+/// across K2 versions. Only a [`Pseudonymiser`] can compute one. It prints as `***`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pseudonym {
     label: Label,
     mac: [u8; 32],
+    record_key: u32,
 }
 
 impl Pseudonym {
@@ -145,6 +152,11 @@ impl Pseudonym {
         encode("ps", &self.label, &self.mac)
     }
 
+    /// The record key, for the pseudonymised topic beside the wire form.
+    pub fn record_key(&self) -> u32 {
+        self.record_key
+    }
+
     #[cfg(test)]
     pub(crate) fn mac(&self) -> &[u8; 32] {
         &self.mac
@@ -152,16 +164,24 @@ impl Pseudonym {
 }
 
 /// What the aggregate stage links children by: 128 bits of a pseudonym read back from the
-/// pseudonymised topic. It cannot be turned back into a pseudonym or printed; two records are
-/// about the same child exactly when their link keys are equal (a collision among 10^7
-/// children has probability below 10^-24).
+/// pseudonymised topic, with the child's record key. It cannot be turned back into a pseudonym
+/// or printed; two records are about the same child exactly when their link keys are equal (a
+/// collision among 10^7 children has probability below 10^-24).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkKey(u128);
+pub struct LinkKey {
+    link: u128,
+    record_key: u32,
+}
 
 impl LinkKey {
-    /// Reads a pseudonym's wire form, refusing one of another TTP or of a K2 version that is
-    /// not `version`.
-    pub fn from_pseudonym_wire(text: &str, ttp: &TtpId, version: u32) -> Result<Self, TokenError> {
+    /// Reads a pseudonym's wire form and its record key, refusing a pseudonym of another TTP
+    /// or of a K2 version that is not `version`.
+    pub fn from_pseudonym_wire(
+        text: &str,
+        record_key: u32,
+        ttp: &TtpId,
+        version: u32,
+    ) -> Result<Self, TokenError> {
         let (label, mac) = decode("ps", text).ok_or(TokenError::Malformed)?;
         if &label.ttp != ttp {
             return Err(TokenError::OtherTtp);
@@ -171,13 +191,16 @@ impl LinkKey {
         }
         let mut high = [0u8; 16];
         high.copy_from_slice(&mac[..16]);
-        Ok(Self(u128::from_le_bytes(high)))
+        Ok(Self {
+            link: u128::from_le_bytes(high),
+            record_key,
+        })
     }
 
-    /// 64 uniformly distributed bits of the key, for cell keys of statistical disclosure
-    /// control (SPEC §9 SDC-4); the rest of the key stays out of every output.
+    /// 64 uniformly distributed bits from the record key, for the cell keys of statistical
+    /// disclosure control (SPEC §9 SDC-4): the same for a child under every K2 version.
     pub fn cell_key_bits(self) -> u64 {
-        self.0 as u64
+        spiegel_core::mix64(u64::from(self.record_key))
     }
 }
 
@@ -213,13 +236,25 @@ impl Pseudonymiser {
     /// K1 version.
     pub fn pseudonymise(&self, token: &ClientToken) -> Result<Pseudonym, TokenError> {
         token.check_label(self.key.ttp(), &self.accepted_source_versions)?;
+        let record = self.key.sign_perturbation(&[RECORD_KEY_PREFIX, &token.mac]);
         Ok(Pseudonym {
             label: Label {
                 ttp: self.key.ttp().clone(),
                 version: self.key.version(),
             },
             mac: self.key.sign(&[&token.mac]),
+            record_key: u32::from_le_bytes([record[0], record[1], record[2], record[3]]),
         })
+    }
+
+    /// The K2 version this pseudonymiser labels its pseudonyms with.
+    pub fn version(&self) -> u32 {
+        self.key.version()
+    }
+
+    /// The TTP of its key.
+    pub fn ttp(&self) -> &TtpId {
+        self.key.ttp()
     }
 }
 
@@ -272,6 +307,40 @@ mod tests {
         assert_ne!(p, s2b.pseudonymise(&k1b.tokenise(&b)).unwrap());
         assert_ne!(p, s2c.pseudonymise(&k1.tokenise(&b)).unwrap());
         assert_ne!(p, s2.pseudonymise(&k1.tokenise(&bsn("123456782"))).unwrap());
+    }
+
+    #[test]
+    fn a_rotation_changes_the_pseudonym_and_keeps_the_record_key() {
+        let (k1, _) = keys(1, 2);
+        let v1 = TtpKey::generate(1, ttp()).unwrap();
+        let v2 = v1.rotate().unwrap();
+        let (s1, s2) = (
+            Pseudonymiser::new(v1, vec![1]),
+            Pseudonymiser::new(v2, vec![1]),
+        );
+        let mut keys = std::collections::HashSet::new();
+        for number in ["111222333", "123456782", "249566758"] {
+            let t = k1.tokenise(&bsn(number));
+            let (p1, p2) = (s1.pseudonymise(&t).unwrap(), s2.pseudonymise(&t).unwrap());
+            assert_ne!(p1.mac, p2.mac);
+            assert_eq!((p1.version(), p2.version()), (1, 2));
+            assert_eq!(p1.record_key(), p2.record_key());
+            keys.insert(p1.record_key());
+            // The record key is not a piece of the pseudonym.
+            assert!(
+                !p1.mac
+                    .windows(4)
+                    .any(|w| w == p1.record_key().to_le_bytes())
+            );
+        }
+        assert_eq!(keys.len(), 3);
+        // The aggregate stage reads a pseudonym only under the version in force.
+        let t = k1.tokenise(&bsn("123456782"));
+        let p1 = s1.pseudonymise(&t).unwrap();
+        assert_eq!(
+            LinkKey::from_pseudonym_wire(&p1.to_wire(), p1.record_key(), &ttp(), 2),
+            Err(TokenError::UnknownVersion(1))
+        );
     }
 
     #[test]

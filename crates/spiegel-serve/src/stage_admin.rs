@@ -28,6 +28,8 @@ pub struct StageHealth {
     steps: AtomicU64,
     failures: AtomicU64,
     handled: AtomicU64,
+    rejected: AtomicU64,
+    awaiting_rekey: AtomicU64,
     releases: AtomicU64,
     release_files: AtomicU64,
     release_suppressed: AtomicU64,
@@ -47,6 +49,8 @@ impl StageHealth {
             steps: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             handled: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            awaiting_rekey: AtomicU64::new(0),
             releases: AtomicU64::new(0),
             release_files: AtomicU64::new(0),
             release_suppressed: AtomicU64::new(0),
@@ -107,6 +111,14 @@ impl StageHealth {
         self.releases.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The aggregate stage rejected `rejected` more submissions of a retired stage-2 key
+    /// version and holds `awaiting` submissions that wait for their copy under the version in
+    /// force.
+    pub fn key_rotation(&self, rejected: u64, awaiting: u64) {
+        self.rejected.fetch_add(rejected, Ordering::Relaxed);
+        self.awaiting_rekey.store(awaiting, Ordering::Relaxed);
+    }
+
     /// The stage's consumer is `lag` messages behind on `partition` of `topic`.
     pub fn consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
         if let Ok(mut lags) = self.lag.lock() {
@@ -131,7 +143,7 @@ type Counter = (&'static str, &'static str, fn(&StageHealth) -> &AtomicU64);
 pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
     let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
     let mut out = String::new();
-    let counters: [Counter; 4] = [
+    let counters: [Counter; 5] = [
         (
             "spiegel_stage_steps_total",
             "Passes of the stage loop.",
@@ -146,6 +158,12 @@ pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
             "spiegel_stage_handled_total",
             "Submissions or messages the stage handled.",
             |h| &h.handled,
+        ),
+        (
+            "spiegel_stage_rejected_total",
+            "Messages the stage rejected (aggregate: pseudonyms of a retired stage-2 key \
+             version).",
+            |h| &h.rejected,
         ),
         (
             "spiegel_stage_releases_total",
@@ -207,6 +225,14 @@ pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
                 ));
             }
         }
+    }
+    if let Some(aggregate) = stages.iter().find(|h| h.stage == "aggregate") {
+        let name = "spiegel_aggregate_awaiting_rekey";
+        out.push_str(&format!(
+            "# HELP {name} Stored submissions waiting for their copy under the stage-2 key \
+             version in force; no release is computed until 0.\n# TYPE {name} gauge\n{name} {}\n",
+            load(&aggregate.awaiting_rekey)
+        ));
     }
     if let Some(publish) = stages.iter().find(|h| h.stage == "publish") {
         for (name, help, value) in [

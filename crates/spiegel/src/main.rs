@@ -424,6 +424,32 @@ enum KeysCommand {
         #[arg(long, env = "SPIEGEL_TTP_ID", default_value = "spiegel")]
         ttp: String,
     },
+    /// Puts a new stage-2 key version in force (the old one is kept as stage2.v<N>.key) and
+    /// switches the embedded pipeline of the data directory to it: every stored submission
+    /// is re-pseudonymised and the aggregate stage takes the copies; the reports do not
+    /// change. Stop `spiegel serve` on that data directory first.
+    Rotate {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Only put the new key in force in the keys directory, for a deployment whose stages
+        /// run as separate processes (see the runbook in deploy/README.md).
+        #[arg(long)]
+        key_only: bool,
+        /// The operator running this command, as recorded in the audit log.
+        #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
+        by: String,
+    },
+    /// Overwrites and removes a retired stage-2 key version (never the one in force).
+    Destroy {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The retired version, as in stage2.v<VERSION>.key.
+        #[arg(long)]
+        version: u32,
+        /// The operator running this command, as recorded in the audit log.
+        #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
+        by: String,
+    },
 }
 
 fn show_config(command: &ConfigCommand) -> anyhow::Result<ExitCode> {
@@ -480,6 +506,22 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate { out, version, ttp },
         } => keys::generate(&out, version, &ttp),
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    pipeline,
+                    key_only,
+                    by,
+                },
+        } => keys::rotate(&pipeline, key_only, &by),
+        Command::Keys {
+            command:
+                KeysCommand::Destroy {
+                    pipeline,
+                    version,
+                    by,
+                },
+        } => keys::destroy(&pipeline, version, &by),
         #[cfg(feature = "kafka")]
         Command::Topics {
             command: TopicsCommand::Create { kafka },

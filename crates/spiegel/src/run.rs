@@ -146,7 +146,7 @@ pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, T
         Some(dir) => dir.to_owned(),
         None => {
             let dir = data_dir.join("keys");
-            if !dir.join("stage1.key").exists() {
+            if !dir.join(crate::keys::STAGE1).exists() {
                 tracing::warn!(
                     dir = %dir.display(),
                     "no --keys given: generated a new K1 and K2 in the data directory; \
@@ -158,8 +158,8 @@ pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, T
         }
     };
     Ok((
-        SourceKey::from_file(&dir.join("stage1.key"))?,
-        TtpKey::from_file(&dir.join("stage2.key"))?,
+        SourceKey::from_file(&dir.join(crate::keys::STAGE1))?,
+        TtpKey::from_file(&dir.join(crate::keys::STAGE2))?,
     ))
 }
 
@@ -207,6 +207,21 @@ pub(crate) fn ingest_stage(
         &data_dir.join("ingest"),
         transport.producer()?,
     )?)
+}
+
+/// The pseudonymise stage with K2 `key`, accepting client tokens of the K1 `versions`, reading
+/// the submissions in the consumer group of its K2 version (a new version re-reads them all).
+pub(crate) fn pseudonymise_stage(
+    key: TtpKey,
+    versions: Vec<u32>,
+    transport: &dyn Transport,
+) -> Result<PseudonymiseStage> {
+    let group = spiegel_pseudonymise::stage::group(key.version());
+    Ok(PseudonymiseStage::new(
+        Pseudonymiser::new(key, versions),
+        transport.consumer(topic::SUBMISSIONS, &group)?,
+        transport.producer()?,
+    ))
 }
 
 /// The aggregate stage as instance `instance`, its state under `data_dir`.
@@ -258,6 +273,56 @@ pub(crate) fn publish_stage(
     )?)
 }
 
+/// What [`switch_key_version`] did.
+pub(crate) struct Switched {
+    /// Submissions re-pseudonymised (every one stored on the submissions topic).
+    pub(crate) pseudonymised: usize,
+    /// Submissions the aggregate stage holds, all under the new version.
+    pub(crate) stored: usize,
+    /// Whether the aggregate stage computed a new release (only when submissions were waiting
+    /// to be aggregated before the rotation).
+    pub(crate) released: bool,
+}
+
+/// Switches the embedded pipeline in `data_dir` to the K2 version in force in `keys`: the
+/// pseudonymise stage on that version re-reads and re-pseudonymises every stored submission,
+/// then the aggregate stage on that version replaces its state with them.
+pub(crate) fn switch_key_version(
+    config: &PipelineConfig,
+    data_dir: &Path,
+    keys_dir: &Path,
+) -> Result<Switched> {
+    let (source_key, ttp_key) = keys(Some(keys_dir), data_dir)?;
+    let versions = vec![source_key.version()];
+    drop(source_key);
+    let label = PseudonymLabel {
+        ttp: ttp_key.ttp().clone(),
+        version: ttp_key.version(),
+    };
+    let key_name = crate::serve::key_name(&label.ttp, label.version);
+    let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
+    let pseudonymised = pseudonymise_stage(ttp_key, versions, &transport)?.run_until_idle()?;
+    let audit = crate::serve::audit_log(data_dir)?;
+    crate::serve::record_key_use(&audit, &key_name, pseudonymised.submissions)?;
+    let version = label.version;
+    let mut aggregate = aggregate_stage(config.aggregate, label, data_dir, "embedded", &transport)?;
+    let progress = aggregate.run_until_idle()?;
+    if progress.awaiting > 0 {
+        anyhow::bail!(
+            "{} stored submissions have no copy under stage-2 key version {version}; the \
+             submissions topic in {} lacks them. Nothing is released until they are submitted \
+             again",
+            progress.awaiting,
+            data_dir.display()
+        );
+    }
+    Ok(Switched {
+        pseudonymised: pseudonymised.submissions,
+        stored: aggregate.stored()?,
+        released: progress.released.is_some(),
+    })
+}
+
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(
     input: &Path,
@@ -293,11 +358,7 @@ pub(crate) fn run(
     drop(ingest);
     tracing::info!(seconds = timer.elapsed().as_secs_f64(), "ingest stage idle");
 
-    let mut pseudonymise = PseudonymiseStage::new(
-        Pseudonymiser::new(ttp_key, versions),
-        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
-        transport.producer()?,
-    );
+    let mut pseudonymise = pseudonymise_stage(ttp_key, versions, &transport)?;
     let timer = std::time::Instant::now();
     let audit = crate::serve::audit_log(data_dir)?;
     let pseudonymised = pseudonymise.run_until_idle()?;

@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
-use spiegel_pseudonymise::Pseudonymiser;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
 use spiegel_serve::{Action, Actor, AuditLog, Intake, StageHealth};
-use spiegel_transport::{EmbeddedTransport, Transport, topic};
+use spiegel_transport::EmbeddedTransport;
 
 use crate::PipelineArgs;
 use crate::run::PipelineConfig;
@@ -93,11 +92,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         ttp: ttp_key.ttp().clone(),
         version: ttp_key.version(),
     };
-    let pseudonymise = PseudonymiseStage::new(
-        Pseudonymiser::new(ttp_key, versions),
-        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
-        transport.producer()?,
-    );
+    let pseudonymise = crate::run::pseudonymise_stage(ttp_key, versions, &transport)?;
     let aggregate = crate::run::aggregate_stage(
         config.aggregate,
         label.clone(),
@@ -261,6 +256,7 @@ pub(crate) fn aggregate_pass(health: &StageHealth, progress: &spiegel_aggregate:
     if progress.released.is_some() {
         health.released();
     }
+    health.key_rotation(progress.rejected as u64, progress.awaiting as u64);
     (progress.stored + progress.unchanged + progress.forwarded) as u64
 }
 

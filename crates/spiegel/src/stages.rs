@@ -15,10 +15,8 @@ use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
 use spiegel_ingest::SubmissionMeta;
 use spiegel_ingest::stage::{IngestStage, Submitted};
-use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
+use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
-use spiegel_transport::{Transport, topic};
 
 use spiegel_serve::StageHealth;
 
@@ -184,7 +182,7 @@ pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
 
 /// The stage-1 key K1 (`stage1.key` in `keys`): all that ingest holds, never K2.
 pub(crate) fn source_key(keys: &Path) -> Result<SourceKey> {
-    SourceKey::from_file(&keys.join("stage1.key"))
+    SourceKey::from_file(&keys.join(crate::keys::STAGE1))
         .with_context(|| format!("reading the stage-1 key in {}", keys.display()))
 }
 
@@ -280,14 +278,10 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
 pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
-    let key = TtpKey::from_file(&keys.join("stage2.key"))
+    let key = TtpKey::from_file(&keys.join(crate::keys::STAGE2))
         .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
     let key_name = crate::serve::key_name(key.ttp(), key.version());
-    let mut stage = PseudonymiseStage::new(
-        Pseudonymiser::new(key, versions.to_vec()),
-        transport.consumer(topic::SUBMISSIONS, spiegel_pseudonymise::stage::GROUP)?,
-        transport.producer()?,
-    );
+    let mut stage = crate::run::pseudonymise_stage(key, versions.to_vec(), &transport)?;
     let audit = crate::serve::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
         let progress = stage.run_until_idle()?;

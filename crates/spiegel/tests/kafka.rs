@@ -163,6 +163,11 @@ impl World {
 
     /// Starts instance `name` of `stage`, with a data directory and log of its own.
     fn start_instance(&mut self, name: &'static str, stage: &str) {
+        self.start_with(name, stage, &[]);
+    }
+
+    /// Starts instance `name` of `stage` with extra environment variables.
+    fn start_with(&mut self, name: &'static str, stage: &str, env: &[(&str, &str)]) {
         let mut args = self.stage_args(name, stage);
         args.extend(["--instance".to_owned(), name.to_owned()]);
         args.extend(["--admin-listen".to_owned(), "127.0.0.1:0".to_owned()]);
@@ -173,6 +178,7 @@ impl World {
             .unwrap();
         let child = self
             .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -447,6 +453,89 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
     );
 
     // Graceful shutdown: SIGTERM, and every stage leaves with exit code 0.
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage} after SIGTERM: {status}");
+    }
+}
+
+/// SIGTERM to one stage; it must leave cleanly.
+fn stop(world: &mut World, stage: &'static str) {
+    let mut child = world.stages.remove(stage).unwrap();
+    terminate(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{stage} after SIGTERM: {status}");
+}
+
+#[test]
+fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
+    let mut world = World::new("rotate", "8000", "2025-H1,2025-H2");
+    let input = world.path("input");
+    let files = sorted_files(&input);
+    let (release, expected) = world.embedded(&input, "embedded");
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let args = world.submit_args("submitter", &files);
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let before = world.published(&release, Duration::from_secs(120));
+    assert_same(&expected, &before, "before the rotation");
+    let manifest = fs::read(world.out().join("manifest.json")).unwrap();
+
+    // The runbook: a new K2 version in the keys directory, the aggregate stage switched first,
+    // then the pseudonymise stage restarted with the new key.
+    let keys = world.path("keys");
+    let rotated = world.kafka(&["keys", "rotate", "--keys", p(&keys), "--key-only"]);
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("version 2 is in force"));
+    stop(&mut world, "aggregate");
+    world.start_with("aggregate", "aggregate", &[("SPIEGEL_KEY_VERSION", "2")]);
+    stop(&mut world, "pseudonymise");
+    world.start("pseudonymise");
+
+    // Every stored submission comes back under version 2 (forwarded and stored: two handlings
+    // each), and none waits any more.
+    let admin = world.admin("aggregate");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let switched = |samples: &common::prometheus::Samples| {
+        let value = |name| common::prometheus::find(samples, name, &[("stage", "aggregate")]);
+        value("spiegel_stage_handled_total").is_some_and(|n| n >= 2.0 * files.len() as f64)
+            && common::prometheus::find(samples, "spiegel_aggregate_awaiting_rekey", &[])
+                == Some(0.0)
+    };
+    while !switched(&common::prometheus::scrape_until(&admin, switched)) {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregate stage did not switch"
+        );
+    }
+    // No new release: the same manifest, byte for byte, some time after the switch.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fs::read(world.out().join("manifest.json")).unwrap(),
+        manifest
+    );
+    let aggregate_log = fs::read_to_string(world.log("aggregate")).unwrap();
+    let since_switch = aggregate_log
+        .rsplit("running until SIGTERM")
+        .next()
+        .unwrap();
+    assert!(
+        !since_switch.contains("release computed and sent"),
+        "the switched aggregate stage computed a release:\n{since_switch}"
+    );
+    assert!(since_switch.contains("release held until every stored submission"));
+
+    // A correction after the switch is published as a pipeline that only had version 2 would.
+    let last = world.path("final");
+    fs::create_dir_all(&last).unwrap();
+    for file in &files {
+        fs::copy(file, last.join(file.file_name().unwrap())).unwrap();
+    }
+    correction(&files[1], 10, &last.join(files[1].file_name().unwrap()));
+    let (corrected_release, corrected) = world.embedded(&last, "embedded-v2");
+    let args = world.submit_args("submitter", &[last.join(files[1].file_name().unwrap())]);
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let after = world.published(&corrected_release, Duration::from_secs(120));
+    assert_same(&corrected, &after, "a correction after the rotation");
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
     }

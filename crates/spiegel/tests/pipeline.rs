@@ -179,6 +179,110 @@ fn reruns_are_byte_identical_and_a_correction_equals_never_having_submitted_the_
 }
 
 #[test]
+fn a_key_rotation_changes_no_report_and_the_retired_version_is_refused_and_destroyable() {
+    let fixture = Fixture::new("4000", "2025-H1,2025-H2");
+    let input = fixture.input();
+    let before = fixture.run(&input, "a");
+    let keys = fixture.dir.path().join("keys");
+    let data = fixture.dir.path().join("a/data");
+    let old_key = fixture.dir.path().join("old-stage2.key");
+    fs::copy(keys.join("stage2.key"), &old_key).unwrap();
+
+    // Rotate: version 2 in force, every stored submission re-pseudonymised, no new release.
+    let rotated = spiegel(&["keys", "rotate", "--keys", p(&keys), "--data-dir", p(&data)]);
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("version 2 is in force"), "{said}");
+    assert!(said.contains("Its release is unchanged"), "{said}");
+    let in_force = spiegel_pseudonymise::TtpKey::from_file(&keys.join("stage2.key")).unwrap();
+    assert_eq!(in_force.version(), 2);
+    assert!(keys.join("stage2.v1.key").exists());
+    assert_same(
+        &before,
+        &tree(&fixture.dir.path().join("a/out")),
+        "rotation",
+    );
+    // Run again: byte-identical reports (the same release, nothing republished).
+    let after = fixture.run(&input, "a");
+    assert_same(&before, &after, "a run after the rotation");
+
+    // Pseudonyms made under the old version reach the aggregate stage: all refused.
+    let transport = spiegel_transport::EmbeddedTransport::open(&data.join("transport")).unwrap();
+    let replayed = spiegel_pseudonymise::stage::PseudonymiseStage::new(
+        spiegel_pseudonymise::Pseudonymiser::new(
+            spiegel_pseudonymise::TtpKey::from_file(&old_key).unwrap(),
+            vec![1],
+        ),
+        transport
+            .consumer(spiegel_transport::topic::SUBMISSIONS, "an-old-key-holder")
+            .unwrap(),
+        transport.producer().unwrap(),
+    )
+    .run_until_idle()
+    .unwrap();
+    assert!(replayed.submissions > 0);
+    drop(transport);
+    let args = fixture.run_args(&input, "a");
+    let refused = spiegel(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        log.matches("retired stage-2 key version").count(),
+        replayed.submissions,
+        "{log}"
+    );
+    assert_same(
+        &before,
+        &tree(&fixture.dir.path().join("a/out")),
+        "old pseudonyms",
+    );
+
+    // The old key destroyed (never the one in force), everything still works: a correction
+    // publishes exactly what a pipeline that only ever had version 2 publishes.
+    let destroy = |version: &str| {
+        Command::new(env!("CARGO_BIN_EXE_spiegel"))
+            .args([
+                "keys",
+                "destroy",
+                "--keys",
+                p(&keys),
+                "--data-dir",
+                p(&data),
+            ])
+            .args(["--version", version])
+            .output()
+            .unwrap()
+    };
+    assert!(!destroy("2").status.success());
+    assert!(destroy("1").status.success());
+    assert!(!keys.join("stage2.v1.key").exists());
+    let mut files: Vec<_> = fs::read_dir(&input)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let text = fs::read_to_string(&files[0]).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(1);
+    fs::write(&files[0], lines.join("\n") + "\n").unwrap();
+    let corrected = fixture.run(&input, "a");
+    assert_ne!(corrected["manifest.json"], before["manifest.json"]);
+    assert_same(
+        &corrected,
+        &fixture.run(&input, "fresh"),
+        "corrected vs fresh on v2",
+    );
+    // The audit log names the rotation, the key uses and the destruction, never a key.
+    let audit = fs::read_to_string(data.join("audit-log.jsonl")).unwrap();
+    for object in [
+        "stage-2 key version 2 put in force, version 1 retired",
+        "stage-2 key spiegel.v2",
+        "stage-2 key version 1 destroyed",
+    ] {
+        assert!(audit.contains(object), "{object} not in {audit}");
+    }
+    spiegel(&["audit", "verify", "--data-dir", p(&data)]);
+}
+
+#[test]
 fn aggregate_reports_carry_no_provider_and_no_count_below_the_threshold() {
     let fixture = Fixture::new("30000", "2025-H1,2025-H2");
     let out = fixture.run(&fixture.input(), "a");

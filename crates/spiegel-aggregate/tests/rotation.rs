@@ -1,0 +1,255 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Key rotation through the real stages (SPEC §5): the pseudonymise stage on a new K2 version
+//! re-pseudonymises every stored submission, the aggregate stage switched to that version
+//! replaces its state without computing a new release, rejects pseudonyms of the retired
+//! version, and refuses (without taking them) pseudonyms of a version it is not yet on.
+
+use std::path::{Path, PathBuf};
+
+use spiegel_aggregate::{AggregateConfig, AggregateError, AggregateStage, PseudonymLabel};
+use spiegel_ingest::IngestConfig;
+use spiegel_ingest::stage::{IngestStage, Submitted};
+use spiegel_pseudonymise::stage::{PseudonymiseStage, group};
+use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
+use spiegel_transport::{EmbeddedTransport, Transport, topic};
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/submissions")
+        .join(name)
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    transport: EmbeddedTransport,
+    ingest: IngestStage,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(&dir.path().join("transport")).unwrap();
+        let k1 = SourceKey::from_bytes(1, ttp(), [1; 32]);
+        let ingest = IngestStage::new(
+            IngestConfig::default(),
+            k1,
+            vec![1],
+            &dir.path().join("ingest"),
+            transport.producer().unwrap(),
+        )
+        .unwrap();
+        Self {
+            dir,
+            transport,
+            ingest,
+        }
+    }
+
+    fn submit(&self, file: &Path) {
+        match self.ingest.submit(file).unwrap() {
+            Submitted::Sent { .. } => {}
+            other => panic!("{} not accepted: {other:?}", file.display()),
+        }
+    }
+
+    /// Runs the pseudonymise stage with `key` over whatever its version's group has not read.
+    fn pseudonymise(&self, key: TtpKey) -> usize {
+        let group = group(key.version());
+        PseudonymiseStage::new(
+            Pseudonymiser::new(key, vec![1]),
+            self.transport.consumer(topic::SUBMISSIONS, &group).unwrap(),
+            self.transport.producer().unwrap(),
+        )
+        .run_until_idle()
+        .unwrap()
+        .submissions
+    }
+
+    fn aggregate(&self, version: u32) -> AggregateStage {
+        AggregateStage::new(
+            AggregateConfig::default(),
+            PseudonymLabel {
+                ttp: ttp(),
+                version,
+            },
+            &self.dir.path().join("aggregate"),
+            self.transport
+                .consumer(topic::PSEUDONYMISED, spiegel_aggregate::GROUP)
+                .unwrap(),
+            self.transport
+                .consumer(
+                    topic::AGGREGATE_STATE,
+                    &spiegel_aggregate::state_group("test"),
+                )
+                .unwrap(),
+            self.transport.producer().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Every message on the aggregates topic so far.
+    fn releases(&self) -> Vec<Vec<u8>> {
+        self.transport
+            .consumer(topic::AGGREGATES, "reader")
+            .unwrap()
+            .poll(1000)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.payload)
+            .collect()
+    }
+}
+
+fn ttp() -> TtpId {
+    TtpId::new("spiegel").unwrap()
+}
+
+/// A copy of `from` under another name, with one data row less (a correction).
+fn corrected(from: &Path, to: &Path) {
+    let text = std::fs::read_to_string(from).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 2, "{} has too few rows", from.display());
+    lines.pop();
+    std::fs::write(to, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_rotation_replaces_the_state_without_a_new_release_and_retires_the_old_version() {
+    let world = World::new();
+    let v1 = TtpKey::from_bytes(1, ttp(), [2; 32]);
+    let v2 = v1.rotate().unwrap();
+    let (v1_copy, v2_copy) = (
+        TtpKey::from_bytes(1, ttp(), [2; 32]),
+        TtpKey::from_file(&{
+            let path = world.dir.path().join("v2.key");
+            v2.write_new(&path).unwrap();
+            path
+        })
+        .unwrap(),
+    );
+    for name in ["11111111_2025-H1.csv", "22222222_2025-H1.csv"] {
+        world.submit(&golden(name));
+    }
+    // A correction of one provider and period: the replay sends the earlier submission first.
+    let correction = world.dir.path().join("11111111_2025-H2.csv");
+    world.submit(&golden("11111111_2025-H2.csv"));
+    corrected(&golden("11111111_2025-H2.csv"), &correction);
+    world.submit(&correction);
+
+    assert_eq!(world.pseudonymise(v1), 4);
+    let before = world.aggregate(1).run_until_idle().unwrap();
+    let released = before.released.expect("a first release");
+    let published = world.releases();
+
+    // The stage on version 2 re-pseudonymises all four stored submissions; the aggregate stage
+    // switched to version 2 keeps the earlier of the corrected pair out, replaces every stored
+    // submission and finds its release unchanged.
+    assert_eq!(world.pseudonymise(v2), 4);
+    let mut switched = world.aggregate(2);
+    let after = switched.run_until_idle().unwrap();
+    assert_eq!(
+        (
+            after.stored,
+            after.unchanged,
+            after.awaiting,
+            after.released.clone()
+        ),
+        (3, 1, 0, None),
+        "{after:?}"
+    );
+    assert_eq!(
+        world.releases(),
+        published,
+        "nothing new on the aggregates topic"
+    );
+
+    // A submission pseudonymised under the retired version is rejected and changes nothing.
+    world.submit(&golden("22222222_2025-H2.csv"));
+    assert_eq!(world.pseudonymise(v1_copy), 1);
+    let rejected = switched.run_until_idle().unwrap();
+    assert_eq!(
+        (
+            rejected.rejected,
+            rejected.stored,
+            rejected.released.clone()
+        ),
+        (1, 0, None),
+        "{rejected:?}"
+    );
+    // Its copy under the version in force is taken, and makes a new release.
+    assert_eq!(world.pseudonymise(v2_copy), 1);
+    let taken = switched.run_until_idle().unwrap();
+    assert_eq!((taken.stored, taken.rejected), (1, 0), "{taken:?}");
+    assert!(taken.released.is_some_and(|r| r != released));
+}
+
+#[test]
+fn an_aggregate_stage_on_an_older_version_takes_nothing_of_a_newer_one() {
+    let world = World::new();
+    let v1 = TtpKey::from_bytes(1, ttp(), [2; 32]);
+    let v2 = v1.rotate().unwrap();
+    world.submit(&golden("11111111_2025-H1.csv"));
+    assert_eq!(world.pseudonymise(v1), 1);
+    assert!(
+        world
+            .aggregate(1)
+            .run_until_idle()
+            .unwrap()
+            .released
+            .is_some()
+    );
+    assert_eq!(world.pseudonymise(v2), 1);
+    for _ in 0..2 {
+        // The message stays on the topic: the same refusal each time until the switch.
+        let error = world.aggregate(1).run_until_idle().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                AggregateError::NewerKeyVersion {
+                    found: 2,
+                    in_force: 1
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("SPIEGEL_KEY_VERSION"), "{error}");
+    }
+    let switched = world.aggregate(2).run_until_idle().unwrap();
+    assert_eq!(
+        (switched.stored, switched.awaiting, switched.released),
+        (1, 0, None)
+    );
+}
+
+#[test]
+fn stored_submissions_of_a_retired_version_hold_the_release_until_replaced() {
+    let world = World::new();
+    let v1 = TtpKey::from_bytes(1, ttp(), [2; 32]);
+    let v2 = v1.rotate().unwrap();
+    for name in ["11111111_2025-H1.csv", "22222222_2025-H1.csv"] {
+        world.submit(&golden(name));
+    }
+    assert_eq!(world.pseudonymise(v1), 2);
+    assert!(
+        world
+            .aggregate(1)
+            .run_until_idle()
+            .unwrap()
+            .released
+            .is_some()
+    );
+    // Switched before any re-pseudonymised copy arrived: both stored submissions wait.
+    let mut switched = world.aggregate(2);
+    let held = switched.run_until_idle().unwrap();
+    assert_eq!(
+        (held.awaiting, held.released.clone()),
+        (2, None),
+        "{held:?}"
+    );
+    // The replay, with a new submission behind it, replaces both and releases all three.
+    world.submit(&golden("22222222_2025-H2.csv"));
+    assert_eq!(world.pseudonymise(v2), 3);
+    let done = switched.run_until_idle().unwrap();
+    assert_eq!((done.stored, done.awaiting), (3, 0), "{done:?}");
+    assert!(done.released.is_some());
+}
