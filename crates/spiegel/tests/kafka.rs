@@ -492,7 +492,8 @@ fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
     world.start("pseudonymise");
 
     // Every stored submission comes back under version 2 (forwarded and stored: two handlings
-    // each), and none waits any more.
+    // each, counted since the restart), and none waits any more. (Whether the restarted stage
+    // ever saw one waiting depends on how fast the replay reached it.)
     let admin = world.admin("aggregate");
     let deadline = Instant::now() + Duration::from_secs(120);
     let switched = |samples: &common::prometheus::Samples| {
@@ -522,7 +523,6 @@ fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
         !since_switch.contains("release computed and sent"),
         "the switched aggregate stage computed a release:\n{since_switch}"
     );
-    assert!(since_switch.contains("release held until every stored submission"));
 
     // A correction after the switch is published as a pipeline that only had version 2 would.
     let last = world.path("final");
