@@ -2,4 +2,4 @@
 # The release build: the binary with the Kafka transport, as deploy/Dockerfile builds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p spiegel --features kafka
+cargo build --release --locked -p spiegel --features kafka,otel

@@ -331,14 +331,19 @@ impl AggregateStage {
         }
         while let Some(message) = self.changelog.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
-            let (provider, period, _) = model::batch_identity(&batch)?;
+            let (provider, period, submission) = model::batch_identity(&batch)?;
+            let _span = tracing::info_span!(
+                "submission",
+                provider = %provider,
+                period = %period,
+                submission
+            )
+            .entered();
             let entry = model::pseudonymisation(&batch)?;
             let in_force = self.label.version;
             match entry.key_version.cmp(&in_force) {
                 std::cmp::Ordering::Less => {
                     tracing::warn!(
-                        provider = %provider,
-                        period = %period,
                         key_version = entry.key_version,
                         in_force,
                         "submission pseudonymised under a retired stage-2 key version \
@@ -404,6 +409,7 @@ impl AggregateStage {
                 .map(|(name, entry)| (name, &entry.submission))
                 .collect::<std::collections::BTreeMap<_, _>>(),
         )?;
+        let _span = tracing::info_span!("release", release = %release, watermark).entered();
         let mut sent = 0;
         master_table(
             &self.config,

@@ -128,6 +128,15 @@ impl IngestStage {
         submission: &str,
         ingested: Ingested,
     ) -> Result<Submitted> {
+        // Every line logged while the submission is handled names it (and, exported, it is a
+        // span of its own).
+        let _span = tracing::info_span!(
+            "submission",
+            provider = %meta.provider,
+            period = %meta.period,
+            submission
+        )
+        .entered();
         let receipt = Box::new(ingested.receipt);
         if !receipt.accepted() {
             return Ok(Submitted::Rejected { receipt });

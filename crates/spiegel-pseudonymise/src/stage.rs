@@ -99,17 +99,22 @@ impl PseudonymiseStage {
             let Some(message) = messages.into_iter().next() else {
                 return Ok(progress);
             };
-            tracing::info!(
-                submission = %message.key,
-                bytes = message.payload.len(),
-                "pseudonymising a submission"
-            );
+            let span = tracing::info_span!(
+                "submission",
+                provider = %message.key,
+                submission = tracing::field::Empty
+            )
+            .entered();
             let malformed = |reason: String| StageError::Malformed {
                 offset: message.offset,
                 reason,
             };
             let input = spiegel_core::ipc::from_ipc(&message.payload)
                 .map_err(|e| malformed(e.to_string()))?;
+            if let Some(id) = input.schema_ref().metadata().get("spiegel.submission") {
+                span.record("submission", id.as_str());
+            }
+            tracing::info!(bytes = message.payload.len(), "pseudonymising a submission");
             let source = format!("{}:{}", message.partition, message.offset);
             let output = self.pseudonymise(&input, &source).map_err(malformed)?;
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
@@ -118,11 +123,8 @@ impl PseudonymiseStage {
             self.consumer.commit(&message)?;
             progress.submissions += 1;
             progress.records += output.num_rows();
-            tracing::info!(
-                submission = %message.key,
-                records = output.num_rows(),
-                "submission pseudonymised"
-            );
+            tracing::info!(records = output.num_rows(), "submission pseudonymised");
+            drop(span);
         }
     }
 

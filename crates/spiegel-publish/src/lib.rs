@@ -259,6 +259,7 @@ impl PublishStage {
                 .get(spiegel_aggregate::META_RELEASE)
                 .cloned()
                 .ok_or_else(|| PublishError::Malformed("no release id".into()))?;
+            let _span = tracing::info_span!("release", release = %computed, part).entered();
             if self.published_watermark.is_some_and(|w| watermark <= w) {
                 if self.current.is_none() {
                     self.consumer.commit(&message)?;

@@ -10,6 +10,8 @@ mod run;
 mod serve;
 #[cfg(feature = "kafka")]
 mod stages;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -471,26 +473,77 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+#[cfg(not(feature = "otel"))]
+mod telemetry {
+    /// Built without the `otel` feature: nothing to export.
+    pub(crate) struct Telemetry;
+}
+
+/// What must live as long as the process logs: the span exporter, flushed when dropped.
+type Exporting = Option<telemetry::Telemetry>;
+
+/// Log lines on stderr and, with the `otel` feature and an OTLP endpoint configured, the
+/// spans to an OpenTelemetry collector; both filtered by `filter`.
+fn init_logging(filter: &str, format: LogFormat, command: &str) -> anyhow::Result<Exporting> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_new(filter)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    match format {
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+    let mut layers: Vec<Box<dyn tracing_subscriber::Layer<_> + Send + Sync>> = vec![match format {
         // Fields (stage, submission id, release) as keys of their own, for the collector.
-        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_filter(filter())
+            .boxed(),
         // Colour codes only on a terminal, never in a log file.
         LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
+            .with_filter(filter())
+            .boxed(),
+    }];
+    #[cfg(feature = "otel")]
+    let exporting = match telemetry::layer(command)? {
+        Some((spans, telemetry)) => {
+            layers.push(spans.with_filter(filter()).boxed());
+            Some(telemetry)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "otel"))]
+    let exporting = {
+        let _ = command;
+        None
+    };
+    tracing_subscriber::registry().with(layers).init();
+    Ok(exporting)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_format);
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let _exporting = match init_logging(
+        &cli.log,
+        cli.log_format,
+        matches.subcommand_name().unwrap_or("spiegel"),
+    ) {
+        Ok(exporting) => exporting,
+        Err(error) => {
+            eprintln!("spiegel: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Generate(args) => generate_command(args),
         Command::Validate(args) => validate::run(&args.files, args.json, &args.validation),

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 mod common;
 use common::server::{Answer, Server, call, peak_memory, send};
-use common::{generate, p, token};
+use common::{bsns, generate, p, token};
 
 /// Submissions of two providers for 2026-H1, a server with no release yet, and tokens.
 struct World {
@@ -100,19 +100,6 @@ impl World {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-}
-
-/// The BSNs of a submission file (its first column).
-fn bsns(file: &Path) -> BTreeSet<String> {
-    let text = fs::read_to_string(file).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let column = header.iter().position(|c| *c == "bsn").unwrap();
-    lines
-        .filter_map(|l| l.split(',').nth(column))
-        .filter(|b| b.len() == 9 && *b != "999999999" && *b != "000000000")
-        .map(str::to_owned)
-        .collect()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

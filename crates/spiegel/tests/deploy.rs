@@ -305,7 +305,7 @@ fn the_dockerfile_builds_the_release_binary_with_the_compiler_ci_uses() {
         stages[0]
     );
     // It runs the one release build, which builds what CI tests: the spiegel binary with the
-    // Kafka transport, from the locked dependencies.
+    // Kafka transport and the OpenTelemetry export, from the locked dependencies.
     let build_runs: Vec<&&str> = instructions
         .iter()
         .filter(|l| l.starts_with("RUN ") && l.contains("build-release"))
@@ -315,13 +315,15 @@ fn the_dockerfile_builds_the_release_binary_with_the_compiler_ci_uses() {
     let commands: Vec<&str> = script.lines().filter(|l| l.starts_with("cargo ")).collect();
     assert_eq!(
         commands,
-        ["cargo build --release --locked -p spiegel --features kafka"]
+        ["cargo build --release --locked -p spiegel --features kafka,otel"]
     );
     let features = fs::read_to_string(repo().join("crates/spiegel/Cargo.toml")).unwrap();
-    assert!(
-        features.contains("\nkafka = ["),
-        "the feature CI tests with --all-features"
-    );
+    for feature in ["kafka", "otel"] {
+        assert!(
+            features.contains(&format!("\n{feature} = [")),
+            "{feature}: a feature CI tests with --all-features"
+        );
+    }
     // The runtime stage: the binary of that build, a numeric non-root user.
     assert!(
         instructions

@@ -153,3 +153,16 @@ pub(crate) fn published(out: &Path) -> BTreeMap<String, Vec<u8>> {
     files.insert("manifest.json".to_owned(), manifest);
     files
 }
+
+/// The BSNs in a CSV submission file (its `bsn` column), sentinels left out.
+pub(crate) fn bsns(file: &Path) -> std::collections::BTreeSet<String> {
+    let text = fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = header.iter().position(|c| *c == "bsn").unwrap();
+    lines
+        .filter_map(|l| l.split(',').nth(column))
+        .filter(|b| b.len() == 9 && *b != "999999999" && *b != "000000000")
+        .map(str::to_owned)
+        .collect()
+}
