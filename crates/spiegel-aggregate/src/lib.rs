@@ -272,6 +272,7 @@ pub struct AggregateStage {
     producer: Box<dyn Producer>,
     release_quiet: std::time::Duration,
     last_change: Option<std::time::Instant>,
+    awaiting_logged: Option<usize>,
 }
 
 impl std::fmt::Debug for AggregateStage {
@@ -303,6 +304,7 @@ impl AggregateStage {
             producer,
             release_quiet: std::time::Duration::ZERO,
             last_change: None,
+            awaiting_logged: None,
         })
     }
 
@@ -384,14 +386,19 @@ impl AggregateStage {
                 .filter(|(_, entry)| entry.key_version != self.label.version)
                 .count();
         if progress.awaiting > 0 {
-            tracing::info!(
-                awaiting = progress.awaiting,
-                in_force = self.label.version,
-                "release held until every stored submission is pseudonymised under the \
-                 stage-2 key version in force"
-            );
+            // Once per change, not once per poll, while a rotation goes on.
+            if self.awaiting_logged != Some(progress.awaiting) {
+                tracing::info!(
+                    awaiting = progress.awaiting,
+                    in_force = self.label.version,
+                    "release held until every stored submission is pseudonymised under the \
+                     stage-2 key version in force"
+                );
+                self.awaiting_logged = Some(progress.awaiting);
+            }
             return Ok(progress);
         }
+        self.awaiting_logged = None;
         let release = self.release_id(&index)?;
         if self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);

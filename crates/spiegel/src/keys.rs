@@ -114,13 +114,10 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
         return Ok(ExitCode::SUCCESS);
     };
     let switched = crate::run::switch_key_version(&config, &args.data_dir, &dir)?;
-    let audit = crate::serve::audit_log(&args.data_dir)?;
-    crate::admin::record(
-        &audit,
-        Actor::Principal(operator),
-        Action::KeyUse,
+    record(
+        args,
+        operator,
         &format!("stage-2 key version {new} put in force, version {old} retired"),
-        None,
     )?;
     println!(
         "Re-pseudonymised {} stored submissions under version {new}; the aggregate stage in {} \
@@ -136,6 +133,18 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records what `operator` did to a key in the data directory's audit log.
+fn record(args: &PipelineArgs, operator: Principal, what: &str) -> Result<()> {
+    let audit = crate::serve::audit_log(&args.data_dir)?;
+    crate::admin::record(
+        &audit,
+        Actor::Principal(operator),
+        Action::KeyUse,
+        what,
+        None,
+    )
 }
 
 /// `spiegel keys destroy --version N`: overwrites and removes a retired K2 version. The
@@ -177,13 +186,10 @@ pub(crate) fn destroy(args: &PipelineArgs, version: u32, by: &str) -> Result<Exi
     std::fs::remove_file(&path)?;
     std::fs::File::open(&dir)?.sync_all()?;
     if args.data_dir.is_dir() {
-        let audit = crate::serve::audit_log(&args.data_dir)?;
-        crate::admin::record(
-            &audit,
-            Actor::Principal(operator),
-            Action::KeyUse,
+        record(
+            args,
+            operator,
             &format!("stage-2 key version {version} destroyed"),
-            None,
         )?;
     }
     println!(
