@@ -105,6 +105,9 @@ impl PseudonymiseStage {
                 submission = tracing::field::Empty
             )
             .entered();
+            // Said the moment it is taken (before decoding), so the log orders it exactly
+            // against a shutdown request.
+            tracing::info!(bytes = message.payload.len(), "pseudonymising a submission");
             let malformed = |reason: String| StageError::Malformed {
                 offset: message.offset,
                 reason,
@@ -114,7 +117,6 @@ impl PseudonymiseStage {
             if let Some(id) = input.schema_ref().metadata().get("spiegel.submission") {
                 span.record("submission", id.as_str());
             }
-            tracing::info!(bytes = message.payload.len(), "pseudonymising a submission");
             let source = format!("{}:{}", message.partition, message.offset);
             let output = self.pseudonymise(&input, &source).map_err(malformed)?;
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;

@@ -120,6 +120,10 @@ impl Shutdown {
                 while !raised.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
+                tracing::info!(
+                    drain_ms = drain.as_millis() as u64,
+                    "shutdown requested: no new input, finishing the work in hand"
+                );
                 std::thread::sleep(drain);
                 tracing::error!(
                     drain_ms = drain.as_millis() as u64,

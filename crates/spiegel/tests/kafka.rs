@@ -42,6 +42,10 @@ struct World {
 
 impl World {
     fn new(name: &str, records: &str, periods: &str) -> Self {
+        Self::with_providers(name, records, periods, "4")
+    }
+
+    fn with_providers(name: &str, records: &str, periods: &str, providers: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         spiegel(&[
             "generate",
@@ -52,7 +56,7 @@ impl World {
             "--seed",
             "11",
             "--providers",
-            "4",
+            providers,
             "--periods",
             periods,
         ]);
@@ -99,7 +103,20 @@ impl World {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+        self.command_via(&[], args)
+    }
+
+    /// The binary with `args`, started through `wrapper` (a program and its arguments) if any.
+    fn command_via(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let binary = env!("CARGO_BIN_EXE_spiegel");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(args)
             .env("SPIEGEL_KAFKA_BROKERS", broker())
@@ -168,6 +185,15 @@ impl World {
 
     /// Starts instance `name` of `stage` with extra environment variables.
     fn start_with(&mut self, name: &'static str, stage: &str, env: &[(&str, &str)]) {
+        self.spawn(name, stage, env, &[]);
+    }
+
+    /// Starts instance `name` of `stage` through `wrapper` (for example `taskset`).
+    fn start_via(&mut self, name: &'static str, stage: &str, wrapper: &[&str]) {
+        self.spawn(name, stage, &[], wrapper);
+    }
+
+    fn spawn(&mut self, name: &'static str, stage: &str, env: &[(&str, &str)], wrapper: &[&str]) {
         let mut args = self.stage_args(name, stage);
         args.extend(["--instance".to_owned(), name.to_owned()]);
         args.extend(["--admin-listen".to_owned(), "127.0.0.1:0".to_owned()]);
@@ -177,7 +203,10 @@ impl World {
             .open(self.log(name))
             .unwrap();
         let child = self
-            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .command_via(
+                wrapper,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -900,7 +929,14 @@ fn count_in(log: &Path, what: &str) -> usize {
 /// SIGTERM as soon as it has a submission in hand, and returns how it ended and how long that
 /// took.
 fn sigterm_mid_submission(world: &mut World) -> (ExitStatus, Duration) {
-    world.start("pseudonymise");
+    // The stage on one core, so that on a small machine the test keeps a core to see the
+    // stage take its first submission and signal it before it has taken them all.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 && Command::new("taskset").arg("-V").output().is_ok() {
+        world.start_via("pseudonymise", "pseudonymise", &["taskset", "-c", "0"]);
+    } else {
+        world.start("pseudonymise");
+    }
     let args = world.submit_args("submitter", &sorted_files(&world.path("input")));
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let log = world.log("pseudonymise");
@@ -923,7 +959,9 @@ fn sigterm_mid_submission(world: &mut World) -> (ExitStatus, Duration) {
 
 #[test]
 fn sigterm_while_a_submission_is_pseudonymised_finishes_and_commits_it_within_the_drain_timeout() {
-    let mut world = World::new("drain", "600000", "2025-H2");
+    // Two large submissions: the one in hand takes long enough for the test to see it and
+    // signal the stage before it is done, even on a busy machine.
+    let mut world = World::with_providers("drain", "1200000", "2025-H2", "2");
     let input = world.path("input");
     let files = sorted_files(&input);
     let (release, expected) = world.embedded(&input, "embedded");
@@ -935,12 +973,20 @@ fn sigterm_while_a_submission_is_pseudonymised_finishes_and_commits_it_within_th
         took < Duration::from_millis(DRAIN_TIMEOUT_MS),
         "stopped after {took:?}, beyond the drain timeout"
     );
-    // It finished what it had in hand and took nothing more.
+    // It finished what it had in hand and took nothing more once the signal came.
     let (taken, finished) = (
         count("pseudonymising a submission"),
         count("submission pseudonymised"),
     );
     assert_eq!(taken, finished, "the submission in hand was finished");
+    let text = fs::read_to_string(&log).unwrap();
+    let (_, after_signal) = text
+        .split_once("shutdown requested: no new input")
+        .expect("the stage logs the shutdown request");
+    assert!(
+        !after_signal.contains("pseudonymising a submission"),
+        "a submission taken after the shutdown request:\n{after_signal}"
+    );
     assert!(
         finished < files.len(),
         "no new input after SIGTERM ({finished} of {})",
@@ -970,7 +1016,7 @@ fn sigterm_while_a_submission_is_pseudonymised_finishes_and_commits_it_within_th
 
 #[test]
 fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
-    let mut world = World::new("no-drain", "600000", "2025-H2");
+    let mut world = World::with_providers("no-drain", "1200000", "2025-H2", "2");
     let input = world.path("input");
     let files = sorted_files(&input);
     let (release, expected) = world.embedded(&input, "embedded");
