@@ -56,3 +56,73 @@ pub fn read_if_present(path: &Path) -> std::io::Result<Option<String>> {
         Err(e) => Err(e),
     }
 }
+
+/// An exclusive claim of a state directory by one process, held until dropped or until the
+/// process ends, however it ends (the kernel releases the lock): two processes driving the same
+/// state would interleave their writes and offsets.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// The name of the lock file in the directory; it also holds the holder's process id.
+    pub const FILE: &'static str = ".spiegel.lock";
+
+    /// Claims `dir` (created if absent) for this process, or says that another process has it.
+    pub fn acquire(dir: &Path) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(Self::FILE);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                let pid = if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {holder})")
+                };
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "{} is in use by another spiegel process{pid}; stop it first / de map \
+                         is in gebruik door een ander spiegel-proces",
+                        dir.display()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        file.set_len(0)?;
+        file.write_all(std::process::id().to_string().as_bytes())?;
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_claimed_by_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path()).unwrap();
+        let refused = DirLock::acquire(dir.path()).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(
+            refused
+                .to_string()
+                .contains(&format!("process {}", std::process::id())),
+            "{refused}"
+        );
+        drop(first);
+        DirLock::acquire(dir.path()).unwrap();
+    }
+}

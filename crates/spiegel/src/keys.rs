@@ -97,6 +97,12 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
     } else {
         Some(crate::run::PipelineConfig::load(args.config.as_deref())?)
     };
+    // Claimed before the key changes: with a server still running on the data directory the
+    // rotation is refused whole, not left half done.
+    let _lock = match config {
+        Some(_) => Some(crate::run::claim(&args.data_dir)?),
+        None => None,
+    };
     let (old, new) = install_rotated(&dir)?;
     println!(
         "stage-2 key version {new} is in force in {}; version {old} is kept as {} until you \

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use spiegel_aggregate::{AggregateConfig, AggregateStage, PseudonymLabel};
+use spiegel_core::durable::DirLock;
 use spiegel_ingest::stage::{IngestStage, Submitted};
 use spiegel_ingest::{IngestConfig, SubmissionMeta};
 use spiegel_pseudonymise::stage::PseudonymiseStage;
@@ -138,6 +139,12 @@ fn submissions_in(input: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(latest.into_values().map(|(_, p)| p).collect())
+}
+
+/// Claims the data directory for this process: a second process driving the same state
+/// (a `spiegel run` beside `spiegel serve`, a key rotation beside either) is refused.
+pub(crate) fn claim(data_dir: &Path) -> Result<DirLock> {
+    Ok(DirLock::acquire(data_dir)?)
 }
 
 /// K1 and K2 from `--keys`, or from the data directory, generated there on first use.
@@ -286,7 +293,8 @@ pub(crate) struct Switched {
 
 /// Switches the embedded pipeline in `data_dir` to the K2 version in force in `keys`: the
 /// pseudonymise stage on that version re-reads and re-pseudonymises every stored submission,
-/// then the aggregate stage on that version replaces its state with them.
+/// then the aggregate stage on that version replaces its state with them. The caller holds the
+/// claim of the data directory ([`claim`]).
 pub(crate) fn switch_key_version(
     config: &PipelineConfig,
     data_dir: &Path,
@@ -331,7 +339,7 @@ pub(crate) fn run(
     keys_dir: Option<&Path>,
     config: &PipelineConfig,
 ) -> Result<RunSummary> {
-    std::fs::create_dir_all(data_dir)?;
+    let _lock = claim(data_dir)?;
     std::fs::create_dir_all(out)?;
     let (source_key, ttp_key) = keys(keys_dir, data_dir)?;
     let label = PseudonymLabel {

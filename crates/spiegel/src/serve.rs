@@ -77,8 +77,7 @@ enum Targets {
 /// Serves until SIGTERM, then stops the pipeline worker after the batch in hand.
 pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     let data_dir = &args.pipeline.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let _lock = crate::run::claim(data_dir)?;
     let config = PipelineConfig::load(args.pipeline.config.as_deref())?;
     #[cfg(feature = "kafka")]
     if args.kafka {

@@ -18,6 +18,7 @@ use spiegel_ingest::stage::{IngestStage, Submitted};
 use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 
+use spiegel_core::durable::DirLock;
 use spiegel_serve::StageHealth;
 
 use crate::run::PipelineConfig;
@@ -78,8 +79,7 @@ impl KafkaArgs {
         config: &KafkaConfig,
         role: &'static str,
     ) -> Result<(KafkaTransport, Shutdown)> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let lock = crate::run::claim(&self.data_dir)?;
         let health = StageHealth::new(role);
         if let Some(listen) = self.admin_listen {
             let bound = spiegel_serve::serve_stage_admin(listen, Arc::clone(&health))
@@ -87,7 +87,7 @@ impl KafkaArgs {
             tracing::info!(stage = role, admin = %bound, "admin endpoints: /livez /readyz /metrics");
         }
         let shutdown =
-            Shutdown::on_signals(health, Duration::from_millis(config.drain_timeout_ms))?;
+            Shutdown::on_signals(health, Duration::from_millis(config.drain_timeout_ms), lock)?;
         let lag = Arc::clone(&shutdown.health);
         let transport = KafkaTransport::new(config.clone(), role, Arc::clone(&shutdown.flag))
             .with_lag_sink(Arc::new(move |topic: &str, partition: i32, behind: i64| {
@@ -101,13 +101,15 @@ impl KafkaArgs {
 struct Shutdown {
     flag: Arc<AtomicBool>,
     health: Arc<StageHealth>,
+    /// The process's claim of its data directory, for as long as it runs.
+    _lock: DirLock,
 }
 
 impl Shutdown {
     /// Raised by SIGTERM or SIGINT; `drain` after that, a process still busy with the work in
     /// hand exits with code 1 without committing it, so that a stuck stage never outlives
     /// its pod's grace period half-way (what it had is redelivered to the next instance).
-    fn on_signals(health: Arc<StageHealth>, drain: Duration) -> Result<Self> {
+    fn on_signals(health: Arc<StageHealth>, drain: Duration, lock: DirLock) -> Result<Self> {
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             signal_hook::flag::register(signal, Arc::clone(&flag))
@@ -133,7 +135,11 @@ impl Shutdown {
                 std::process::exit(1);
             })
             .context("starting the drain watchdog")?;
-        Ok(Self { flag, health })
+        Ok(Self {
+            flag,
+            health,
+            _lock: lock,
+        })
     }
 
     fn requested(&self) -> bool {

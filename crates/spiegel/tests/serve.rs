@@ -734,3 +734,52 @@ fn every_principal_uses_exactly_its_own_submissions_feed_and_webhooks() {
     assert_eq!(seen, expected);
     assert_eq!(seen.len(), rows.len() * principals.len());
 }
+
+#[test]
+fn a_data_directory_is_driven_by_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, reports, input, out) = (
+        dir.path().join("data"),
+        dir.path().join("reports"),
+        dir.path().join("input"),
+        dir.path().join("out"),
+    );
+    generate(&input, 300, 2, 3, "2025-H2");
+    let mut server = Server::start(&reports, &data);
+    let refused = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?} was not refused");
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            said.contains(&format!(
+                "in use by another spiegel process (process {})",
+                server.child.id()
+            )),
+            "{said}"
+        );
+    };
+    let keys = data.join("keys");
+    let key_before = fs::read(keys.join("stage2.key")).unwrap();
+    let run = [
+        "run",
+        "--input",
+        p(&input),
+        "--out",
+        p(&out),
+        "--data-dir",
+        p(&data),
+    ];
+    refused(&run);
+    refused(&["keys", "rotate", "--data-dir", p(&data)]);
+    // The rotation was refused whole: the key in force is untouched.
+    assert_eq!(fs::read(keys.join("stage2.key")).unwrap(), key_before);
+    // Token commands share the directory with the server (their files are locked per write).
+    spiegel(&["tokens", "list", "--data-dir", p(&data)]);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    spiegel(&run);
+    spiegel(&["keys", "rotate", "--data-dir", p(&data)]);
+}
