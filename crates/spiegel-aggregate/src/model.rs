@@ -335,3 +335,14 @@ pub(crate) fn decode(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_trajectory_stays_small() {
+        // The stage holds one per delivered trajectory, millions: the record key must not
+        // grow them (a u128 link key beside it made a child 48 bytes and a trajectory 112).
+        assert_eq!(size_of::<super::Child>(), 32);
+        assert_eq!(size_of::<super::Traj>(), 96);
+    }
+}
