@@ -59,8 +59,9 @@ fn keys_dir(args: &PipelineArgs) -> PathBuf {
 
 /// Puts the next version of K2 in force in `dir`: the new key is written beside the current
 /// one, the current one is linked to its retired name, and the new one replaces
-/// `stage2.key` in one rename. A rotation stopped half-way is finished by running it again:
-/// until the rename, the old version stays in force. Returns (old, new) versions.
+/// `stage2.key` in one rename. Until the rename the old version stays in force and running the
+/// rotation again starts over; after it, the next run switches the data directory (or a
+/// further rotation does). Returns (old, new) versions.
 fn install_rotated(dir: &Path) -> Result<(u32, u32)> {
     let current_path = dir.join(STAGE2);
     let current = TtpKey::from_file(&current_path)
@@ -95,6 +96,13 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
     let config = if key_only {
         None
     } else {
+        if !args.data_dir.is_dir() {
+            anyhow::bail!(
+                "no data directory {}: name the embedded pipeline's --data-dir, or use \
+                 --key-only for stages that run as separate processes; no key was changed",
+                args.data_dir.display()
+            );
+        }
         Some(crate::run::PipelineConfig::load(args.config.as_deref())?)
     };
     // Claimed before the key changes: with a server still running on the data directory the

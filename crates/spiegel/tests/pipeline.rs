@@ -188,6 +188,20 @@ fn a_key_rotation_changes_no_report_and_the_retired_version_is_refused_and_destr
     let old_key = fixture.dir.path().join("old-stage2.key");
     fs::copy(keys.join("stage2.key"), &old_key).unwrap();
 
+    // A data directory that does not exist (a Kafka operator without --key-only): refused
+    // before any key changes.
+    let missing = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(["keys", "rotate", "--keys", p(&keys), "--data-dir"])
+        .arg(fixture.dir.path().join("no-such-data"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--key-only"));
+    assert_eq!(
+        fs::read(keys.join("stage2.key")).unwrap(),
+        fs::read(&old_key).unwrap()
+    );
+
     // Rotate: version 2 in force, every stored submission re-pseudonymised, no new release.
     let rotated = spiegel(&["keys", "rotate", "--keys", p(&keys), "--data-dir", p(&data)]);
     let said = String::from_utf8_lossy(&rotated.stdout);
