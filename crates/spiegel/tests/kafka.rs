@@ -224,7 +224,7 @@ impl World {
     /// SIGTERM to every stage; each must leave cleanly (exit 0) within 30 s.
     fn terminate_all(&mut self) -> BTreeMap<&'static str, ExitStatus> {
         for child in self.stages.values() {
-            terminate(child.id());
+            signal("TERM", child.id());
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut statuses = BTreeMap::new();
@@ -323,15 +323,6 @@ impl Drop for World {
             let _ = child.wait();
         }
     }
-}
-
-/// SIGTERM, as Kubernetes sends it, through kill(1) (the crate forbids `unsafe`).
-fn terminate(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -TERM {pid}");
 }
 
 fn release_of(out: &Path) -> Option<String> {
@@ -464,7 +455,7 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
 /// SIGTERM to one stage; it must leave cleanly.
 fn stop(world: &mut World, stage: &'static str) {
     let mut child = world.stages.remove(stage).unwrap();
-    terminate(child.id());
+    signal("TERM", child.id());
     let status = child.wait().unwrap();
     assert!(status.success(), "{stage} after SIGTERM: {status}");
 }
@@ -879,7 +870,7 @@ fn uploads_to_spiegel_serve_on_kafka_are_published_by_the_stage_processes() {
     // The server held the stage-1 key only, and leaves cleanly on SIGTERM.
     let log = fs::read_to_string(data.join("audit-log.jsonl")).unwrap();
     assert!(!log.contains("key_use"), "no stage-2 key use by the server");
-    terminate(server.child.id());
+    signal("TERM", server.child.id());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "spiegel serve after SIGTERM: {status}");
     for (stage, status) in world.terminate_all() {
@@ -896,7 +887,8 @@ fn count_in(log: &Path, what: &str) -> usize {
         .count()
 }
 
-/// Sends `signal` (`STOP`, `CONT`, `TERM`) to process `pid`.
+/// Sends `signal` (`STOP`, `CONT`, `TERM` as Kubernetes sends it) to process `pid`, through
+/// kill(1): the crate forbids `unsafe`.
 fn signal(signal: &str, pid: u32) {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
