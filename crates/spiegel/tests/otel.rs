@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 mod common;
-use common::{bsns, p, spiegel};
+use common::{bsns, generate, p};
 
 /// One request the receiver took: path, content type, body.
 type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -73,17 +73,7 @@ fn receiver() -> (String, Received) {
 fn spiegel_run_exports_its_spans_to_the_configured_collector_without_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input");
-    spiegel(&[
-        "generate",
-        "--out",
-        p(&input),
-        "--records",
-        "3000",
-        "--seed",
-        "5",
-        "--periods",
-        "2025-H2",
-    ]);
+    generate(&input, 3000, 3, 5, "2025-H2");
     let (address, received) = receiver();
     let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
         .args(["run", "--input", p(&input)])
