@@ -34,20 +34,29 @@ for entry in manifest["files"]:
     keys = sorted(k.decode() for k in metadata)
     if keys != ["spiegel.release", "spiegel.schema_version"]:
         failures.append(f"{entry['path']}: key-value metadata {keys}")
+    # A report is named by its own release id.
+    release = metadata.get(b"spiegel.release", b"").decode()
+    if os.path.basename(entry["path"]) != release + ".parquet":
+        failures.append(f"{entry['path']}: release id {release} in its metadata")
     if entry["kind"] != "mirror" and "provider_id" in table.schema.names:
         failures.append(f"{entry['path']}: provider_id column in a {entry['kind']} report")
 
 # 2. DuckDB reads every municipality report at once.
-pattern = os.path.join(reports, "release=" + manifest["release"], "municipality", "*", "*", "report.parquet")
+# The manifest is what a reader follows: it lists the files in force.
+municipality_files = "[" + ", ".join(
+    "'" + os.path.join(reports, f["path"]).replace("'", "''") + "'"
+    for f in manifest["files"]
+    if f["kind"] == "municipality"
+) + "]"
 rows = duckdb.sql(
-    f"select count(*) from read_parquet('{pattern}', hive_partitioning = false)"
+    f"select count(*) from read_parquet({municipality_files}, hive_partitioning = false)"
 ).fetchall()[0][0]
 expected_rows = sum(f["rows"] for f in manifest["files"] if f["kind"] == "municipality")
 if rows != expected_rows:
     failures.append(f"DuckDB read {rows} municipality rows, manifest lists {expected_rows}")
 published = duckdb.sql(
     f"""select period, municipality_code, numerator, status
-        from read_parquet('{pattern}', hive_partitioning = false)
+        from read_parquet({municipality_files}, hive_partitioning = false)
         where indicator = 'youths_in_care' and dimension = 'total'"""
 ).fetchall()
 

@@ -31,6 +31,18 @@
 //! the one it published last. When an instance dies, the group hands its partitions to the
 //! others and the release goes on as before.
 //!
+//! # Recomputing only what a change reaches
+//!
+//! Each period's part of the master table is identified by a digest of everything it is
+//! computed from ([`META_PART_DIGEST`]): the method, the configuration, the providers, the
+//! period's submissions (id and record keys) and the linkage flags of their trajectories, which
+//! carry what the other periods contribute. The stage keeps the parts of its last release in
+//! its state directory under their digest and takes a part from there when the digest comes
+//! again, so a correction recomputes the periods its linkage reaches and no other. The kept
+//! parts are a cache, not state: they are not synced to disk, are named with their checksum
+//! so that one cut short by a crash is never taken, and a stage without them computes every
+//! part.
+//!
 //! # Key rotation
 //!
 //! The stage links pseudonyms of one K2 version, the one it is switched to
@@ -83,6 +95,11 @@ pub const META_WATERMARK: &str = "spiegel.watermark";
 pub const META_PART: &str = "spiegel.part";
 /// Schema metadata key: how many parts the release has.
 pub const META_PARTS: &str = "spiegel.parts";
+/// Schema metadata key: the period of this part.
+pub const META_PERIOD: &str = "spiegel.period";
+/// Schema metadata key: what identifies everything this part is computed from; a part of
+/// the same digest in another release is the same part.
+pub const META_PART_DIGEST: &str = "spiegel.part_digest";
 /// Schema metadata key: the submissions a release was computed from, as a JSON object from
 /// `<AGB>_<PERIOD>` to the content digest of the submission in force.
 pub const META_SUBMISSIONS: &str = "spiegel.submissions";
@@ -131,6 +148,34 @@ pub fn master_table(
     submissions: impl IntoIterator<Item = Result<RecordBatch>>,
     mut part: impl FnMut(usize, usize, RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    compute_parts(
+        config,
+        label,
+        submissions,
+        None,
+        |index, parts, computed| part(index, parts, spiegel_core::ipc::from_ipc(&computed.ipc)?),
+    )
+}
+
+/// One period's part of a master table, as an IPC stream without a release's metadata.
+struct Part {
+    period: spiegel_core::Period,
+    /// Identifies everything the part is computed from ([`part_digest`]).
+    digest: String,
+    ipc: Vec<u8>,
+    /// Taken as computed for an earlier release.
+    reused: bool,
+}
+
+/// [`master_table`], with each part taken from `kept` when a part of the same digest was
+/// computed before, and kept there when computed now.
+fn compute_parts(
+    config: &AggregateConfig,
+    label: &PseudonymLabel,
+    submissions: impl IntoIterator<Item = Result<RecordBatch>>,
+    kept: Option<&store::Store>,
+    mut part: impl FnMut(usize, usize, Part) -> Result<()>,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let reference = Reference::embedded();
     let regions: Vec<String> = reference.regions().to_vec();
@@ -138,7 +183,13 @@ pub fn master_table(
     let mut agbs = Vec::new();
     for batch in submissions {
         let batch = batch?;
-        let (provider, period, _) = model::batch_identity(&batch)?;
+        let (provider, period, submission) = model::batch_identity(&batch)?;
+        let record_keys = batch
+            .schema_ref()
+            .metadata()
+            .get(spiegel_pseudonymise::stage::META_RECORD_KEYS)
+            .cloned()
+            .unwrap_or_default();
         // Provisional index: the order of arrival; renumbered by AGB code below.
         let arrival = agbs.iter().position(|a| *a == provider).unwrap_or_else(|| {
             agbs.push(provider);
@@ -154,6 +205,7 @@ pub fn master_table(
             &regions,
         )?;
         decoded.push(model::Submission {
+            identity: format!("{provider}_{period}={submission} {record_keys}"),
             provider_index: arrival,
             period,
             trajectories,
@@ -206,8 +258,7 @@ pub fn master_table(
         .min(parts.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<()> {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<(usize, Result<RecordBatch>)>(workers);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Result<Part>)>(workers);
         for _ in 0..workers {
             let sender = sender.clone();
             let (decoded, flags, periods, next) = (&decoded, &flags, &periods, &next);
@@ -218,10 +269,22 @@ pub fn master_table(
                     let Some(&period) = periods.get(index) else { break };
                     let (of_period, of_period_flags): (Vec<&model::Submission>, Vec<&Vec<link::Flags>>) =
                         decoded.iter().zip(flags).filter(|(s, _)| s.period == period).unzip();
-                    let mut builder = table::TableBuilder::new();
-                    cells::compute_period(period, &of_period, &of_period_flags, names, params, &mut builder);
-                    tracing::debug!(period = %period, cells = builder.rows(), seconds = started.elapsed().as_secs_f64(), "period aggregated");
-                    if sender.send((index, builder.finish().map_err(Into::into))).is_err() {
+                    let digest = part_digest(config, &label.ttp, names.0, period, &of_period, &of_period_flags);
+                    let computed = || -> Result<Part> {
+                        if let Some(ipc) = kept.map(|k| k.part(&digest)).transpose()?.flatten() {
+                            tracing::debug!(period = %period, "period unchanged since it was last computed");
+                            return Ok(Part { period, digest, ipc, reused: true });
+                        }
+                        let mut builder = table::TableBuilder::new();
+                        cells::compute_period(period, &of_period, &of_period_flags, names, params, &mut builder);
+                        tracing::debug!(period = %period, cells = builder.rows(), seconds = started.elapsed().as_secs_f64(), "period aggregated");
+                        let ipc = spiegel_core::ipc::to_ipc(&builder.finish()?)?;
+                        if let Some(kept) = kept {
+                            kept.put_part(&digest, &ipc)?;
+                        }
+                        Ok(Part { period, digest, ipc, reused: false })
+                    };
+                    if sender.send((index, computed())).is_err() {
                         break;
                     }
                 }
@@ -231,16 +294,46 @@ pub fn master_table(
         // Parts finished early wait here until those before them are handed on.
         let mut waiting = std::collections::BTreeMap::new();
         let mut due = 0;
-        for (index, batch) in receiver {
-            waiting.insert(index, batch);
-            while let Some(batch) = waiting.remove(&due) {
-                part(due + 1, parts, batch?)?;
+        for (index, computed) in receiver {
+            waiting.insert(index, computed);
+            while let Some(computed) = waiting.remove(&due) {
+                part(due + 1, parts, computed?)?;
                 due += 1;
             }
         }
         Ok(())
     })?;
     Ok(())
+}
+
+/// Identifies everything a period's part of the master table is computed from: the method,
+/// the configuration, the TTP, the providers (their numbering), the period, and each of its
+/// submissions with the linkage flags of its trajectories — the flags carry what the other
+/// periods contribute. The same digest is the same part.
+fn part_digest(
+    config: &AggregateConfig,
+    ttp: &TtpId,
+    providers: &[String],
+    period: spiegel_core::Period,
+    submissions: &[&model::Submission],
+    flags: &[&Vec<link::Flags>],
+) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let config = serde_json::to_string(config).unwrap_or_default();
+    for text in [METHOD_VERSION, &config, ttp.as_str(), &period.to_string()] {
+        context.update(text.as_bytes());
+        context.update(b"\n");
+    }
+    context.update(providers.join(",").as_bytes());
+    let mut packed = Vec::new();
+    for (submission, flags) in submissions.iter().zip(flags) {
+        context.update(b"\n");
+        context.update(submission.identity.as_bytes());
+        packed.clear();
+        packed.extend(flags.iter().map(link::Flags::packed));
+        context.update(&packed);
+    }
+    hex::encode(&context.finish().as_ref()[..16])
 }
 
 /// What one [`AggregateStage::run_until_idle`] did.
@@ -260,6 +353,10 @@ pub struct Progress {
     pub forwarded: usize,
     /// The release sent, if the state changed since the last one.
     pub released: Option<String>,
+    /// Of its parts (periods), those computed now ...
+    pub parts_computed: usize,
+    /// ... and those the change did not reach, taken as computed for an earlier release.
+    pub parts_reused: usize,
 }
 
 /// The stage: its state directory between a consumer and a producer.
@@ -417,28 +514,36 @@ impl AggregateStage {
                 .collect::<std::collections::BTreeMap<_, _>>(),
         )?;
         let _span = tracing::info_span!("release", release = %release, watermark).entered();
-        let mut sent = 0;
-        master_table(
+        let mut sent = std::collections::BTreeSet::new();
+        compute_parts(
             &self.config,
             &self.label,
             self.store.load()?,
-            |index, parts, batch| {
-                let mut metadata = batch.schema().metadata().clone();
+            Some(&self.store),
+            |index, parts, part| {
+                let mut metadata = spiegel_core::ipc::schema_of(&part.ipc)?.metadata().clone();
                 metadata.insert(META_RELEASE.to_owned(), release.clone());
                 metadata.insert(META_WATERMARK.to_owned(), watermark.clone());
                 metadata.insert(META_PART.to_owned(), index.to_string());
                 metadata.insert(META_PARTS.to_owned(), parts.to_string());
+                metadata.insert(META_PERIOD.to_owned(), part.period.to_string());
+                metadata.insert(META_PART_DIGEST.to_owned(), part.digest.clone());
                 metadata.insert(META_SUBMISSIONS.to_owned(), submissions.clone());
-                let schema =
-                    std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
-                let bytes = spiegel_core::ipc::to_ipc(&batch.with_schema(schema)?)?;
+                let bytes = spiegel_core::ipc::with_metadata(&part.ipc, metadata)?;
                 self.producer
                     .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
-                sent += 1;
+                if part.reused {
+                    progress.parts_reused += 1;
+                } else {
+                    progress.parts_computed += 1;
+                }
+                sent.insert(part.digest);
                 Ok(())
             },
         )?;
-        if sent == 0 {
+        // Kept for the next release, which recomputes only the periods a change reaches.
+        self.store.retain_parts(&sent)?;
+        if sent.is_empty() {
             // Nothing stored (every submission withdrawn): an empty release still replaces
             // the reports.
             let mut metadata = std::collections::HashMap::new();
@@ -458,7 +563,12 @@ impl AggregateStage {
                 .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
         }
         self.store.set_released(&release)?;
-        tracing::info!(release = %release, "release computed and sent");
+        tracing::info!(
+            release = %release,
+            parts_computed = progress.parts_computed,
+            parts_reused = progress.parts_reused,
+            "release computed and sent"
+        );
         progress.released = Some(release);
         Ok(progress)
     }

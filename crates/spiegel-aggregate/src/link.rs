@@ -29,6 +29,20 @@ pub(crate) struct Flags {
     pub(crate) provisional: bool,
 }
 
+impl Flags {
+    /// The flags in one byte, for digests.
+    pub(crate) fn packed(&self) -> u8 {
+        u8::from(self.continuation)
+            | u8::from(self.repeat) << 1
+            | match self.no_new_start {
+                None => 0,
+                Some(false) => 1 << 2,
+                Some(true) => 2 << 2,
+            }
+            | u8::from(self.provisional) << 4
+    }
+}
+
 /// Flags for every trajectory of every submission, in the same order.
 pub(crate) fn link(submissions: &[Submission], windows: Windows) -> Vec<Vec<Flags>> {
     let mut flags: Vec<Vec<Flags>> = submissions

@@ -72,6 +72,8 @@ pub(crate) use spiegel_core::mix64 as mix;
 /// One stored submission: whose, which period, and its trajectories.
 #[derive(Debug)]
 pub(crate) struct Submission {
+    /// What identifies the submission's content: its name, submission id and record keys.
+    pub(crate) identity: String,
     pub(crate) provider_index: u16,
     pub(crate) period: Period,
     pub(crate) trajectories: Vec<Traj>,

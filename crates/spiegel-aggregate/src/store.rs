@@ -59,6 +59,7 @@ pub(crate) enum Put {
 impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir.join("submissions"))?;
+        fs::create_dir_all(dir.join(PARTS))?;
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -153,6 +154,64 @@ impl Store {
             release.as_bytes(),
         )?)
     }
+}
+
+/// Directory in the state directory: the master-table parts of the last release, by digest.
+const PARTS: &str = "parts";
+
+impl Store {
+    /// The part of digest `digest`, if it was kept and reads back whole.
+    pub(crate) fn part(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let prefix = format!("{digest}-");
+        for file in fs::read_dir(self.dir.join(PARTS))? {
+            let path = file?.path();
+            let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let Some(checksum) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let bytes = fs::read(&path)?;
+            if checksum == part_checksum(&bytes) {
+                return Ok(Some(bytes));
+            }
+            // Cut short by a crash (parts are not synced to disk): computed again.
+            remove_if_present(&path)?;
+        }
+        Ok(None)
+    }
+
+    /// Keeps a part computed now for the next release. Not synced to disk: it is a cache,
+    /// named with its checksum so that a part a crash cut short is never taken.
+    pub(crate) fn put_part(&self, digest: &str, ipc: &[u8]) -> Result<()> {
+        let dir = self.dir.join(PARTS);
+        let name = format!("{digest}-{}.ipc", part_checksum(ipc));
+        let temporary = dir.join(format!(".{name}.tmp"));
+        fs::write(&temporary, ipc)?;
+        fs::rename(&temporary, dir.join(name))?;
+        Ok(())
+    }
+
+    /// Removes every kept part not among `keep`: only the last release's are worth keeping.
+    pub(crate) fn retain_parts(&self, keep: &std::collections::BTreeSet<String>) -> Result<()> {
+        for file in fs::read_dir(self.dir.join(PARTS))? {
+            let path = file?.path();
+            let name = path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let digest = name.split(['-', '.']).next().unwrap_or_default();
+            if name.starts_with('.') || !keep.contains(digest) {
+                remove_if_present(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What names a kept part's content: the first 16 hex digits of its SHA-256.
+fn part_checksum(bytes: &[u8]) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, bytes).as_ref()[..8])
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {

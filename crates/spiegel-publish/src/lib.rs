@@ -3,12 +3,18 @@
 //! Parquet file per (kind, period, recipient) in the tidy layout to the object store, and a
 //! manifest listing them with their digests. The same release, sharing registry and
 //! configuration always give byte-identical files.
+//!
+//! Each report is named by a release id of its own, derived from its published figures, so
+//! a release writes only the reports whose figures changed; the others stay where the release
+//! before left them. A master-table part whose digest ([`spiegel_aggregate::META_PART_DIGEST`])
+//! equals one of the last release, published with the same sharing and thresholds, is not
+//! even decoded: its reports and their audit are the ones published then.
 
 mod error;
 mod report;
 mod rules;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -243,8 +249,9 @@ impl PublishStage {
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
         while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
-            let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
-            let meta = batch.schema_ref().metadata();
+            // The metadata alone decides what to do with a part; most need no decoding.
+            let schema = spiegel_core::ipc::schema_of(&message.payload)?;
+            let meta = schema.metadata();
             let number = |key: &str| {
                 meta.get(key)
                     .and_then(|p| p.parse::<u64>().ok())
@@ -276,6 +283,8 @@ impl PublishStage {
                         None => BTreeMap::new(),
                     };
                     let sharing = SharingRegistry::load(&self.sharing)?;
+                    let previous = self.previous_reports()?;
+                    let reusable = self.reusable_parts(&sharing, &previous)?;
                     let kept = kept_parts(&self.state_dir, &computed, watermark);
                     // An attempt at this release that crashed may have left parts: start clean.
                     if kept.exists() {
@@ -287,6 +296,9 @@ impl PublishStage {
                         submissions,
                         watermark,
                         sharing,
+                        previous: previous.files,
+                        reusable,
+                        digests: BTreeMap::new(),
                         parts_done: BTreeSet::new(),
                         files: Vec::new(),
                         audit: Vec::new(),
@@ -300,16 +312,33 @@ impl PublishStage {
                 // Kept until the next release, to publish again when the sharing changes.
                 let kept = kept_parts(&self.state_dir, &release.computed, release.watermark);
                 std::fs::create_dir_all(&kept)?;
-                spiegel_core::durable::write_atomically(
-                    &kept.join(format!("{part}.ipc")),
-                    &message.payload,
-                )?;
-                release.add_part(
-                    &batch,
-                    &self.config,
-                    self.store.as_ref(),
-                    self.runtime.handle(),
-                )?;
+                let kept = kept.join(format!("{part}.ipc"));
+                let digest = meta
+                    .get(spiegel_aggregate::META_PART_DIGEST)
+                    .zip(meta.get(spiegel_aggregate::META_PERIOD));
+                match digest.and_then(|(digest, _)| release.reusable.get(digest)) {
+                    // The same part as in the last release, with the same sharing and
+                    // thresholds: its reports are the ones published then.
+                    Some(reused) => {
+                        keep_part(&reused.kept, &kept, &message.payload)?;
+                        release.files.extend(reused.files.iter().cloned());
+                        release.audit.extend(reused.audit.iter().cloned());
+                    }
+                    None => {
+                        spiegel_core::durable::write_atomically(&kept, &message.payload)?;
+                        release.add_part(
+                            &spiegel_core::ipc::from_ipc(&message.payload)?,
+                            &self.config,
+                            self.store.as_ref(),
+                            self.runtime.handle(),
+                        )?;
+                    }
+                }
+                if let Some((digest, period)) = digest {
+                    release
+                        .digests
+                        .insert(part, (digest.clone(), period.clone()));
+                }
             }
             if (release.parts_done.len() as u64) < parts {
                 continue;
@@ -337,6 +366,109 @@ impl PublishStage {
         Ok(progress)
     }
 
+    /// The reports of the release announced last: the files a new release keeps where its
+    /// reports come out the same. Only while the store's manifest is still that release's: a
+    /// store emptied or replaced by hand gets every file written again.
+    fn previous_reports(&self) -> Result<Previous> {
+        let Some(text) = spiegel_core::durable::read_if_present(&self.state_dir.join(ANNOUNCED))?
+        else {
+            return Ok(Previous::default());
+        };
+        let announced: Announced =
+            serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        #[derive(serde::Deserialize)]
+        struct InForce {
+            release: String,
+        }
+        let in_force = self.runtime.block_on(async {
+            match self
+                .store
+                .get(&object_store::path::Path::from(MANIFEST))
+                .await
+            {
+                Ok(manifest) => Ok(Some(manifest.bytes().await?)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let in_force = in_force.and_then(|bytes| serde_json::from_slice::<InForce>(&bytes).ok());
+        if announced.release.is_empty()
+            || in_force.is_none_or(|manifest| manifest.release != announced.release)
+        {
+            return Ok(Previous::default());
+        }
+        Ok(Previous {
+            release: announced.release,
+            files: announced
+                .files
+                .into_iter()
+                .map(|file| (file.path.clone(), file))
+                .collect(),
+        })
+    }
+
+    /// The parts of the last release that a release with `sharing` can take as they are: all
+    /// of them when it was published with the same sharing and thresholds and its reports
+    /// are still the ones in force, each with its files and their audit.
+    fn reusable_parts(
+        &self,
+        sharing: &SharingRegistry,
+        previous: &Previous,
+    ) -> Result<HashMap<String, Reusable>> {
+        let mut reusable = HashMap::new();
+        let Some(text) =
+            spiegel_core::durable::read_if_present(&self.state_dir.join(LAST_RELEASE))?
+        else {
+            return Ok(reusable);
+        };
+        let last: LastRelease =
+            serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        if previous.release.is_empty()
+            || last.release != previous.release
+            || last.config != Some(self.config)
+            || &last.sharing != sharing
+        {
+            return Ok(reusable);
+        }
+        let Some(audit) =
+            spiegel_core::durable::read_if_present(&audit_file(&self.state_dir, &last.release))?
+        else {
+            return Ok(reusable);
+        };
+        let audit: Vec<FileAudit> =
+            serde_json::from_str(&audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
+        let mut audit: HashMap<String, FileAudit> =
+            audit.into_iter().map(|a| (a.path.clone(), a)).collect();
+        let mut by_period: HashMap<&str, Vec<&ManifestFile>> = HashMap::new();
+        for file in previous.files.values() {
+            by_period.entry(&file.period).or_default().push(file);
+        }
+        let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
+        for (part, (digest, period)) in last.digests {
+            let mut files: Vec<ManifestFile> = by_period
+                .get(period.as_str())
+                .map(|files| files.iter().map(|f| (*f).clone()).collect())
+                .unwrap_or_default();
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let Some(file_audit) = files
+                .iter()
+                .map(|f| audit.remove(&f.path))
+                .collect::<Option<Vec<FileAudit>>>()
+            else {
+                continue;
+            };
+            reusable.insert(
+                digest,
+                Reusable {
+                    kept: kept.join(format!("{part}.ipc")),
+                    files,
+                    audit: file_audit,
+                },
+            );
+        }
+        Ok(reusable)
+    }
+
     /// Writes the manifest of a release whose parts are all published, keeps its audit,
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
@@ -349,17 +481,18 @@ impl PublishStage {
         ))?;
         let audit_json =
             serde_json::to_vec(&done.audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
-        std::fs::write(
-            self.state_dir
-                .join("audit")
-                .join(format!("{}.json", done.release)),
-            audit_json,
+        spiegel_core::durable::write_atomically(
+            &audit_file(&self.state_dir, &done.release),
+            &audit_json,
         )?;
         self.announce(&manifest)?;
         let last = LastRelease {
+            release: done.release,
+            config: Some(self.config),
             computed: done.computed,
             watermark: done.watermark,
             parts: done.parts_done.iter().copied().collect(),
+            digests: done.digests,
             submissions: done.submissions,
             sharing: done.sharing,
         };
@@ -404,6 +537,9 @@ impl PublishStage {
             submissions: last.submissions,
             watermark: last.watermark,
             sharing,
+            previous: self.previous_reports()?.files,
+            reusable: HashMap::new(),
+            digests: last.digests,
             parts_done: BTreeSet::new(),
             files: Vec::new(),
             audit: Vec::new(),
@@ -511,6 +647,7 @@ impl PublishStage {
         self.producer.send_all(&events)?;
         let announced = Announced {
             feed_seq: feed.seq,
+            release: manifest.release.clone(),
             files: manifest.files.clone(),
         };
         let json =
@@ -520,22 +657,24 @@ impl PublishStage {
     }
 }
 
-/// The reports `now` adds, changes or withdraws compared with `before`, matched by their path
-/// within the release.
+/// The reports `now` adds, changes or withdraws compared with `before`, matched by what they
+/// report on (kind, period, recipient and, for a mirror report, municipality), not by path:
+/// a report's path names its release.
 fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
-    let within_release = |f: &ManifestFile| -> String {
-        f.path
-            .split_once('/')
-            .filter(|(first, _)| first.starts_with("release="))
-            .map_or_else(|| f.path.clone(), |(_, rest)| rest.to_owned())
+    let report = |f: &ManifestFile| {
+        (
+            f.kind.clone(),
+            f.period.clone(),
+            f.recipient.clone(),
+            f.municipality.clone(),
+        )
     };
-    let before: BTreeMap<String, &ManifestFile> =
-        before.iter().map(|f| (within_release(f), f)).collect();
-    let now_paths: BTreeSet<String> = now.iter().map(within_release).collect();
+    let before: BTreeMap<_, &ManifestFile> = before.iter().map(|f| (report(f), f)).collect();
+    let now_reports: BTreeSet<_> = now.iter().map(report).collect();
     let mut changes: Vec<FeedChange> = now
         .iter()
         .filter_map(|file| {
-            let change = match before.get(&within_release(file)) {
+            let change = match before.get(&report(file)) {
                 None => Change::New,
                 Some(old)
                     if old.content_sha256 != file.content_sha256 || old.shared != file.shared =>
@@ -553,7 +692,7 @@ fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
     changes.extend(
         before
             .iter()
-            .filter(|(path, _)| !now_paths.contains(*path))
+            .filter(|(key, _)| !now_reports.contains(*key))
             .map(|(_, old)| FeedChange {
                 change: Change::Withdrawn,
                 file: (*old).clone(),
@@ -563,10 +702,20 @@ fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
     changes
 }
 
-/// What the stage last announced: its feed position and the files of that release.
+/// The reports of the release announced last, by path, while they are the ones in force.
+#[derive(Debug, Default)]
+struct Previous {
+    release: String,
+    files: report::Previous,
+}
+
+/// What the stage last announced: its feed position, and the id and files of that release.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Announced {
     feed_seq: u64,
+    /// Empty in a state from before the id was kept here.
+    #[serde(default)]
+    release: String,
     files: Vec<ManifestFile>,
 }
 
@@ -583,11 +732,46 @@ const PARTS: &str = "parts";
 /// What the last release was published from, to publish it again with other sharing.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct LastRelease {
+    /// The id it was published under (empty in a state from before it was kept).
+    #[serde(default)]
+    release: String,
+    /// The thresholds it was published with (none in a state from before they were kept).
+    #[serde(default)]
+    config: Option<PublishConfig>,
     computed: String,
     watermark: u64,
     parts: Vec<u64>,
+    /// Each part's digest and period ([`spiegel_aggregate::META_PART_DIGEST`]).
+    #[serde(default)]
+    digests: BTreeMap<u64, (String, String)>,
     submissions: BTreeMap<String, String>,
     sharing: SharingRegistry,
+}
+
+/// A part of the last release that a new release can take as it is.
+struct Reusable {
+    /// Where the last release kept it.
+    kept: PathBuf,
+    files: Vec<ManifestFile>,
+    audit: Vec<FileAudit>,
+}
+
+/// Keeps a part for publishing again: a link to the copy the last release kept (the same
+/// part), or the payload written anew when there is none.
+fn keep_part(reused: &Path, kept: &Path, payload: &[u8]) -> Result<()> {
+    match std::fs::remove_file(kept) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    if std::fs::hard_link(reused, kept).is_err() {
+        spiegel_core::durable::write_atomically(kept, payload)?;
+    }
+    Ok(())
+}
+
+/// Where the attacker audit of `release` is kept.
+fn audit_file(state_dir: &Path, release: &str) -> PathBuf {
+    state_dir.join("audit").join(format!("{release}.json"))
 }
 
 /// Where the master-table parts of the release computed as `computed` at `watermark` are kept.
@@ -615,6 +799,13 @@ struct InProgress {
     submissions: BTreeMap<String, String>,
     watermark: u64,
     sharing: SharingRegistry,
+    /// The reports of the release announced before, kept where this release leaves them as
+    /// they were.
+    previous: report::Previous,
+    /// The parts of the last release this release can take as they are, by digest.
+    reusable: HashMap<String, Reusable>,
+    /// Each part's digest and period, as received.
+    digests: BTreeMap<u64, (String, String)>,
     parts_done: BTreeSet<u64>,
     files: Vec<ManifestFile>,
     audit: Vec<FileAudit>,
@@ -630,7 +821,7 @@ impl InProgress {
         runtime: &tokio::runtime::Handle,
     ) -> Result<()> {
         let (files, audit) =
-            report::publish_part(&self.release, batch, &self.sharing, config, store, runtime)?;
+            report::publish_part(batch, &self.previous, &self.sharing, config, store, runtime)?;
         self.files.extend(files);
         self.audit.extend(audit);
         Ok(())

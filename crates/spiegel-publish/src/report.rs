@@ -1,7 +1,7 @@
 //! Reports in the tidy layout of SPEC §8, one Parquet file per (kind, period, recipient), and
 //! the manifest that lists them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -91,7 +91,7 @@ pub enum Change {
 /// One report file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestFile {
-    /// Path in the object store.
+    /// Path in the object store, named by the report's own release id.
     pub path: String,
     /// mirror | municipality | region | national.
     pub kind: String,
@@ -109,8 +109,8 @@ pub struct ManifestFile {
     /// SHA-256 of the file, hex.
     pub sha256: String,
     /// SHA-256 of the published figures alone (every row's indicator, breakdown, numerator,
-    /// denominator, value and status), hex: unlike `sha256` it does not change with the
-    /// release id, so it tells a subscriber whether the figures themselves changed.
+    /// denominator, value and status), hex: what tells a subscriber whether the figures
+    /// changed, and what the report's release id (its file name) is derived from.
     pub content_sha256: String,
     /// Rows (published cells).
     pub rows: u64,
@@ -158,24 +158,49 @@ impl FileKey {
         ["national", "region", "municipality", "mirror"][usize::from(self.kind_order)]
     }
 
-    /// Where the report of `release` goes: under the release's own prefix, so a report once
-    /// written is never overwritten and a reader following a manifest never sees two releases
-    /// mixed.
+    /// Where the report released as `release` goes: partitioned by kind, period and
+    /// recipient, named by its release id, so a report once written is never overwritten, a
+    /// reader following a manifest never sees two releases of a report mixed, and a report
+    /// that a new release leaves unchanged keeps its object.
     fn path(&self, release: &str) -> String {
-        let base = format!("release={release}/{}/period={}", self.kind(), self.period);
+        let base = format!("{}/period={}", self.kind(), self.period);
         match self.kind_order {
-            0 => format!("{base}/national.parquet"),
+            0 => format!("{base}/{release}.parquet"),
             1 => format!(
-                "{base}/region={}/report.parquet",
+                "{base}/region={}/{release}.parquet",
                 region_slug(&self.recipient)
             ),
-            2 => format!("{base}/municipality={}/report.parquet", self.recipient),
+            2 => format!("{base}/municipality={}/{release}.parquet", self.recipient),
             _ => format!(
-                "{base}/provider={}/municipality={}/report.parquet",
+                "{base}/provider={}/municipality={}/{release}.parquet",
                 self.recipient,
                 self.municipality.as_deref().unwrap_or_default()
             ),
         }
+    }
+
+    /// The report's release id: a digest of what its file holds — the layout and method
+    /// version, what it reports on and its published figures (`content_sha256`). Like the
+    /// release it belongs to it is a pure function of the inputs, keys and configuration, and
+    /// it changes exactly when the report is revised (SDC-5): a correction writes the reports
+    /// whose figures it changes and leaves every other file as it was.
+    fn release_id(&self, content_sha256: &str) -> String {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [
+            "spiegel:report:v1",
+            REPORT_SCHEMA_VERSION,
+            spiegel_aggregate::METHOD_VERSION,
+            self.kind(),
+            &self.period,
+            &self.recipient,
+            self.municipality.as_deref().unwrap_or("-"),
+            self.region.as_deref().unwrap_or("-"),
+            content_sha256,
+        ] {
+            context.update(&(part.len() as u64).to_le_bytes());
+            context.update(part.as_bytes());
+        }
+        hex::encode(&context.finish().as_ref()[..16])
     }
 }
 
@@ -369,11 +394,15 @@ pub struct FileAudit {
     pub protection: u64,
 }
 
+/// The reports of the release announced before, by path: a report whose path (and with it
+/// its release id) comes again is the same file, kept instead of written again.
+pub(crate) type Previous = std::collections::HashMap<String, ManifestFile>;
+
 /// Applies the rules to every report file of one master-table part (one period) and writes
-/// the files, on every core.
+/// the files that `previous` does not already hold, on every core.
 pub(crate) fn publish_part(
-    release: &str,
     part: &RecordBatch,
+    previous: &Previous,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
@@ -382,7 +411,7 @@ pub(crate) fn publish_part(
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
     cells_by_file(part, &mut files)?;
     let results = spiegel_core::parallel::map(files.into_iter().collect(), 4, |(key, cells)| {
-        publish_file(release, key, cells, sharing, config, store, runtime)
+        publish_file(key, cells, previous, sharing, config, store, runtime)
     });
     let mut manifest_files = Vec::new();
     let mut audit = Vec::new();
@@ -395,11 +424,12 @@ pub(crate) fn publish_part(
     Ok((manifest_files, audit))
 }
 
-/// The release rules, the attacker audit and the Parquet file of one report.
+/// The release rules, the attacker audit and the Parquet file of one report; the file is not
+/// written again when the previous release published the same figures (the same report id).
 fn publish_file(
-    release: &str,
     key: FileKey,
     mut cells: Vec<Cell>,
+    previous: &Previous,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
@@ -422,13 +452,23 @@ fn publish_file(
         2 => vec![key.recipient.to_string()],
         _ => Vec::new(),
     };
-    // NB-3: a provider counts as sharing only if it shared with every reader.
-    let sharing_with_all = |provider: &str| {
-        !readers.is_empty() && readers.iter().all(|g| sharing.shared(provider, &period, g))
-    };
+    // NB-3: a provider counts as sharing only if it shared with every reader. Asked once per
+    // contributor of the report, not once per cell.
+    let contributors: BTreeSet<Arc<str>> = cells
+        .iter()
+        .flat_map(|c| c.contributors.iter().map(|(p, _)| p.clone()))
+        .collect();
+    let sharing_providers: BTreeSet<Arc<str>> = contributors
+        .into_iter()
+        .filter(|p| !readers.is_empty() && readers.iter().all(|g| sharing.shared(p, &period, g)))
+        .collect();
+    let sharing_with_all = |provider: &str| sharing_providers.contains(provider);
     rules::primary(&mut cells, config, &sharing_with_all);
     let intervals = rules::secondary(&mut cells, config.protection())?;
-    let path = key.path(release);
+    cells.sort_by_key(|c| c.indicator_order);
+    let figures = Figures::of(&cells, config);
+    let release = key.release_id(&figures.content_sha256);
+    let path = key.path(&release);
     if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
         let cell = &cells[bad.cell];
         return Err(PublishError::Audit(format!(
@@ -445,23 +485,31 @@ fn publish_file(
             .min(),
         protection: config.protection(),
     };
-    cells.sort_by_key(|c| c.indicator_order);
-    let (bytes, rows, suppressed, content_sha256) = write_parquet(&key, &cells, config, release)?;
-    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-    runtime.block_on(put_create_only(store, &path, bytes))?;
     let mirror = key.kind_order == 3;
     let municipality = key.municipality.as_deref().unwrap_or_default();
+    // Whether a mirror report is shared is no part of its file: only of its manifest entry.
+    let shared = mirror.then(|| sharing.shared(&key.recipient, &period, municipality));
+    if let Some(file) = previous.get(&path) {
+        let file = ManifestFile {
+            shared,
+            ..file.clone()
+        };
+        return Ok((file, audit));
+    }
+    let bytes = write_parquet(&key, &cells, &figures, &release)?;
+    let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    runtime.block_on(put_create_only(store, &path, bytes))?;
     let file = ManifestFile {
         path,
         kind: key.kind().to_owned(),
         period: period.clone(),
         recipient: key.recipient.to_string(),
         municipality: mirror.then(|| municipality.to_owned()),
-        shared: mirror.then(|| sharing.shared(&key.recipient, &period, municipality)),
+        shared,
         sha256,
-        content_sha256,
-        rows,
-        suppressed,
+        content_sha256: figures.content_sha256,
+        rows: cells.len() as u64,
+        suppressed: figures.suppressed,
     };
     Ok((file, audit))
 }
@@ -534,16 +582,64 @@ async fn put_create_only(store: &dyn ObjectStore, path: &str, bytes: Vec<u8>) ->
     }
 }
 
+/// The published figures of a report's cells and their digest.
+struct Figures {
+    published: Vec<rules::Published>,
+    suppressed: u64,
+    /// [`ManifestFile::content_sha256`].
+    content_sha256: String,
+}
+
+impl Figures {
+    fn of(cells: &[Cell], config: &PublishConfig) -> Self {
+        use std::fmt::Write as _;
+        let published: Vec<rules::Published> =
+            cells.iter().map(|c| rules::publish(c, config)).collect();
+        let suppressed = published
+            .iter()
+            .filter(|p| p.status == "suppressed")
+            .count() as u64;
+        let mut content = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut line = String::new();
+        for (cell, p) in cells.iter().zip(&published) {
+            line.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(
+                line,
+                "{}\t{}\t{}\t",
+                cell.indicator.code, cell.dimension, cell.category
+            );
+            for number in [p.numerator, p.denominator] {
+                let _ = match number {
+                    Some(n) => write!(line, "{n}\t"),
+                    None => write!(line, "-\t"),
+                };
+            }
+            let _ = match p.value {
+                Some(v) => write!(line, "{:016x}\t", v.to_bits()),
+                None => write!(line, "-\t"),
+            };
+            line.push_str(p.status);
+            line.push('\n');
+            content.update(line.as_bytes());
+        }
+        Self {
+            published,
+            suppressed,
+            content_sha256: hex::encode(content.finish()),
+        }
+    }
+}
+
 fn write_parquet(
     key: &FileKey,
     cells: &[Cell],
-    config: &PublishConfig,
+    figures: &Figures,
     release: &str,
-) -> Result<(Vec<u8>, u64, u64, String)> {
+) -> Result<Vec<u8>> {
+    let published = &figures.published;
     let mirror = key.kind_order == 3;
     let rows = cells.len();
-    let published: Vec<rules::Published> =
-        cells.iter().map(|c| rules::publish(c, config)).collect();
     let repeated =
         |value: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
     let mut columns: Vec<ArrayRef> = vec![
@@ -605,28 +701,5 @@ fn write_parquet(
     let mut writer = ArrowWriter::try_new_with_options(&mut bytes, batch.schema(), options)?;
     writer.write(&batch)?;
     writer.close()?;
-    let suppressed = published
-        .iter()
-        .filter(|p| p.status == "suppressed")
-        .count() as u64;
-    let mut content = ring::digest::Context::new(&ring::digest::SHA256);
-    for (cell, p) in cells.iter().zip(&published) {
-        let number = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-        content.update(
-            format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                cell.indicator.code,
-                cell.dimension,
-                cell.category,
-                number(p.numerator),
-                number(p.denominator),
-                p.value
-                    .map_or_else(|| "-".to_owned(), |v| format!("{:016x}", v.to_bits())),
-                p.status
-            )
-            .as_bytes(),
-        );
-    }
-    let content_sha256 = hex::encode(content.finish());
-    Ok((bytes, rows as u64, suppressed, content_sha256))
+    Ok(bytes)
 }

@@ -50,16 +50,12 @@ pub struct RenderSummary {
 }
 
 /// Where the page of a mirror or municipality report in `language` goes, relative to the
-/// output directory: one directory per recipient holding a page per period, so a reader finds
+/// output directory, under the release of the whole set (`release`, the manifest's): one
+/// directory per recipient holding a page per period, so a reader finds
 /// a report's history together (`release=R/mirror/provider=A/municipality=G/2025-H1.html`,
 /// `release=R/municipality/GM0344/2025-H1.en.html`).
-pub fn page_path(report: &ManifestFile, language: Language) -> String {
-    let release = report
-        .path
-        .split('/')
-        .next()
-        .filter(|first| first.starts_with("release="))
-        .unwrap_or("release=unknown");
+pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> String {
+    let release = format!("release={release}");
     let suffix = match language {
         Language::Nl => "html",
         Language::En => "en.html",
@@ -123,7 +119,7 @@ pub fn render_release(
                 for &language in languages {
                     let html =
                         family.page(at, &manifest, &references, annotations, language, languages);
-                    let path = out.join(page_path(&report.file, language));
+                    let path = out.join(page_path(&manifest.release, &report.file, language));
                     write(&path, html.as_bytes())?;
                     pages += 1;
                     bytes += html.len() as u64;
@@ -331,7 +327,7 @@ impl<'p> Family<'p> {
             Language::Nl => Language::En,
             Language::En => Language::Nl,
         };
-        let other_path = page_path(&report.file, other);
+        let other_path = page_path(&manifest.release, &report.file, other);
         let other_language = variants
             .contains(&other)
             .then(|| other_path.rsplit('/').next().unwrap_or(&other_path));

@@ -767,7 +767,11 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .rfind(|f| f.kind == kind)
             .map(|f| {
                 pages
-                    .join(spiegel_render::page_path(f, spiegel_render::Language::Nl))
+                    .join(spiegel_render::page_path(
+                        &manifest.release,
+                        f,
+                        spiegel_render::Language::Nl,
+                    ))
                     .display()
                     .to_string()
             })

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,10 +108,64 @@ fn reruns_are_byte_identical_and_a_correction_equals_never_having_submitted_the_
     let mut lines: Vec<&str> = text.lines().collect();
     lines.remove(1);
     fs::write(corrected, lines.join("\n") + "\n").unwrap();
+    let inodes: BTreeMap<String, u64> = first
+        .keys()
+        .map(|path| {
+            let inode = fs::metadata(fixture.dir.path().join("a/out").join(path))
+                .unwrap()
+                .ino();
+            (path.clone(), inode)
+        })
+        .collect();
     let after = fixture.run(&input, "a");
     assert_ne!(
         after["manifest.json"], first["manifest.json"],
         "the correction changed nothing"
+    );
+    // A report the correction left as it was keeps its object, not written again; a report it
+    // changed is released under a new id, at a new path.
+    let reports = |out: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, (String, String)> {
+        let manifest: serde_json::Value = serde_json::from_slice(&out["manifest.json"]).unwrap();
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let report = format!(
+                    "{} {} {} {}",
+                    f["kind"], f["period"], f["recipient"], f["municipality"]
+                );
+                let path = f["path"].as_str().unwrap().to_owned();
+                (
+                    report,
+                    (path, f["content_sha256"].as_str().unwrap().to_owned()),
+                )
+            })
+            .collect()
+    };
+    let (before_reports, after_reports) = (reports(&first), reports(&after));
+    let (mut kept, mut revised) = (0, 0);
+    for (report, (path, content)) in &after_reports {
+        let (old_path, old_content) = &before_reports[report];
+        if content == old_content {
+            assert_eq!(path, old_path, "{report}: unchanged figures at a new path");
+            let inode = fs::metadata(fixture.dir.path().join("a/out").join(path))
+                .unwrap()
+                .ino();
+            assert_eq!(inode, inodes[path], "{path}: written again");
+            kept += 1;
+        } else {
+            assert_ne!(path, old_path, "{report}: revised under the same path");
+            assert!(
+                !after.contains_key(old_path),
+                "{old_path}: revised but not removed"
+            );
+            revised += 1;
+        }
+    }
+    assert!(
+        revised >= 1 && kept > 4 * revised,
+        "{revised} reports revised and {kept} kept by a one-record correction"
     );
 
     // A fresh pipeline that only ever saw the corrected file publishes exactly the same.
@@ -457,16 +512,18 @@ fn the_demo_generates_runs_and_summarises() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.path().join("reports/manifest.json")).unwrap())
             .unwrap();
-    let national = format!(
-        "release={}/national/period=2026-H1/national.parquet",
-        manifest["release"].as_str().unwrap()
-    );
-    assert!(dir.path().join("reports").join(&national).exists());
+    let national: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "national" && f["period"] == "2026-H1")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(national.len(), 1, "{national:?}");
     assert!(
-        manifest["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["path"] == national.as_str())
+        national[0].starts_with("national/period=2026-H1/") && national[0].ends_with(".parquet"),
+        "{}",
+        national[0]
     );
+    assert!(dir.path().join("reports").join(national[0]).exists());
 }
