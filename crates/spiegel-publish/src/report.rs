@@ -161,7 +161,9 @@ impl FileKey {
     /// Where the report released as `release` goes: partitioned by kind, period and
     /// recipient, named by its release id, so a report once written is never overwritten, a
     /// reader following a manifest never sees two releases of a report mixed, and a report
-    /// that a new release leaves unchanged keeps its object.
+    /// that a new release leaves unchanged keeps its object. A provider's mirror reports of a
+    /// period share its directory, named by municipality: a directory per mirror report would
+    /// double what a local store creates.
     fn path(&self, release: &str) -> String {
         let base = format!("{}/period={}", self.kind(), self.period);
         match self.kind_order {
@@ -172,7 +174,7 @@ impl FileKey {
             ),
             2 => format!("{base}/municipality={}/{release}.parquet", self.recipient),
             _ => format!(
-                "{base}/provider={}/municipality={}/{release}.parquet",
+                "{base}/provider={}/{}-{release}.parquet",
                 self.recipient,
                 self.municipality.as_deref().unwrap_or_default()
             ),
