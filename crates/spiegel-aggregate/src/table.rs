@@ -3,12 +3,17 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, ListBuilder, StringDictionaryBuilder, UInt32Builder,
+    BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int32Builder, UInt32Builder,
     UInt64Builder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{
+    ArrayRef, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray, UInt32Array,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 
 use crate::cells::Count;
@@ -99,34 +104,104 @@ pub(crate) struct CellRow<'a> {
     pub(crate) providers: &'a [String],
 }
 
-type Dict = StringDictionaryBuilder<Int32Type>;
+/// A dictionary-encoded text column built row by row. The texts of a master table come from a
+/// few places (the period, the code lists, the reference and provider names), again and again:
+/// a text from the same place as one seen before is found by its address, compared with the
+/// value found there (so a text from elsewhere that happens to reuse an address is never taken
+/// for another), and only a new one is hashed. Keys are given in order of first appearance,
+/// as Arrow's dictionary builder gives them.
+struct TextColumn {
+    keys: Int32Builder,
+    values: Vec<Box<str>>,
+    by_content: HashMap<Box<str>, i32>,
+    /// (address, length, key) of recently seen texts, by a hash of the address.
+    by_address: Box<[(usize, usize, i32); ADDRESS_SLOTS]>,
+}
+
+const ADDRESS_SLOTS: usize = 256;
+
+impl TextColumn {
+    fn new() -> Self {
+        Self {
+            keys: Int32Builder::new(),
+            values: Vec::new(),
+            by_content: HashMap::new(),
+            by_address: Box::new([(0, 0, -1); ADDRESS_SLOTS]),
+        }
+    }
+
+    fn key(&mut self, text: &str) -> i32 {
+        let address = text.as_ptr() as usize;
+        let slot = (address ^ (address >> 9)) % ADDRESS_SLOTS;
+        let (seen, len, key) = self.by_address[slot];
+        if seen == address && len == text.len() && key >= 0 && *self.values[key as usize] == *text {
+            return key;
+        }
+        let key = match self.by_content.get(text) {
+            Some(&key) => key,
+            None => {
+                let key = self.values.len() as i32;
+                self.values.push(text.into());
+                self.by_content.insert(text.into(), key);
+                key
+            }
+        };
+        self.by_address[slot] = (address, text.len(), key);
+        key
+    }
+
+    fn append(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                let key = self.key(text);
+                self.keys.append_value(key);
+            }
+            None => self.keys.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, ArrowError> {
+        let values = StringArray::from_iter_values(self.values.iter().map(|v| &**v));
+        DictionaryArray::try_new(self.keys.finish(), Arc::new(values))
+    }
+}
 
 /// Builds the master table row by row.
 pub(crate) struct TableBuilder {
-    texts: [Dict; 8],
+    texts: [TextColumn; 8],
     numerator: UInt32Builder,
     numerator_key: UInt64Builder,
     denominator: UInt32Builder,
     denominator_key: UInt64Builder,
     value: Float64Builder,
     provisional: BooleanBuilder,
-    contributors: ListBuilder<Dict>,
-    contributor_units: ListBuilder<UInt32Builder>,
+    /// Contributor lists: offsets, validity, and per contributor its provider number, which
+    /// is the key into the provider names (numbered in AGB order, so a list in number order
+    /// is in name order).
+    contributor_offsets: Vec<i32>,
+    contributor_valid: BooleanBufferBuilder,
+    contributor_providers: Vec<i32>,
+    contributor_units: Vec<u32>,
+    /// The provider names the contributor keys point into.
+    providers: Option<Arc<StringArray>>,
     rows: usize,
 }
 
 impl TableBuilder {
     pub(crate) fn new() -> Self {
         Self {
-            texts: std::array::from_fn(|_| Dict::new()),
+            texts: std::array::from_fn(|_| TextColumn::new()),
             numerator: UInt32Builder::new(),
             numerator_key: UInt64Builder::new(),
             denominator: UInt32Builder::new(),
             denominator_key: UInt64Builder::new(),
             value: Float64Builder::new(),
             provisional: BooleanBuilder::new(),
-            contributors: ListBuilder::new(Dict::new()),
-            contributor_units: ListBuilder::new(UInt32Builder::new()),
+            contributor_offsets: vec![0],
+            contributor_valid: BooleanBufferBuilder::new(0),
+            contributor_providers: Vec::new(),
+            contributor_units: Vec::new(),
+            providers: None,
             rows: 0,
         }
     }
@@ -146,14 +221,14 @@ impl TableBuilder {
             dimension,
             category,
         ] = &mut self.texts;
-        period.append_value(row.period);
-        kind.append_value(row.kind);
-        gemeente.append_option(row.gemeente);
-        region.append_option(row.region);
-        provider.append_option(row.provider);
-        indicator.append_value(row.indicator);
-        dimension.append_value(row.dimension);
-        category.append_value(row.category);
+        period.append(Some(row.period));
+        kind.append(Some(row.kind));
+        gemeente.append(row.gemeente);
+        region.append(row.region);
+        provider.append(row.provider);
+        indicator.append(Some(row.indicator));
+        dimension.append(Some(row.dimension));
+        category.append(Some(row.category));
         self.numerator.append_option(row.numerator.map(|c| c.n));
         self.numerator_key
             .append_option(row.numerator.map(|c| c.key));
@@ -162,42 +237,71 @@ impl TableBuilder {
             .append_option(row.denominator.map(|c| c.key));
         self.value.append_option(row.value);
         self.provisional.append_value(row.provisional);
+        if self.providers.is_none() {
+            self.providers = Some(Arc::new(StringArray::from_iter_values(
+                row.providers.iter(),
+            )));
+        }
         match row.contributors {
             Some(contributors) => {
-                let mut named: Vec<(&str, u32)> = contributors
-                    .iter()
-                    .map(|&(p, u)| (row.providers[usize::from(p)].as_str(), u))
-                    .collect();
-                named.sort_unstable();
-                for (p, u) in named {
-                    self.contributors.values().append_value(p);
-                    self.contributor_units.values().append_value(u);
+                // In provider-number order, which is name order (the stage hands them so).
+                let sorted = if contributors.is_sorted() {
+                    std::borrow::Cow::Borrowed(contributors)
+                } else {
+                    let mut sorted = contributors.to_vec();
+                    sorted.sort_unstable();
+                    std::borrow::Cow::Owned(sorted)
+                };
+                for &(p, u) in sorted.iter() {
+                    self.contributor_providers.push(i32::from(p));
+                    self.contributor_units.push(u);
                 }
-                self.contributors.append(true);
-                self.contributor_units.append(true);
+                self.contributor_valid.append(true);
             }
-            None => {
-                self.contributors.append(false);
-                self.contributor_units.append(false);
-            }
+            None => self.contributor_valid.append(false),
         }
+        self.contributor_offsets
+            .push(self.contributor_providers.len() as i32);
         self.rows += 1;
     }
 
     pub(crate) fn finish(mut self) -> Result<RecordBatch, ArrowError> {
-        let mut columns: Vec<ArrayRef> = self
-            .texts
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(16);
+        for text in &mut self.texts {
+            columns.push(Arc::new(text.finish()?));
+        }
         columns.push(Arc::new(self.numerator.finish()));
         columns.push(Arc::new(self.numerator_key.finish()));
         columns.push(Arc::new(self.denominator.finish()));
         columns.push(Arc::new(self.denominator_key.finish()));
         columns.push(Arc::new(self.value.finish()));
         columns.push(Arc::new(self.provisional.finish()));
-        columns.push(Arc::new(self.contributors.finish()));
-        columns.push(Arc::new(self.contributor_units.finish()));
-        RecordBatch::try_new(master_schema(), columns)
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.contributor_offsets));
+        let valid = NullBuffer::new(self.contributor_valid.finish());
+        let providers = self
+            .providers
+            .unwrap_or_else(|| Arc::new(StringArray::from(Vec::<&str>::new())));
+        let names = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(self.contributor_providers),
+            providers,
+        )?;
+        let schema = master_schema();
+        let list_field = |name: &str| match schema.field_with_name(name).map(|f| f.data_type()) {
+            Ok(DataType::List(field)) => Ok(field.clone()),
+            _ => Err(ArrowError::SchemaError(format!("{name} is not a list"))),
+        };
+        columns.push(Arc::new(ListArray::try_new(
+            list_field(column::CONTRIBUTORS)?,
+            offsets.clone(),
+            Arc::new(names),
+            Some(valid.clone()),
+        )?));
+        columns.push(Arc::new(ListArray::try_new(
+            list_field(column::CONTRIBUTOR_UNITS)?,
+            offsets,
+            Arc::new(UInt32Array::from(self.contributor_units)),
+            Some(valid),
+        )?));
+        RecordBatch::try_new(schema, columns)
     }
 }
