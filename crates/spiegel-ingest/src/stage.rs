@@ -35,6 +35,15 @@ pub enum Submitted {
     },
 }
 
+/// A submission file read and validated by [`IngestStage::prepare`], not yet sent on.
+#[derive(Debug)]
+pub struct Prepared {
+    meta: SubmissionMeta,
+    submission: String,
+    /// None when the file is the submission in force.
+    ingested: Option<Ingested>,
+}
+
 /// The ingest stage with its stage-1 key, its state directory and its producer.
 ///
 /// Reading takes `&self`, so one stage validates several uploads at once (the HTTP API shares
@@ -84,17 +93,40 @@ impl IngestStage {
 
     /// Ingests one submission file named `<AGB>_<PERIOD>.<ext>`.
     pub fn submit(&self, path: &Path) -> Result<Submitted> {
+        let prepared = self.prepare(path)?;
+        self.send(prepared)
+    }
+
+    /// Reads, validates and tokenises a submission file named `<AGB>_<PERIOD>.<ext>` without
+    /// sending it on: several files can be prepared at once, and [`IngestStage::send`] sends
+    /// them in the order they were made.
+    pub fn prepare(&self, path: &Path) -> Result<Prepared> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let meta = SubmissionMeta::from_file_name(&name)?;
         let submission = file_digest(path)?;
-        if self.is_current(&meta, &submission) {
-            return Ok(Submitted::Unchanged);
+        let ingested = if self.is_current(&meta, &submission) {
+            None
+        } else {
+            Some(self.ingest(&meta).read_path(path)?)
+        };
+        Ok(Prepared {
+            meta,
+            submission,
+            ingested,
+        })
+    }
+
+    /// Sends a prepared submission on, unless it is (by now) the submission in force.
+    pub fn send(&self, prepared: Prepared) -> Result<Submitted> {
+        match prepared.ingested {
+            Some(ingested) if !self.is_current(&prepared.meta, &prepared.submission) => {
+                self.apply(&prepared.meta, &prepared.submission, ingested)
+            }
+            _ => Ok(Submitted::Unchanged),
         }
-        let ingested = self.ingest(&meta).read_path(path)?;
-        self.apply(&meta, &submission, ingested)
     }
 
     /// Validates and tokenises a submission streamed from `input` (decompressed), without

@@ -331,6 +331,10 @@ pub(crate) fn switch_key_version(
     })
 }
 
+/// Submission files read at once by `spiegel run`: enough to keep two cores busy, few enough
+/// that their records take little memory before they are sent on.
+const INGEST_WINDOW: usize = 4;
+
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(
     input: &Path,
@@ -352,14 +356,20 @@ pub(crate) fn run(
     let versions = vec![source_key.version()];
     let ingest = ingest_stage(config, source_key, data_dir, &transport)?;
     let timer = std::time::Instant::now();
-    for path in submissions_in(input)? {
-        match ingest.submit(&path)? {
-            Submitted::Sent { .. } => summary.sent += 1,
-            Submitted::Unchanged => summary.unchanged += 1,
-            Submitted::Rejected { receipt } => {
-                summary
-                    .rejected
-                    .push(format!("{}: {}", path.display(), receipt.to_text()));
+    // Files are read and validated a few at a time, each on every core it can use, and sent
+    // on in name order: the order in which a later file replaces an earlier one.
+    for window in submissions_in(input)?.chunks(INGEST_WINDOW) {
+        let prepared =
+            spiegel_core::parallel::map(window.to_vec(), 2, |path| ingest.prepare(&path));
+        for (path, prepared) in window.iter().zip(prepared) {
+            match ingest.send(prepared?)? {
+                Submitted::Sent { .. } => summary.sent += 1,
+                Submitted::Unchanged => summary.unchanged += 1,
+                Submitted::Rejected { receipt } => {
+                    summary
+                        .rejected
+                        .push(format!("{}: {}", path.display(), receipt.to_text()));
+                }
             }
         }
     }
