@@ -11,46 +11,26 @@ use arrow_array::{Array, RecordBatch};
 use spiegel_aggregate::indicators::INDICATORS;
 use spiegel_aggregate::table::column;
 use spiegel_aggregate::{AggregateConfig, PseudonymLabel, master_table};
-use spiegel_ingest::IngestConfig;
-use spiegel_ingest::stage::{IngestStage, Submitted};
-use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
-use spiegel_transport::{EmbeddedTransport, Transport, topic};
+use spiegel_pseudonymise::TtpKey;
+use spiegel_transport::{Transport, topic};
+
+mod common;
+use common::{World, ttp};
 
 /// Ingests and pseudonymises every submission in `dir` through the real stages.
 fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
-    let data = tempfile::tempdir().unwrap();
-    let transport = EmbeddedTransport::open(data.path()).unwrap();
-    let ttp = TtpId::new("spiegel").unwrap();
-    let k1 = SourceKey::from_bytes(1, ttp.clone(), [1; 32]);
-    let k2 = TtpKey::from_bytes(1, ttp.clone(), [2; 32]);
-    let ingest = IngestStage::new(
-        IngestConfig::default(),
-        k1,
-        vec![1],
-        &data.path().join("ingest"),
-        transport.producer().unwrap(),
-    )
-    .unwrap();
+    let world = World::new();
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
     for file in files {
-        match ingest.submit(&file).unwrap() {
-            Submitted::Sent { .. } => {}
-            other => panic!("{} not accepted: {other:?}", file.display()),
-        }
+        world.submit(&file);
     }
-    PseudonymiseStage::new(
-        Pseudonymiser::new(k2, vec![1]),
-        transport.consumer(topic::SUBMISSIONS, "p").unwrap(),
-        transport.producer().unwrap(),
-    )
-    .run_until_idle()
-    .unwrap();
-    let messages = transport
+    world.pseudonymise(TtpKey::from_bytes(1, ttp(), [2; 32]));
+    let messages = world
+        .transport
         .consumer(topic::PSEUDONYMISED, "test")
         .unwrap()
         .poll(100)
@@ -59,7 +39,13 @@ fn pseudonymised(dir: &Path) -> (Vec<RecordBatch>, PseudonymLabel) {
         .iter()
         .map(|m| spiegel_core::ipc::from_ipc(&m.payload).unwrap())
         .collect();
-    (batches, PseudonymLabel { ttp, version: 1 })
+    (
+        batches,
+        PseudonymLabel {
+            ttp: ttp(),
+            version: 1,
+        },
+    )
 }
 
 fn text(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
