@@ -41,7 +41,8 @@
 //! again, so a correction recomputes the periods its linkage reaches and no other. The kept
 //! parts are a cache, not state: they are not synced to disk, are named with their checksum
 //! so that one cut short by a crash is never taken, and a stage without them computes every
-//! part.
+//! part. Likewise a long-running stage keeps the stored submissions decoded between releases
+//! and decodes only those stored since (by the digest of the stored message).
 //!
 //! # Key rotation
 //!
@@ -148,13 +149,75 @@ pub fn master_table(
     submissions: impl IntoIterator<Item = Result<RecordBatch>>,
     mut part: impl FnMut(usize, usize, RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    let reference = Reference::embedded();
+    let regions: Vec<String> = reference.regions().to_vec();
+    let mut decoded = Vec::new();
+    for batch in submissions {
+        decoded.push(decode_submission(&batch?, label, reference, &regions)?);
+    }
+    let providers = number_providers(&mut decoded.iter_mut().collect::<Vec<_>>());
+    let decoded: Vec<&model::Submission> = decoded.iter().collect();
     compute_parts(
         config,
         label,
-        submissions,
+        &decoded,
+        &providers,
         None,
         |index, parts, computed| part(index, parts, spiegel_core::ipc::from_ipc(&computed.ipc)?),
     )
+}
+
+/// A stored submission decoded into trajectories, its provider not yet numbered.
+fn decode_submission(
+    batch: &RecordBatch,
+    label: &PseudonymLabel,
+    reference: &Reference,
+    regions: &[String],
+) -> Result<model::Submission> {
+    let (provider, period, submission) = model::batch_identity(batch)?;
+    let record_keys = batch
+        .schema_ref()
+        .metadata()
+        .get(spiegel_pseudonymise::stage::META_RECORD_KEYS)
+        .cloned()
+        .unwrap_or_default();
+    let trajectories = model::decode(
+        batch,
+        provider,
+        u16::MAX,
+        &label.ttp,
+        label.version,
+        reference,
+        regions,
+    )?;
+    Ok(model::Submission {
+        identity: format!("{provider}_{period}={submission} {record_keys}"),
+        provider,
+        provider_index: u16::MAX,
+        period,
+        trajectories,
+    })
+}
+
+/// Numbers the providers of `submissions` in AGB order, so that nothing computed depends on
+/// the order submissions arrived in, and returns their AGB codes in that order. Only the
+/// submissions whose number changed are touched.
+fn number_providers(submissions: &mut [&mut model::Submission]) -> Vec<String> {
+    let mut providers: Vec<spiegel_core::Agb> = submissions.iter().map(|s| s.provider).collect();
+    providers.sort_unstable();
+    providers.dedup();
+    for submission in submissions.iter_mut() {
+        let index = providers
+            .binary_search(&submission.provider)
+            .unwrap_or_default() as u16;
+        if submission.provider_index != index {
+            submission.provider_index = index;
+            for t in &mut submission.trajectories {
+                t.provider = index;
+            }
+        }
+    }
+    providers.iter().map(|p| p.as_str().to_owned()).collect()
 }
 
 /// One period's part of a master table, as an IPC stream without a release's metadata.
@@ -167,73 +230,25 @@ struct Part {
     reused: bool,
 }
 
-/// [`master_table`], with each part taken from `kept` when a part of the same digest was
-/// computed before, and kept there when computed now.
+/// [`master_table`] of decoded, numbered submissions, with each part taken from `kept` when a
+/// part of the same digest was computed before, and kept there when computed now.
 fn compute_parts(
     config: &AggregateConfig,
     label: &PseudonymLabel,
-    submissions: impl IntoIterator<Item = Result<RecordBatch>>,
+    decoded: &[&model::Submission],
+    provider_names: &[String],
     kept: Option<&store::Store>,
     mut part: impl FnMut(usize, usize, Part) -> Result<()>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let reference = Reference::embedded();
     let regions: Vec<String> = reference.regions().to_vec();
-    let mut decoded = Vec::new();
-    let mut agbs = Vec::new();
-    for batch in submissions {
-        let batch = batch?;
-        let (provider, period, submission) = model::batch_identity(&batch)?;
-        let record_keys = batch
-            .schema_ref()
-            .metadata()
-            .get(spiegel_pseudonymise::stage::META_RECORD_KEYS)
-            .cloned()
-            .unwrap_or_default();
-        // Provisional index: the order of arrival; renumbered by AGB code below.
-        let arrival = agbs.iter().position(|a| *a == provider).unwrap_or_else(|| {
-            agbs.push(provider);
-            agbs.len() - 1
-        }) as u16;
-        let trajectories = model::decode(
-            &batch,
-            provider,
-            arrival,
-            &label.ttp,
-            label.version,
-            reference,
-            &regions,
-        )?;
-        decoded.push(model::Submission {
-            identity: format!("{provider}_{period}={submission} {record_keys}"),
-            provider_index: arrival,
-            period,
-            trajectories,
-        });
-    }
-    // Provider numbers by AGB code, so the result does not depend on the order of arrival.
-    let mut providers = agbs.clone();
-    providers.sort_unstable();
-    let renumber: Vec<u16> = agbs
-        .iter()
-        .map(|a| providers.binary_search(a).unwrap_or_default() as u16)
-        .collect();
-    for submission in &mut decoded {
-        submission.provider_index = renumber[usize::from(submission.provider_index)];
-        for t in &mut submission.trajectories {
-            t.provider = submission.provider_index;
-        }
-    }
     let windows = link::Windows {
         no_new_start: config.no_new_start_days as i32,
         lookback: config.repeat_lookback_days as i32,
         continuation: config.continuation_days as i32,
     };
-    tracing::debug!(
-        seconds = started.elapsed().as_secs_f64(),
-        "submissions decoded"
-    );
-    let flags = link::link(&decoded, windows);
+    let flags = link::link(decoded, windows);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "children linked");
     let gemeenten: Vec<(String, u16)> = reference
         .gemeenten()
@@ -243,7 +258,6 @@ fn compute_parts(
             (g.code.to_string(), region)
         })
         .collect();
-    let provider_names: Vec<String> = providers.iter().map(|p| p.as_str().to_owned()).collect();
     let params = cells::Params {
         waiting_norm_days: config.waiting_norm_days as i32,
     };
@@ -261,14 +275,14 @@ fn compute_parts(
         let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Result<Part>)>(workers);
         for _ in 0..workers {
             let sender = sender.clone();
-            let (decoded, flags, periods, next) = (&decoded, &flags, &periods, &next);
-            let names = (&provider_names[..], &regions[..], &gemeenten[..]);
+            let (flags, periods, next) = (&flags, &periods, &next);
+            let names = (provider_names, &regions[..], &gemeenten[..]);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&period) = periods.get(index) else { break };
                     let (of_period, of_period_flags): (Vec<&model::Submission>, Vec<&Vec<link::Flags>>) =
-                        decoded.iter().zip(flags).filter(|(s, _)| s.period == period).unzip();
+                        decoded.iter().copied().zip(flags).filter(|(s, _)| s.period == period).unzip();
                     let digest = part_digest(config, &label.ttp, names.0, period, &of_period, &of_period_flags);
                     let computed = || -> Result<Part> {
                         if let Some(ipc) = kept.map(|k| k.part(&digest)).transpose()?.flatten() {
@@ -357,6 +371,9 @@ pub struct Progress {
     pub parts_computed: usize,
     /// ... and those the change did not reach, taken as computed for an earlier release.
     pub parts_reused: usize,
+    /// Stored submissions decoded for it: those stored since the stage last computed a
+    /// release (all of them in a new process).
+    pub decoded: usize,
 }
 
 /// The stage: its state directory between a consumer and a producer.
@@ -370,6 +387,9 @@ pub struct AggregateStage {
     release_quiet: std::time::Duration,
     last_change: Option<std::time::Instant>,
     awaiting_logged: Option<usize>,
+    /// The stored submissions as last decoded, by name, with the digest of the stored message
+    /// each was decoded from.
+    decoded: std::collections::BTreeMap<String, (String, model::Submission)>,
 }
 
 impl std::fmt::Debug for AggregateStage {
@@ -402,6 +422,7 @@ impl AggregateStage {
             release_quiet: std::time::Duration::ZERO,
             last_change: None,
             awaiting_logged: None,
+            decoded: std::collections::BTreeMap::new(),
         })
     }
 
@@ -515,10 +536,25 @@ impl AggregateStage {
         )?;
         let _span = tracing::info_span!("release", release = %release, watermark).entered();
         let mut sent = std::collections::BTreeSet::new();
+        let started = std::time::Instant::now();
+        progress.decoded = self.decode_stored(&index)?;
+        let providers = number_providers(
+            &mut self
+                .decoded
+                .values_mut()
+                .map(|(_, s)| s)
+                .collect::<Vec<_>>(),
+        );
+        let decoded: Vec<&model::Submission> = self.decoded.values().map(|(_, s)| s).collect();
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "submissions decoded"
+        );
         compute_parts(
             &self.config,
             &self.label,
-            self.store.load()?,
+            &decoded,
+            &providers,
             Some(&self.store),
             |index, parts, part| {
                 let mut metadata = spiegel_core::ipc::schema_of(&part.ipc)?.metadata().clone();
@@ -567,10 +603,39 @@ impl AggregateStage {
             release = %release,
             parts_computed = progress.parts_computed,
             parts_reused = progress.parts_reused,
+            decoded = progress.decoded,
             "release computed and sent"
         );
         progress.released = Some(release);
         Ok(progress)
+    }
+
+    /// Brings the decoded submissions in line with the stored ones: decodes those stored
+    /// since they were last decoded (by the digest of their stored message) and forgets
+    /// those no longer stored. A long-running stage so decodes only what changed.
+    fn decode_stored(&mut self, index: &[(String, store::Entry)]) -> Result<usize> {
+        let stored: std::collections::BTreeSet<&str> =
+            index.iter().map(|(name, _)| name.as_str()).collect();
+        self.decoded
+            .retain(|name, _| stored.contains(name.as_str()));
+        let reference = Reference::embedded();
+        let regions: Vec<String> = reference.regions().to_vec();
+        let mut decoded = 0;
+        for (name, entry) in index {
+            if self
+                .decoded
+                .get(name)
+                .is_some_and(|(payload, _)| *payload == entry.payload)
+            {
+                continue;
+            }
+            let batch = self.store.load_one(name)?;
+            let submission = decode_submission(&batch, &self.label, reference, &regions)?;
+            self.decoded
+                .insert(name.clone(), (entry.payload.clone(), submission));
+            decoded += 1;
+        }
+        Ok(decoded)
     }
 
     /// How many submissions the state holds (the latest per provider and period).

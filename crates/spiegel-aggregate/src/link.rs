@@ -44,7 +44,7 @@ impl Flags {
 }
 
 /// Flags for every trajectory of every submission, in the same order.
-pub(crate) fn link(submissions: &[Submission], windows: Windows) -> Vec<Vec<Flags>> {
+pub(crate) fn link(submissions: &[&Submission], windows: Windows) -> Vec<Vec<Flags>> {
     let mut flags: Vec<Vec<Flags>> = submissions
         .iter()
         .map(|s| vec![Flags::default(); s.trajectories.len()])
@@ -144,7 +144,7 @@ struct Coverage {
 }
 
 impl Coverage {
-    fn new(submissions: &[Submission]) -> Self {
+    fn new(submissions: &[&Submission]) -> Self {
         let mut by_provider: HashMap<u16, Vec<(i32, i32)>> = HashMap::new();
         for s in submissions {
             by_provider

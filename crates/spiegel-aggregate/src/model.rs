@@ -74,6 +74,9 @@ pub(crate) use spiegel_core::mix64 as mix;
 pub(crate) struct Submission {
     /// What identifies the submission's content: its name, submission id and record keys.
     pub(crate) identity: String,
+    pub(crate) provider: Agb,
+    /// The provider's number among all providers of the data set, in AGB order (also in
+    /// every trajectory).
     pub(crate) provider_index: u16,
     pub(crate) period: Period,
     pub(crate) trajectories: Vec<Traj>,

@@ -123,13 +123,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Every stored submission, in name order, read one at a time.
-    pub(crate) fn load(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
-        let dir = self.dir.join("submissions");
-        Ok(self.index()?.into_iter().map(move |(stem, _)| {
-            let bytes = fs::read(dir.join(format!("{stem}.arrows")))?;
-            Ok(spiegel_core::ipc::from_ipc(&bytes)?)
-        }))
+    /// The stored submission `stem` (`<AGB>_<PERIOD>`).
+    pub(crate) fn load_one(&self, stem: &str) -> Result<RecordBatch> {
+        let bytes = fs::read(self.dir.join("submissions").join(format!("{stem}.arrows")))?;
+        Ok(spiegel_core::ipc::from_ipc(&bytes)?)
     }
 
     /// The changelog offset of the last submission applied, if any.

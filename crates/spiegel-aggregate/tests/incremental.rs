@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! A release recomputes only the periods a change reaches: the other periods' parts are taken
-//! as computed for the release before, and the result is the same as computing everything
-//! afresh.
+//! A release recomputes only the periods a change reaches (the other periods' parts are taken
+//! as computed for the release before) and decodes only the submissions stored since the last
+//! one, and the result is the same as computing everything afresh.
 
 mod common;
 
@@ -63,7 +63,10 @@ fn a_correction_recomputes_only_the_periods_it_reaches_and_equals_a_fresh_comput
     let mut stage = world.aggregate(1);
     let first = stage.run_until_idle().unwrap();
     assert!(first.released.is_some());
-    assert_eq!((first.parts_computed, first.parts_reused), (2, 0));
+    assert_eq!(
+        (first.parts_computed, first.parts_reused, first.decoded),
+        (2, 0, 4)
+    );
 
     // Provider 11111111 corrects 2025-H2: only that period is computed again.
     let correction = world.dir.path().join("11111111_2025-H2.csv");
@@ -73,8 +76,8 @@ fn a_correction_recomputes_only_the_periods_it_reaches_and_equals_a_fresh_comput
     let second = stage.run_until_idle().unwrap();
     assert!(second.released.is_some() && second.released != first.released);
     assert_eq!(
-        (second.parts_computed, second.parts_reused),
-        (1, 1),
+        (second.parts_computed, second.parts_reused, second.decoded),
+        (1, 1, 1),
         "{second:?}"
     );
 
@@ -93,8 +96,8 @@ fn a_correction_recomputes_only_the_periods_it_reaches_and_equals_a_fresh_comput
     let third = stage.run_until_idle().unwrap();
     assert!(third.released.is_some());
     assert_eq!(
-        (third.parts_computed, third.parts_reused),
-        (2, 0),
+        (third.parts_computed, third.parts_reused, third.decoded),
+        (2, 0, 1),
         "{third:?}"
     );
     let again = computed_afresh(&[&first_period, &correction]);

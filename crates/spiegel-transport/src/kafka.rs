@@ -67,7 +67,10 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Largest chunk of a message in one Kafka record; below the broker's `message.max.bytes`.
     pub chunk_bytes: usize,
-    /// How long a consumer waits for a message before it reports the topic idle.
+    /// How long a consumer waits for a message before it reports the topic idle. A stage
+    /// whose input is idle moves on (the aggregate stage from its input to its changelog and
+    /// its release), so a message can wait this long at every step of the chain: 100 ms keeps
+    /// a correction's way through the stages short for ten wake-ups a second when idle.
     pub poll_timeout_ms: u64,
     /// Longest a producer's transaction may stay open before the broker aborts it.
     pub transaction_timeout_ms: u64,
@@ -90,7 +93,7 @@ impl Default for KafkaConfig {
             partitions: Partitions::default(),
             replication_factor: -1,
             chunk_bytes: 512 * 1024,
-            poll_timeout_ms: 500,
+            poll_timeout_ms: 100,
             transaction_timeout_ms: 60_000,
             drain_timeout_ms: 60_000,
             properties: BTreeMap::new(),
