@@ -467,16 +467,20 @@ fn publish_file(
     let sharing_with_all = |provider: &str| sharing_providers.contains(provider);
     rules::primary(&mut cells, config, &sharing_with_all);
     let intervals = rules::secondary(&mut cells, config.protection())?;
+    // Named before the cells are put in order: the audit points at cells by their place.
+    let unprotected = intervals.iter().find(|i| !i.protects()).map(|bad| {
+        let cell = &cells[bad.cell];
+        format!(
+            "{} {} {} {}",
+            cell.indicator.code, cell.dimension, cell.category, bad.column
+        )
+    });
     cells.sort_by_key(|c| c.indicator_order);
     let figures = Figures::of(&cells, config);
     let release = key.release_id(&figures.content_sha256);
     let path = key.path(&release);
-    if let Some(bad) = intervals.iter().find(|i| !i.protects()) {
-        let cell = &cells[bad.cell];
-        return Err(PublishError::Audit(format!(
-            "{path}: {} {} {} {}",
-            cell.indicator.code, cell.dimension, cell.category, bad.column
-        )));
+    if let Some(cell) = unprotected {
+        return Err(PublishError::Audit(format!("{path}: {cell}")));
     }
     let audit = FileAudit {
         path: path.clone(),
