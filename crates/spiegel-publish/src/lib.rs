@@ -706,7 +706,7 @@ fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
 #[derive(Debug, Default)]
 struct Previous {
     release: String,
-    files: report::Previous,
+    files: report::FilesByPath,
 }
 
 /// What the stage last announced: its feed position, and the id and files of that release.
@@ -801,7 +801,7 @@ struct InProgress {
     sharing: SharingRegistry,
     /// The reports of the release announced before, kept where this release leaves them as
     /// they were.
-    previous: report::Previous,
+    previous: report::FilesByPath,
     /// The parts of the last release this release can take as they are, by digest.
     reusable: HashMap<String, Reusable>,
     /// Each part's digest and period, as received.

@@ -398,13 +398,13 @@ pub struct FileAudit {
 
 /// The reports of the release announced before, by path: a report whose path (and with it
 /// its release id) comes again is the same file, kept instead of written again.
-pub(crate) type Previous = std::collections::HashMap<String, ManifestFile>;
+pub(crate) type FilesByPath = std::collections::HashMap<String, ManifestFile>;
 
 /// Applies the rules to every report file of one master-table part (one period) and writes
 /// the files that `previous` does not already hold, on every core.
 pub(crate) fn publish_part(
     part: &RecordBatch,
-    previous: &Previous,
+    previous: &FilesByPath,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
@@ -431,7 +431,7 @@ pub(crate) fn publish_part(
 fn publish_file(
     key: FileKey,
     mut cells: Vec<Cell>,
-    previous: &Previous,
+    previous: &FilesByPath,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
