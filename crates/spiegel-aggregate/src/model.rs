@@ -31,7 +31,12 @@ impl Child {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Traj {
     pub(crate) child: Child,
+    /// The provider's number among the providers of the data set, in AGB order: it changes
+    /// when a provider joins, so it indexes the data set's tables and nothing published.
     pub(crate) provider: u16,
+    /// The provider's AGB code as a number (8 digits fit in 32 bits): what a cell key mixes
+    /// in, so that a provider joining leaves the perturbation of everyone else's cells alone.
+    pub(crate) provider_code: u32,
     pub(crate) gemeente: u16,
     pub(crate) region: u16,
     pub(crate) hulpvorm: u8,
@@ -58,10 +63,11 @@ impl Traj {
         (self.child, self.provider, self.start, self.hulpvorm)
     }
 
-    /// 64 uniform bits for the cell key of a count of trajectories.
+    /// 64 uniform bits for the cell key of a count of trajectories: the same trajectory keys
+    /// the same cell in every data set it is part of (an AGB code is below 2^27).
     pub(crate) fn key_bits(&self) -> u64 {
         mix(self.child.key_bits()
-            ^ mix(u64::from(self.provider) << 40
+            ^ mix(u64::from(self.provider_code) << 36
                 | u64::from(self.hulpvorm) << 32
                 | self.start as u32 as u64))
     }
@@ -285,8 +291,8 @@ pub(crate) fn decode(
         .map(|g| regions.iter().position(|r| *r == g.regio).unwrap_or(0) as u16)
         .collect();
     let option = |a: &dyn Array, row: usize| a.is_valid(row);
-    // AGB codes are 8 digits.
-    let agb_number: u64 = agb.as_str().parse().unwrap_or_default();
+    // AGB codes are 8 digits, so they parse and fit in 32 bits.
+    let agb_number: u32 = agb.as_str().parse().unwrap_or_default();
     let mut out = Vec::with_capacity(rows);
     for row in 0..rows {
         let hulpvorm_index = hulpvorm[row] as u8;
@@ -309,7 +315,7 @@ pub(crate) fn decode(
         } else {
             // The BIJ record key of an unknown child, minus the birth date that minimisation
             // dropped: the same trajectory delivered in two periods is the same child.
-            Child::Unlinkable(mix(mix(mix(agb_number)
+            Child::Unlinkable(mix(mix(mix(u64::from(agb_number))
                 ^ (u64::from(gemeente[row]) << 32
                     | u64::from(geslacht[row]) << 24
                     | u64::from(hulpvorm_index) << 16
@@ -319,6 +325,7 @@ pub(crate) fn decode(
         out.push(Traj {
             child,
             provider,
+            provider_code: agb_number,
             gemeente: gemeente[row],
             region: region_of[usize::from(gemeente[row])],
             hulpvorm: hulpvorm_index,

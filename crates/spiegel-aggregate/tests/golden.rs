@@ -209,3 +209,72 @@ fn the_master_table_is_the_same_whatever_order_submissions_arrive_in() {
     let backward = parts(&label, &batches);
     assert_eq!(render(&forward), render(&backward));
 }
+
+/// The cell keys (SDC-4) of `provider`'s mirror cells, by cell.
+fn mirror_cell_keys(parts: &[RecordBatch], provider: &str) -> BTreeMap<String, [Option<u64>; 2]> {
+    use arrow_array::types::UInt64Type;
+    let mut out = BTreeMap::new();
+    for batch in parts {
+        let key = |name: &str, row: usize| {
+            let a = batch
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            a.is_valid(row).then(|| a.value(row))
+        };
+        for row in 0..batch.num_rows() {
+            if text(batch, column::PROVIDER_ID, row).as_deref() != Some(provider) {
+                continue;
+            }
+            let cell = [
+                column::PERIOD,
+                column::MUNICIPALITY_CODE,
+                column::INDICATOR,
+                column::DIMENSION,
+                column::CATEGORY,
+            ]
+            .map(|c| text(batch, c, row).unwrap_or_default())
+            .join(" ");
+            let keys = [
+                key(column::NUMERATOR_KEY, row),
+                key(column::DENOMINATOR_KEY, row),
+            ];
+            out.insert(cell, keys);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_provider_joining_leaves_the_cell_keys_of_the_others_alone() {
+    // Providers are numbered in AGB order inside a data set; a provider with a lower AGB
+    // code than everyone shifts every other provider's number. The perturbation of a count
+    // must not follow that number: the same trajectories key the same cells, or a newcomer
+    // would revise every other provider's published figures.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/submissions");
+    let (before, label) = pseudonymised(&root);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let header = std::fs::read_to_string(root.join("22222222_2025-H2.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    // Children of unknown BSN: the newcomer links to nobody, so the others' figures stay.
+    std::fs::write(
+        dir.path().join("10000000_2025-H2.csv"),
+        format!(
+            "{header}\n999999999,20150601,M,GM0363,01,02,02,20250801,,,,,,,,\n\
+             999999999,20100101,V,GM0363,02,01,02,20250901,20251101,01,,,,,,\n"
+        ),
+    )
+    .unwrap();
+    let (after, _) = pseudonymised(dir.path());
+    let (before, after) = (parts(&label, &before), parts(&label, &after));
+    for provider in ["11111111", "22222222"] {
+        let keys = mirror_cell_keys(&before, provider);
+        assert!(keys.values().any(|k| k[0].is_some()), "no keyed cells");
+        assert_eq!(keys, mirror_cell_keys(&after, provider), "{provider}");
+    }
+    assert!(!mirror_cell_keys(&after, "10000000").is_empty());
+}
