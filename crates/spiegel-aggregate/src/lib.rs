@@ -15,13 +15,13 @@
 //!
 //! 1. **forward**: each instance copies the submissions of the partitions it owns, unchanged, to
 //!    the single-partition changelog [`topic::AGGREGATE_STATE`], committing its input once the
-//!    copy is durable. Corrections of a provider share a partition, so they reach the changelog
+//!    copies are durable (in batches, [`PendingCommit`]). Corrections of a provider share a partition, so they reach the changelog
 //!    in the order they were made.
 //! 2. **apply**: every instance reads the whole changelog in a consumer group of its own
 //!    ([`state_group`]) and keeps the latest submission per (provider, period) in its state
 //!    directory (each submission a file written atomically, then its id), committing the
-//!    changelog offset once stored. The changelog offset applied so far is the state's
-//!    *watermark*.
+//!    changelog offset once stored (in batches, and always before a release is computed). The
+//!    changelog offset applied and committed so far is the state's *watermark*.
 //!
 //! After a restart an instance resumes both steps at its committed offsets; with an empty state
 //! directory (a new volume) its group starts at the changelog's beginning and rebuilds the
@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 use spiegel_core::Reference;
 use spiegel_pseudonymise::TtpId;
-use spiegel_transport::{Consumer, Producer, topic};
+use spiegel_transport::{Consumer, PendingCommit, Producer, topic};
 
 pub use error::{AggregateError, Result};
 
@@ -434,21 +434,37 @@ impl AggregateStage {
         self
     }
 
+    /// Records the changelog position applied so far as the state's watermark and commits it:
+    /// the stored submissions first, then the watermark, then the offset, so that the state
+    /// never claims more than it holds.
+    fn commit_applied(&mut self, applied: &mut PendingCommit) -> Result<()> {
+        if let Some(message) = applied.take() {
+            self.store.set_watermark(message.offset)?;
+            self.changelog.commit(&message)?;
+        }
+        Ok(())
+    }
+
     /// Forwards the submissions of this instance's partitions to the changelog, stores every
-    /// submission of the changelog (committing each once stored), then, if the stored state
+    /// submission of the changelog (committing them in batches once stored), then, if the stored state
     /// differs from the last release, computes and sends a new release.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
+        let mut forwarded = PendingCommit::default();
         while let Some(message) = self.input.poll(1)?.into_iter().next() {
             self.producer
                 .send(topic::AGGREGATE_STATE, &message.key, &message.payload)?;
-            self.input.commit(&message)?;
+            if forwarded.handled(&message) {
+                forwarded.commit(self.input.as_mut())?;
+            }
             tracing::info!(
                 partition = message.partition,
                 "submission forwarded to the changelog"
             );
             progress.forwarded += 1;
         }
+        forwarded.commit(self.input.as_mut())?;
+        let mut applied = PendingCommit::default();
         while let Some(message) = self.changelog.poll(1)?.into_iter().next() {
             let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
             let (provider, period, submission) = model::batch_identity(&batch)?;
@@ -488,9 +504,11 @@ impl AggregateStage {
                     }
                 }
             }
-            self.store.set_watermark(message.offset)?;
-            self.changelog.commit(&message)?;
+            if applied.handled(&message) {
+                self.commit_applied(&mut applied)?;
+            }
         }
+        self.commit_applied(&mut applied)?;
         if self
             .last_change
             .is_some_and(|t| t.elapsed() < self.release_quiet)

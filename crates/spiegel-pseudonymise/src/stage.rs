@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use spiegel_transport::{Consumer, Producer, topic};
+use spiegel_transport::{Consumer, PendingCommit, Producer, topic};
 
 use crate::{ClientToken, Pseudonymiser, TokenError};
 
@@ -91,12 +91,15 @@ impl PseudonymiseStage {
         }
     }
 
-    /// Handles every message available now, committing each once its output is durable.
+    /// Handles every message available now, committing them (in batches) once their output
+    /// is durable.
     pub fn run_until_idle(&mut self) -> Result<Progress, StageError> {
         let mut progress = Progress::default();
+        let mut pending = PendingCommit::default();
         loop {
             let messages = self.consumer.poll(1)?;
             let Some(message) = messages.into_iter().next() else {
+                pending.commit(self.consumer.as_mut())?;
                 return Ok(progress);
             };
             let span = tracing::info_span!(
@@ -122,7 +125,9 @@ impl PseudonymiseStage {
             let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
             self.producer
                 .send(topic::PSEUDONYMISED, &message.key, &bytes)?;
-            self.consumer.commit(&message)?;
+            if pending.handled(&message) {
+                pending.commit(self.consumer.as_mut())?;
+            }
             progress.submissions += 1;
             progress.records += output.num_rows();
             tracing::info!(records = output.num_rows(), "submission pseudonymised");

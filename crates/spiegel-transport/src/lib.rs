@@ -52,6 +52,56 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
+/// Handled messages whose commit is still to come. A commit costs two fsyncs on the embedded
+/// transport and a broker round trip on Kafka, so a stage commits once per [`Self::BATCH`]
+/// messages and when its input runs dry, not once per message. Outputs are durable before
+/// the commit that covers their input, as every commit requires; a crash in between
+/// redelivers at most a batch, which the stages' idempotence makes harmless.
+#[derive(Debug, Default)]
+pub struct PendingCommit {
+    /// The last handled message, without its payload (a commit needs only its position).
+    last: Option<Message>,
+    handled: usize,
+}
+
+impl PendingCommit {
+    /// Messages handled before a commit is due.
+    pub const BATCH: usize = 32;
+
+    /// Records that `message` (and every message handed out before it) is handled durably;
+    /// true when a commit is due.
+    pub fn handled(&mut self, message: &Message) -> bool {
+        self.last = Some(message.clone_without_payload());
+        self.handled += 1;
+        self.handled >= Self::BATCH
+    }
+
+    /// The message to commit, if any was handled since the last call.
+    pub fn take(&mut self) -> Option<Message> {
+        self.handled = 0;
+        self.last.take()
+    }
+
+    /// Commits what was handled, if anything.
+    pub fn commit(&mut self, consumer: &mut dyn Consumer) -> Result<()> {
+        match self.take() {
+            Some(message) => consumer.commit(&message),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Message {
+    fn clone_without_payload(&self) -> Self {
+        Self {
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.clone(),
+            payload: Vec::new(),
+        }
+    }
+}
+
 /// Sends messages to topics.
 pub trait Producer: Send {
     /// Appends a message; it is durable when this returns.
@@ -84,4 +134,36 @@ pub trait Transport: Send + Sync {
     /// A consumer of `topic` in consumer group `group`, positioned after the group's last
     /// committed offset.
     fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn handled_messages_are_committed_once_a_batch_and_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        let mut producer = transport.producer().unwrap();
+        for i in 0..40u8 {
+            producer.send("t", "k", &[i]).unwrap();
+        }
+        let resumes_at = || transport.consumer("t", "g").unwrap().poll(1).unwrap()[0].offset;
+        let mut consumer = transport.consumer("t", "g").unwrap();
+        let mut pending = PendingCommit::default();
+        for message in consumer.poll(40).unwrap() {
+            if pending.handled(&message) {
+                pending.commit(consumer.as_mut()).unwrap();
+                // The whole batch at once, not message by message.
+                assert_eq!(resumes_at(), PendingCommit::BATCH as u64);
+            }
+        }
+        assert_eq!(resumes_at(), PendingCommit::BATCH as u64);
+        pending.commit(consumer.as_mut()).unwrap();
+        assert!(transport.consumer("t", "g").unwrap().poll(1).unwrap().is_empty());
+        // Nothing handled since: nothing to commit.
+        assert!(pending.take().is_none());
+    }
 }
