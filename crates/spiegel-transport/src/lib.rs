@@ -162,7 +162,14 @@ mod tests {
         }
         assert_eq!(resumes_at(), PendingCommit::BATCH as u64);
         pending.commit(consumer.as_mut()).unwrap();
-        assert!(transport.consumer("t", "g").unwrap().poll(1).unwrap().is_empty());
+        assert!(
+            transport
+                .consumer("t", "g")
+                .unwrap()
+                .poll(1)
+                .unwrap()
+                .is_empty()
+        );
         // Nothing handled since: nothing to commit.
         assert!(pending.take().is_none());
     }

@@ -38,6 +38,8 @@ struct World {
     dir: tempfile::TempDir,
     prefix: String,
     stages: BTreeMap<&'static str, Child>,
+    /// How many processes of each instance were started, each logging its admin address once.
+    starts: BTreeMap<&'static str, usize>,
 }
 
 impl World {
@@ -66,6 +68,7 @@ impl World {
             dir,
             prefix: format!("{name}-{nonce:08x}."),
             stages: BTreeMap::new(),
+            starts: BTreeMap::new(),
         };
         fs::write(
             world.config(),
@@ -184,6 +187,7 @@ impl World {
             .spawn()
             .unwrap();
         self.stages.insert(name, child);
+        *self.starts.entry(name).or_default() += 1;
     }
 
     fn log(&self, name: &str) -> PathBuf {
@@ -191,14 +195,27 @@ impl World {
     }
 
     /// Where the latest process of instance `name` serves its admin endpoints, as its log says.
+    /// A process just started may not have logged it yet (the log then names the address of
+    /// the one before it, which is gone): waits for the line of the latest start.
     fn admin(&self, name: &str) -> String {
-        let log = fs::read_to_string(self.log(name)).unwrap();
-        let line = log
-            .lines()
-            .rfind(|l| l.contains("admin endpoints"))
-            .unwrap_or_else(|| panic!("{name} logged no admin address"));
-        let (_, after) = line.split_once("admin=").unwrap();
-        after.split_whitespace().next().unwrap().to_owned()
+        let started = self.starts.get(name).copied().unwrap_or(1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = fs::read_to_string(self.log(name)).unwrap();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("admin endpoints"))
+                .collect();
+            if lines.len() >= started {
+                let (_, after) = lines[lines.len() - 1].split_once("admin=").unwrap();
+                return after.split_whitespace().next().unwrap().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} logged no admin address since it was started"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The partition of every submission an aggregate instance forwarded, as its log says.
