@@ -15,8 +15,8 @@
 //!
 //! 1. **forward**: each instance copies the submissions of the partitions it owns, unchanged, to
 //!    the single-partition changelog [`topic::AGGREGATE_STATE`], committing its input once the
-//!    copies are durable (in batches, [`PendingCommit`]). Corrections of a provider share a partition, so they reach the changelog
-//!    in the order they were made.
+//!    copies are durable (in batches, [`PendingCommit`]). Corrections of a provider share a
+//!    partition, so they reach the changelog in the order they were made.
 //! 2. **apply**: every instance reads the whole changelog in a consumer group of its own
 //!    ([`state_group`]) and keeps the latest submission per (provider, period) in its state
 //!    directory (each submission a file written atomically, then its id), committing the
@@ -446,8 +446,8 @@ impl AggregateStage {
     }
 
     /// Forwards the submissions of this instance's partitions to the changelog, stores every
-    /// submission of the changelog (committing them in batches once stored), then, if the stored state
-    /// differs from the last release, computes and sends a new release.
+    /// submission of the changelog (committing them in batches once stored), then, if the
+    /// stored state differs from the last release, computes and sends a new release.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
         let mut forwarded = PendingCommit::default();
