@@ -7,6 +7,9 @@ pub enum PublishError {
     /// Local state or the sharing registry could not be read or written.
     #[error("publish state: {0}")]
     Io(#[from] std::io::Error),
+    /// The report store's writes could not be made durable; the release is not announced.
+    #[error("the report store could not be synced to disk: {0}")]
+    Sync(#[source] std::io::Error),
     /// A topic could not be read or written.
     #[error(transparent)]
     Transport(#[from] spiegel_transport::TransportError),

@@ -197,7 +197,12 @@ pub struct PublishStage {
     current: Option<InProgress>,
     /// The watermark of the last release published (kept in the state directory).
     published_watermark: Option<u64>,
+    /// Makes what was written to `store` durable ([`PublishStage::with_store_sync`]).
+    sync_store: Option<StoreSync>,
 }
+
+/// Makes the writes to a report store durable that its puts alone do not.
+type StoreSync = Box<dyn Fn() -> std::io::Result<()> + Send>;
 
 impl std::fmt::Debug for PublishStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,7 +243,34 @@ impl PublishStage {
             runtime,
             current: None,
             published_watermark,
+            sync_store: None,
         })
+    }
+
+    /// For a report store whose puts return before the bytes are durable (a local directory
+    /// written without fsync): `sync` makes them durable, and the stage calls it once the
+    /// reports of a release are written, before the manifest names them, and once the manifest
+    /// and feed are written, before a release event announces them and the stage's state and
+    /// offset record the release. Without it, a power loss after the commit could leave a
+    /// manifest naming reports that are not on disk, which no later release writes again.
+    pub fn with_store_sync(
+        mut self,
+        sync: impl Fn() -> std::io::Result<()> + Send + 'static,
+    ) -> Self {
+        self.sync_store = Some(Box::new(sync));
+        self
+    }
+
+    fn sync_store(&self) -> Result<()> {
+        if let Some(sync) = &self.sync_store {
+            let started = std::time::Instant::now();
+            sync().map_err(PublishError::Sync)?;
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "report store synced"
+            );
+        }
+        Ok(())
     }
 
     /// Publishes every release available now, one master-table part (period) at a time. The
@@ -472,6 +504,7 @@ impl PublishStage {
     /// Writes the manifest of a release whose parts are all published, keeps its audit,
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
+        self.sync_store()?;
         let manifest = self.runtime.block_on(report::finish_release(
             &done.release,
             done.files,
@@ -583,6 +616,7 @@ impl PublishStage {
             &object_store::path::Path::from(feed_object(feed.seq)),
             feed_json.into(),
         ))?;
+        self.sync_store()?;
 
         // The Kafka feed of each municipality: the releases that changed what it may read
         // (its own report, and the mirror reports shared with it as of the release).

@@ -267,6 +267,7 @@ pub(crate) fn publish_stage(
         object_store::local::LocalFileSystem::new_with_prefix(out)
             .with_context(|| format!("opening the report store {}", out.display()))?,
     );
+    let synced = out.to_owned();
     Ok(PublishStage::new(
         config,
         &sharing.map_or_else(
@@ -277,7 +278,10 @@ pub(crate) fn publish_stage(
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
         transport.producer()?,
-    )?)
+    )?
+    // The local store writes without fsync: one sync of its file system per step costs less
+    // than two fsyncs per report.
+    .with_store_sync(move || spiegel_core::durable::sync_file_system(&synced)))
 }
 
 /// What [`switch_key_version`] did.
@@ -415,4 +419,137 @@ pub(crate) fn run(
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A small pipeline run in `dir`, then its publish stage's work undone (reports, state,
+    /// committed offset), so that the release waits on the aggregates topic to be published
+    /// again: the reports the run published, and where the offset is committed.
+    fn published_then_undone(dir: &Path) -> (Vec<String>, PathBuf) {
+        let input = dir.join("in");
+        crate::generate::generate(
+            &crate::generate::GenerateOptions {
+                out: input.clone(),
+                records: 400,
+                seed: 3,
+                providers: Some(3),
+                periods: crate::generate::default_periods()[..1].to_vec(),
+                semicolon: false,
+            },
+            |_| {},
+        )
+        .unwrap();
+        let (out, data_dir) = (dir.join("out"), dir.join("data"));
+        let summary = run(&input, &out, &data_dir, None, &PipelineConfig::default()).unwrap();
+        let reports: Vec<String> = summary
+            .manifest
+            .expect("a release is published")
+            .files
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert!(!reports.is_empty());
+        let offset = data_dir
+            .join("transport/groups")
+            .join(spiegel_publish::GROUP)
+            .join(topic::AGGREGATES);
+        std::fs::remove_dir_all(&out).unwrap();
+        std::fs::remove_dir_all(data_dir.join("publish")).unwrap();
+        std::fs::remove_file(&offset).unwrap();
+        (reports, offset)
+    }
+
+    fn publish_again(
+        dir: &Path,
+        sync: impl Fn() -> std::io::Result<()> + Send + 'static,
+    ) -> spiegel_publish::Result<spiegel_publish::Progress> {
+        let data_dir = dir.join("data");
+        let transport = EmbeddedTransport::open(&data_dir.join("transport")).unwrap();
+        publish_stage(
+            PublishConfig::default(),
+            &data_dir,
+            None,
+            &dir.join("out"),
+            &transport,
+        )
+        .unwrap()
+        .with_store_sync(sync)
+        .run_until_idle()
+    }
+
+    /// What was on disk when the publish stage synced its report store.
+    #[derive(Debug, PartialEq, Eq)]
+    struct AtSync {
+        reports_missing: usize,
+        manifest: bool,
+        feed: bool,
+        announced: bool,
+        committed: bool,
+    }
+
+    #[test]
+    fn reports_are_synced_before_the_manifest_names_them_and_the_manifest_before_the_release_is_recorded()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let (reports, offset) = published_then_undone(dir.path());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (recorded, out) = (seen.clone(), dir.path().join("out"));
+        let announced = dir.path().join("data/publish/announced.json");
+        let published = publish_again(dir.path(), move || {
+            recorded.lock().unwrap().push(AtSync {
+                reports_missing: reports.iter().filter(|p| !out.join(p).is_file()).count(),
+                manifest: out.join(spiegel_publish::MANIFEST).is_file(),
+                feed: out.join(spiegel_publish::feed_object(1)).is_file(),
+                announced: announced.is_file(),
+                committed: offset.is_file(),
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert!(published.published.is_some());
+        let unrecorded = |manifest, feed| AtSync {
+            reports_missing: 0,
+            manifest,
+            feed,
+            announced: false,
+            committed: false,
+        };
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [unrecorded(false, false), unrecorded(true, true)]
+        );
+    }
+
+    #[test]
+    fn a_report_store_that_cannot_be_synced_gets_no_manifest_and_its_release_stays_uncommitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, offset) = published_then_undone(dir.path());
+        let error =
+            publish_again(dir.path(), || Err(std::io::Error::other("disk gone"))).unwrap_err();
+        assert!(
+            matches!(error, spiegel_publish::PublishError::Sync(_)),
+            "{error}"
+        );
+        assert!(
+            !dir.path()
+                .join("out")
+                .join(spiegel_publish::MANIFEST)
+                .exists()
+        );
+        assert!(!offset.exists());
+        // Once the store syncs again, the release is published.
+        assert!(
+            publish_again(dir.path(), || Ok(()))
+                .unwrap()
+                .published
+                .is_some()
+        );
+    }
 }
