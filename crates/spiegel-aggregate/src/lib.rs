@@ -638,22 +638,25 @@ impl AggregateStage {
             .retain(|name, _| stored.contains(name.as_str()));
         let reference = Reference::embedded();
         let regions: Vec<String> = reference.regions().to_vec();
-        let mut decoded = 0;
-        for (name, entry) in index {
-            if self
-                .decoded
-                .get(name)
-                .is_some_and(|(payload, _)| *payload == entry.payload)
-            {
-                continue;
-            }
-            let batch = self.store.load_one(name)?;
-            let submission = decode_submission(&batch, &self.label, reference, &regions)?;
+        let due: Vec<&(String, store::Entry)> = index
+            .iter()
+            .filter(|(name, entry)| {
+                self.decoded
+                    .get(name)
+                    .is_none_or(|(payload, _)| *payload != entry.payload)
+            })
+            .collect();
+        // A new process decodes every stored submission: on every core, as the periods are
+        // computed.
+        let (store, label) = (&self.store, &self.label);
+        let submissions = spiegel_core::parallel::map(due.clone(), 4, |(name, _)| {
+            decode_submission(&store.load_one(name)?, label, reference, &regions)
+        });
+        for ((name, entry), submission) in due.iter().zip(submissions) {
             self.decoded
-                .insert(name.clone(), (entry.payload.clone(), submission));
-            decoded += 1;
+                .insert(name.clone(), (entry.payload.clone(), submission?));
         }
-        Ok(decoded)
+        Ok(due.len())
     }
 
     /// How many submissions the state holds (the latest per provider and period).

@@ -50,13 +50,37 @@ pub(crate) fn link(submissions: &[&Submission], windows: Windows) -> Vec<Vec<Fla
         .map(|s| vec![Flags::default(); s.trajectories.len()])
         .collect();
     let coverage = Coverage::new(submissions);
+    // Children are independent: shards of them, by their uniform key bits, on every core.
+    let shards = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4) as u64;
+    let linked = spiegel_core::parallel::map((0..shards).collect(), shards as usize, |shard| {
+        link_shard(submissions, windows, &coverage, |child| {
+            child.key_bits() % shards == shard
+        })
+    });
+    for (s, r, f) in linked.into_iter().flatten() {
+        flags[s as usize][r as usize] = f;
+    }
+    flags
+}
+
+/// The flags other than the default of the trajectories of the children `in_shard` takes,
+/// as (submission, trajectory, flags).
+fn link_shard(
+    submissions: &[&Submission],
+    windows: Windows,
+    coverage: &Coverage,
+    in_shard: impl Fn(Child) -> bool,
+) -> Vec<(u32, u32, Flags)> {
+    let mut flags = Vec::new();
     // Sorted by child, then the trajectory's identity, then the period's end: each child's
     // trajectories together, each trajectory's versions in delivery order.
     let mut keyed: Vec<(Child, i32, u16, u8, i32, u32, u32)> = Vec::new();
     for (s, submission) in submissions.iter().enumerate() {
         let period_end = date32(submission.period.end());
         for (r, t) in submission.trajectories.iter().enumerate() {
-            if matches!(t.child, Child::Linked(_)) {
+            if matches!(t.child, Child::Linked(_)) && in_shard(t.child) {
                 keyed.push((
                     t.child, t.start, t.provider, t.hulpvorm, period_end, s as u32, r as u32,
                 ));
@@ -127,8 +151,8 @@ pub(crate) fn link(submissions: &[&Submission], windows: Windows) -> Vec<Vec<Fla
                 no_new_start,
                 provisional,
             };
-            for member in entries[members.clone()].iter() {
-                flags[member.0 as usize][member.1 as usize] = f;
+            if f != Flags::default() {
+                flags.extend(entries[members.clone()].iter().map(|&(s, r)| (s, r, f)));
             }
         }
         group_start = group_end;
