@@ -223,7 +223,9 @@ pub fn region_slug(name: &str) -> String {
 /// A dictionary-encoded text column: its values once, shared, and a key per row.
 struct TextColumn {
     values: Vec<Arc<str>>,
-    keys: Vec<Option<usize>>,
+    /// The dictionary's keys as they are: a part has a million rows and more, too many to
+    /// copy into a vector of its own per column.
+    keys: arrow_array::Int32Array,
 }
 
 impl TextColumn {
@@ -241,16 +243,19 @@ impl TextColumn {
             values: (0..values.len())
                 .map(|i| Arc::from(values.value(i)))
                 .collect(),
-            keys: dictionary
-                .keys()
-                .iter()
-                .map(|k| k.map(|k| k as usize))
-                .collect(),
+            keys: dictionary.keys().clone(),
         })
     }
 
+    fn key(&self, row: usize) -> Option<usize> {
+        self.keys
+            .is_valid(row)
+            .then(|| self.keys.value(row))
+            .and_then(|k| usize::try_from(k).ok())
+    }
+
     fn get(&self, row: usize) -> Option<&Arc<str>> {
-        self.keys[row].and_then(|k| self.values.get(k))
+        self.key(row).and_then(|k| self.values.get(k))
     }
 }
 
@@ -313,8 +318,9 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
     let option_u32 = |a: &arrow_array::UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
     let mut current: Option<(FileKey, Vec<Cell>)> = None;
     for row in 0..batch.num_rows() {
-        let kind_order = kind.keys[row]
-            .map(|k| kinds[k])
+        let kind_order = kind
+            .key(row)
+            .and_then(|k| kinds.get(k).copied())
             .ok_or_else(|| malformed("report_kind"))?;
         let recipient = match kind_order {
             0 => None,
@@ -332,8 +338,9 @@ fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) 
             municipality: gemeente.get(row).cloned(),
             region: region.get(row).cloned(),
         };
-        let (indicator_order, definition) = indicator_code.keys[row]
-            .map(|k| definitions[k])
+        let (indicator_order, definition) = indicator_code
+            .key(row)
+            .and_then(|k| definitions.get(k).copied())
             .ok_or_else(|| malformed("indicator"))?;
         let start = contributors.value_offsets()[row] as usize;
         let end = contributors.value_offsets()[row + 1] as usize;
@@ -410,8 +417,26 @@ pub(crate) fn publish_part(
     store: &dyn ObjectStore,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
+    // Decoded in contiguous row ranges on every core; each file's cells are then joined in
+    // row order, as one pass over the rows would have put them.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let chunk = part.num_rows().div_ceil(workers).max(1);
+    let ranges: Vec<(usize, usize)> = (0..part.num_rows())
+        .step_by(chunk)
+        .map(|start| (start, chunk.min(part.num_rows() - start)))
+        .collect();
+    let decoded = spiegel_core::parallel::map(ranges, workers, |(start, rows)| {
+        let mut files = BTreeMap::new();
+        cells_by_file(&part.slice(start, rows), &mut files).map(|()| files)
+    });
     let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
-    cells_by_file(part, &mut files)?;
+    for of_range in decoded {
+        for (key, cells) in of_range? {
+            files.entry(key).or_default().extend(cells);
+        }
+    }
     let results = spiegel_core::parallel::map(files.into_iter().collect(), 4, |(key, cells)| {
         publish_file(key, cells, previous, sharing, config, store, runtime)
     });
