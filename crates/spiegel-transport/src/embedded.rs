@@ -2,6 +2,12 @@
 //! written atomically (temporary file, fsync, rename, fsync of the directory), each consumer
 //! group's committed offset a file written the same way. A crash leaves either the whole message
 //! or nothing, which is the guarantee Kafka gives the stages.
+//!
+//! The messages of a transient topic ([`crate::topic::is_transient`]) are removed once every
+//! group reading it has committed past them, all but the newest, which keeps the next offset.
+//! A group counts as reading a topic from the moment it has a consumer of it (its committed
+//! offset is written then, at the start), and a group that comes later starts at the oldest
+//! message left.
 
 use std::collections::HashMap;
 use std::fs;
@@ -53,24 +59,86 @@ impl Transport for EmbeddedTransport {
         let group_dir = self.root.join("groups").join(group);
         create_dir(&group_dir)?;
         let offset_file = group_dir.join(topic);
-        let position = match fs::read_to_string(&offset_file) {
-            Ok(text) => text.trim().parse().map_err(|_| TransportError::Corrupt {
-                path: offset_file.clone(),
-                reason: "not an offset".into(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => {
-                return Err(TransportError::Io {
-                    path: offset_file,
-                    source,
-                });
+        let transient = crate::topic::is_transient(topic);
+        let position = match read_offset(&offset_file)? {
+            Some(position) => position,
+            None if transient => {
+                // From now on this group holds back the removal of what it has not read.
+                let start = offsets(&dir)?.into_iter().min().unwrap_or(0);
+                write_atomically(&group_dir, topic, format!("{start}\n").as_bytes())?;
+                start
             }
+            None => 0,
         };
         Ok(Box::new(EmbeddedConsumer {
+            transient: transient.then(|| Transient {
+                groups: self.root.join("groups"),
+                topic: topic.to_owned(),
+            }),
             dir,
             offset_file,
             position,
         }))
+    }
+}
+
+/// A group's committed offset of a topic, if it ever had a consumer of it.
+fn read_offset(offset_file: &Path) -> Result<Option<u64>> {
+    match fs::read_to_string(offset_file) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| TransportError::Corrupt {
+                path: offset_file.to_owned(),
+                reason: "not an offset".into(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TransportError::Io {
+            path: offset_file.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// What a consumer of a transient topic needs to remove the messages every group has read.
+#[derive(Debug)]
+struct Transient {
+    groups: PathBuf,
+    topic: String,
+}
+
+impl Transient {
+    /// Removes the messages of `dir` below every group's committed offset of the topic,
+    /// keeping the newest message, whose offset the next producer continues from.
+    fn remove_read(&self, dir: &Path) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| TransportError::Io { path, source }
+        };
+        let mut committed = u64::MAX;
+        for group in fs::read_dir(&self.groups).map_err(io(&self.groups))? {
+            let group = group.map_err(io(&self.groups))?;
+            if let Some(offset) = read_offset(&group.path().join(&self.topic))? {
+                committed = committed.min(offset);
+            }
+        }
+        let offsets = offsets(dir)?;
+        let Some(&newest) = offsets.iter().max() else {
+            return Ok(());
+        };
+        for offset in offsets {
+            if offset < committed.min(newest) {
+                let path = dir.join(message_name(offset));
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(TransportError::Io { path, source: e });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -109,6 +177,8 @@ struct EmbeddedConsumer {
     dir: PathBuf,
     offset_file: PathBuf,
     position: u64,
+    /// Set for a transient topic, whose read messages a commit removes.
+    transient: Option<Transient>,
 }
 
 impl Consumer for EmbeddedConsumer {
@@ -144,7 +214,11 @@ impl Consumer for EmbeddedConsumer {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        write_atomically(dir, &name, format!("{}\n", offset + 1).as_bytes())
+        write_atomically(dir, &name, format!("{}\n", offset + 1).as_bytes())?;
+        match &self.transient {
+            Some(transient) => transient.remove_read(&self.dir),
+            None => Ok(()),
+        }
     }
 }
 
@@ -166,26 +240,30 @@ fn message_name(offset: u64) -> String {
 }
 
 fn first_free_offset(dir: &Path) -> Result<u64> {
-    let entries = fs::read_dir(dir).map_err(|source| TransportError::Io {
+    Ok(offsets(dir)?
+        .into_iter()
+        .max()
+        .map_or(0, |newest| newest + 1))
+}
+
+/// The offsets of the messages in a topic's directory, in no particular order.
+fn offsets(dir: &Path) -> Result<Vec<u64>> {
+    let io = |source| TransportError::Io {
         path: dir.to_owned(),
         source,
-    })?;
-    let mut next = 0;
-    for entry in entries {
-        let entry = entry.map_err(|source| TransportError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+    };
+    let mut offsets = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
         if let Some(offset) = name
+            .to_string_lossy()
             .strip_suffix(".msg")
             .and_then(|n| n.parse::<u64>().ok())
         {
-            next = next.max(offset + 1);
+            offsets.push(offset);
         }
     }
-    Ok(next)
+    Ok(offsets)
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -281,6 +359,58 @@ mod tests {
         assert_eq!(
             transport.consumer("t", "g").unwrap().poll(10).unwrap()[0].offset,
             0
+        );
+    }
+
+    #[test]
+    fn a_transient_topic_keeps_what_some_group_has_not_read_and_its_newest_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        let topic = crate::topic::AGGREGATES;
+        let mut producer = transport.producer().unwrap();
+        let mut kept = transport.consumer("kept", "a").unwrap();
+        for i in 0..5u8 {
+            producer.send(topic, "releases", &[i]).unwrap();
+            producer.send("kept", "k", &[i]).unwrap();
+        }
+        let (mut a, mut b) = (
+            transport.consumer(topic, "a").unwrap(),
+            transport.consumer(topic, "b").unwrap(),
+        );
+        let left = || {
+            let mut offsets = offsets(&dir.path().join("topics").join(topic)).unwrap();
+            offsets.sort_unstable();
+            offsets
+        };
+        let read_by_a = a.poll(10).unwrap();
+        a.commit(&read_by_a[4]).unwrap();
+        assert_eq!(left(), [0, 1, 2, 3, 4], "b has read nothing yet");
+        let read_by_b = b.poll(3).unwrap();
+        b.commit(&read_by_b[2]).unwrap();
+        assert_eq!(left(), [3, 4]);
+        let read_by_b = b.poll(10).unwrap();
+        b.commit(&read_by_b[1]).unwrap();
+        assert_eq!(left(), [4], "the newest stays, for the next offset");
+        // A group that comes later starts at the oldest message left; offsets go on.
+        assert_eq!(
+            transport.consumer(topic, "c").unwrap().poll(10).unwrap()[0].offset,
+            4
+        );
+        EmbeddedTransport::open(dir.path())
+            .unwrap()
+            .producer()
+            .unwrap()
+            .send(topic, "releases", b"x")
+            .unwrap();
+        assert_eq!(a.poll(10).unwrap()[0].offset, 5);
+        // A topic that is not transient keeps every message, read or not.
+        let read = kept.poll(10).unwrap();
+        kept.commit(&read[4]).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path().join("topics/kept"))
+                .unwrap()
+                .count(),
+            5
         );
     }
 

@@ -37,6 +37,16 @@ pub mod topic {
     }
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
+
+    /// Whether a topic's messages are needed only until every consumer group reading it has
+    /// committed past them. Each release on [`AGGREGATES`] is complete in itself and a new
+    /// one replaces it, so nothing reads an old one again: the embedded transport removes
+    /// them once read (a release of a million records is a hundred megabytes), Kafka keeps
+    /// them for the topic's retention. Every other topic is kept: the submissions rebuild
+    /// every later stage, and the release events and feeds are their subscribers' history.
+    pub fn is_transient(topic: &str) -> bool {
+        topic == AGGREGATES
+    }
 }
 
 /// One message as read from a topic.

@@ -429,10 +429,9 @@ mod tests {
 
     use super::*;
 
-    /// A small pipeline run in `dir`, then its publish stage's work undone (reports, state,
-    /// committed offset), so that the release waits on the aggregates topic to be published
-    /// again: the reports the run published, and where the offset is committed.
-    fn published_then_undone(dir: &Path) -> (Vec<String>, PathBuf) {
+    /// A small data set through ingest, pseudonymise and aggregate in `dir`: its release waits
+    /// on the aggregates topic to be published.
+    fn aggregated(dir: &Path) {
         let input = dir.join("in");
         crate::generate::generate(
             &crate::generate::GenerateOptions {
@@ -440,33 +439,38 @@ mod tests {
                 records: 400,
                 seed: 3,
                 providers: Some(3),
-                periods: crate::generate::default_periods()[..1].to_vec(),
+                periods: crate::generate::default_periods()[..2].to_vec(),
                 semicolon: false,
             },
             |_| {},
         )
         .unwrap();
-        let (out, data_dir) = (dir.join("out"), dir.join("data"));
-        let summary = run(&input, &out, &data_dir, None, &PipelineConfig::default()).unwrap();
-        let reports: Vec<String> = summary
-            .manifest
-            .expect("a release is published")
-            .files
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
-        assert!(!reports.is_empty());
-        let offset = data_dir
-            .join("transport/groups")
-            .join(spiegel_publish::GROUP)
-            .join(topic::AGGREGATES);
-        std::fs::remove_dir_all(&out).unwrap();
-        std::fs::remove_dir_all(data_dir.join("publish")).unwrap();
-        std::fs::remove_file(&offset).unwrap();
-        (reports, offset)
+        let (config, data_dir) = (PipelineConfig::default(), dir.join("data"));
+        let (source_key, ttp_key) = keys(None, &data_dir).unwrap();
+        let label = PseudonymLabel {
+            ttp: ttp_key.ttp().clone(),
+            version: ttp_key.version(),
+        };
+        let transport = EmbeddedTransport::open(&data_dir.join("transport")).unwrap();
+        let versions = vec![source_key.version()];
+        let ingest = ingest_stage(&config, source_key, &data_dir, &transport).unwrap();
+        for path in submissions_in(&input).unwrap() {
+            ingest.send(ingest.prepare(&path).unwrap()).unwrap();
+        }
+        drop(ingest);
+        pseudonymise_stage(ttp_key, versions, &transport)
+            .unwrap()
+            .run_until_idle()
+            .unwrap();
+        let released = aggregate_stage(config.aggregate, label, &data_dir, "embedded", &transport)
+            .unwrap()
+            .run_until_idle()
+            .unwrap()
+            .released;
+        assert!(released.is_some());
     }
 
-    fn publish_again(
+    fn publish(
         dir: &Path,
         sync: impl Fn() -> std::io::Result<()> + Send + 'static,
     ) -> spiegel_publish::Result<spiegel_publish::Progress> {
@@ -484,55 +488,93 @@ mod tests {
         .run_until_idle()
     }
 
+    /// Where the publish stage's committed offset of the aggregates topic is kept.
+    fn committed_offset(dir: &Path) -> u64 {
+        let path = dir
+            .join("data/transport/groups")
+            .join(spiegel_publish::GROUP)
+            .join(topic::AGGREGATES);
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// What was on disk when the publish stage synced its report store.
     #[derive(Debug, PartialEq, Eq)]
     struct AtSync {
-        reports_missing: usize,
+        reports: std::collections::BTreeSet<String>,
         manifest: bool,
         feed: bool,
         announced: bool,
-        committed: bool,
+        committed: u64,
     }
 
     #[test]
     fn reports_are_synced_before_the_manifest_names_them_and_the_manifest_before_the_release_is_recorded()
      {
         let dir = tempfile::tempdir().unwrap();
-        let (reports, offset) = published_then_undone(dir.path());
+        aggregated(dir.path());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (recorded, out) = (seen.clone(), dir.path().join("out"));
-        let announced = dir.path().join("data/publish/announced.json");
-        let published = publish_again(dir.path(), move || {
+        let (recorded, root) = (seen.clone(), dir.path().to_owned());
+        let published = publish(dir.path(), move || {
+            let out = root.join("out");
+            let reports = walk(&out)
+                .into_iter()
+                .filter(|p| p.ends_with(".parquet"))
+                .collect();
             recorded.lock().unwrap().push(AtSync {
-                reports_missing: reports.iter().filter(|p| !out.join(p).is_file()).count(),
+                reports,
                 manifest: out.join(spiegel_publish::MANIFEST).is_file(),
                 feed: out.join(spiegel_publish::feed_object(1)).is_file(),
-                announced: announced.is_file(),
-                committed: offset.is_file(),
+                announced: root.join("data/publish/announced.json").is_file(),
+                committed: committed_offset(&root),
             });
             Ok(())
         })
-        .unwrap();
-        assert!(published.published.is_some());
+        .unwrap()
+        .published
+        .expect("a release is published");
+        let reports: std::collections::BTreeSet<String> =
+            published.files.into_iter().map(|f| f.path).collect();
+        assert!(!reports.is_empty());
         let unrecorded = |manifest, feed| AtSync {
-            reports_missing: 0,
+            reports: reports.clone(),
             manifest,
             feed,
             announced: false,
-            committed: false,
+            committed: 0,
         };
         assert_eq!(
             *seen.lock().unwrap(),
             [unrecorded(false, false), unrecorded(true, true)]
         );
+        assert!(committed_offset(dir.path()) > 0);
+    }
+
+    /// The files under `dir`, as paths relative to it.
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut files = Vec::new();
+        let mut dirs = vec![dir.to_owned()];
+        while let Some(next) = dirs.pop() {
+            for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if let Ok(relative) = path.strip_prefix(dir) {
+                    files.push(relative.to_string_lossy().into_owned());
+                }
+            }
+        }
+        files
     }
 
     #[test]
     fn a_report_store_that_cannot_be_synced_gets_no_manifest_and_its_release_stays_uncommitted() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, offset) = published_then_undone(dir.path());
-        let error =
-            publish_again(dir.path(), || Err(std::io::Error::other("disk gone"))).unwrap_err();
+        aggregated(dir.path());
+        let error = publish(dir.path(), || Err(std::io::Error::other("disk gone"))).unwrap_err();
         assert!(
             matches!(error, spiegel_publish::PublishError::Sync(_)),
             "{error}"
@@ -543,13 +585,8 @@ mod tests {
                 .join(spiegel_publish::MANIFEST)
                 .exists()
         );
-        assert!(!offset.exists());
+        assert_eq!(committed_offset(dir.path()), 0);
         // Once the store syncs again, the release is published.
-        assert!(
-            publish_again(dir.path(), || Ok(()))
-                .unwrap()
-                .published
-                .is_some()
-        );
+        assert!(publish(dir.path(), || Ok(())).unwrap().published.is_some());
     }
 }
