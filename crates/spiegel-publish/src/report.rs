@@ -259,134 +259,206 @@ impl TextColumn {
     }
 }
 
-/// Splits a master-table part into the cells of each report file.
-fn cells_by_file(batch: &RecordBatch, files: &mut BTreeMap<FileKey, Vec<Cell>>) -> Result<()> {
-    let malformed = |what: &str| PublishError::Malformed(what.to_owned());
-    let get = |name: &str| batch.column_by_name(name).ok_or_else(|| malformed(name));
-    let text = |name: &str| -> Result<TextColumn> { TextColumn::read(get(name)?.as_ref(), name) };
-    let period = text(column::PERIOD)?;
-    let kind = text(column::REPORT_KIND)?;
-    let gemeente = text(column::MUNICIPALITY_CODE)?;
-    let region = text(column::REGION)?;
-    let provider = text(column::PROVIDER_ID)?;
-    let indicator_code = text(column::INDICATOR)?;
-    let dimension = text(column::DIMENSION)?;
-    let category = text(column::CATEGORY)?;
-    let numerator = get(column::NUMERATOR)?.as_primitive::<UInt32Type>().clone();
-    let numerator_key = get(column::NUMERATOR_KEY)?
-        .as_primitive::<UInt64Type>()
-        .clone();
-    let denominator = get(column::DENOMINATOR)?
-        .as_primitive::<UInt32Type>()
-        .clone();
-    let denominator_key = get(column::DENOMINATOR_KEY)?
-        .as_primitive::<UInt64Type>()
-        .clone();
-    let value = get(column::VALUE)?.as_primitive::<Float64Type>().clone();
-    let provisional = get(column::PROVISIONAL)?.as_boolean().clone();
-    let contributors = get(column::CONTRIBUTORS)?.as_list::<i32>().clone();
-    let units = get(column::CONTRIBUTOR_UNITS)?.as_list::<i32>().clone();
-    // Every contributor list shares one dictionary of provider codes.
-    let contributor_names = contributors
-        .values()
-        .as_dictionary_opt::<Int32Type>()
-        .and_then(TextColumn::from_dictionary)
-        .ok_or_else(|| malformed(column::CONTRIBUTORS))?;
-    let contributor_units = units.values().as_primitive::<UInt32Type>().clone();
-    let definitions: Vec<(usize, &'static Indicator)> = indicator_code
-        .values
-        .iter()
-        .map(|code| {
-            INDICATORS
-                .iter()
-                .enumerate()
-                .find(|(_, i)| i.code == &**code)
-                .ok_or_else(|| malformed("indicator"))
+/// The columns of a master-table part, read once, from which any row's report file and
+/// cell are made when needed: a part has a million cells and more, too many to hold as cells
+/// all at once.
+struct PartColumns {
+    period: TextColumn,
+    kind: TextColumn,
+    gemeente: TextColumn,
+    region: TextColumn,
+    provider: TextColumn,
+    indicator_code: TextColumn,
+    dimension: TextColumn,
+    category: TextColumn,
+    numerator: arrow_array::UInt32Array,
+    numerator_key: arrow_array::UInt64Array,
+    denominator: arrow_array::UInt32Array,
+    denominator_key: arrow_array::UInt64Array,
+    value: Float64Array,
+    provisional: arrow_array::BooleanArray,
+    contributors: arrow_array::ListArray,
+    /// Every contributor list shares one dictionary of provider codes.
+    contributor_names: TextColumn,
+    contributor_units: arrow_array::UInt32Array,
+    /// Per key of `indicator_code`: the indicator's place in the catalogue and its definition.
+    definitions: Vec<(usize, &'static Indicator)>,
+    /// Per key of `kind`: the report kind's order.
+    kinds: Vec<u8>,
+}
+
+fn malformed(what: &str) -> PublishError {
+    PublishError::Malformed(what.to_owned())
+}
+
+impl PartColumns {
+    fn read(batch: &RecordBatch) -> Result<Self> {
+        let get = |name: &str| batch.column_by_name(name).ok_or_else(|| malformed(name));
+        let text =
+            |name: &str| -> Result<TextColumn> { TextColumn::read(get(name)?.as_ref(), name) };
+        let indicator_code = text(column::INDICATOR)?;
+        let kind = text(column::REPORT_KIND)?;
+        let contributors = get(column::CONTRIBUTORS)?.as_list::<i32>().clone();
+        let contributor_names = contributors
+            .values()
+            .as_dictionary_opt::<Int32Type>()
+            .and_then(TextColumn::from_dictionary)
+            .ok_or_else(|| malformed(column::CONTRIBUTORS))?;
+        let units = get(column::CONTRIBUTOR_UNITS)?.as_list::<i32>().clone();
+        let definitions = indicator_code
+            .values
+            .iter()
+            .map(|code| {
+                INDICATORS
+                    .iter()
+                    .enumerate()
+                    .find(|(_, i)| i.code == &**code)
+                    .ok_or_else(|| malformed("indicator"))
+            })
+            .collect::<Result<_>>()?;
+        let kinds = kind
+            .values
+            .iter()
+            .map(|k| match &**k {
+                "national" => Ok(0),
+                "region" => Ok(1),
+                "municipality" => Ok(2),
+                "mirror" => Ok(3),
+                _ => Err(malformed("report_kind")),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            period: text(column::PERIOD)?,
+            kind,
+            gemeente: text(column::MUNICIPALITY_CODE)?,
+            region: text(column::REGION)?,
+            provider: text(column::PROVIDER_ID)?,
+            indicator_code,
+            dimension: text(column::DIMENSION)?,
+            category: text(column::CATEGORY)?,
+            numerator: get(column::NUMERATOR)?.as_primitive::<UInt32Type>().clone(),
+            numerator_key: get(column::NUMERATOR_KEY)?
+                .as_primitive::<UInt64Type>()
+                .clone(),
+            denominator: get(column::DENOMINATOR)?
+                .as_primitive::<UInt32Type>()
+                .clone(),
+            denominator_key: get(column::DENOMINATOR_KEY)?
+                .as_primitive::<UInt64Type>()
+                .clone(),
+            value: get(column::VALUE)?.as_primitive::<Float64Type>().clone(),
+            provisional: get(column::PROVISIONAL)?.as_boolean().clone(),
+            contributors,
+            contributor_names,
+            contributor_units: units.values().as_primitive::<UInt32Type>().clone(),
+            definitions,
+            kinds,
         })
-        .collect::<Result<_>>()?;
-    let kinds: Vec<u8> = kind
-        .values
-        .iter()
-        .map(|k| match &**k {
-            "national" => Ok(0),
-            "region" => Ok(1),
-            "municipality" => Ok(2),
-            "mirror" => Ok(3),
-            _ => Err(malformed("report_kind")),
-        })
-        .collect::<Result<_>>()?;
-    let option_u32 = |a: &arrow_array::UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
-    let mut current: Option<(FileKey, Vec<Cell>)> = None;
-    for row in 0..batch.num_rows() {
-        let kind_order = kind
+    }
+
+    fn rows(&self) -> usize {
+        self.kind.keys.len()
+    }
+
+    /// The report file `row` belongs to.
+    fn file_key(&self, row: usize) -> Result<FileKey> {
+        let kind_order = self
+            .kind
             .key(row)
-            .and_then(|k| kinds.get(k).copied())
+            .and_then(|k| self.kinds.get(k).copied())
             .ok_or_else(|| malformed("report_kind"))?;
         let recipient = match kind_order {
             0 => None,
-            1 => region.get(row),
-            2 => gemeente.get(row),
-            _ => provider.get(row),
+            1 => self.region.get(row),
+            2 => self.gemeente.get(row),
+            _ => self.provider.get(row),
         };
-        let key = FileKey {
+        Ok(FileKey {
             kind_order,
-            period: period
+            period: self
+                .period
                 .get(row)
                 .cloned()
                 .ok_or_else(|| malformed("period"))?,
             recipient: recipient.cloned().unwrap_or_else(|| Arc::from("national")),
-            municipality: gemeente.get(row).cloned(),
-            region: region.get(row).cloned(),
-        };
-        let (indicator_order, definition) = indicator_code
+            municipality: self.gemeente.get(row).cloned(),
+            region: self.region.get(row).cloned(),
+        })
+    }
+
+    /// Whether `row` belongs to the same report file as `other`, without making its key.
+    fn same_file(&self, row: usize, other: usize) -> bool {
+        let same = |c: &TextColumn| c.key(row) == c.key(other);
+        same(&self.kind)
+            && same(&self.period)
+            && same(&self.gemeente)
+            && same(&self.region)
+            && same(&self.provider)
+    }
+
+    /// The cell of `row`, in a report file of kind `kind`.
+    fn cell(&self, row: usize, kind: &str) -> Result<Cell> {
+        let option_u32 = |a: &arrow_array::UInt32Array| a.is_valid(row).then(|| a.value(row));
+        let (indicator_order, definition) = self
+            .indicator_code
             .key(row)
-            .and_then(|k| definitions.get(k).copied())
+            .and_then(|k| self.definitions.get(k).copied())
             .ok_or_else(|| malformed("indicator"))?;
-        let start = contributors.value_offsets()[row] as usize;
-        let end = contributors.value_offsets()[row + 1] as usize;
-        let contributor_list = (start..end)
+        let offsets = self.contributors.value_offsets();
+        let contributors = (offsets[row] as usize..offsets[row + 1] as usize)
             .filter_map(|i| {
-                contributor_names
+                self.contributor_names
                     .get(i)
-                    .map(|n| (n.clone(), contributor_units.value(i)))
+                    .map(|n| (n.clone(), self.contributor_units.value(i)))
             })
             .collect();
-        let cell = Cell {
+        Ok(Cell {
             indicator: definition,
             indicator_order,
-            dimension: dimension
+            dimension: self
+                .dimension
                 .get(row)
                 .cloned()
                 .ok_or_else(|| malformed("dimension"))?,
-            category: category
+            category: self
+                .category
                 .get(row)
                 .cloned()
                 .ok_or_else(|| malformed("category"))?,
-            numerator: option_u32(&numerator, row),
-            numerator_key: numerator_key.value(row),
-            denominator: option_u32(&denominator, row),
-            denominator_key: denominator_key.value(row),
-            value: value.is_valid(row).then(|| value.value(row)),
-            provisional: provisional.value(row),
-            contributors: contributor_list,
-            controlled: rules::counts_rounded(key.kind(), definition),
+            numerator: option_u32(&self.numerator),
+            numerator_key: self.numerator_key.value(row),
+            denominator: option_u32(&self.denominator),
+            denominator_key: self.denominator_key.value(row),
+            value: self.value.is_valid(row).then(|| self.value.value(row)),
+            provisional: self.provisional.value(row),
+            contributors,
+            controlled: rules::counts_rounded(kind, definition),
             suppressed: false,
-        };
-        // Rows of one file arrive together; group them without a map lookup per row.
-        match &mut current {
-            Some((k, cells)) if *k == key => cells.push(cell),
-            _ => {
-                if let Some((k, cells)) = current.take() {
-                    files.entry(k).or_default().extend(cells);
+        })
+    }
+
+    /// The rows of each report file, in row order, the files in key order.
+    fn rows_by_file(&self) -> Result<Vec<(FileKey, Vec<u32>)>> {
+        let mut files: BTreeMap<FileKey, Vec<u32>> = BTreeMap::new();
+        // Rows of one file mostly arrive together: a key is made, and looked up, only where
+        // the file changes.
+        let mut current: Option<(usize, FileKey, Vec<u32>)> = None;
+        for row in 0..self.rows() {
+            match &mut current {
+                Some((first, _, rows)) if self.same_file(row, *first) => rows.push(row as u32),
+                _ => {
+                    if let Some((_, key, rows)) = current.take() {
+                        files.entry(key).or_default().extend(rows);
+                    }
+                    current = Some((row, self.file_key(row)?, vec![row as u32]));
                 }
-                current = Some((key, vec![cell]));
             }
         }
+        if let Some((_, key, rows)) = current {
+            files.entry(key).or_default().extend(rows);
+        }
+        Ok(files.into_iter().collect())
     }
-    if let Some((k, cells)) = current {
-        files.entry(k).or_default().extend(cells);
-    }
-    Ok(())
 }
 
 /// What the attacker audit proved for one report file.
@@ -417,27 +489,14 @@ pub(crate) fn publish_part(
     store: &dyn ObjectStore,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
-    // Decoded in contiguous row ranges on every core; each file's cells are then joined in
-    // row order, as one pass over the rows would have put them.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let chunk = part.num_rows().div_ceil(workers).max(1);
-    let ranges: Vec<(usize, usize)> = (0..part.num_rows())
-        .step_by(chunk)
-        .map(|start| (start, chunk.min(part.num_rows() - start)))
-        .collect();
-    let decoded = spiegel_core::parallel::map(ranges, workers, |(start, rows)| {
-        let mut files = BTreeMap::new();
-        cells_by_file(&part.slice(start, rows), &mut files).map(|()| files)
-    });
-    let mut files: BTreeMap<FileKey, Vec<Cell>> = BTreeMap::new();
-    for of_range in decoded {
-        for (key, cells) in of_range? {
-            files.entry(key).or_default().extend(cells);
-        }
-    }
-    let results = spiegel_core::parallel::map(files.into_iter().collect(), 4, |(key, cells)| {
+    let columns = PartColumns::read(part)?;
+    // Each file's cells are made on the core that publishes it, and dropped once it is
+    // written: only the files in hand are ever held as cells.
+    let results = spiegel_core::parallel::map(columns.rows_by_file()?, 4, |(key, rows)| {
+        let cells = rows
+            .iter()
+            .map(|&row| columns.cell(row as usize, key.kind()))
+            .collect::<Result<Vec<Cell>>>()?;
         publish_file(key, cells, previous, sharing, config, store, runtime)
     });
     let mut manifest_files = Vec::new();
