@@ -646,8 +646,7 @@ impl AggregateStage {
                     .is_none_or(|(payload, _)| *payload != entry.payload)
             })
             .collect();
-        // A new process decodes every stored submission: on every core, as the periods are
-        // computed.
+        // A new process decodes every stored submission, so on every core.
         let (store, label) = (&self.store, &self.label);
         let submissions = spiegel_core::parallel::map(due.clone(), 4, |(name, _)| {
             decode_submission(&store.load_one(name)?, label, reference, &regions)
