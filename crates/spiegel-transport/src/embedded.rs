@@ -65,7 +65,7 @@ impl Transport for EmbeddedTransport {
             None if transient => {
                 // From now on this group holds back the removal of what it has not read.
                 let start = offsets(&dir)?.into_iter().min().unwrap_or(0);
-                write_atomically(&group_dir, topic, format!("{start}\n").as_bytes())?;
+                write_offset(&offset_file, start)?;
                 start
             }
             None => 0,
@@ -99,6 +99,11 @@ fn read_offset(offset_file: &Path) -> Result<Option<u64>> {
             source,
         }),
     }
+}
+
+/// Records `next` as the offset a group resumes at.
+fn write_offset(offset_file: &Path, next: u64) -> Result<()> {
+    write_atomically(offset_file, format!("{next}\n").as_bytes())
 }
 
 /// What a consumer of a transient topic needs to remove the messages every group has read.
@@ -166,7 +171,7 @@ impl Producer for EmbeddedProducer {
         bytes.extend_from_slice(key.as_bytes());
         bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         bytes.extend_from_slice(payload);
-        write_atomically(&dir, &message_name(next), &bytes)?;
+        write_atomically(&dir.join(message_name(next)), &bytes)?;
         next_offsets.insert(topic.to_owned(), next + 1);
         Ok(())
     }
@@ -207,14 +212,7 @@ impl Consumer for EmbeddedConsumer {
     }
 
     fn commit(&mut self, message: &Message) -> Result<()> {
-        let offset = message.offset;
-        let dir = self.offset_file.parent().unwrap_or(Path::new("."));
-        let name = self
-            .offset_file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        write_atomically(dir, &name, format!("{}\n", offset + 1).as_bytes())?;
+        write_offset(&self.offset_file, message.offset + 1)?;
         match &self.transient {
             Some(transient) => transient.remove_read(&self.dir),
             None => Ok(()),
@@ -287,11 +285,10 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, whole.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let target = dir.join(name);
-    spiegel_core::durable::write_atomically(&target, bytes).map_err(|source| TransportError::Io {
-        path: target,
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    spiegel_core::durable::write_atomically(path, bytes).map_err(|source| TransportError::Io {
+        path: path.to_owned(),
         source,
     })
 }
