@@ -232,8 +232,8 @@ fn main() {
     );
     println!("reports byte-identical to the embedded run");
 
-    let mut latencies = Vec::new();
-    let mut slowest = Vec::new();
+    // (latency, spiegel submit's part of it, correction, file), for every correction.
+    let mut measured = Vec::new();
     let corrected = dir.path().join("corrected");
     std::fs::create_dir_all(&corrected).unwrap();
     for i in 0..corrections {
@@ -250,8 +250,7 @@ fn main() {
         submit(std::slice::from_ref(&target), &data("submit"));
         let submitted = started.elapsed();
         let published = wait_for_release(&out, |r| r != before).duration_since(started);
-        latencies.push(published);
-        slowest.push((
+        measured.push((
             published,
             submitted,
             i,
@@ -259,8 +258,8 @@ fn main() {
         ));
     }
     // Whether the slow ones lose their time in `spiegel submit` or in the stages after it.
-    slowest.sort();
-    for (published, submitted, i, name) in slowest.iter().rev().take(3) {
+    measured.sort();
+    for (published, submitted, i, name) in measured.iter().rev().take(3) {
         println!(
             "slow correction {i} ({}): {:.2} s, of which spiegel submit {:.2} s",
             name.to_string_lossy(),
@@ -268,15 +267,15 @@ fn main() {
             submitted.as_secs_f64()
         );
     }
-    if !latencies.is_empty() {
-        let mut submits: Vec<Duration> = slowest.iter().map(|s| s.1).collect();
+    if !measured.is_empty() {
+        let latencies: Vec<Duration> = measured.iter().map(|m| m.0).collect();
+        let mut submits: Vec<Duration> = measured.iter().map(|m| m.1).collect();
         submits.sort();
         println!(
             "spiegel submit of one correction: median {:.2} s, max {:.2} s",
             submits[submits.len() / 2].as_secs_f64(),
             submits[submits.len() - 1].as_secs_f64()
         );
-        latencies.sort();
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
         println!(
             "correction latency over {} corrections (submit started to manifest written): \
