@@ -11,6 +11,7 @@
 //! even decoded: its reports and their audit are the ones published then.
 
 mod error;
+mod local;
 mod report;
 mod rules;
 
@@ -22,6 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_transport::{Consumer, Producer};
 
 pub use error::{PublishError, Result};
+pub use local::LocalReportStore;
 pub use report::{
     Change, FEED_PREFIX, FeedChange, FeedEvent, FileAudit, MANIFEST, Manifest, ManifestFile,
     REPORT_SCHEMA_VERSION, feed_object, region_slug, report_schema,

@@ -264,7 +264,7 @@ pub(crate) fn publish_stage(
     std::fs::create_dir_all(out)?;
     remove_interrupted_uploads(out)?;
     let store = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(out)
+        spiegel_publish::LocalReportStore::new(out)
             .with_context(|| format!("opening the report store {}", out.display()))?,
     );
     let synced = out.to_owned();
