@@ -168,8 +168,11 @@ struct Acc {
     amount_cent: i128,
     satisfaction_sum: [u64; 2],
     /// Per count, the units of each provider (aggregate scopes only).
-    contributors: Vec<Vec<(u16, u32)>>,
+    contributors: Contributors,
 }
+
+/// Per count of a cell, the units of each provider, in provider order.
+type Contributors = Vec<Vec<(u16, u32)>>;
 
 impl Default for Acc {
     fn default() -> Self {
@@ -494,13 +497,52 @@ pub(crate) fn compute_period(
         .flat_map(|(s, f)| s.trajectories.iter().zip(f.iter()))
         .collect();
 
-    // Aggregate scopes, children grouped across providers.
-    records.sort_unstable_by_key(|(t, _)| (t.child, t.provider, t.start, t.hulpvorm));
+    let mut by_provider = records.clone();
     let mut scopes = vec![Scope::National];
     scopes.extend((0..regions.len()).map(|r| Scope::Region(r as u16)));
     scopes.extend((0..gemeenten.len()).map(|g| Scope::Gemeente(g as u16)));
-    let mut aggregate = Cells::new(scopes);
+    let aggregate_cells = scopes.len() * SLOTS;
     let first_gemeente = 1 + regions.len();
+    // The two passes share nothing until the providers' contributions join the aggregate
+    // cells, so they run on two cores: a correction recomputes a single period, and would
+    // otherwise leave one core idle.
+    let (mut aggregate, contributions) = std::thread::scope(|s| {
+        let aggregate =
+            s.spawn(|| aggregate_pass(&mut records, scopes, first_gemeente, period_start, params));
+        let contributions = provider_pass(
+            &mut by_provider,
+            aggregate_cells,
+            first_gemeente,
+            period_start,
+            params,
+            &names,
+            out,
+        );
+        let aggregate = aggregate
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (aggregate, contributions)
+    });
+    for (cell, contributors) in contributions.into_iter().enumerate() {
+        if let Some(contributors) = contributors {
+            aggregate.acc(cell).contributors = contributors;
+        }
+    }
+    for (scope, slot, acc) in aggregate.touched() {
+        emit_cell(&names, scope, None, slot, acc, out);
+    }
+}
+
+/// The aggregate scopes (national, region, gemeente), children grouped across providers.
+fn aggregate_pass(
+    records: &mut [(&Traj, &Flags)],
+    scopes: Vec<Scope>,
+    first_gemeente: usize,
+    period_start: i32,
+    params: Params,
+) -> Cells {
+    records.sort_unstable_by_key(|(t, _)| (t.child, t.provider, t.start, t.hulpvorm));
+    let mut aggregate = Cells::new(scopes);
     let aggregate_scopes = |t: &Traj, out: &mut Vec<usize>| {
         out.extend([
             0,
@@ -511,8 +553,22 @@ pub(crate) fn compute_period(
     for child in records.chunk_by(|a, b| a.0.child == b.0.child) {
         aggregate.add_child(child, &aggregate_scopes, period_start, params);
     }
+    aggregate
+}
 
-    // Per provider: its mirror scopes, and what it contributes to each aggregate cell.
+/// Per provider, in provider order: its mirror cells, written to `out`, and what it
+/// contributes to each aggregate cell, returned by aggregate cell: per count, the units of
+/// each provider.
+fn provider_pass(
+    records: &mut [(&Traj, &Flags)],
+    aggregate_cells: usize,
+    first_gemeente: usize,
+    period_start: i32,
+    params: Params,
+    names: &Names<'_>,
+    out: &mut TableBuilder,
+) -> Vec<Option<Contributors>> {
+    let mut contributions: Vec<Option<Contributors>> = (0..aggregate_cells).map(|_| None).collect();
     records.sort_unstable_by_key(|(t, _)| (t.provider, t.child, t.start, t.hulpvorm));
     for of_provider in records.chunk_by(|a, b| a.0.provider == b.0.provider) {
         let provider = of_provider[0].0.provider;
@@ -546,19 +602,17 @@ pub(crate) fn compute_period(
                 Scope::ProviderRegion(r) => 1 + usize::from(r),
                 _ => 0,
             };
-            let contributors = &mut aggregate.acc(target * SLOTS + slot).contributors;
-            contributors.resize_with(count::ALL, Vec::new);
+            let contributors = contributions[target * SLOTS + slot]
+                .get_or_insert_with(|| vec![Vec::new(); count::ALL]);
             for (k, c) in acc.counts.iter().enumerate() {
                 if c.n > 0 {
                     contributors[k].push((provider, c.n));
                 }
             }
             if matches!(scope, Scope::Mirror(_)) {
-                emit_cell(&names, scope, Some(provider), slot, acc, out);
+                emit_cell(names, scope, Some(provider), slot, acc, out);
             }
         }
     }
-    for (scope, slot, acc) in aggregate.touched() {
-        emit_cell(&names, scope, None, slot, acc, out);
-    }
+    contributions
 }
