@@ -170,9 +170,11 @@ pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, T
     ))
 }
 
-/// Removes what a killed run left half-written in the local report store: `object_store`
-/// stages each upload as `<name>#<n>` beside its target and renames it when complete, and its
-/// listing never shows staged files, so the publish stage cannot clean them up itself.
+/// Removes what a killed run left half-written in the local report store. Reports go to
+/// unnamed files, of which a crash leaves nothing; but the manifest and the feed (and every
+/// report on a file system without unnamed files) are staged by `object_store` as `<name>#<n>`
+/// beside their target and renamed when complete, and its listing never shows staged files,
+/// so the publish stage cannot clean them up itself.
 fn remove_interrupted_uploads(root: &Path) -> Result<()> {
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
