@@ -78,10 +78,13 @@ impl ObjectStore for LocalReportStore {
             let payload = payload.clone();
             // Blocking file I/O stays off the runtime's workers, as in `LocalFileSystem`.
             match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => runtime
-                    .spawn_blocking(move || create_unnamed(&path, &payload))
-                    .await
-                    .map_err(|e| generic(std::io::Error::other(e)))??,
+                Ok(runtime) => {
+                    let named = path.clone();
+                    runtime
+                        .spawn_blocking(move || create_unnamed(&path, &payload))
+                        .await
+                        .map_err(|e| failed(&named, std::io::Error::other(e)))??
+                }
                 Err(_) => create_unnamed(&path, &payload)?,
             }
         };
@@ -156,10 +159,15 @@ impl ObjectStore for LocalReportStore {
     }
 }
 
-fn generic(source: std::io::Error) -> object_store::Error {
+/// A failed write, naming the file so that an administrator can look at its directory.
+fn failed(path: &std::path::Path, source: impl Into<std::io::Error>) -> object_store::Error {
+    let source: std::io::Error = source.into();
     object_store::Error::Generic {
         store: STORE,
-        source: Box::new(source),
+        source: Box::new(std::io::Error::new(
+            source.kind(),
+            format!("writing {}: {source}", path.display()),
+        )),
     }
 }
 
@@ -170,15 +178,18 @@ fn create_unnamed(path: &std::path::Path, payload: &PutPayload) -> object_store:
     use std::io::Write as _;
     use std::os::fd::AsRawFd as _;
 
-    let parent = path
-        .parent()
-        .ok_or_else(|| generic(std::io::Error::other("a report path needs a directory")))?;
+    let parent = path.parent().ok_or_else(|| {
+        failed(
+            path,
+            std::io::Error::other("a report path needs a directory"),
+        )
+    })?;
     let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
     // Read and write for everyone the umask allows, as a file created by `File::create`.
     let mode = Mode::from_raw_mode(0o666);
     let fd = match rustix::fs::open(parent, flags, mode) {
         Err(Errno::NOENT) => {
-            std::fs::create_dir_all(parent).map_err(generic)?;
+            std::fs::create_dir_all(parent).map_err(|e| failed(parent, e))?;
             rustix::fs::open(parent, flags, mode)
         }
         other => other,
@@ -187,13 +198,13 @@ fn create_unnamed(path: &std::path::Path, payload: &PutPayload) -> object_store:
         Ok(fd) => fd,
         // Kernels and file systems without O_TMPFILE answer with one of these.
         Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Ok(Unnamed::Unsupported),
-        Err(e) => return Err(generic(e.into())),
+        Err(e) => return Err(failed(path, e)),
     };
     let mut file = std::fs::File::from(fd);
     for chunk in payload.iter() {
-        file.write_all(chunk).map_err(generic)?;
+        file.write_all(chunk).map_err(|e| failed(path, e))?;
     }
-    let metadata = file.metadata().map_err(generic)?;
+    let metadata = file.metadata().map_err(|e| failed(path, e))?;
     // Linking by the descriptor itself (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; its /proc
     // name needs nothing.
     let by_descriptor = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -211,10 +222,13 @@ fn create_unnamed(path: &std::path::Path, payload: &PutPayload) -> object_store:
                 source: Box::new(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
             });
         }
+        // No /proc to link by, or a sandbox that refuses links through it: the staged way
+        // needs neither, and where the directory itself is refused it says so in its error.
         Err(Errno::NOENT) if !std::path::Path::new("/proc/self/fd").exists() => {
             return Ok(Unnamed::Unsupported);
         }
-        Err(e) => return Err(generic(e.into())),
+        Err(Errno::PERM | Errno::ACCESS) => return Ok(Unnamed::Unsupported),
+        Err(e) => return Err(failed(path, e)),
     }
     Ok(Unnamed::Written(PutResult {
         e_tag: Some(e_tag(&metadata)),
@@ -328,6 +342,20 @@ mod tests {
         let store = LocalReportStore::new(root.path()).unwrap();
         store.staged_only.store(true, Ordering::Relaxed);
         check_create_only(&store, root.path());
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_written_names_its_file() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalReportStore::new(root.path()).unwrap();
+        // A file where the report's directory should be.
+        std::fs::write(root.path().join("mirror"), b"").unwrap();
+        let location = Path::from("mirror/a.parquet");
+        let error = runtime()
+            .block_on(store.put_opts(&location, b"x".to_vec().into(), create_only()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("mirror/a.parquet"), "{error}");
     }
 
     #[test]
