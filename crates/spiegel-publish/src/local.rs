@@ -91,11 +91,13 @@ impl ObjectStore for LocalReportStore {
         match written {
             Unnamed::Written(result) => Ok(result),
             Unnamed::Unsupported => {
-                self.staged_only.store(true, Ordering::Relaxed);
-                tracing::info!(
-                    store = %self,
-                    "the report store's file system has no unnamed files; reports are staged under a temporary name"
-                );
+                // Two cores may find it out at once; it is said once.
+                if !self.staged_only.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        store = %self,
+                        "the report store cannot write unnamed files here; reports are staged under a temporary name"
+                    );
+                }
                 self.inner.put_opts(location, payload, opts).await
             }
         }

@@ -490,7 +490,7 @@ mod tests {
         .run_until_idle()
     }
 
-    /// Where the publish stage's committed offset of the aggregates topic is kept.
+    /// The publish stage's committed offset of the aggregates topic.
     fn committed_offset(dir: &Path) -> u64 {
         let path = dir
             .join("data/transport/groups")
