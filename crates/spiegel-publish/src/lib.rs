@@ -8,7 +8,10 @@
 //! a release writes only the reports whose figures changed; the others stay where the release
 //! before left them. A master-table part whose digest ([`spiegel_aggregate::META_PART_DIGEST`])
 //! equals one of the last release, published with the same sharing and thresholds, is not
-//! even decoded: its reports and their audit are the ones published then.
+//! even decoded: its reports and their audit are the ones published then. Within a part that
+//! did change, a report whose own cells digest the same as in the last release
+//! ([`FileAudit::input`]) is taken the same way: a correction reaches a few reports of a
+//! period, and only those go through the release rules again.
 
 mod error;
 mod local;
@@ -185,6 +188,11 @@ impl SharingRegistry {
 pub struct Progress {
     /// The manifest of the release published, if any.
     pub published: Option<Manifest>,
+    /// Of its reports, those the release rules were applied to ...
+    pub reports_made: usize,
+    /// ... and those taken as the last release published them, with their audit: their
+    /// cells came again unchanged (a whole part, or the report's own cells).
+    pub reports_unchanged: usize,
 }
 
 /// The stage: a consumer of master-table parts and an object store for reports.
@@ -318,7 +326,7 @@ impl PublishStage {
                     };
                     let sharing = SharingRegistry::load(&self.sharing)?;
                     let previous = self.previous_reports()?;
-                    let reusable = self.reusable_parts(&sharing, &previous)?;
+                    let reusable = self.reusable(&sharing, &previous)?;
                     let kept = kept_parts(&self.state_dir, &computed, watermark);
                     // An attempt at this release that crashed may have left parts: start clean.
                     if kept.exists() {
@@ -336,6 +344,8 @@ impl PublishStage {
                         parts_done: BTreeSet::new(),
                         files: Vec::new(),
                         audit: Vec::new(),
+                        made: 0,
+                        unchanged: 0,
                     });
                 }
             }
@@ -350,13 +360,23 @@ impl PublishStage {
                 let digest = meta
                     .get(spiegel_aggregate::META_PART_DIGEST)
                     .zip(meta.get(spiegel_aggregate::META_PERIOD));
-                match digest.and_then(|(digest, _)| release.reusable.get(digest)) {
+                match digest.and_then(|(digest, _)| release.reusable.parts.get(digest)) {
                     // The same part as in the last release, with the same sharing and
                     // thresholds: its reports are the ones published then.
-                    Some(reused) => {
-                        keep_part(&reused.kept, &kept, &message.payload)?;
-                        release.files.extend(reused.files.iter().cloned());
-                        release.audit.extend(reused.audit.iter().cloned());
+                    Some((reused, period)) => {
+                        keep_part(reused, &kept, &message.payload)?;
+                        let mut files: Vec<&(ManifestFile, FileAudit)> = release
+                            .reusable
+                            .files
+                            .values()
+                            .filter(|(file, _)| file.period == *period)
+                            .collect();
+                        files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+                        release.unchanged += files.len();
+                        for (file, audit) in files {
+                            release.files.push(file.clone());
+                            release.audit.push(audit.clone());
+                        }
                     }
                     None => {
                         spiegel_core::durable::write_atomically(&kept, &message.payload)?;
@@ -380,7 +400,7 @@ impl PublishStage {
             let Some(done) = self.current.take() else {
                 continue;
             };
-            let watermark = done.watermark;
+            let (watermark, made, unchanged) = (done.watermark, done.made, done.unchanged);
             let manifest = self.complete(done)?;
             spiegel_core::durable::write_atomically(
                 &self.state_dir.join(PUBLISHED_WATERMARK),
@@ -388,8 +408,16 @@ impl PublishStage {
             )?;
             self.published_watermark = Some(watermark);
             self.consumer.commit(&message)?;
-            tracing::info!(release = %manifest.release, files = manifest.files.len(), "release published");
+            tracing::info!(
+                release = %manifest.release,
+                files = manifest.files.len(),
+                made,
+                unchanged,
+                "release published"
+            );
             progress.published = Some(manifest);
+            progress.reports_made = made;
+            progress.reports_unchanged = unchanged;
         }
         if self.current.is_none()
             && let Some(manifest) = self.republish_if_sharing_changed()?
@@ -441,15 +469,11 @@ impl PublishStage {
         })
     }
 
-    /// The parts of the last release that a release with `sharing` can take as they are: all
-    /// of them when it was published with the same sharing and thresholds and its reports
-    /// are still the ones in force, each with its files and their audit.
-    fn reusable_parts(
-        &self,
-        sharing: &SharingRegistry,
-        previous: &Previous,
-    ) -> Result<HashMap<String, Reusable>> {
-        let mut reusable = HashMap::new();
+    /// What a release with `sharing` can take from the last release as it is: when that was
+    /// published with the same sharing and thresholds and its reports are still the ones in
+    /// force, each of its reports with its audit, and the parts whose every report has one.
+    fn reusable(&self, sharing: &SharingRegistry, previous: &Previous) -> Result<Reusable> {
+        let mut reusable = Reusable::default();
         let Some(text) =
             spiegel_core::durable::read_if_present(&self.state_dir.join(LAST_RELEASE))?
         else {
@@ -473,32 +497,25 @@ impl PublishStage {
             serde_json::from_str(&audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
         let mut audit: HashMap<String, FileAudit> =
             audit.into_iter().map(|a| (a.path.clone(), a)).collect();
-        let mut by_period: HashMap<&str, Vec<&ManifestFile>> = HashMap::new();
+        let mut unaudited = BTreeSet::new();
         for file in previous.files.values() {
-            by_period.entry(&file.period).or_default().push(file);
+            match audit.remove(&file.path) {
+                Some(file_audit) => {
+                    reusable
+                        .files
+                        .insert(report::report_key(file), (file.clone(), file_audit));
+                }
+                None => {
+                    unaudited.insert(file.period.clone());
+                }
+            }
         }
         let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for (part, (digest, period)) in last.digests {
-            let mut files: Vec<ManifestFile> = by_period
-                .get(period.as_str())
-                .map(|files| files.iter().map(|f| (*f).clone()).collect())
-                .unwrap_or_default();
-            files.sort_by(|a, b| a.path.cmp(&b.path));
-            let Some(file_audit) = files
-                .iter()
-                .map(|f| audit.remove(&f.path))
-                .collect::<Option<Vec<FileAudit>>>()
-            else {
-                continue;
-            };
-            reusable.insert(
-                digest,
-                Reusable {
-                    kept: kept.join(format!("{part}.ipc")),
-                    files,
-                    audit: file_audit,
-                },
-            );
+            if !unaudited.contains(&period) {
+                let kept = kept.join(format!("{part}.ipc"));
+                reusable.parts.insert(digest, (kept, period));
+            }
         }
         Ok(reusable)
     }
@@ -573,11 +590,13 @@ impl PublishStage {
             watermark: last.watermark,
             sharing,
             previous: self.previous_reports()?.files,
-            reusable: HashMap::new(),
+            reusable: Reusable::default(),
             digests: last.digests,
             parts_done: BTreeSet::new(),
             files: Vec::new(),
             audit: Vec::new(),
+            made: 0,
+            unchanged: 0,
         };
         let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for part in last.parts {
@@ -784,12 +803,13 @@ struct LastRelease {
     sharing: SharingRegistry,
 }
 
-/// A part of the last release that a new release can take as it is.
+/// What a new release can take from the last one as it is.
+#[derive(Default)]
 struct Reusable {
-    /// Where the last release kept it.
-    kept: PathBuf,
-    files: Vec<ManifestFile>,
-    audit: Vec<FileAudit>,
+    /// Its parts by digest: where the last release kept each, and its period.
+    parts: HashMap<String, (PathBuf, String)>,
+    /// Its reports with their audits.
+    files: report::Unchanged,
 }
 
 /// Keeps a part for publishing again: a link to the copy the last release kept (the same
@@ -838,13 +858,17 @@ struct InProgress {
     /// The reports of the release announced before, kept where this release leaves them as
     /// they were.
     previous: report::FilesByPath,
-    /// The parts of the last release this release can take as they are, by digest.
-    reusable: HashMap<String, Reusable>,
+    /// What this release can take from the last one as it is.
+    reusable: Reusable,
     /// Each part's digest and period, as received.
     digests: BTreeMap<u64, (String, String)>,
     parts_done: BTreeSet<u64>,
     files: Vec<ManifestFile>,
     audit: Vec<FileAudit>,
+    /// Of the files, those the release rules were applied to ...
+    made: usize,
+    /// ... and those taken from the last release.
+    unchanged: usize,
 }
 
 impl InProgress {
@@ -856,10 +880,19 @@ impl InProgress {
         store: &dyn ObjectStore,
         runtime: &tokio::runtime::Handle,
     ) -> Result<()> {
-        let (files, audit) =
-            report::publish_part(batch, &self.previous, &self.sharing, config, store, runtime)?;
-        self.files.extend(files);
-        self.audit.extend(audit);
+        let reports = report::publish_part(
+            batch,
+            &self.previous,
+            &self.reusable.files,
+            &self.sharing,
+            config,
+            store,
+            runtime,
+        )?;
+        self.unchanged += reports.files.len() - reports.made;
+        self.made += reports.made;
+        self.files.extend(reports.files);
+        self.audit.extend(reports.audit);
         Ok(())
     }
 }

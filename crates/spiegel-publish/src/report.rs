@@ -158,6 +158,17 @@ impl FileKey {
         ["national", "region", "municipality", "mirror"][usize::from(self.kind_order)]
     }
 
+    /// What the report is about, as [`report_key`] reads it from its manifest entry.
+    fn report_key(&self) -> ReportKey {
+        (
+            self.kind().to_owned(),
+            self.period.to_string(),
+            self.recipient.to_string(),
+            (self.kind_order == 3)
+                .then(|| self.municipality.as_deref().unwrap_or_default().to_owned()),
+        )
+    }
+
     /// Where the report released as `release` goes: partitioned by kind, period and
     /// recipient, named by its release id, so a report once written is never overwritten, a
     /// reader following a manifest never sees two releases of a report mixed, and a report
@@ -437,6 +448,77 @@ impl PartColumns {
         })
     }
 
+    /// Where every report's input digest starts: the versions of the rules and the layout,
+    /// and the dictionaries the rows' keys point into. A part with other dictionaries gives
+    /// other digests, which only costs the reuse.
+    fn input_context(&self) -> ring::digest::Context {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut text = |value: &str| {
+            context.update(&(value.len() as u64).to_le_bytes());
+            context.update(value.as_bytes());
+        };
+        for version in [
+            "spiegel:report-input:v1",
+            REPORT_SCHEMA_VERSION,
+            spiegel_aggregate::METHOD_VERSION,
+            // Rules a new version of the stage applies differently make other files.
+            env!("CARGO_PKG_VERSION"),
+        ] {
+            text(version);
+        }
+        for column in [
+            &self.indicator_code,
+            &self.dimension,
+            &self.category,
+            &self.contributor_names,
+        ] {
+            text(&column.values.len().to_string());
+            for value in &column.values {
+                text(value);
+            }
+        }
+        context
+    }
+
+    /// Identifies the cells of a report made of `rows`: everything of them the rules read,
+    /// in their order. With the report's key, the sharing and the thresholds, that is all its
+    /// file and audit are made from.
+    fn input_digest(&self, context: &ring::digest::Context, rows: &[u32]) -> String {
+        fn key(column: &TextColumn, row: usize) -> u32 {
+            column.key(row).map_or(u32::MAX, |k| k as u32)
+        }
+        let mut bytes = Vec::with_capacity(rows.len() * 64);
+        let offsets = self.contributors.value_offsets();
+        for &row in rows {
+            let row = row as usize;
+            for column in [&self.indicator_code, &self.dimension, &self.category] {
+                bytes.extend_from_slice(&key(column, row).to_le_bytes());
+            }
+            for (count, cell_key) in [
+                (&self.numerator, &self.numerator_key),
+                (&self.denominator, &self.denominator_key),
+            ] {
+                let count = count.is_valid(row).then(|| count.value(row));
+                bytes.push(u8::from(count.is_some()));
+                bytes.extend_from_slice(&count.unwrap_or_default().to_le_bytes());
+                bytes.extend_from_slice(&cell_key.value(row).to_le_bytes());
+            }
+            let value = self.value.is_valid(row).then(|| self.value.value(row));
+            bytes.push(u8::from(value.is_some()));
+            bytes.extend_from_slice(&value.unwrap_or_default().to_bits().to_le_bytes());
+            bytes.push(u8::from(self.provisional.value(row)));
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            bytes.extend_from_slice(&((end - start) as u32).to_le_bytes());
+            for i in start..end {
+                bytes.extend_from_slice(&key(&self.contributor_names, i).to_le_bytes());
+                bytes.extend_from_slice(&self.contributor_units.value(i).to_le_bytes());
+            }
+        }
+        let mut context = context.clone();
+        context.update(&bytes);
+        hex::encode(&context.finish().as_ref()[..16])
+    }
+
     /// The rows of each report file, in row order, the files in key order.
     fn rows_by_file(&self) -> Result<Vec<(FileKey, Vec<u32>)>> {
         let mut files: BTreeMap<FileKey, Vec<u32>> = BTreeMap::new();
@@ -473,48 +555,103 @@ pub struct FileAudit {
     pub narrowest_interval: Option<u64>,
     /// The protection level every interval had to reach.
     pub protection: u64,
+    /// Identifies the master-table cells the report and this audit were made from (with the
+    /// rules' version): a later release, under the same sharing and thresholds, whose cells
+    /// for the same report have the same digest takes both as they are. None in audits kept
+    /// before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// What a report is about, as its manifest entry says: kind, period, recipient and, for a
+/// mirror report, the municipality.
+pub(crate) type ReportKey = (String, String, String, Option<String>);
+
+/// The report of `file` by what it is about.
+pub(crate) fn report_key(file: &ManifestFile) -> ReportKey {
+    (
+        file.kind.clone(),
+        file.period.clone(),
+        file.recipient.clone(),
+        file.municipality.clone(),
+    )
+}
+
+/// The reports of the last release, with their audits, by what they are about: a report
+/// whose cells come again with the same input digest, under the same sharing and thresholds,
+/// is taken from here as it is.
+pub(crate) type Unchanged = std::collections::HashMap<ReportKey, (ManifestFile, FileAudit)>;
+
+/// The reports of one master-table part.
+pub(crate) struct PartReports {
+    pub files: Vec<ManifestFile>,
+    pub audit: Vec<FileAudit>,
+    /// Of the files, those the release rules were applied to; the others came from
+    /// [`Unchanged`].
+    pub made: usize,
 }
 
 /// The reports of the release announced before, by path: a report whose path (and with it
 /// its release id) comes again is the same file, kept instead of written again.
 pub(crate) type FilesByPath = std::collections::HashMap<String, ManifestFile>;
 
-/// Applies the rules to every report file of one master-table part (one period) and writes
-/// the files that `previous` does not already hold, on every core.
+/// Applies the rules to every report file of one master-table part (one period) whose cells
+/// `unchanged` does not hold as they are, and writes the files that `previous` does not
+/// already hold, on every core.
 pub(crate) fn publish_part(
     part: &RecordBatch,
     previous: &FilesByPath,
+    unchanged: &Unchanged,
     sharing: &SharingRegistry,
     config: &PublishConfig,
     store: &dyn ObjectStore,
     runtime: &tokio::runtime::Handle,
-) -> Result<(Vec<ManifestFile>, Vec<FileAudit>)> {
+) -> Result<PartReports> {
     let columns = PartColumns::read(part)?;
+    let inputs = columns.input_context();
     // Each file's cells are made on the core that publishes it, and dropped once it is
     // written: only the files in hand are ever held as cells.
-    let results = spiegel_core::parallel::map(columns.rows_by_file()?, 4, |(key, rows)| {
+    let publish = |(key, rows): (FileKey, Vec<u32>)| -> Result<(ManifestFile, FileAudit, bool)> {
+        let input = columns.input_digest(&inputs, &rows);
+        // A correction changes the cells of a few reports of a period: the others need
+        // neither cells nor rules.
+        if let Some((file, audit)) = unchanged
+            .get(&key.report_key())
+            .filter(|(_, audit)| audit.input.as_deref() == Some(input.as_str()))
+        {
+            return Ok((file.clone(), audit.clone(), false));
+        }
         let cells = rows
             .iter()
             .map(|&row| columns.cell(row as usize, key.kind()))
             .collect::<Result<Vec<Cell>>>()?;
-        publish_file(key, cells, previous, sharing, config, store, runtime)
-    });
-    let mut manifest_files = Vec::new();
-    let mut audit = Vec::new();
+        let (file, audit) =
+            publish_file(key, cells, input, previous, sharing, config, store, runtime)?;
+        Ok((file, audit, true))
+    };
+    let results = spiegel_core::parallel::map(columns.rows_by_file()?, 4, publish);
+    let mut reports = PartReports {
+        files: Vec::new(),
+        audit: Vec::new(),
+        made: 0,
+    };
     for result in results {
-        let (file, file_audit) = result?;
-        manifest_files.push(file);
-        audit.push(file_audit);
+        let (file, file_audit, made) = result?;
+        reports.files.push(file);
+        reports.audit.push(file_audit);
+        reports.made += usize::from(made);
     }
-    audit.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((manifest_files, audit))
+    reports.audit.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(reports)
 }
 
 /// The release rules, the attacker audit and the Parquet file of one report; the file is not
 /// written again when the previous release published the same figures (the same report id).
+#[allow(clippy::too_many_arguments)] // each is one thing the file depends on
 fn publish_file(
     key: FileKey,
     mut cells: Vec<Cell>,
+    input: String,
     previous: &FilesByPath,
     sharing: &SharingRegistry,
     config: &PublishConfig,
@@ -574,6 +711,7 @@ fn publish_file(
             .filter_map(|i| i.upper.map(|u| u.saturating_sub(i.lower)))
             .min(),
         protection: config.protection(),
+        input: Some(input),
     };
     let mirror = key.kind_order == 3;
     let municipality = key.municipality.as_deref().unwrap_or_default();

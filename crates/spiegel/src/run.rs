@@ -447,6 +447,13 @@ mod tests {
             |_| {},
         )
         .unwrap();
+        aggregate_input(dir);
+    }
+
+    /// The submissions in `dir/in` through ingest, pseudonymise and aggregate in `dir`, which
+    /// sends a release.
+    fn aggregate_input(dir: &Path) {
+        let input = dir.join("in");
         let (config, data_dir) = (PipelineConfig::default(), dir.join("data"));
         let (source_key, ttp_key) = keys(None, &data_dir).unwrap();
         let label = PseudonymLabel {
@@ -570,6 +577,64 @@ mod tests {
             }
         }
         files
+    }
+
+    #[test]
+    fn a_correction_applies_the_rules_only_to_the_reports_whose_cells_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        aggregated(dir.path());
+        let first = publish(dir.path(), || Ok(())).unwrap();
+        let before = first.published.expect("a release is published");
+        assert_eq!(
+            (first.reports_made, first.reports_unchanged),
+            (before.files.len(), 0)
+        );
+
+        // One record fewer in one submission.
+        let corrected = submissions_in(&dir.path().join("in")).unwrap()[0].clone();
+        let text = std::fs::read_to_string(&corrected).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.remove(1);
+        std::fs::write(&corrected, lines.join("\n") + "\n").unwrap();
+        aggregate_input(dir.path());
+        let second = publish(dir.path(), || Ok(())).unwrap();
+        let after = second.published.expect("the correction is published");
+
+        let figures = |manifest: &Manifest| -> BTreeMap<String, String> {
+            manifest
+                .files
+                .iter()
+                .map(|f| {
+                    let report = format!(
+                        "{} {} {} {:?}",
+                        f.kind, f.period, f.recipient, f.municipality
+                    );
+                    (report, f.content_sha256.clone())
+                })
+                .collect()
+        };
+        let (old, new) = (figures(&before), figures(&after));
+        let revised = new
+            .iter()
+            .filter(|(report, sha)| old.get(*report) != Some(sha))
+            .count();
+        let name = corrected
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let period = name.split_once('_').unwrap().1;
+        let of_period = after.files.iter().filter(|f| f.period == period).count();
+        assert!(revised >= 1, "the correction revised no report");
+        assert!(
+            second.reports_made >= revised && second.reports_made * 4 < of_period,
+            "{} reports made again for {revised} revised, of {of_period} in {period}",
+            second.reports_made
+        );
+        assert_eq!(
+            second.reports_made + second.reports_unchanged,
+            after.files.len()
+        );
     }
 
     #[test]
