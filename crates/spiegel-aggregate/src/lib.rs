@@ -44,6 +44,21 @@
 //! part. Likewise a long-running stage keeps the stored submissions decoded between releases
 //! and decodes only those stored since (by the digest of the stored message).
 //!
+//! # Parts by reference
+//!
+//! A release carries in full only the parts it computed. A part taken from the kept parts,
+//! which are those of the last release sent, goes as its digest alone ([`META_BY_REFERENCE`]):
+//! a correction that reaches one period of five moves a fifth of the master table, not all of
+//! it. The publish stage holds the parts of the release it published last and of the one it
+//! had in hand. One that does not hold a part sent by reference (a new volume, releases it
+//! skipped) asks for the release in full ([`FullRelease`] on [`topic::AGGREGATE_REQUESTS`])
+//! once it has read the aggregates topic to its end. Every instance reads the requests in a
+//! group of its own ([`request_group`]), so an instance that is behind or gone holds nothing
+//! up: each answers by sending its next release in full, computed at once even when nothing
+//! changed, and commits the request only once it has sent a release of the watermark asked
+//! for or later. A stage without a consumer of requests ([`AggregateStage::with_requests`])
+//! sends every part in full.
+//!
 //! # Key rotation
 //!
 //! The stage links pseudonyms of one K2 version, the one it is switched to
@@ -104,6 +119,24 @@ pub const META_PART_DIGEST: &str = "spiegel.part_digest";
 /// Schema metadata key: the submissions a release was computed from, as a JSON object from
 /// `<AGB>_<PERIOD>` to the content digest of the submission in force.
 pub const META_SUBMISSIONS: &str = "spiegel.submissions";
+/// Schema metadata key, present (`true`) on a part sent by reference: a message without
+/// columns or rows naming by [`META_PART_DIGEST`] a part the release before carried in full.
+pub const META_BY_REFERENCE: &str = "spiegel.by_reference";
+
+/// The consumer group in which instance `instance` reads [`topic::AGGREGATE_REQUESTS`]: every
+/// instance answers, so a request never waits on an instance that is behind or gone.
+pub fn request_group(instance: &str) -> String {
+    format!("{GROUP}.requests.{instance}")
+}
+
+/// A request for a release with every part in full, as the publish stage sends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FullRelease {
+    /// The release whose parts by reference the publish stage does not hold.
+    pub release: String,
+    /// Its watermark ([`META_WATERMARK`]): answered by a release of this watermark or later.
+    pub watermark: u64,
+}
 
 /// Windows and norms of the indicators (SPEC §6–§7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -163,6 +196,7 @@ pub fn master_table(
         &decoded,
         &providers,
         None,
+        false,
         |index, parts, computed| part(index, parts, spiegel_core::ipc::from_ipc(&computed.ipc)?),
     )
 }
@@ -225,19 +259,24 @@ struct Part {
     period: spiegel_core::Period,
     /// Identifies everything the part is computed from ([`part_digest`]).
     digest: String,
+    /// Empty for a part sent by reference.
     ipc: Vec<u8>,
     /// Taken as computed for an earlier release.
     reused: bool,
+    /// The last release carried it already: sent as its digest alone.
+    by_reference: bool,
 }
 
 /// [`master_table`] of decoded, numbered submissions, with each part taken from `kept` when a
-/// part of the same digest was computed before, and kept there when computed now.
+/// part of the same digest was computed before, and kept there when computed now. With
+/// `by_reference`, a part in `kept` (one the last release carried) is not even read.
 fn compute_parts(
     config: &AggregateConfig,
     label: &PseudonymLabel,
     decoded: &[&model::Submission],
     provider_names: &[String],
     kept: Option<&store::Store>,
+    by_reference: bool,
     mut part: impl FnMut(usize, usize, Part) -> Result<()>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
@@ -285,9 +324,13 @@ fn compute_parts(
                         decoded.iter().copied().zip(flags).filter(|(s, _)| s.period == period).unzip();
                     let digest = part_digest(config, &label.ttp, names.0, period, &of_period, &of_period_flags);
                     let computed = || -> Result<Part> {
+                        if by_reference && kept.is_some_and(|k| k.has_part(&digest)) {
+                            tracing::debug!(period = %period, "period unchanged since it was last sent: sent by reference");
+                            return Ok(Part { period, digest, ipc: Vec::new(), reused: true, by_reference: true });
+                        }
                         if let Some(ipc) = kept.map(|k| k.part(&digest)).transpose()?.flatten() {
                             tracing::debug!(period = %period, "period unchanged since it was last computed");
-                            return Ok(Part { period, digest, ipc, reused: true });
+                            return Ok(Part { period, digest, ipc, reused: true, by_reference: false });
                         }
                         let mut builder = table::TableBuilder::new();
                         cells::compute_period(period, &of_period, &of_period_flags, names, params, &mut builder);
@@ -296,7 +339,7 @@ fn compute_parts(
                         if let Some(kept) = kept {
                             kept.put_part(&digest, &ipc)?;
                         }
-                        Ok(Part { period, digest, ipc, reused: false })
+                        Ok(Part { period, digest, ipc, reused: false, by_reference: false })
                     };
                     if sender.send((index, computed())).is_err() {
                         break;
@@ -369,8 +412,10 @@ pub struct Progress {
     pub released: Option<String>,
     /// Of its parts (periods), those computed now ...
     pub parts_computed: usize,
-    /// ... and those the change did not reach, taken as computed for an earlier release.
+    /// ... and those the change did not reach, taken as computed for an earlier release ...
     pub parts_reused: usize,
+    /// ... of which those sent by reference ([`META_BY_REFERENCE`]).
+    pub parts_by_reference: usize,
     /// Stored submissions decoded for it: those stored since the stage last computed a
     /// release (all of them in a new process).
     pub decoded: usize,
@@ -390,6 +435,11 @@ pub struct AggregateStage {
     /// The stored submissions as last decoded, by name, with the digest of the stored message
     /// each was decoded from.
     decoded: std::collections::BTreeMap<String, (String, model::Submission)>,
+    /// Where the publish stage asks for releases in full ([`Self::with_requests`]).
+    requests: Option<Box<dyn Consumer>>,
+    /// The request in hand: the watermark a release sent in full must reach, and the last
+    /// request message, committed once it is answered.
+    requested: Option<(u64, spiegel_transport::Message)>,
 }
 
 impl std::fmt::Debug for AggregateStage {
@@ -423,7 +473,44 @@ impl AggregateStage {
             last_change: None,
             awaiting_logged: None,
             decoded: std::collections::BTreeMap::new(),
+            requests: None,
+            requested: None,
         })
+    }
+
+    /// Sends a part the last release carried already by its digest alone
+    /// ([`META_BY_REFERENCE`]), and answers the publish stage's requests for a release in
+    /// full read by `requests` ([`topic::AGGREGATE_REQUESTS`] in this instance's
+    /// [`request_group`]). Without it every release carries every part: nothing could ask
+    /// for a part the publish stage lacks.
+    pub fn with_requests(mut self, requests: Box<dyn Consumer>) -> Self {
+        self.requests = Some(requests);
+        self
+    }
+
+    /// Takes the publish stage's requests that arrived: the one in hand becomes the highest
+    /// watermark asked for, answered by the next release sent.
+    fn take_requests(&mut self) -> Result<()> {
+        let Some(requests) = self.requests.as_mut() else {
+            return Ok(());
+        };
+        while let Some(message) = requests.poll(1)?.into_iter().next() {
+            // A request that cannot be read asks for the release in hand, whatever it is.
+            let watermark = serde_json::from_slice::<FullRelease>(&message.payload)
+                .map(|request| request.watermark)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "a request for a release in full that cannot be read: answered as one for the release in hand");
+                    0
+                });
+            let highest = self
+                .requested
+                .as_ref()
+                .map_or(0, |(w, _)| *w)
+                .max(watermark);
+            tracing::info!(watermark, "the publish stage asks for a release in full");
+            self.requested = Some((highest, message));
+        }
+        Ok(())
     }
 
     /// Computes a release only once no submission has changed the state for `quiet`: while
@@ -509,6 +596,7 @@ impl AggregateStage {
             }
         }
         self.commit_applied(&mut applied)?;
+        self.take_requests()?;
         if self
             .last_change
             .is_some_and(|t| t.elapsed() < self.release_quiet)
@@ -536,16 +624,14 @@ impl AggregateStage {
         }
         self.awaiting_logged = None;
         let release = self.release_id(&index)?;
-        if self.store.released()?.as_deref() == Some(release.as_str()) {
+        if self.requested.is_none() && self.store.released()?.as_deref() == Some(release.as_str()) {
             return Ok(progress);
         }
         // How many changelog messages the state holds: 0 for the empty state, so the release of
         // an empty state and that of the first submission (changelog offset 0) stay apart.
-        let watermark = self
-            .store
-            .watermark()?
-            .map_or(0, |offset| offset + 1)
-            .to_string();
+        let watermark_number = self.store.watermark()?.map_or(0, |offset| offset + 1);
+        let watermark = watermark_number.to_string();
+        let by_reference = self.requests.is_some() && self.requested.is_none();
         let submissions = serde_json::to_string(
             &index
                 .iter()
@@ -574,8 +660,15 @@ impl AggregateStage {
             &decoded,
             &providers,
             Some(&self.store),
+            by_reference,
             |index, parts, part| {
-                let mut metadata = spiegel_core::ipc::schema_of(&part.ipc)?.metadata().clone();
+                let mut metadata = if part.by_reference {
+                    let mut metadata = arrow_schema::Metadata::new();
+                    metadata.insert(META_BY_REFERENCE.to_owned(), "true".to_owned());
+                    metadata
+                } else {
+                    spiegel_core::ipc::schema_of(&part.ipc)?.metadata().clone()
+                };
                 metadata.insert(META_RELEASE.to_owned(), release.clone());
                 metadata.insert(META_WATERMARK.to_owned(), watermark.clone());
                 metadata.insert(META_PART.to_owned(), index.to_string());
@@ -583,9 +676,19 @@ impl AggregateStage {
                 metadata.insert(META_PERIOD.to_owned(), part.period.to_string());
                 metadata.insert(META_PART_DIGEST.to_owned(), part.digest.clone());
                 metadata.insert(META_SUBMISSIONS.to_owned(), submissions.clone());
-                let bytes = spiegel_core::ipc::with_metadata(&part.ipc, metadata)?;
+                let bytes = if part.by_reference {
+                    // No columns: a publish stage of a version before parts by reference
+                    // stops on it rather than publish a period without cells.
+                    let schema = arrow_schema::Schema::empty().with_metadata(metadata);
+                    spiegel_core::ipc::to_ipc(&RecordBatch::new_empty(std::sync::Arc::new(schema)))?
+                } else {
+                    spiegel_core::ipc::with_metadata(&part.ipc, metadata)?
+                };
                 self.producer
                     .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
+                if part.by_reference {
+                    progress.parts_by_reference += 1;
+                }
                 if part.reused {
                     progress.parts_reused += 1;
                 } else {
@@ -617,10 +720,21 @@ impl AggregateStage {
                 .send(topic::AGGREGATES, RELEASES_KEY, &bytes)?;
         }
         self.store.set_released(&release)?;
+        if let Some((asked, message)) = self.requested.take() {
+            if watermark_number >= asked {
+                if let Some(requests) = self.requests.as_mut() {
+                    requests.commit(&message)?;
+                }
+            } else {
+                // Behind the release the publish stage holds: the next release in full too.
+                self.requested = Some((asked, message));
+            }
+        }
         tracing::info!(
             release = %release,
             parts_computed = progress.parts_computed,
             parts_reused = progress.parts_reused,
+            parts_by_reference = progress.parts_by_reference,
             decoded = progress.decoded,
             "release computed and sent"
         );

@@ -178,6 +178,17 @@ impl Store {
         Ok(None)
     }
 
+    /// Whether a part of digest `digest` is kept (not read: whether it reads back whole is
+    /// for [`Self::part`] to find out). Kept parts are those of the last release sent.
+    pub(crate) fn has_part(&self, digest: &str) -> bool {
+        let prefix = format!("{digest}-");
+        fs::read_dir(self.dir.join(PARTS)).is_ok_and(|files| {
+            files
+                .flatten()
+                .any(|file| file.file_name().to_string_lossy().starts_with(&prefix))
+        })
+    }
+
     /// Keeps a part computed now for the next release. Not synced to disk: it is a cache,
     /// named with its checksum so that a part a crash cut short is never taken.
     pub(crate) fn put_part(&self, digest: &str, ipc: &[u8]) -> Result<()> {

@@ -11,7 +11,10 @@
 //! even decoded: its reports and their audit are the ones published then. Within a part that
 //! did change, a report whose own cells digest the same as in the last release
 //! ([`FileAudit::input`]) is taken the same way: a correction reaches a few reports of a
-//! period, and only those go through the release rules again.
+//! period, and only those go through the release rules again. A part the aggregate stage
+//! sends by reference (its digest alone) is taken from the parts this stage holds; when it
+//! holds none of that digest, it asks the aggregate stage for the release in full
+//! ([`spiegel_aggregate::FullRelease`]) and publishes once that has come.
 
 mod error;
 mod local;
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::{ObjectStore, ObjectStoreExt};
-use spiegel_transport::{Consumer, Producer};
+use spiegel_transport::{Consumer, Producer, topic};
 
 pub use error::{PublishError, Result};
 pub use local::LocalReportStore;
@@ -35,6 +38,9 @@ pub use rules::counts_rounded;
 
 /// The consumer group of this stage.
 pub const GROUP: &str = "spiegel-publish";
+
+/// The key of every request on [`topic::AGGREGATE_REQUESTS`].
+const REQUESTS_KEY: &str = "requests";
 
 /// Thresholds of the release rules (SPEC §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +199,9 @@ pub struct Progress {
     /// ... and those taken as the last release published them, with their audit: their
     /// cells came again unchanged (a whole part, or the report's own cells).
     pub reports_unchanged: usize,
+    /// Whether a release in hand waits for the aggregate stage to send it in full: it came
+    /// with parts by reference that this stage does not hold.
+    pub awaiting_parts: bool,
 }
 
 /// The stage: a consumer of master-table parts and an object store for reports.
@@ -327,6 +336,7 @@ impl PublishStage {
                     let sharing = SharingRegistry::load(&self.sharing)?;
                     let previous = self.previous_reports()?;
                     let reusable = self.reusable(&sharing, &previous)?;
+                    let held = self.held_parts(self.current.as_ref())?;
                     let kept = kept_parts(&self.state_dir, &computed, watermark);
                     // An attempt at this release that crashed may have left parts: start clean.
                     if kept.exists() {
@@ -346,25 +356,48 @@ impl PublishStage {
                         audit: Vec::new(),
                         made: 0,
                         unchanged: 0,
+                        held,
+                        missing: false,
+                        requested: false,
                     });
                 }
             }
             let Some(release) = self.current.as_mut() else {
                 continue;
             };
-            if release.parts_done.insert(part) {
+            if !release.parts_done.contains(&part) {
+                let digest = meta
+                    .get(spiegel_aggregate::META_PART_DIGEST)
+                    .zip(meta.get(spiegel_aggregate::META_PERIOD));
+                let reusable = digest.and_then(|(digest, _)| release.reusable.parts.get(digest));
+                let by_reference = meta.contains_key(spiegel_aggregate::META_BY_REFERENCE);
+                // A part by reference is one the release before carried: held here if this
+                // stage published that release or had it in hand.
+                let held = match digest {
+                    _ if !by_reference || reusable.is_some() => None,
+                    Some((digest, _)) => release.held.get(digest).filter(|p| p.is_file()),
+                    None => {
+                        return Err(PublishError::Malformed(
+                            "a part by reference without its digest".into(),
+                        ));
+                    }
+                };
+                if by_reference && reusable.is_none() && held.is_none() {
+                    // Asked for once the topic is read to its end: after a restart, the
+                    // full copies an earlier request brought may still come.
+                    release.missing = true;
+                    continue;
+                }
+                release.parts_done.insert(part);
                 // Kept until the next release, to publish again when the sharing changes.
                 let kept = kept_parts(&self.state_dir, &release.computed, release.watermark);
                 std::fs::create_dir_all(&kept)?;
                 let kept = kept.join(format!("{part}.ipc"));
-                let digest = meta
-                    .get(spiegel_aggregate::META_PART_DIGEST)
-                    .zip(meta.get(spiegel_aggregate::META_PERIOD));
-                match digest.and_then(|(digest, _)| release.reusable.parts.get(digest)) {
+                match (reusable, held) {
                     // The same part as in the last release, with the same sharing and
                     // thresholds: its reports are the ones published then.
-                    Some((reused, period)) => {
-                        keep_part(reused, &kept, &message.payload)?;
+                    (Some((reused, period)), _) => {
+                        keep_part(reused, &kept)?;
                         let mut files: Vec<&(ManifestFile, FileAudit)> = release
                             .reusable
                             .files
@@ -378,10 +411,21 @@ impl PublishStage {
                             release.audit.push(audit.clone());
                         }
                     }
-                    None => {
-                        spiegel_core::durable::write_atomically(&kept, &message.payload)?;
+                    (None, held) => {
+                        let read;
+                        let payload = match held {
+                            Some(held) => {
+                                keep_part(held, &kept)?;
+                                read = std::fs::read(&kept)?;
+                                &read
+                            }
+                            None => {
+                                spiegel_core::durable::write_atomically(&kept, &message.payload)?;
+                                &message.payload
+                            }
+                        };
                         release.add_part(
-                            &spiegel_core::ipc::from_ipc(&message.payload)?,
+                            &spiegel_core::ipc::from_ipc(payload)?,
                             &self.config,
                             self.store.as_ref(),
                             self.runtime.handle(),
@@ -419,6 +463,22 @@ impl PublishStage {
             progress.reports_made = made;
             progress.reports_unchanged = unchanged;
         }
+        if let Some(release) = self.current.as_mut().filter(|c| c.missing && !c.requested) {
+            let request = spiegel_aggregate::FullRelease {
+                release: release.computed.clone(),
+                watermark: release.watermark,
+            };
+            let request =
+                serde_json::to_vec(&request).map_err(|e| PublishError::Malformed(e.to_string()))?;
+            self.producer
+                .send(topic::AGGREGATE_REQUESTS, REQUESTS_KEY, &request)?;
+            tracing::info!(
+                "a part sent by reference is not held here (a new state directory, or releases \
+                 skipped): the aggregate stage is asked for the release in full"
+            );
+            release.requested = true;
+        }
+        progress.awaiting_parts = self.current.as_ref().is_some_and(|c| c.requested);
         if self.current.is_none()
             && let Some(manifest) = self.republish_if_sharing_changed()?
         {
@@ -520,6 +580,30 @@ impl PublishStage {
         Ok(reusable)
     }
 
+    /// The parts this stage holds, by digest: those of the last release published, and those
+    /// received of `in_hand`, the release a newer one supersedes (its parts stay until the
+    /// next release is published).
+    fn held_parts(&self, in_hand: Option<&InProgress>) -> Result<HashMap<String, PathBuf>> {
+        let mut held = HashMap::new();
+        if let Some(text) =
+            spiegel_core::durable::read_if_present(&self.state_dir.join(LAST_RELEASE))?
+        {
+            let last: LastRelease =
+                serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?;
+            let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
+            for (part, (digest, _)) in last.digests {
+                held.insert(digest, kept.join(format!("{part}.ipc")));
+            }
+        }
+        if let Some(in_hand) = in_hand {
+            let kept = kept_parts(&self.state_dir, &in_hand.computed, in_hand.watermark);
+            for (part, (digest, _)) in &in_hand.digests {
+                held.insert(digest.clone(), kept.join(format!("{part}.ipc")));
+            }
+        }
+        Ok(held)
+    }
+
     /// Writes the manifest of a release whose parts are all published, keeps its audit,
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
@@ -597,6 +681,9 @@ impl PublishStage {
             audit: Vec::new(),
             made: 0,
             unchanged: 0,
+            held: HashMap::new(),
+            missing: false,
+            requested: false,
         };
         let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for part in last.parts {
@@ -680,7 +767,7 @@ impl PublishStage {
                     "files": files,
                 });
                 events.push((
-                    spiegel_transport::topic::feed(municipality),
+                    topic::feed(municipality),
                     manifest.release.clone(),
                     event.to_string().into_bytes(),
                 ));
@@ -695,7 +782,7 @@ impl PublishStage {
             "municipalities_changed": events.len(),
         });
         events.push((
-            spiegel_transport::topic::RELEASES.to_owned(),
+            topic::RELEASES.to_owned(),
             manifest.release.clone(),
             event.to_string().into_bytes(),
         ));
@@ -812,15 +899,16 @@ struct Reusable {
     files: report::Unchanged,
 }
 
-/// Keeps a part for publishing again: a link to the copy the last release kept (the same
-/// part), or the payload written anew when there is none.
-fn keep_part(reused: &Path, kept: &Path, payload: &[u8]) -> Result<()> {
+/// Keeps a part for publishing again: a link to the copy an earlier release kept (the same
+/// part), or a copy of it where the file system has no links.
+fn keep_part(from: &Path, kept: &Path) -> Result<()> {
     match std::fs::remove_file(kept) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    if std::fs::hard_link(reused, kept).is_err() {
-        spiegel_core::durable::write_atomically(kept, payload)?;
+    if std::fs::hard_link(from, kept).is_err() {
+        let bytes = std::fs::read(from)?;
+        spiegel_core::durable::write_atomically(kept, &bytes)?;
     }
     Ok(())
 }
@@ -869,6 +957,13 @@ struct InProgress {
     made: usize,
     /// ... and those taken from the last release.
     unchanged: usize,
+    /// The parts this stage holds, by digest: those of the last release published and of the
+    /// release in hand before this one.
+    held: HashMap<String, PathBuf>,
+    /// Whether a part came by reference that this stage does not hold ...
+    missing: bool,
+    /// ... and the aggregate stage was asked to send the release in full.
+    requested: bool,
 }
 
 impl InProgress {

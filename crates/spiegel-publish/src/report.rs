@@ -448,51 +448,63 @@ impl PartColumns {
         })
     }
 
-    /// Where every report's input digest starts: the versions of the rules and the layout,
-    /// and the dictionaries the rows' keys point into. A part with other dictionaries gives
-    /// other digests, which only costs the reuse.
-    fn input_context(&self) -> ring::digest::Context {
+    /// Where every report's input digest starts: the versions of the rules and the layout.
+    /// Rules a new version of the stage applies differently make other files.
+    fn input_context(&self) -> InputContext {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut text = |value: &str| {
-            context.update(&(value.len() as u64).to_le_bytes());
-            context.update(value.as_bytes());
-        };
         for version in [
             "spiegel:report-input:v1",
             REPORT_SCHEMA_VERSION,
             spiegel_aggregate::METHOD_VERSION,
-            // Rules a new version of the stage applies differently make other files.
             env!("CARGO_PKG_VERSION"),
         ] {
-            text(version);
+            context.update(&(version.len() as u64).to_le_bytes());
+            context.update(version.as_bytes());
         }
-        for column in [
-            &self.indicator_code,
-            &self.dimension,
-            &self.category,
-            &self.contributor_names,
-        ] {
-            text(&column.values.len().to_string());
-            for value in &column.values {
-                text(value);
-            }
+        // A dictionary's order follows the rows (the first cell of each value), which a
+        // correction can change: a row is digested by the values its keys stand for.
+        let values = |column: &TextColumn| -> Vec<[u8; 16]> {
+            column
+                .values
+                .iter()
+                .map(|value| {
+                    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+                    let mut first = [0; 16];
+                    first.copy_from_slice(&digest.as_ref()[..16]);
+                    first
+                })
+                .collect()
+        };
+        InputContext {
+            context,
+            indicators: values(&self.indicator_code),
+            dimensions: values(&self.dimension),
+            categories: values(&self.category),
+            contributors: values(&self.contributor_names),
         }
-        context
     }
 
     /// Identifies the cells of a report made of `rows`: everything of them the rules read,
     /// in their order. With the report's key, the sharing and the thresholds, that is all its
     /// file and audit are made from.
-    fn input_digest(&self, context: &ring::digest::Context, rows: &[u32]) -> String {
-        fn key(column: &TextColumn, row: usize) -> u32 {
-            column.key(row).map_or(u32::MAX, |k| k as u32)
+    fn input_digest(&self, context: &InputContext, rows: &[u32]) -> String {
+        /// The digest of the value at `row`, or zeros for none.
+        fn text(column: &TextColumn, values: &[[u8; 16]], row: usize) -> [u8; 16] {
+            column
+                .key(row)
+                .and_then(|k| values.get(k).copied())
+                .unwrap_or_default()
         }
-        let mut bytes = Vec::with_capacity(rows.len() * 64);
+        let mut bytes = Vec::with_capacity(rows.len() * 96);
         let offsets = self.contributors.value_offsets();
         for &row in rows {
             let row = row as usize;
-            for column in [&self.indicator_code, &self.dimension, &self.category] {
-                bytes.extend_from_slice(&key(column, row).to_le_bytes());
+            for (column, values) in [
+                (&self.indicator_code, &context.indicators),
+                (&self.dimension, &context.dimensions),
+                (&self.category, &context.categories),
+            ] {
+                bytes.extend_from_slice(&text(column, values, row));
             }
             for (count, cell_key) in [
                 (&self.numerator, &self.numerator_key),
@@ -510,11 +522,12 @@ impl PartColumns {
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
             bytes.extend_from_slice(&((end - start) as u32).to_le_bytes());
             for i in start..end {
-                bytes.extend_from_slice(&key(&self.contributor_names, i).to_le_bytes());
+                let name = text(&self.contributor_names, &context.contributors, i);
+                bytes.extend_from_slice(&name);
                 bytes.extend_from_slice(&self.contributor_units.value(i).to_le_bytes());
             }
         }
-        let mut context = context.clone();
+        let mut context = context.context.clone();
         context.update(&bytes);
         hex::encode(&context.finish().as_ref()[..16])
     }
@@ -541,6 +554,16 @@ impl PartColumns {
         }
         Ok(files.into_iter().collect())
     }
+}
+
+/// What the input digests of a part's reports start from: the digest of the versions, and
+/// a digest of each dictionary value, by key.
+struct InputContext {
+    context: ring::digest::Context,
+    indicators: Vec<[u8; 16]>,
+    dimensions: Vec<[u8; 16]>,
+    categories: Vec<[u8; 16]>,
+    contributors: Vec<[u8; 16]>,
 }
 
 /// What the attacker audit proved for one report file.

@@ -171,6 +171,8 @@ impl KafkaConfig {
             // One partition: releases are totally ordered, the publish stage must see them in
             // the order they were computed.
             (self.topic_name(topic::AGGREGATES), 1, "604800000"),
+            // Answered within seconds; a week covers a stage that was down for long.
+            (self.topic_name(topic::AGGREGATE_REQUESTS), 1, "604800000"),
             // Events are small and subscribers may start late: kept until deleted.
             (self.topic_name(topic::RELEASES), 1, "-1"),
         ]

@@ -37,15 +37,20 @@ pub mod topic {
     }
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
+    /// The publish stage's requests to the aggregate stage to send a release again with every
+    /// part in full: a release carries the parts its predecessor carried already by reference
+    /// only, and a publish stage that does not hold one of them (a new volume) asks here.
+    pub const AGGREGATE_REQUESTS: &str = "spiegel.aggregate-requests.v1";
 
     /// Whether a topic's messages are needed only until every consumer group reading it has
     /// committed past them. Each release on [`AGGREGATES`] is complete in itself and a new
     /// one replaces it, so nothing reads an old one again: the embedded transport removes
     /// them once read (a release of a million records is a hundred megabytes), Kafka keeps
-    /// them for the topic's retention. Every other topic is kept: the submissions rebuild
+    /// them for the topic's retention. A request on [`AGGREGATE_REQUESTS`] is answered by the
+    /// next release sent. Every other topic is kept: the submissions rebuild
     /// every later stage, and the release events and feeds are their subscribers' history.
     pub fn is_transient(topic: &str) -> bool {
-        topic == AGGREGATES
+        topic == AGGREGATES || topic == AGGREGATE_REQUESTS
     }
 }
 

@@ -251,7 +251,11 @@ pub(crate) fn aggregate_stage(
             &spiegel_aggregate::state_group(instance),
         )?,
         transport.producer()?,
-    )?)
+    )?
+    .with_requests(transport.consumer(
+        topic::AGGREGATE_REQUESTS,
+        &spiegel_aggregate::request_group(instance),
+    )?))
 }
 
 /// The publish stage writing to the local report store `out` (first clearing what a killed
@@ -404,11 +408,18 @@ pub(crate) fn run(
         seconds = timer.elapsed().as_secs_f64(),
         "aggregate stage idle"
     );
-    drop(aggregate);
 
     let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?;
     let timer = std::time::Instant::now();
-    summary.manifest = publish.run_until_idle()?.published;
+    let mut published = publish.run_until_idle()?;
+    // The publish stage lacks a part the release sent by reference (its state directory was
+    // emptied): the aggregate stage answers with the release in full, once.
+    if published.awaiting_parts {
+        aggregate.run_until_idle()?;
+        published = publish.run_until_idle()?;
+    }
+    drop(aggregate);
+    summary.manifest = published.published;
     crate::serve::record_release(&audit, summary.manifest.as_ref())?;
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
@@ -447,12 +458,11 @@ mod tests {
             |_| {},
         )
         .unwrap();
-        aggregate_input(dir);
+        assert!(aggregate_input(dir).released.is_some());
     }
 
-    /// The submissions in `dir/in` through ingest, pseudonymise and aggregate in `dir`, which
-    /// sends a release.
-    fn aggregate_input(dir: &Path) {
+    /// The submissions in `dir/in` through ingest, pseudonymise and aggregate in `dir`.
+    fn aggregate_input(dir: &Path) -> spiegel_aggregate::Progress {
         let input = dir.join("in");
         let (config, data_dir) = (PipelineConfig::default(), dir.join("data"));
         let (source_key, ttp_key) = keys(None, &data_dir).unwrap();
@@ -471,12 +481,10 @@ mod tests {
             .unwrap()
             .run_until_idle()
             .unwrap();
-        let released = aggregate_stage(config.aggregate, label, &data_dir, "embedded", &transport)
+        aggregate_stage(config.aggregate, label, &data_dir, "embedded", &transport)
             .unwrap()
             .run_until_idle()
             .unwrap()
-            .released;
-        assert!(released.is_some());
     }
 
     fn publish(
@@ -591,12 +599,8 @@ mod tests {
         );
 
         // One record fewer in one submission.
-        let corrected = submissions_in(&dir.path().join("in")).unwrap()[0].clone();
-        let text = std::fs::read_to_string(&corrected).unwrap();
-        let mut lines: Vec<&str> = text.lines().collect();
-        lines.remove(1);
-        std::fs::write(&corrected, lines.join("\n") + "\n").unwrap();
-        aggregate_input(dir.path());
+        let corrected = drop_a_record(dir.path());
+        assert!(aggregate_input(dir.path()).released.is_some());
         let second = publish(dir.path(), || Ok(())).unwrap();
         let after = second.published.expect("the correction is published");
 
@@ -635,6 +639,66 @@ mod tests {
             second.reports_made + second.reports_unchanged,
             after.files.len()
         );
+    }
+
+    /// Takes one record out of the first submission in `dir/in`; returns that file.
+    fn drop_a_record(dir: &Path) -> PathBuf {
+        let corrected = submissions_in(&dir.join("in")).unwrap()[0].clone();
+        let text = std::fs::read_to_string(&corrected).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.remove(1);
+        std::fs::write(&corrected, lines.join("\n") + "\n").unwrap();
+        corrected
+    }
+
+    #[test]
+    fn a_publish_stage_without_the_parts_sent_by_reference_gets_the_release_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        aggregated(dir.path());
+        publish(dir.path(), || Ok(())).unwrap().published.unwrap();
+        drop_a_record(dir.path());
+        let corrected = aggregate_input(dir.path());
+        assert!(corrected.released.is_some());
+        assert!(
+            corrected.parts_by_reference >= 1 && corrected.parts_computed >= 1,
+            "{corrected:?}"
+        );
+
+        // The same state twice: one publish stage keeps its state, the other lost it.
+        let kept = tempfile::tempdir().unwrap();
+        let copied = std::process::Command::new("cp")
+            .args(["-a", "data", "out"])
+            .arg(kept.path())
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let expected = publish(kept.path(), || Ok(())).unwrap();
+        let expected = expected
+            .published
+            .expect("published from the parts it holds");
+
+        std::fs::remove_dir_all(dir.path().join("data/publish")).unwrap();
+        let waiting = publish(dir.path(), || Ok(())).unwrap();
+        assert!(
+            waiting.awaiting_parts && waiting.published.is_none(),
+            "{waiting:?}"
+        );
+        let answered = aggregate_input(dir.path());
+        assert_eq!(
+            (answered.parts_by_reference, answered.parts_computed),
+            (0, 0),
+            "{answered:?}"
+        );
+        let published = publish(dir.path(), || Ok(())).unwrap();
+        assert!(!published.awaiting_parts);
+        let published = published.published.expect("published once sent in full");
+        assert_eq!(published.release, expected.release);
+        assert_eq!(published.files, expected.files);
+
+        // Answered once: nothing is sent again.
+        let again = aggregate_input(dir.path());
+        assert!(again.released.is_none(), "{again:?}");
     }
 
     #[test]
