@@ -218,6 +218,9 @@ pub struct PublishStage {
     published_watermark: Option<u64>,
     /// Makes what was written to `store` durable ([`PublishStage::with_store_sync`]).
     sync_store: Option<StoreSync>,
+    /// Whether the store may hold reports of a release never completed (one a crash or a
+    /// newer release interrupted), which only a listing of the whole store finds.
+    interrupted: bool,
 }
 
 /// Makes the writes to a report store durable that its puts alone do not.
@@ -263,6 +266,7 @@ impl PublishStage {
             current: None,
             published_watermark,
             sync_store: None,
+            interrupted: state_dir.join(WRITING).exists(),
         })
     }
 
@@ -342,6 +346,9 @@ impl PublishStage {
                     if kept.exists() {
                         std::fs::remove_dir_all(&kept)?;
                     }
+                    // The release in hand, if any, wrote reports that this one may not.
+                    self.interrupted |= self.current.is_some();
+                    self.mark_writing()?;
                     self.current = Some(InProgress {
                         release: sharing.release_id(&computed),
                         computed,
@@ -580,6 +587,16 @@ impl PublishStage {
         Ok(reusable)
     }
 
+    /// Records, before any report of a release is written, that one is being written: a crash
+    /// before it completes leaves reports that no manifest names.
+    fn mark_writing(&self) -> Result<()> {
+        let marker = self.state_dir.join(WRITING);
+        if !marker.exists() {
+            spiegel_core::durable::write_atomically(&marker, b"")?;
+        }
+        Ok(())
+    }
+
     /// The parts this stage holds, by digest: those of the last release published, and those
     /// received of `in_hand`, the release a newer one supersedes (its parts stay until the
     /// next release is published).
@@ -608,12 +625,21 @@ impl PublishStage {
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
         self.sync_store()?;
+        // Without an interrupted release, the store holds the reports of the release announced
+        // before (while its manifest is in force), and only those of them that this release
+        // leaves out go.
+        let sweep = if self.interrupted || done.previous.is_empty() {
+            report::Sweep::Everything
+        } else {
+            report::Sweep::Only(done.previous.keys().cloned().collect())
+        };
         let manifest = self.runtime.block_on(report::finish_release(
             &done.release,
             done.files,
             done.submissions.clone(),
             &self.config,
             self.store.as_ref(),
+            sweep,
         ))?;
         let audit_json =
             serde_json::to_vec(&done.audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
@@ -633,6 +659,10 @@ impl PublishStage {
             sharing: done.sharing,
         };
         write_json(&self.state_dir.join(LAST_RELEASE), &last)?;
+        match std::fs::remove_file(self.state_dir.join(WRITING)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => self.interrupted = false,
+        }
         // Only the last release's parts are kept.
         let parts = self.state_dir.join(PARTS);
         let keep = kept_parts(&self.state_dir, &last.computed, last.watermark);
@@ -685,6 +715,7 @@ impl PublishStage {
             missing: false,
             requested: false,
         };
+        self.mark_writing()?;
         let kept = kept_parts(&self.state_dir, &last.computed, last.watermark);
         for part in last.parts {
             let payload = std::fs::read(kept.join(format!("{part}.ipc")))?;
@@ -863,6 +894,10 @@ struct Announced {
 
 /// File in the state directory: the feed position and files of the last release announced.
 const ANNOUNCED: &str = "announced.json";
+
+/// File in the state directory, there while a release is being written and until it is
+/// complete.
+const WRITING: &str = "writing";
 
 /// File in the state directory: what the last release was published from.
 const LAST_RELEASE: &str = "last-release.json";

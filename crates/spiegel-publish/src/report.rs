@@ -765,14 +765,27 @@ fn publish_file(
     Ok((file, audit))
 }
 
-/// Writes the manifest of a release whose files are all written, then removes every other
-/// file from the store: files of the previous release, and of a release a crash interrupted.
+/// The objects a release, once its manifest is written, removes from the store unless it
+/// names them.
+pub(crate) enum Sweep {
+    /// Every object but the feed: the store may hold reports of a release a crash or a newer
+    /// release interrupted, or the stage does not know what it holds.
+    Everything,
+    /// These paths: the reports of the release announced before, all the store holds besides
+    /// the manifest and the feed.
+    Only(Vec<String>),
+}
+
+/// Writes the manifest of a release whose files are all written, then removes what `sweep`
+/// names and the manifest does not: reports of the previous release, and of a release a
+/// crash interrupted.
 pub(crate) async fn finish_release(
     release: &str,
     mut files: Vec<ManifestFile>,
     submissions: BTreeMap<String, String>,
     config: &PublishConfig,
     store: &dyn ObjectStore,
+    sweep: Sweep,
 ) -> Result<Manifest> {
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {
@@ -793,12 +806,18 @@ pub(crate) async fn finish_release(
         .map(|f| f.path.as_str())
         .chain([MANIFEST])
         .collect();
-    let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
-    for object in listed {
-        let name = object.location.as_ref();
+    let candidates: Vec<StorePath> = match sweep {
+        Sweep::Everything => {
+            let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
+            listed.into_iter().map(|object| object.location).collect()
+        }
+        Sweep::Only(paths) => paths.iter().map(|p| StorePath::from(p.as_str())).collect(),
+    };
+    for location in candidates {
+        let name = location.as_ref();
         // The feed outlives releases: it is their history.
         if !keep.contains(name) && !name.starts_with(FEED_PREFIX) {
-            match store.delete(&object.location).await {
+            match store.delete(&location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -702,6 +702,55 @@ mod tests {
     }
 
     #[test]
+    fn reports_of_a_release_that_never_completed_are_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        aggregated(dir.path());
+        publish(dir.path(), || Ok(())).unwrap().published.unwrap();
+        let corrected = submissions_in(&dir.path().join("in")).unwrap()[0].clone();
+        let original = std::fs::read(&corrected).unwrap();
+        drop_a_record(dir.path());
+        assert!(aggregate_input(dir.path()).released.is_some());
+        // The correction's reports are written, its manifest never is.
+        publish(dir.path(), || Err(std::io::Error::other("disk gone"))).unwrap_err();
+        let out = dir.path().join("out");
+        let written = walk(&out)
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count();
+        // And the release is never seen again (its messages gone, the stage's offset past
+        // them): nothing that comes later names what it wrote.
+        let transport = EmbeddedTransport::open(&dir.path().join("data/transport")).unwrap();
+        let mut consumer = transport
+            .consumer(topic::AGGREGATES, spiegel_publish::GROUP)
+            .unwrap();
+        let unread = consumer.poll(1000).unwrap();
+        consumer.commit(unread.last().unwrap()).unwrap();
+
+        // Withdrawn again: the next release names none of the reports the correction revised.
+        std::fs::write(&corrected, original).unwrap();
+        assert!(aggregate_input(dir.path()).released.is_some());
+        let manifest = publish(dir.path(), || Ok(())).unwrap().published.unwrap();
+        let named: std::collections::BTreeSet<String> =
+            manifest.files.into_iter().map(|f| f.path).collect();
+        let on_disk: std::collections::BTreeSet<String> = walk(&out)
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .collect();
+        assert!(
+            written > named.len(),
+            "the correction wrote no report of its own"
+        );
+        let orphans: Vec<&String> = on_disk.difference(&named).collect();
+        assert!(
+            orphans.is_empty(),
+            "{} reports that no manifest names, such as {:?}",
+            orphans.len(),
+            orphans.first()
+        );
+        assert!(named.is_subset(&on_disk));
+    }
+
+    #[test]
     fn a_report_store_that_cannot_be_synced_gets_no_manifest_and_its_release_stays_uncommitted() {
         let dir = tempfile::tempdir().unwrap();
         aggregated(dir.path());
