@@ -20,6 +20,7 @@ mod error;
 mod local;
 mod report;
 mod rules;
+mod sharing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,9 @@ pub use report::{
     REPORT_SCHEMA_VERSION, feed_object, region_slug, report_schema,
 };
 pub use rules::counts_rounded;
+pub use sharing::{
+    LEDGER_FILE, Share, ShareState, Sharing, SharingLedger, SharingRegistry, ledger_path,
+};
 
 /// The consumer group of this stage.
 pub const GROUP: &str = "spiegel-publish";
@@ -94,98 +98,6 @@ impl PublishConfig {
 
     fn protection(&self) -> u64 {
         u64::from(self.protection_level.unwrap_or(self.threshold))
-    }
-}
-
-/// Mirror reports providers have shared with a municipality (feeds NB-3 and who may read
-/// the mirror report).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SharingRegistry {
-    /// Each share: a provider's mirror report of one period for one municipality.
-    pub shares: BTreeSet<Share>,
-}
-
-/// One shared mirror report.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Share {
-    /// AGB code of the provider.
-    pub provider: String,
-    /// Period of the mirror report.
-    pub period: String,
-    /// The municipality it is shared with (`GMxxxx`).
-    pub municipality: String,
-}
-
-impl SharingRegistry {
-    /// Reads the registry file; a missing file is an empty registry.
-    pub fn load(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| PublishError::Sharing {
-                path: path.to_owned(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Shares (or stops sharing) `provider`'s mirror report of `period` with `municipality`.
-    pub fn set(&mut self, provider: &str, period: &str, municipality: &str, shared: bool) {
-        let share = Share {
-            provider: provider.to_owned(),
-            period: period.to_owned(),
-            municipality: municipality.to_owned(),
-        };
-        if shared {
-            self.shares.insert(share);
-        } else {
-            self.shares.remove(&share);
-        }
-    }
-
-    /// Writes the registry through a temporary file and a rename, so a reader sees the old or
-    /// the new registry, never half of one.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let mut json = serde_json::to_vec_pretty(self)
-            .map_err(|e| PublishError::Malformed(format!("sharing registry: {e}")))?;
-        json.push(b'\n');
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, json)?;
-        std::fs::rename(&temporary, path)?;
-        Ok(())
-    }
-
-    /// The id a release computed as `computed` is published under with this sharing: the
-    /// same id without any share, else one that tells the sharing apart, so that a release's
-    /// files (NB-3, the mirror reports' `shared` flag) are one function of its id.
-    pub fn release_id(&self, computed: &str) -> String {
-        if self.shares.is_empty() {
-            return computed.to_owned();
-        }
-        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        for share in &self.shares {
-            context.update(
-                format!(
-                    "{}\t{}\t{}\n",
-                    share.provider, share.period, share.municipality
-                )
-                .as_bytes(),
-            );
-        }
-        format!(
-            "{computed}-s{}",
-            hex::encode(&context.finish().as_ref()[..6])
-        )
-    }
-
-    /// Whether `provider` shared its mirror report of `period` with `municipality`.
-    pub fn shared(&self, provider: &str, period: &str, municipality: &str) -> bool {
-        self.shares.contains(&Share {
-            provider: provider.to_owned(),
-            period: period.to_owned(),
-            municipality: municipality.to_owned(),
-        })
     }
 }
 
@@ -337,9 +249,10 @@ impl PublishStage {
                             .map_err(|e| PublishError::Malformed(e.to_string()))?,
                         None => BTreeMap::new(),
                     };
-                    let sharing = SharingRegistry::load(&self.sharing)?;
+                    let requests = SharingRegistry::load(&self.sharing)?;
+                    let ledger = self.ledger()?;
                     let previous = self.previous_reports()?;
-                    let reusable = self.reusable(&sharing, &previous)?;
+                    let reusable = self.reusable(&requests, &ledger, &previous)?;
                     let held = self.held_parts(self.current.as_ref())?;
                     let kept = kept_parts(&self.state_dir, &computed, watermark);
                     // An attempt at this release that crashed may have left parts: start clean.
@@ -350,11 +263,11 @@ impl PublishStage {
                     self.interrupted |= self.current.is_some();
                     self.mark_writing()?;
                     self.current = Some(InProgress {
-                        release: sharing.release_id(&computed),
                         computed,
                         submissions,
                         watermark,
-                        sharing,
+                        requests,
+                        ledger,
                         previous: previous.files,
                         reusable,
                         digests: BTreeMap::new(),
@@ -539,7 +452,12 @@ impl PublishStage {
     /// What a release with `sharing` can take from the last release as it is: when that was
     /// published with the same sharing and thresholds and its reports are still the ones in
     /// force, each of its reports with its audit, and the parts whose every report has one.
-    fn reusable(&self, sharing: &SharingRegistry, previous: &Previous) -> Result<Reusable> {
+    fn reusable(
+        &self,
+        requests: &SharingRegistry,
+        ledger: &SharingLedger,
+        previous: &Previous,
+    ) -> Result<Reusable> {
         let mut reusable = Reusable::default();
         let Some(text) =
             spiegel_core::durable::read_if_present(&self.state_dir.join(LAST_RELEASE))?
@@ -551,7 +469,9 @@ impl PublishStage {
         if previous.release.is_empty()
             || last.release != previous.release
             || last.config != Some(self.config)
-            || &last.sharing != sharing
+            || &last.sharing != requests
+            // The shares in effect then are the ones in effect now.
+            || last.release != ledger.sharing(requests).release_id(&last.computed)
         {
             return Ok(reusable);
         }
@@ -585,6 +505,13 @@ impl PublishStage {
             }
         }
         Ok(reusable)
+    }
+
+    /// The sharing ledger as the last release left it, with this stage's thresholds.
+    fn ledger(&self) -> Result<SharingLedger> {
+        let mut ledger = SharingLedger::load(&ledger_path(&self.sharing))?;
+        ledger.config = self.config;
+        Ok(ledger)
     }
 
     /// Records, before any report of a release is written, that one is being written: a crash
@@ -633,8 +560,19 @@ impl PublishStage {
         } else {
             report::Sweep::Only(done.previous.keys().cloned().collect())
         };
+        let release = done
+            .ledger
+            .sharing(&done.requests)
+            .release_id(&done.computed);
+        // The ledger before the manifest: once a municipality can read the release, it is
+        // recorded as held. A crash in between makes the ledger hold a release never
+        // published, which only makes later shares wait more, and the release published
+        // again decides the same.
+        let mut ledger = done.ledger;
+        ledger.config = self.config;
+        ledger.save(&ledger_path(&self.sharing))?;
         let manifest = self.runtime.block_on(report::finish_release(
-            &done.release,
+            &release,
             done.files,
             done.submissions.clone(),
             &self.config,
@@ -644,19 +582,19 @@ impl PublishStage {
         let audit_json =
             serde_json::to_vec(&done.audit).map_err(|e| PublishError::Malformed(e.to_string()))?;
         spiegel_core::durable::write_atomically(
-            &audit_file(&self.state_dir, &done.release),
+            &audit_file(&self.state_dir, &release),
             &audit_json,
         )?;
         self.announce(&manifest)?;
         let last = LastRelease {
-            release: done.release,
+            release,
             config: Some(self.config),
             computed: done.computed,
             watermark: done.watermark,
             parts: done.parts_done.iter().copied().collect(),
             digests: done.digests,
             submissions: done.submissions,
-            sharing: done.sharing,
+            sharing: done.requests,
         };
         write_json(&self.state_dir.join(LAST_RELEASE), &last)?;
         match std::fs::remove_file(self.state_dir.join(WRITING)) {
@@ -686,23 +624,40 @@ impl PublishStage {
         };
         let last: LastRelease =
             serde_json::from_str(&text).map_err(|e| PublishError::Malformed(e.to_string()))?;
-        let sharing = match SharingRegistry::load(&self.sharing) {
-            Ok(sharing) => sharing,
+        let requests = match SharingRegistry::load(&self.sharing) {
+            Ok(requests) => requests,
             Err(e) => {
                 // What is published stays as it was; the next data release refuses the file.
                 tracing::error!(error = %e, "the sharing registry cannot be read; not publishing again");
                 return Ok(None);
             }
         };
-        if sharing == last.sharing {
+        if requests == last.sharing {
+            return Ok(None);
+        }
+        let ledger = self.ledger()?;
+        // The last release is held by now: the requests are decided against the ledger alone.
+        let mut decided = ledger.clone();
+        let periods: BTreeSet<&str> = requests.shares.iter().map(|s| s.period.as_str()).collect();
+        for period in periods {
+            decided.decide_period(period, &requests, &BTreeMap::new());
+        }
+        if decided.sharing(&requests).release_id(&last.computed) == last.release {
+            // Only requests that stay pending changed: nothing any reader sees changes.
+            tracing::info!("a request to share is pending: nothing published again");
+            let last = LastRelease {
+                sharing: requests,
+                ..last
+            };
+            write_json(&last_path, &last)?;
             return Ok(None);
         }
         let mut again = InProgress {
-            release: sharing.release_id(&last.computed),
             computed: last.computed.clone(),
             submissions: last.submissions,
             watermark: last.watermark,
-            sharing,
+            requests,
+            ledger,
             previous: self.previous_reports()?.files,
             reusable: Reusable::default(),
             digests: last.digests,
@@ -973,11 +928,12 @@ const PUBLISHED_WATERMARK: &str = "published-watermark";
 struct InProgress {
     /// The release id the aggregate stage gave the master table.
     computed: String,
-    /// The id it is published under: the computed one with the sharing it was published with.
-    release: String,
     submissions: BTreeMap<String, String>,
     watermark: u64,
-    sharing: SharingRegistry,
+    /// The requests to share as the release started.
+    requests: SharingRegistry,
+    /// The ledger, with the requests decided and the parts held as each part is published.
+    ledger: SharingLedger,
     /// The reports of the release announced before, kept where this release leaves them as
     /// they were.
     previous: report::FilesByPath,
@@ -1014,7 +970,8 @@ impl InProgress {
             batch,
             &self.previous,
             &self.reusable.files,
-            &self.sharing,
+            &self.requests,
+            &mut self.ledger,
             config,
             store,
             runtime,

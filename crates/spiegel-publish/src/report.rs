@@ -20,7 +20,8 @@ use spiegel_aggregate::table::column;
 use spiegel_core::Reference;
 
 use crate::rules::{self, Cell};
-use crate::{PublishConfig, PublishError, Result, SharingRegistry};
+use crate::sharing::{Holding, Sharing, SharingLedger, SharingRegistry};
+use crate::{PublishConfig, PublishError, Result};
 
 /// Version of the report layout, in every file's metadata and the manifest.
 pub const REPORT_SCHEMA_VERSION: &str = "spiegel-report-1";
@@ -445,6 +446,7 @@ impl PartColumns {
             contributors,
             controlled: rules::counts_rounded(kind, definition),
             suppressed: false,
+            protected: [false; 2],
         })
     }
 
@@ -453,7 +455,8 @@ impl PartColumns {
     fn input_context(&self) -> InputContext {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
         for version in [
-            "spiegel:report-input:v1",
+            // v2: SDC-2 shares from published counts, NB-3 per reader.
+            "spiegel:report-input:v2",
             REPORT_SCHEMA_VERSION,
             spiegel_aggregate::METHOD_VERSION,
             env!("CARGO_PKG_VERSION"),
@@ -530,6 +533,38 @@ impl PartColumns {
         let mut context = context.context.clone();
         context.update(&bytes);
         hex::encode(&context.finish().as_ref()[..16])
+    }
+
+    /// The contributors of each municipality report's total of `indicator`, with their
+    /// units: who the municipality's figures of this part come from (NB-4).
+    fn municipality_totals(&self, indicator: &str) -> BTreeMap<String, Holding> {
+        let mut totals: BTreeMap<String, Holding> = BTreeMap::new();
+        let offsets = self.contributors.value_offsets();
+        for row in 0..self.rows() {
+            let is =
+                |column: &TextColumn, value: &str| column.get(row).is_some_and(|v| &**v == value);
+            if !(is(&self.kind, "municipality")
+                && is(&self.indicator_code, indicator)
+                && is(&self.dimension, "total"))
+            {
+                continue;
+            }
+            let Some(municipality) = self.gemeente.get(row) else {
+                continue;
+            };
+            let contributors = (offsets[row] as usize..offsets[row + 1] as usize)
+                .filter_map(|i| {
+                    self.contributor_names
+                        .get(i)
+                        .map(|n| (n.to_string(), self.contributor_units.value(i)))
+                })
+                .collect();
+            totals
+                .entry(municipality.to_string())
+                .or_default()
+                .add_total(contributors);
+        }
+        totals
     }
 
     /// The rows of each report file, in row order, the files in key order.
@@ -620,21 +655,44 @@ pub(crate) type FilesByPath = std::collections::HashMap<String, ManifestFile>;
 
 /// Applies the rules to every report file of one master-table part (one period) whose cells
 /// `unchanged` does not hold as they are, and writes the files that `previous` does not
-/// already hold, on every core.
+/// already hold, on every core. The sharing requests of the period are decided first (NB-4),
+/// against what `ledger` records each municipality holds and what this part gives it; the
+/// ledger then records this part as held.
+#[allow(clippy::too_many_arguments)] // each is one thing the reports depend on
 pub(crate) fn publish_part(
     part: &RecordBatch,
     previous: &FilesByPath,
     unchanged: &Unchanged,
-    sharing: &SharingRegistry,
+    requests: &SharingRegistry,
+    ledger: &mut SharingLedger,
     config: &PublishConfig,
     store: &dyn ObjectStore,
     runtime: &tokio::runtime::Handle,
 ) -> Result<PartReports> {
     let columns = PartColumns::read(part)?;
     let inputs = columns.input_context();
+    let Some(period) = (0..columns.rows()).find_map(|row| columns.period.get(row).cloned()) else {
+        return Ok(PartReports {
+            files: Vec::new(),
+            audit: Vec::new(),
+            made: 0,
+        });
+    };
+    // Youths in care: every provider of the municipality contributes to its total.
+    let mut held = columns.municipality_totals("youths_in_care");
+    let effective_before = ledger.effective.clone();
+    ledger.decide_period(&period, requests, &held);
+    let sharing = ledger.sharing(requests);
+    // A report taken as it was must have been made with the same shares in effect.
+    let none = Unchanged::new();
+    let unchanged = if ledger.effective == effective_before {
+        unchanged
+    } else {
+        &none
+    };
     // Each file's cells are made on the core that publishes it, and dropped once it is
     // written: only the files in hand are ever held as cells.
-    let publish = |(key, rows): (FileKey, Vec<u32>)| -> Result<(ManifestFile, FileAudit, bool)> {
+    let publish = |(key, rows): (FileKey, Vec<u32>)| -> Result<Made> {
         let input = columns.input_digest(&inputs, &rows);
         // A correction changes the cells of a few reports of a period: the others need
         // neither cells nor rules.
@@ -642,15 +700,20 @@ pub(crate) fn publish_part(
             .get(&key.report_key())
             .filter(|(_, audit)| audit.input.as_deref() == Some(input.as_str()))
         {
-            return Ok((file.clone(), audit.clone(), false));
+            return Ok(Made {
+                file: file.clone(),
+                audit: audit.clone(),
+                made: false,
+                held: None,
+            });
         }
         let cells = rows
             .iter()
             .map(|&row| columns.cell(row as usize, key.kind()))
             .collect::<Result<Vec<Cell>>>()?;
-        let (file, audit) =
-            publish_file(key, cells, input, previous, sharing, config, store, runtime)?;
-        Ok((file, audit, true))
+        publish_file(
+            key, cells, input, previous, &sharing, config, store, runtime,
+        )
     };
     let results = spiegel_core::parallel::map(columns.rows_by_file()?, 4, publish);
     let mut reports = PartReports {
@@ -659,30 +722,34 @@ pub(crate) fn publish_part(
         made: 0,
     };
     for result in results {
-        let (file, file_audit, made) = result?;
-        reports.files.push(file);
-        reports.audit.push(file_audit);
-        reports.made += usize::from(made);
+        let made = result?;
+        reports.files.push(made.file);
+        reports.audit.push(made.audit);
+        reports.made += usize::from(made.made);
+        if let Some((municipality, cells)) = made.held {
+            held.entry(municipality).or_default().merge(cells);
+        }
     }
+    ledger.hold(&period, held);
     reports.audit.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(reports)
 }
 
-/// The release rules, the attacker audit and the Parquet file of one report; the file is not
-/// written again when the previous release published the same figures (the same report id).
-#[allow(clippy::too_many_arguments)] // each is one thing the file depends on
-fn publish_file(
-    key: FileKey,
-    mut cells: Vec<Cell>,
-    input: String,
-    previous: &FilesByPath,
-    sharing: &SharingRegistry,
-    config: &PublishConfig,
-    store: &dyn ObjectStore,
-    runtime: &tokio::runtime::Handle,
-) -> Result<(ManifestFile, FileAudit)> {
+/// One report of a part: its manifest entry and audit, whether the rules were applied to it
+/// (or it was taken as the last release published it), and, for a municipality report made
+/// now, what the municipality holds of it ([`Holding`]).
+struct Made {
+    file: ManifestFile,
+    audit: FileAudit,
+    made: bool,
+    held: Option<(String, Holding)>,
+}
+
+/// The providers that count as sharing with each reader of a report (NB-3), without repeats:
+/// the municipality of a municipality report, every municipality of a region or of the
+/// country. A provider counts for a reader once a share with that reader took effect.
+fn sharing_views(key: &FileKey, cells: &[Cell], sharing: &Sharing) -> Vec<rules::SharingView> {
     let reference = Reference::embedded();
-    let period = key.period.to_string();
     let readers: Vec<String> = match key.kind_order {
         0 => reference
             .gemeenten()
@@ -696,20 +763,41 @@ fn publish_file(
             .map(|g| g.code.to_string())
             .collect(),
         2 => vec![key.recipient.to_string()],
-        _ => Vec::new(),
+        _ => return Vec::new(),
     };
-    // NB-3: a provider counts as sharing only if it shared with every reader. Asked once per
-    // contributor of the report, not once per cell.
-    let contributors: BTreeSet<Arc<str>> = cells
+    let contributors: BTreeSet<&str> = cells
         .iter()
-        .flat_map(|c| c.contributors.iter().map(|(p, _)| p.clone()))
+        .flat_map(|c| c.contributors.iter().map(|(p, _)| &**p))
         .collect();
-    let sharing_providers: BTreeSet<Arc<str>> = contributors
-        .into_iter()
-        .filter(|p| !readers.is_empty() && readers.iter().all(|g| sharing.shared(p, &period, g)))
-        .collect();
-    let sharing_with_all = |provider: &str| sharing_providers.contains(provider);
-    rules::primary(&mut cells, config, &sharing_with_all);
+    let mut views: BTreeSet<rules::SharingView> = BTreeSet::new();
+    for reader in readers {
+        views.insert(
+            sharing
+                .sharing_with(&key.period, &reader)
+                .filter(|p| contributors.contains(p))
+                .map(Arc::from)
+                .collect(),
+        );
+    }
+    views.into_iter().collect()
+}
+
+/// The release rules, the attacker audit and the Parquet file of one report; the file is not
+/// written again when the previous release published the same figures (the same report id).
+#[allow(clippy::too_many_arguments)] // each is one thing the file depends on
+fn publish_file(
+    key: FileKey,
+    mut cells: Vec<Cell>,
+    input: String,
+    previous: &FilesByPath,
+    sharing: &Sharing,
+    config: &PublishConfig,
+    store: &dyn ObjectStore,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Made> {
+    let period = key.period.to_string();
+    let views = sharing_views(&key, &cells, sharing);
+    rules::primary(&mut cells, config, &views);
     let intervals = rules::secondary(&mut cells, config.protection())?;
     // Named before the cells are put in order: the audit points at cells by their place.
     let unprotected = intervals.iter().find(|i| !i.protects()).map(|bad| {
@@ -736,16 +824,35 @@ fn publish_file(
         protection: config.protection(),
         input: Some(input),
     };
+    // What the municipality holds once it reads this report: who contributed to each figure
+    // it shows (NB-4 judges later shares against it).
+    let held = (key.kind_order == 2).then(|| {
+        let mut holding = Holding::default();
+        for cell in cells.iter().filter(|c| !c.suppressed) {
+            holding.add_cell(
+                cell.contributors
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect(),
+            );
+        }
+        (key.recipient.to_string(), holding)
+    });
     let mirror = key.kind_order == 3;
     let municipality = key.municipality.as_deref().unwrap_or_default();
     // Whether a mirror report is shared is no part of its file: only of its manifest entry.
-    let shared = mirror.then(|| sharing.shared(&key.recipient, &period, municipality));
+    let shared = mirror.then(|| sharing.readable(&key.recipient, &period, municipality));
     if let Some(file) = previous.get(&path) {
         let file = ManifestFile {
             shared,
             ..file.clone()
         };
-        return Ok((file, audit));
+        return Ok(Made {
+            file,
+            audit,
+            made: true,
+            held,
+        });
     }
     let bytes = write_parquet(&key, &cells, &figures, &release)?;
     let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
@@ -762,7 +869,12 @@ fn publish_file(
         rows: cells.len() as u64,
         suppressed: figures.suppressed,
     };
-    Ok((file, audit))
+    Ok(Made {
+        file,
+        audit,
+        made: true,
+        held,
+    })
 }
 
 /// The objects a release, once its manifest is written, removes from the store unless it

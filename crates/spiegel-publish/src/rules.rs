@@ -2,6 +2,7 @@
 //! suppression, NB-3 contributor protection, SDC-3 secondary suppression driven by an attacker
 //! audit, and SDC-4 cell-key perturbation to base 5.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use spiegel_aggregate::indicators::{Indicator, Kind};
@@ -25,6 +26,10 @@ pub(crate) struct Cell {
     /// Whether disclosure control applies (every aggregate cell; linked mirror cells).
     pub(crate) controlled: bool,
     pub(crate) suppressed: bool,
+    /// Which of its counts (numerator, denominator) the rules hide for their own sake: a
+    /// small count, the counts of an unprotected contributor, a complement. A suppressed
+    /// cell's other count is merely not shown here, and may be published in another cell.
+    pub(crate) protected: [bool; 2],
 }
 
 /// A published cell.
@@ -59,34 +64,64 @@ impl AuditInterval {
     }
 }
 
-/// Primary suppression: SDC-1 (small counts), SDC-2 (small denominators), NB-3 (too few or
-/// too dominant non-sharing contributors; `sharing` says whether a provider counts as sharing
-/// with every reader of the report).
-pub(crate) fn primary(cells: &mut [Cell], config: &PublishConfig, sharing: &dyn Fn(&str) -> bool) {
+/// Primary suppression: SDC-1 (small counts), SDC-2 (a share's counts and a statistic's n),
+/// NB-3 (too few or too dominant non-sharing contributors).
+///
+/// `views` holds, for each reader of the report, the providers that count as sharing with that
+/// reader (NB-3: every share that ever took effect); a cell must protect the non-sharing
+/// contributors as every reader sees them. An empty slice means nobody shares.
+pub(crate) fn primary(cells: &mut [Cell], config: &PublishConfig, views: &[SharingView]) {
+    let nobody = [SharingView::default()];
+    let views = if views.is_empty() { &nobody[..] } else { views };
+    let small_count = |n: Option<u32>| n.is_some_and(|n| n > 0 && n < config.threshold);
+    let small_base = |n: Option<u32>| n.is_some_and(|n| n > 0 && n < config.rate_threshold);
     for cell in cells.iter_mut().filter(|c| c.controlled) {
         let small = match cell.indicator.kind {
-            Kind::Count => cell
-                .numerator
-                .is_some_and(|n| n > 0 && n < config.threshold),
-            Kind::Share | Kind::Statistic => cell
-                .denominator
-                .is_some_and(|d| d > 0 && d < config.rate_threshold),
+            Kind::Count => small_count(cell.numerator),
+            // SDC-2: a share is published as its published counts' quotient, so a count that
+            // SDC-1 hides hides the share as well.
+            Kind::Share => small_base(cell.denominator) || small_count(cell.numerator),
+            Kind::Statistic => small_base(cell.denominator),
         };
-        let unprotected = {
-            let non_sharing: Vec<u32> = cell
-                .contributors
+        let unprotected = || {
+            views
                 .iter()
-                .filter(|(p, _)| !sharing(p))
-                .map(|(_, u)| *u)
-                .collect();
-            let total: u64 = non_sharing.iter().map(|&u| u64::from(u)).sum();
-            let largest = non_sharing.iter().copied().max().unwrap_or(0);
-            !non_sharing.is_empty()
-                && (non_sharing.len() < config.min_contributors as usize
-                    || u64::from(largest) * 100 > total * u64::from(config.dominance_percent))
+                .any(|view| !contributors_protected(&cell.contributors, view, config))
         };
-        cell.suppressed |= small || unprotected;
+        let unprotected = unprotected();
+        if small || unprotected {
+            cell.suppressed = true;
+            for (column, n) in [cell.numerator, cell.denominator].into_iter().enumerate() {
+                // NB-3 hides what the non-sharing contributors gave; SDC-1 a small count. A
+                // share or mean on a small base hides neither of its counts, which may be
+                // published as counts of their own.
+                cell.protected[column] |= n.is_some_and(|n| n > 0) && unprotected || small_count(n);
+            }
+        }
     }
+}
+
+/// The providers that count as sharing with one reader of a report (NB-3).
+pub(crate) type SharingView = std::collections::BTreeSet<Arc<str>>;
+
+/// NB-3 for one cell as one reader sees it: the contributors that do not share with the reader
+/// number 0 or at least the minimum, and the largest of them holds at most the dominance share
+/// of their units.
+pub(crate) fn contributors_protected(
+    contributors: &[(Arc<str>, u32)],
+    sharing: &SharingView,
+    config: &PublishConfig,
+) -> bool {
+    let non_sharing = contributors.iter().filter(|(p, _)| !sharing.contains(p));
+    let (mut count, mut total, mut largest) = (0usize, 0u64, 0u64);
+    for (_, units) in non_sharing {
+        count += 1;
+        total += u64::from(*units);
+        largest = largest.max(u64::from(*units));
+    }
+    count == 0
+        || (count >= config.min_contributors as usize
+            && largest * 100 <= total * u64::from(config.dominance_percent))
 }
 
 /// The counts of a column of a cell.
@@ -98,12 +133,42 @@ fn count(cell: &Cell, column: &str) -> Option<u32> {
     }
 }
 
+/// The place of a column in [`Cell::protected`].
+fn column_index(column: &str) -> usize {
+    usize::from(column != "numerator")
+}
+
+/// A count with its cell key: the same units give the same pair wherever they are counted.
+type CountKey = (u32, u64);
+
+/// The non-empty counts of a cell with their keys, numerator first.
+fn count_keys(cell: &Cell) -> [Option<CountKey>; 2] {
+    [
+        cell.numerator.map(|n| (n, cell.numerator_key)),
+        cell.denominator.map(|n| (n, cell.denominator_key)),
+    ]
+    .map(|c| c.filter(|(n, _)| *n > 0))
+}
+
+/// Every count a published cell of the report shows (under disclosure control).
+fn shown_counts(cells: &[Cell]) -> HashSet<CountKey> {
+    cells
+        .iter()
+        .filter(|c| c.controlled && !c.suppressed)
+        .flat_map(|c| count_keys(c).into_iter().flatten())
+        .collect()
+}
+
 /// One additive group: a breakdown's categories and the total, of one indicator.
 struct Group {
     total: usize,
     categories: Vec<usize>,
 }
 
+/// The additive families of a report: per indicator, its total with each breakdown's
+/// categories, and each verblijf cell with the hulpvormen it is made of (01–04 without stay,
+/// 11–14 with stay: publishing the verblijf cell and all but one of its hulpvormen would give
+/// that one away).
 fn groups(cells: &[Cell]) -> Vec<(usize, Vec<Group>)> {
     let mut out: Vec<(usize, Vec<Group>)> = Vec::new();
     let mut indicators: Vec<usize> = cells.iter().map(|c| c.indicator_order).collect();
@@ -134,8 +199,63 @@ fn groups(cells: &[Cell]) -> Vec<(usize, Vec<Group>)> {
             })
             .collect();
         out.push((indicator, groups));
+        for (verblijf, met_verblijf) in [("zonder_verblijf", false), ("met_verblijf", true)] {
+            let Some(&whole) = of
+                .iter()
+                .find(|&&i| &*cells[i].dimension == "verblijf" && &*cells[i].category == verblijf)
+            else {
+                continue;
+            };
+            let categories: Vec<usize> = of
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    &*cells[i].dimension == "hulpvorm"
+                        && cells[i].category.starts_with('1') == met_verblijf
+                })
+                .collect();
+            if !categories.is_empty() {
+                out.push((
+                    indicator,
+                    vec![Group {
+                        total: whole,
+                        categories,
+                    }],
+                ));
+            }
+        }
     }
     out
+}
+
+/// The same count published in several cells: the same units, so the same exact count and the
+/// same cell key (the sum of the units' keys, SDC-4), and so the same published value. A count
+/// hidden in one cell and shown in another is not hidden: trajectories ended in a category is
+/// also the denominator of every end reason and of the mean duration there, the verblijf cell
+/// equals its one hulpvorm where only one is given. Suppresses every cell that shows a count
+/// the rules protect in another; returns whether it suppressed any.
+fn hide_everywhere(cells: &mut [Cell]) -> bool {
+    let protected: HashSet<CountKey> = cells
+        .iter()
+        .filter(|c| c.controlled && c.suppressed)
+        .flat_map(|c| {
+            count_keys(c)
+                .into_iter()
+                .zip(c.protected)
+                .filter_map(|(count, protected)| count.filter(|_| protected))
+        })
+        .collect();
+    let mut changed = false;
+    for cell in cells.iter_mut().filter(|c| c.controlled) {
+        for (column, count) in count_keys(cell).into_iter().enumerate() {
+            if count.is_some_and(|count| protected.contains(&count)) && !cell.protected[column] {
+                cell.protected[column] = true;
+                changed |= !cell.suppressed;
+                cell.suppressed = true;
+            }
+        }
+    }
+    changed
 }
 
 /// The attacker's intervals for every suppressed count of one indicator, from the equations
@@ -144,13 +264,21 @@ fn groups(cells: &[Cell]) -> Vec<(usize, Vec<Group>)> {
 fn audit_indicator(
     cells: &[Cell],
     groups: &[Group],
+    shown: &HashSet<CountKey>,
     column: &'static str,
     protection: u64,
     out: &mut Vec<AuditInterval>,
 ) -> Option<usize> {
     let total = groups.first()?.total;
+    let at = column_index(column);
     let value = |i: usize| u64::from(count(&cells[i], column).unwrap_or(0));
-    let hidden = |i: usize| cells[i].suppressed && count(&cells[i], column).is_some_and(|n| n > 0);
+    // Hidden: suppressed here and shown in no other cell.
+    let hidden = |i: usize| {
+        cells[i].suppressed && count_keys(&cells[i])[at].is_some_and(|c| !shown.contains(&c))
+    };
+    // Only what the rules protect must reach the protection level; a count that is merely
+    // not shown still widens the others' intervals.
+    let protected = |i: usize| cells[i].protected[at];
     let interval = |i: usize, lower: u64, upper: Option<u64>| AuditInterval {
         cell: i,
         column,
@@ -181,10 +309,12 @@ fn audit_indicator(
             .unwrap_or(1)
             .max(1);
         let found = interval(total, known_total.unwrap_or(lower), known_total);
-        if !found.protects() {
-            failing = failing.or(pinned_by);
+        if protected(total) {
+            if !found.protects() {
+                failing = failing.or(pinned_by);
+            }
+            out.push(found);
         }
-        out.push(found);
     }
     for (g, group) in groups.iter().enumerate() {
         let hidden_cells: Vec<usize> = group
@@ -214,6 +344,9 @@ fn audit_indicator(
                 }
                 None => interval(c, 1, None),
             };
+            if !protected(c) {
+                continue;
+            }
             if !found.protects() {
                 failing = failing.or(Some(g));
             }
@@ -230,33 +363,56 @@ pub(crate) fn secondary(cells: &mut [Cell], protection: u64) -> Result<Vec<Audit
     let all_groups = groups(cells);
     loop {
         let mut audit = Vec::new();
-        let mut strengthened = false;
+        let mut strengthened = hide_everywhere(cells);
+        let shown = shown_counts(cells);
         for (_, groups) in &all_groups {
             for column in ["numerator", "denominator"] {
                 if let Some(failing) =
-                    audit_indicator(cells, groups, column, protection, &mut audit)
+                    audit_indicator(cells, groups, &shown, column, protection, &mut audit)
                 {
-                    add_complement(cells, &groups[failing], column)?;
+                    add_complement(cells, &groups[failing], &shown, column)?;
                     strengthened = true;
                 }
             }
         }
         if !strengthened {
+            // A count in a nested family is audited twice: its narrowest interval stands.
+            audit.sort_by_key(|i| {
+                (
+                    i.cell,
+                    i.column,
+                    i.upper.map_or(u64::MAX, |u| u.saturating_sub(i.lower)),
+                )
+            });
+            audit.dedup_by_key(|i| (i.cell, i.column));
             return Ok(audit);
         }
     }
 }
 
-fn add_complement(cells: &mut [Cell], group: &Group, column: &str) -> Result<()> {
+/// Hides one more count of `group` in `column`: the smallest the attacker knows, published
+/// here or (a suppressed cell's count) in another cell, which [`hide_everywhere`] then
+/// suppresses there; else the group's total.
+fn add_complement(
+    cells: &mut [Cell],
+    group: &Group,
+    shown: &HashSet<CountKey>,
+    column: &str,
+) -> Result<()> {
+    let at = column_index(column);
+    let known = |c: usize| {
+        count_keys(&cells[c])[at]
+            .is_some_and(|count| !cells[c].suppressed || shown.contains(&count))
+    };
     let candidate = group
         .categories
         .iter()
         .copied()
-        .filter(|&c| !cells[c].suppressed && count(&cells[c], column).is_some_and(|n| n > 0))
+        .filter(|&c| known(c))
         .min_by_key(|&c| (count(&cells[c], column), c));
     let chosen = match candidate {
         Some(c) => c,
-        None if !cells[group.total].suppressed => group.total,
+        None if known(group.total) => group.total,
         None => {
             return Err(PublishError::Audit(format!(
                 "{} {column}: no complement left",
@@ -265,15 +421,18 @@ fn add_complement(cells: &mut [Cell], group: &Group, column: &str) -> Result<()>
         }
     };
     cells[chosen].suppressed = true;
+    cells[chosen].protected[at] = true;
     Ok(())
 }
 
 /// Whether the cells of `indicator` in a report of `report_kind` fall under statistical
 /// disclosure control, their counts perturbed to base 5 (SDC-4): every cell of an aggregate
-/// report, and in a mirror report the figures that use linkage to other providers' data. The
-/// provider's own volumes in its mirror report stay exact (SPEC §9).
+/// report, and in a mirror report every figure but the provider's own volumes (the count
+/// indicators that use no other provider's data), which stay exact so the provider can check
+/// its delivery was complete (SPEC §9). A mirror may be shown to a municipality, so its shares
+/// and means follow SDC-1..4 like any other report's.
 pub fn counts_rounded(report_kind: &str, indicator: &Indicator) -> bool {
-    report_kind != "mirror" || indicator.linked
+    report_kind != "mirror" || indicator.linked || indicator.kind != Kind::Count
 }
 
 /// SDC-4: a count rounded to base 5, up with probability (n mod 5)/5, the draw fixed by the
@@ -310,15 +469,26 @@ pub(crate) fn publish(cell: &Cell, config: &PublishConfig) -> Published {
         if !cell.controlled {
             return Some(i64::from(n));
         }
-        // A share's numerator below the threshold is not shown; the share itself is, its
-        // denominator having passed SDC-2.
+        // Primary suppression hides a controlled cell with a count in 1..T−1; should one
+        // reach here all the same, its count is not shown.
         (n == 0 || n >= config.threshold).then(|| perturb(n, key))
     };
-    let numerator = shown(cell.numerator, cell.numerator_key);
+    let mut numerator = shown(cell.numerator, cell.numerator_key);
     let denominator = shown(cell.denominator, cell.denominator_key);
     let value = match cell.indicator.kind {
         Kind::Count => numerator.map(|n| n as f64),
-        Kind::Share => cell.value.map(f64::round),
+        // SDC-2: the share of the published counts, so that it agrees with them and gives
+        // nothing of the exact counts back. The numerator counts part of the denominator's
+        // units: perturbed apart, it may come out above the denominator, where it is shown
+        // as the denominator (still within 4 of the exact count, which is at most the
+        // denominator's).
+        Kind::Share => match (&mut numerator, denominator) {
+            (Some(n), Some(d)) if d > 0 => {
+                *n = (*n).min(d);
+                Some((*n as f64 * 100.0 / d as f64).round())
+            }
+            _ => None,
+        },
         Kind::Statistic => cell.value.map(|v| (v * 10.0).round() / 10.0),
     };
     Published {
@@ -365,6 +535,7 @@ mod tests {
                 .collect(),
             controlled: true,
             suppressed: false,
+            protected: [false; 2],
         }
     }
 
@@ -383,7 +554,7 @@ mod tests {
             cell("dropout_share", "total", "total", 20, &spread(20)),
             cell("duration_days_mean", "total", "total", 19, &spread(19)),
         ];
-        primary(&mut cells, &config, &|_| false);
+        primary(&mut cells, &config, &[]);
         let suppressed: Vec<bool> = cells.iter().map(|c| c.suppressed).collect();
         assert_eq!(suppressed, [true, false, false, true, false, true]);
         // A threshold of 12 moves the line.
@@ -394,7 +565,7 @@ mod tests {
                 threshold: 12,
                 ..config
             },
-            &|_| false,
+            &[],
         );
         assert!(cells[0].suppressed);
     }
@@ -402,7 +573,7 @@ mod tests {
     #[test]
     fn nb3_protects_the_one_provider_that_did_not_share() {
         let config = PublishConfig::default();
-        let shared = |p: &str| p == "shared";
+        let shared = [SharingView::from([Arc::from("shared")])];
         // One sharing provider and one other: the other could be derived by subtraction.
         let mut cells = vec![cell(
             "youths_in_care",
@@ -421,7 +592,7 @@ mod tests {
             40,
             &[("shared", 20), ("b", 20)],
         )];
-        primary(&mut cells, &config, &|_| false);
+        primary(&mut cells, &config, &[]);
         assert!(cells[0].suppressed);
         // A second non-sharing provider: still two non-sharing contributors.
         let mut cells = vec![cell(
@@ -451,7 +622,8 @@ mod tests {
             40,
             &[("shared", 20), ("b", 20)],
         )];
-        primary(&mut cells, &config, &|_| true);
+        let everybody = [SharingView::from([Arc::from("shared"), Arc::from("b")])];
+        primary(&mut cells, &config, &everybody);
         assert!(!cells[0].suppressed);
     }
 
@@ -465,7 +637,7 @@ mod tests {
             100,
             &[("a", 86), ("b", 7), ("c", 7)],
         )];
-        primary(&mut cells, &config, &|_| false);
+        primary(&mut cells, &config, &[]);
         assert!(cells[0].suppressed);
         let mut cells = vec![cell(
             "youths_in_care",
@@ -474,7 +646,7 @@ mod tests {
             100,
             &[("a", 85), ("b", 8), ("c", 7)],
         )];
-        primary(&mut cells, &config, &|_| false);
+        primary(&mut cells, &config, &[]);
         assert!(!cells[0].suppressed);
     }
 
@@ -486,7 +658,7 @@ mod tests {
             cell("youths_in_care", "geslacht", "V", 41, &spread(41)),
             cell("youths_in_care", "geslacht", "O", 4, &spread(4)),
         ];
-        primary(&mut cells, &PublishConfig::default(), &|_| false);
+        primary(&mut cells, &PublishConfig::default(), &[]);
         assert!(cells[3].suppressed && !cells[2].suppressed);
         let audit = secondary(&mut cells, 10).unwrap();
         // Without a complement O = 100 - 55 - 41: the smallest published category joins it.
@@ -507,6 +679,7 @@ mod tests {
             cell("youths_in_care", "hulpvorm", "02", 30, &spread(30)),
         ];
         cells[0].suppressed = true;
+        cells[0].protected = [true; 2];
         let audit = secondary(&mut cells, 10).unwrap();
         assert!(audit.iter().all(AuditInterval::protects));
         assert!(cells[1].suppressed || cells[2].suppressed);
@@ -527,11 +700,77 @@ mod tests {
             ),
             cell("youths_in_care", "hulpvorm", "13", 30, &spread(30)),
         ];
-        primary(&mut cells, &PublishConfig::default(), &|_| false);
+        primary(&mut cells, &PublishConfig::default(), &[]);
         assert!(cells[2].suppressed);
         let audit = secondary(&mut cells, 10).unwrap();
         assert!(cells[3].suppressed, "13 = 200 - 120 - 11 otherwise");
         assert!(audit.iter().all(AuditInterval::protects));
+    }
+
+    #[test]
+    fn one_hidden_hulpvorm_is_not_left_derivable_from_its_verblijf_cell() {
+        let mut cells = vec![
+            cell("trajectories_active", "total", "total", 100, &spread(100)),
+            cell("trajectories_active", "hulpvorm", "01", 5, &spread(5)),
+            cell("trajectories_active", "hulpvorm", "02", 45, &spread(45)),
+            cell("trajectories_active", "hulpvorm", "11", 30, &spread(30)),
+            cell("trajectories_active", "hulpvorm", "12", 20, &spread(20)),
+            cell(
+                "trajectories_active",
+                "verblijf",
+                "zonder_verblijf",
+                50,
+                &spread(50),
+            ),
+            cell(
+                "trajectories_active",
+                "verblijf",
+                "met_verblijf",
+                50,
+                &spread(50),
+            ),
+        ];
+        primary(&mut cells, &PublishConfig::default(), &[]);
+        let audit = secondary(&mut cells, 10).unwrap();
+        assert!(cells[1].suppressed);
+        // Without nesting, 12 as complement would do for the hulpvorm breakdown, but
+        // 01 = zonder verblijf − 02: one of those goes too.
+        assert!(cells[2].suppressed || cells[5].suppressed, "01 = 50 − 45");
+        assert!(audit.iter().all(AuditInterval::protects));
+        let audited: Vec<(usize, &str)> = audit.iter().map(|i| (i.cell, i.column)).collect();
+        let mut unique = audited.clone();
+        unique.dedup();
+        assert_eq!(audited, unique, "each count audited once");
+    }
+
+    #[test]
+    fn a_count_hidden_in_one_cell_is_hidden_wherever_else_it_is_published() {
+        let ended = |category: &str, n: u32| {
+            cell("trajectories_ended", "hulpvorm", category, n, &spread(n))
+        };
+        let mut reason = cell("end_reason_01", "hulpvorm", "13", 40, &spread(40));
+        // The same 40 trajectories ended in hulpvorm 13: the same count and cell key.
+        let mut ended_13 = ended("13", 40);
+        reason.denominator_key = ended_13.numerator_key;
+        ended_13.suppressed = true;
+        ended_13.protected = [true; 2];
+        let mut cells = vec![ended_13, reason];
+        let audit = secondary(&mut cells, 10).unwrap();
+        assert!(
+            cells[1].suppressed,
+            "its denominator would give the hidden count away"
+        );
+        assert!(audit.iter().all(AuditInterval::protects));
+        // A different group of 40 trajectories is another count.
+        let mut cells = vec![
+            ended("13", 40),
+            cell("end_reason_01", "hulpvorm", "13", 40, &spread(40)),
+        ];
+        cells[0].suppressed = true;
+        cells[0].protected = [true; 2];
+        cells[1].denominator_key ^= 1;
+        secondary(&mut cells, 10).unwrap();
+        assert!(!cells[1].suppressed);
     }
 
     #[test]
@@ -542,7 +781,7 @@ mod tests {
             cell("youths_in_care", "geslacht", "V", 47, &spread(47)),
             cell("youths_in_care", "geslacht", "O", 3, &spread(3)),
         ];
-        primary(&mut cells, &PublishConfig::default(), &|_| false);
+        primary(&mut cells, &PublishConfig::default(), &[]);
         let audit = secondary(&mut cells, 10).unwrap();
         assert!(!cells[1].suppressed);
         assert!(cells[2].suppressed && cells[3].suppressed);
@@ -579,16 +818,13 @@ mod tests {
     fn published_counts_are_never_below_the_threshold_and_mirror_volumes_are_exact() {
         let config = PublishConfig::default();
         let share = cell("dropout_share", "total", "total", 40, &spread(40));
-        let p = publish(
-            &Cell {
-                numerator: Some(3),
-                ..share.clone()
-            },
-            &config,
-        );
-        assert_eq!(p.numerator, None, "3 of 40 is not shown as a count");
-        assert_eq!(p.value, Some(40.0));
-        assert_eq!(p.denominator.map(|d| d % 5), Some(0));
+        // SDC-2: 3 of 40 would be a count below T beside its share: the share goes with it.
+        let mut cells = vec![Cell {
+            numerator: Some(3),
+            ..share.clone()
+        }];
+        primary(&mut cells, &config, &[]);
+        assert!(cells[0].suppressed, "a share whose numerator SDC-1 hides");
         let mut own = cell("trajectories_active", "total", "total", 7, &[]);
         own.controlled = false;
         assert_eq!(publish(&own, &config).numerator, Some(7));
@@ -603,5 +839,83 @@ mod tests {
                 status: "suppressed"
             }
         );
+    }
+
+    #[test]
+    fn a_share_is_its_published_numerator_over_its_published_denominator() {
+        let config = PublishConfig::default();
+        for denominator in 20..400u32 {
+            for numerator in (0..=denominator).filter(|&n| n == 0 || n >= config.threshold) {
+                let cell = Cell {
+                    numerator: Some(numerator),
+                    numerator_key: u64::from(numerator) * 0x9E37_79B9,
+                    denominator: Some(denominator),
+                    denominator_key: u64::from(denominator) * 0x7F4A_7C15 + 1,
+                    // The exact share, which must not be what is published.
+                    value: Some(f64::from(numerator) * 100.0 / f64::from(denominator)),
+                    ..cell(
+                        "dropout_share",
+                        "total",
+                        "total",
+                        denominator,
+                        &spread(denominator),
+                    )
+                };
+                let p = publish(&cell, &config);
+                let (n, d) = (p.numerator.unwrap(), p.denominator.unwrap());
+                assert!(n <= d, "{n} of {d}");
+                assert!((n - i64::from(numerator)).abs() <= 4);
+                assert_eq!(p.value, Some((n as f64 * 100.0 / d as f64).round()));
+            }
+        }
+    }
+
+    #[test]
+    fn shares_and_means_on_fewer_than_t_rate_are_suppressed_in_mirror_reports_too() {
+        let config = PublishConfig::default();
+        let dropout = indicator("dropout_share").unwrap();
+        let mean = indicator("satisfaction_mean_youth").unwrap();
+        let volume = indicator("trajectories_ended").unwrap();
+        assert!(counts_rounded("mirror", dropout) && counts_rounded("mirror", mean));
+        assert!(!counts_rounded("mirror", volume), "own volumes stay exact");
+        let mirror = |code: &str, n: u32| Cell {
+            contributors: Vec::new(),
+            controlled: counts_rounded("mirror", indicator(code).unwrap()),
+            ..cell(code, "total", "total", n, &[])
+        };
+        let mut cells = vec![
+            mirror("dropout_share", 3),
+            mirror("satisfaction_mean_youth", 1),
+            mirror("trajectories_ended", 3),
+            mirror("dropout_share", 40),
+        ];
+        primary(&mut cells, &config, &[]);
+        let suppressed: Vec<bool> = cells.iter().map(|c| c.suppressed).collect();
+        assert_eq!(suppressed, [true, true, false, false]);
+        assert_eq!(publish(&cells[2], &config).numerator, Some(3));
+    }
+
+    #[test]
+    fn nb3_holds_for_every_reader_of_a_region_report() {
+        let config = PublishConfig::default();
+        let contributors = [("a", 20), ("b", 20), ("c", 20), ("d", 20)];
+        // a shares with one municipality of the region: to that reader only b, c and d are
+        // non-sharing, still three.
+        let mut cells = vec![cell("youths_in_care", "total", "total", 80, &contributors)];
+        let views = [SharingView::new(), SharingView::from([Arc::from("a")])];
+        primary(&mut cells, &config, &views);
+        assert!(!cells[0].suppressed);
+        // b shares with another one: each reader sees three non-sharing, still published ...
+        let views = [
+            SharingView::new(),
+            SharingView::from([Arc::from("a")]),
+            SharingView::from([Arc::from("b")]),
+        ];
+        primary(&mut cells, &config, &views);
+        assert!(!cells[0].suppressed);
+        // ... but a reader both shared with sees two.
+        let views = [SharingView::from([Arc::from("a"), Arc::from("b")])];
+        primary(&mut cells, &config, &views);
+        assert!(cells[0].suppressed);
     }
 }

@@ -315,9 +315,11 @@ fn how_to_read(out: &mut String, page: &Page<'_>, gemeente: &str) {
         Language::En => &en,
     });
     let legend_nl = format!(
-        "<dl class=\"legend-list\"><dt>geheim<sup>1</sup></dt><dd>niet gepubliceerd: het cijfer \
-         betreft minder dan {t} jeugdigen of trajecten, of zou anders uit de andere cijfers te \
-         herleiden zijn.</dd><dt>°</dt><dd>afgerond op een veelvoud van 5. De afronding is vast \
+        "<dl class=\"legend-list\"><dt>geheim</dt><dd>niet gepubliceerd, om een van deze \
+         redenen (welke, zegt de rapportage niet: ook dat zou iets verraden): het cijfer betreft \
+         minder dan {t} jeugdigen of trajecten; een percentage of gemiddelde rust op minder dan \
+         {rate}; het cijfer zou de cijfers verraden van aanbieders die hun spiegelrapportage niet \
+         met de gemeente delen; of het zou een ander geheim cijfer herleidbaar maken.</dd><dt>°</dt><dd>afgerond op een veelvoud van 5. De afronding is vast \
          en herhaalbaar, zodat dezelfde groep jeugdigen overal hetzelfde getal krijgt en geen \
          individuele jeugdige te herleiden is.</dd><dt>†</dt><dd>voorlopig: nog niet alle \
          leveringen waar het cijfer van afhangt zijn binnen (geen nieuwe start binnen de termijn \
@@ -329,9 +331,12 @@ fn how_to_read(out: &mut String, page: &Page<'_>, gemeente: &str) {
         rate = config.rate_threshold
     );
     let legend_en = format!(
-        "<dl class=\"legend-list\"><dt>suppressed<sup>1</sup></dt><dd>not published: the \
-         figure concerns fewer than {t} youths or trajectories, or could otherwise be derived \
-         from the other figures.</dd><dt>°</dt><dd>rounded to a multiple of 5. The rounding is \
+        "<dl class=\"legend-list\"><dt>suppressed</dt><dd>not published, for one of these \
+         reasons (the report does not say which: that too would give something away): the \
+         figure concerns fewer than {t} youths or trajectories; a percentage or mean rests on \
+         fewer than {rate}; the figure would give away the figures of providers that do not \
+         share their mirror report with the municipality; or it would make another suppressed \
+         figure derivable.</dd><dt>°</dt><dd>rounded to a multiple of 5. The rounding is \
          fixed and repeatable, so the same group of youths gets the same number everywhere and no \
          single youth can be singled out.</dd><dt>†</dt><dd>provisional: not every delivery the \
          figure depends on is in yet (no new start within the period after the end).</dd>\
@@ -345,6 +350,19 @@ fn how_to_read(out: &mut String, page: &Page<'_>, gemeente: &str) {
         Language::Nl => &legend_nl,
         Language::En => &legend_en,
     });
+    if !page.mirror() && mostly_suppressed(page) {
+        out.push_str(page.t(
+            "<p class=\"few-providers\">De meeste kerncijfers van deze gemeente zijn geheim. Dat \
+             gebeurt waar weinig aanbieders de jeugdigen van een gemeente helpen: uit het totaal \
+             zou dan af te leiden zijn wat één aanbieder deed. Delen alle aanbieders hun \
+             spiegelrapportage met de gemeente, dan is er niemand meer te beschermen en worden de \
+             cijfers gepubliceerd.</p>",
+            "<p class=\"few-providers\">Most key figures of this municipality are suppressed. \
+             That happens where few providers serve a municipality's youths: the total would \
+             then reveal what one provider did. Once all of them share their mirror reports with \
+             the municipality, nobody is left to protect and the figures are published.</p>",
+        ));
+    }
     push(
         out,
         format_args!(
@@ -421,6 +439,24 @@ const DEFINITIONS: &[(&str, &str, &str)] = &[
          again at any provider within the period (outcome 3.2).",
     ),
 ];
+
+/// Whether most of a report's headline figures (youths in care, started, ended) are suppressed.
+fn mostly_suppressed(page: &Page<'_>) -> bool {
+    let headline = [
+        "youths_in_care",
+        "trajectories_started",
+        "trajectories_ended",
+    ];
+    let suppressed = headline
+        .iter()
+        .filter(|code| {
+            page.report
+                .total(code)
+                .is_some_and(|c| c.status == Status::Suppressed)
+        })
+        .count();
+    suppressed * 2 > headline.len()
+}
 
 /// The headline figures of a section, each with its trend.
 fn cards(out: &mut String, page: &Page<'_>, id: &str, heading: &str, codes: &[&'static str]) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use spiegel_publish::SharingRegistry;
+use spiegel_publish::{Share, ShareState, SharingLedger, SharingRegistry};
 use spiegel_render::AnnotationRegistry;
 
 use crate::server::{App, Caller, SHARING_FILE, error, unavailable};
@@ -131,27 +131,92 @@ pub(crate) async fn share(
     let stored = match app.sharing.lock() {
         Ok(_guard) => SharingRegistry::load(&path).and_then(|mut registry| {
             registry.set(&agb, &period, &gemeente, shared);
-            registry.save(&path)
+            registry.save(&path)?;
+            Ok(registry)
         }),
         Err(_) => Err(spiegel_publish::PublishError::Malformed(
             "an earlier share panicked".into(),
         )),
     };
-    match stored {
-        Ok(()) if app.record(&principal, Action::Share, &object, Outcome::Success) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "period": period,
-                "municipality": gemeente,
-                "shared": shared,
-            })),
-        )
-            .into_response(),
-        Ok(()) => unavailable(),
+    let states = stored.and_then(|registry| {
+        let ledger = SharingLedger::load(&spiegel_publish::ledger_path(&path))?;
+        Ok(ledger.states(&registry))
+    });
+    match states {
+        Ok(states) if app.record(&principal, Action::Share, &object, Outcome::Success) => {
+            let share = Share::new(&agb, &period, &gemeente);
+            (
+                StatusCode::OK,
+                axum::Json(share_json(&share, states.get(&share).copied())),
+            )
+                .into_response()
+        }
+        Ok(_) => unavailable(),
         Err(e) => {
             app.record(&principal, Action::Share, &object, Outcome::Error);
             tracing::error!(error = %e, "the sharing registry cannot be written");
             unavailable()
         }
     }
+}
+
+/// `GET /v1/mirror/shares`: the caller's requests to share, each with where it stands.
+pub(crate) async fn shares(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+    let object = "mirror.shares";
+    let Principal::Provider(agb) = &principal else {
+        return app.refuse(&principal, Action::Share, object);
+    };
+    let path = app.config.data_dir.join(SHARING_FILE);
+    let states = SharingRegistry::load(&path).and_then(|registry| {
+        let ledger = SharingLedger::load(&spiegel_publish::ledger_path(&path))?;
+        Ok(ledger.states(&registry))
+    });
+    match states {
+        Ok(states) if app.record(&principal, Action::Share, object, Outcome::Success) => {
+            let shares: Vec<serde_json::Value> = states
+                .iter()
+                .filter(|(share, _)| share.provider == *agb)
+                .map(|(share, state)| share_json(share, Some(*state)))
+                .collect();
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "shares": shares })),
+            )
+                .into_response()
+        }
+        Ok(_) => unavailable(),
+        Err(e) => {
+            app.record(&principal, Action::Share, object, Outcome::Error);
+            tracing::error!(error = %e, "the sharing registry cannot be read");
+            unavailable()
+        }
+    }
+}
+
+/// A request to share as the API tells it: `state` is `in_effect` or `pending` (with how
+/// many other providers must ask too) for a request, `withdrawn` where there is none.
+fn share_json(share: &Share, state: Option<ShareState>) -> serde_json::Value {
+    let mut json = serde_json::json!({
+        "period": share.period,
+        "municipality": share.municipality,
+        "shared": state == Some(ShareState::InEffect),
+    });
+    match state {
+        Some(state) => {
+            if let (Some(json), Ok(serde_json::Value::Object(state_json))) =
+                (json.as_object_mut(), serde_json::to_value(state))
+            {
+                json.extend(state_json);
+            }
+            json["message"] = state.message().into();
+        }
+        None => {
+            json["state"] = "withdrawn".into();
+            json["message"] = "Niet (meer) gedeeld: de gemeente kan deze spiegelrapportage niet \
+                               lezen. / Not shared (any more): the municipality cannot read this \
+                               mirror report."
+                .into();
+        }
+    }
+    json
 }

@@ -12,6 +12,8 @@ pub(crate) const REPORT_ROUTE: &str = "/v1/reports/{id}";
 pub(crate) const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
 /// A provider sharing one of its mirror reports with the municipality it is about.
 pub(crate) const SHARE_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/share";
+/// A provider's requests to share, with where each stands.
+pub(crate) const SHARES_ROUTE: &str = "/v1/mirror/shares";
 /// Uploading a submission.
 pub(crate) const SUBMISSIONS_ROUTE: &str = "/v1/submissions";
 /// One submission's status and receipt.
@@ -31,6 +33,7 @@ pub const API_ROUTES: &[&str] = &[
     REPORT_ROUTE,
     ANNOTATION_ROUTE,
     SHARE_ROUTE,
+    SHARES_ROUTE,
     WEBHOOKS_ROUTE,
     WEBHOOK_ROUTE,
 ];
@@ -181,19 +184,32 @@ pub fn openapi() -> Value {
             }}),
             SHARE_ROUTE => json!({"post": {
                 "operationId": "shareMirrorReport",
-                "summary": "Share (or stop sharing) the caller's mirror report with the municipality it is about",
-                "description": "The municipality can read the report from now on (or no longer). Its own aggregated figures keep the protection they were published with until the next release. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
+                "summary": "Ask to share (or stop sharing) the caller's mirror report with the municipality it is about",
+                "description": "A request takes effect only when it is safe (SPEC §9 NB-4): with it, the municipality's providers that do not share must number 0 or at least the contributor minimum, with none dominant, against every release of the period the municipality holds. Otherwise it is pending (`state: pending`, with `others_needed`: how many more of the municipality's providers must ask), nothing becomes readable, and pending requests take effect together once they are safe. The municipality can read the report once the release that puts the share in effect is published; withdrawing (`shared: false`) holds at once, and a share that took effect keeps counting for the protection of the other providers. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
                     {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
                     {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^GM[0-9]{4}$"}}
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShareRequest"}}}},
                 "responses": {
-                    "200": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Share"}}}},
+                    "200": {"description": "Stored, with where the request stands", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Share"}}}},
                     "401": error,
                     "404": error,
                     "413": error,
                     "422": error,
+                    "503": error,
+                }
+            }}),
+            SHARES_ROUTE => json!({"get": {
+                "operationId": "listShareRequests",
+                "summary": "The caller's requests to share its mirror reports, each with where it stands",
+                "description": "Only for providers; for anyone else the list does not exist.",
+                "responses": {
+                    "200": {"description": "The requests", "content": {"application/json": {"schema": {"type": "object", "required": ["shares"], "properties": {
+                        "shares": {"type": "array", "items": {"$ref": "#/components/schemas/Share"}}
+                    }}}}},
+                    "401": error,
+                    "404": error,
                     "503": error,
                 }
             }}),
@@ -230,10 +246,13 @@ pub fn openapi() -> Value {
                 "ShareRequest": {"type": "object", "required": ["shared"], "properties": {
                     "shared": {"type": "boolean"}
                 }},
-                "Share": {"type": "object", "required": ["period", "municipality", "shared"], "properties": {
+                "Share": {"type": "object", "required": ["period", "municipality", "shared", "state", "message"], "properties": {
                     "period": {"type": "string"},
                     "municipality": {"type": "string"},
-                    "shared": {"type": "boolean"}
+                    "shared": {"type": "boolean", "description": "Whether the share is in effect"},
+                    "state": {"type": "string", "enum": ["in_effect", "pending", "withdrawn"]},
+                    "others_needed": {"type": "integer", "minimum": 0, "description": "For a pending request: how many more of the municipality's providers must ask to share"},
+                    "message": {"type": "string", "description": "Where the request stands, in Dutch and English"}
                 }},
                 "Submission": {"type": "object", "required": ["id", "status", "period", "format", "sha256", "received", "receipt"], "properties": {
                     "id": {"type": "string"},

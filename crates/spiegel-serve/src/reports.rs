@@ -33,9 +33,9 @@ pub fn report_id(file: &ManifestFile) -> String {
 
 /// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
 /// municipality its own report, its region's, the national one, and the mirror reports shared
-/// with it now (the live registry: a municipality's aggregates were published under the
-/// sharing of their release, and a later share only ever made them more protective); an
-/// operator no report content.
+/// with it: those whose share took effect with the release (NB-4, the manifest's `shared`)
+/// and are still asked for in the live registry, so a withdrawal holds at once; an operator
+/// no report content.
 pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
     match principal {
         Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
@@ -43,7 +43,8 @@ pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingReg
             "municipality" => file.recipient == *code,
             "mirror" => {
                 file.municipality.as_deref() == Some(code)
-                    && sharing.shared(&file.recipient, &file.period, code)
+                    && file.shared == Some(true)
+                    && sharing.requested(&file.recipient, &file.period, code)
             }
             "national" => true,
             "region" => region_of(code).is_some_and(|r| r == file.recipient),

@@ -253,6 +253,7 @@ pub fn api(app: Arc<App>) -> Router {
         .route(routes::REPORT_ROUTE, get(crate::reports::get))
         .route(routes::ANNOTATION_ROUTE, post(crate::mirror::annotate))
         .route(routes::SHARE_ROUTE, post(crate::mirror::share))
+        .route(routes::SHARES_ROUTE, get(crate::mirror::shares))
         .route(
             routes::WEBHOOKS_ROUTE,
             post(crate::webhooks::create).get(crate::webhooks::list),

@@ -923,11 +923,13 @@ fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_o
             "{}",
             String::from_utf8_lossy(&answer.body)
         );
+        answer.json()
     };
-    // Shared: the municipality reads it at once, and a release published again with the new
-    // sharing (its id tells the sharing apart) reaches its feed without any new data.
-    share(true);
-    assert_eq!(world.get(&bearer_g, &report).status, 200);
+    // A is the municipality's only provider: sharing leaves nobody to protect, so the request
+    // takes effect (NB-4), with the release published again for it (its id tells the sharing
+    // apart), which reaches the municipality's feed without any new data.
+    let answer = share(true);
+    assert_eq!(answer["state"], "in_effect", "{answer}");
     let polled = world
         .get(&bearer_g, &format!("/v1/feed?after={cursor}&wait=30"))
         .json();
@@ -943,6 +945,7 @@ fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_o
         ids.contains(format!("mirror.2026-H1.{a}.{gemeente}").as_str()),
         "{ids:?}"
     );
+    assert_eq!(world.get(&bearer_g, &report).status, 200);
     let now = wait_for_release(&world.reports, &release, Some(&shared_release));
     let shared_file = |manifest: &Value| {
         manifest["files"]
@@ -959,17 +962,24 @@ fn sharing_a_mirror_report_publishes_again_and_the_municipality_hears_of_it_at_o
         manifest(&world.reports)["submissions"],
         "the same data"
     );
+    let listed = world.get(&bearer_a, "/v1/mirror/shares").json();
+    assert_eq!(listed["shares"][0]["state"], "in_effect", "{listed}");
     // The submission stays published, now in the release published again.
     let status = world
         .get(&bearer_a, &format!("/v1/submissions/{id}"))
         .json();
     assert_eq!(status["status"], "published");
 
-    // Unshared: back to the release without sharing, byte for byte.
-    share(false);
+    // Withdrawn: unreadable at once, and published again as no longer shared; the share
+    // that took effect still counts for NB-3 (the municipality keeps what it read), so the
+    // release is not the one from before the share.
+    assert_eq!(share(false)["state"], "withdrawn");
     assert_eq!(world.get(&bearer_g, &report).status, 404);
-    let back = wait_for_release(&world.reports, &shared_release, Some(&release));
+    let back = wait_for_release(&world.reports, &shared_release, None);
+    assert_ne!(back["release"], release.as_str());
     assert_eq!(shared_file(&back), false);
+    let listed = world.get(&bearer_a, "/v1/mirror/shares").json();
+    assert_eq!(listed["shares"], serde_json::json!([]), "{listed}");
     // The worker records a release when its pass returns, a moment after the manifest.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

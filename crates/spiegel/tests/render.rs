@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use spiegel_aggregate::indicators::{Kind, indicator};
 
 mod common;
-use common::{generate, p, spiegel, tree};
+use common::{bsn, generate, p, spiegel, tree};
 
 #[path = "browser/cdp.rs"]
 mod cdp;
@@ -84,6 +84,55 @@ impl Rendered {
     }
 }
 
+/// Adds to one generated provider's deliveries 60 trajectories a period in one municipality,
+/// ended in the period with every reason and answer: a mirror report large enough for its
+/// shares and means to pass T_rate in every period (SDC-2), so its page draws trend lines.
+/// Returns the provider and the municipality.
+fn add_large_mirror(input: &Path) -> (String, &'static str) {
+    const GEMEENTE: &str = "GM0363";
+    let mut provider = None;
+    for (n, (period, start, end)) in [
+        ("2025-H1", "20250110", "20250520"),
+        ("2025-H2", "20250710", "20251120"),
+        ("2026-H1", "20260110", "20260520"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = fs::read_dir(input)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.to_string_lossy().ends_with(&format!("_{period}.csv")))
+            .min()
+            .unwrap();
+        let agb = file.file_name().unwrap().to_string_lossy()[..8].to_owned();
+        assert!(provider.get_or_insert_with(|| agb.clone()) == &agb);
+        let mut csv = fs::read_to_string(&file).unwrap();
+        assert!(csv.starts_with(
+            "bsn,client_token,geboortedatum,geslacht,gemeentecode,postcode,verwijzer,hulpvorm,\
+             gestart_met_crisis,datum_aanvang,datum_einde,reden_beeindiging,\
+             tevredenheid_jeugdige,tevredenheid_ouder,zonder_hulp_verder_jeugdige,\
+             zonder_hulp_verder_ouder,datum_aanmelding,gedeclareerd_bedrag\n"
+        ));
+        for i in 0..60u32 {
+            let child = 900_000 + 1000 * n as u32 + i;
+            csv.push_str(&format!(
+                "{},,2012{:02}15,{},{GEMEENTE},,01,02,02,{start},{end},0{},{},{},0{},0{},{start},1250.00\n",
+                bsn(child),
+                1 + i % 12,
+                if i.is_multiple_of(2) { "M" } else { "V" },
+                1 + i % 5,
+                4 + i % 7,
+                5 + i % 6,
+                1 + i % 4,
+                1 + (i + 1) % 4,
+            ));
+        }
+        fs::write(&file, csv).unwrap();
+    }
+    (provider.unwrap(), GEMEENTE)
+}
+
 fn rendered() -> &'static Rendered {
     static RENDERED: OnceLock<Rendered> = OnceLock::new();
     RENDERED.get_or_init(|| {
@@ -93,6 +142,7 @@ fn rendered() -> &'static Rendered {
         }
         let input = root.join("input");
         generate(&input, 12000, 4, 11, "2025-H1,2025-H2,2026-H1");
+        let large_mirror = add_large_mirror(&input);
         spiegel(&["keys", "generate", "--out", p(&root.join("keys"))]);
         let data = root.join("data");
         spiegel(&[
@@ -115,13 +165,17 @@ fn rendered() -> &'static Rendered {
             .collect();
         let manifest: Value =
             serde_json::from_slice(&fs::read(root.join("reports/manifest.json")).unwrap()).unwrap();
-        // The biggest mirror report of the last period gets the hostile explanation.
+        // The large mirror report of the last period gets the hostile explanation.
         let annotated = manifest["files"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|f| f["kind"] == "mirror" && f["period"] == "2026-H1")
-            .max_by_key(|f| f["rows"].as_u64().unwrap())
+            .find(|f| {
+                f["kind"] == "mirror"
+                    && f["period"] == "2026-H1"
+                    && f["recipient"] == large_mirror.0.as_str()
+                    && f["municipality"] == large_mirror.1
+            })
             .unwrap()
             .clone();
         fs::write(
@@ -454,6 +508,63 @@ fn region_of(bytes: &[u8]) -> String {
         .as_string::<i32>()
         .value(0)
         .to_owned()
+}
+
+/// SPEC §9 and issue 25: a page says why a figure may be missing without telling which reason
+/// applies, and a municipality page whose headline figures are mostly "geheim" says that few
+/// providers serve it.
+#[test]
+fn pages_name_every_reason_a_figure_may_be_missing_and_explain_a_mostly_secret_page() {
+    let rendered = rendered();
+    let headline = [
+        "youths_in_care",
+        "trajectories_started",
+        "trajectories_ended",
+    ];
+    let (mut mostly_secret, mut mostly_published) = (0, 0);
+    for file in rendered.files("municipality") {
+        let page = rendered.page(file, "nl");
+        for reason in [
+            "minder dan 10 jeugdigen of trajecten",
+            "rust op minder dan 20",
+            "aanbieders die hun spiegelrapportage niet",
+            "een ander geheim cijfer herleidbaar",
+        ] {
+            assert!(page.contains(reason), "{reason} in {}", file["path"]);
+        }
+        assert!(
+            !page.contains("geheim<sup>"),
+            "a footnote mark without a note"
+        );
+        let rows = rendered.rows(file);
+        let secret = headline
+            .iter()
+            .filter(|code| {
+                rows.iter().any(|r| {
+                    r.indicator == **code && r.dimension == "total" && r.status == "suppressed"
+                })
+            })
+            .count();
+        let explained = page.contains("class=\"few-providers\"");
+        assert_eq!(
+            explained,
+            secret >= 2,
+            "{}: {secret} of 3 secret",
+            file["path"]
+        );
+        if explained {
+            mostly_secret += 1;
+        } else {
+            mostly_published += 1;
+        }
+    }
+    assert!(
+        mostly_secret > 0 && mostly_published > 0,
+        "{mostly_secret} {mostly_published}"
+    );
+    for file in rendered.files("mirror").into_iter().take(20) {
+        assert!(!rendered.page(file, "nl").contains("few-providers"));
+    }
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let input = root.join("input");
-    generate(&input, 8000, 4, 5, "2025-H2,2026-H1");
+    generate(&input, 8000, 12, 5, "2025-H2,2026-H1");
     spiegel(&["keys", "generate", "--out", p(&root.join("keys"))]);
     let run = |name: &str| -> Value {
         spiegel(&[
@@ -88,13 +88,22 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
             if m2["recipient"] != a || g == h || region(g) == region(h) {
                 return None;
             }
+            // With at least three other providers in G, A's share takes effect at once
+            // (SPEC §9 NB-4) instead of waiting for the others.
+            let providers_of_g = mirrors.iter().filter(|m| m["municipality"] == g).count();
+            if providers_of_g < 4 {
+                return None;
+            }
             let b = mirrors
                 .iter()
                 .find(|m| m["municipality"] == g && m["recipient"] != a)?["recipient"]
                 .as_str()?;
             Some((a.to_owned(), g.to_owned(), h.to_owned(), b.to_owned()))
         })
-        .expect("a provider in two gemeenten of different regions, sharing one with another");
+        .expect(
+            "a provider in two gemeenten of different regions, sharing one with another that \
+             has at least four providers",
+        );
     // The real run: A shares its 2026-H1 mirror report with G.
     let data = root.join("served").join("data");
     fs::create_dir_all(&data).unwrap();
@@ -105,6 +114,13 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     .unwrap();
     let manifest = run("served");
     let reports = root.join("served").join("reports");
+    assert!(
+        files(&manifest).iter().any(|f| f["kind"] == "mirror"
+            && f["recipient"] == a.as_str()
+            && f["municipality"] == g.as_str()
+            && f["shared"] == true),
+        "A's share with G took effect"
+    );
     let find = |kind: &str, recipient: &str, municipality: Option<&str>| -> String {
         let file = files(&manifest)
             .iter()
@@ -305,10 +321,10 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Wachtlijst &amp; personeel"));
 
-    // Sharing: only the provider of a mirror report may share it, and the municipality reads it
-    // from then on (and no longer once it is unshared).
+    // Sharing: only the provider of a mirror report may ask to share it; the municipality reads
+    // it once the request took effect (SPEC §9 NB-4) and the release is published again for it.
     let share = |bearer: &str, period: &str, gemeente: &str, shared: bool| {
-        request(
+        let (status, body) = request(
             "POST",
             &server.api,
             &format!("/v1/mirror/{period}/{gemeente}/share"),
@@ -317,18 +333,24 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
                 ("Content-Type", "application/json"),
             ],
             &json!({"shared": shared}).to_string(),
+        );
+        (
+            status,
+            serde_json::from_slice::<Value>(&body).unwrap_or_default(),
         )
-        .0
     };
     let mut shared_ok = 0;
+    let mut states = BTreeMap::new();
     for (row, (who, bearer)) in principals.iter().enumerate() {
         for (column, (period, gemeente)) in targets.iter().enumerate() {
             let expected = if may_annotate[row][column] { 200 } else { 404 };
-            assert_eq!(
-                share(bearer, period, gemeente, true),
-                expected,
-                "{who} shares {period} {gemeente}"
-            );
+            let (status, answer) = share(bearer, period, gemeente, true);
+            assert_eq!(status, expected, "{who} shares {period} {gemeente}");
+            if status == 200 {
+                let state = answer["state"].as_str().unwrap().to_owned();
+                assert!(state == "in_effect" || state == "pending", "{answer}");
+                states.insert((row, column), state);
+            }
             shared_ok += usize::from(expected == 200);
         }
     }
@@ -341,22 +363,35 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
         .0
     };
     let (bearer_a, bearer_g, bearer_h) = (&principals[0].1, &principals[2].1, &principals[3].1);
-    assert_eq!(
-        read(bearer_g, &resources[2].1),
-        200,
-        "G reads B's report B shared"
-    );
-    assert_eq!(
-        read(bearer_h, &resources[1].1),
-        200,
-        "H reads A's report A shared"
-    );
-    assert_eq!(share(bearer_a, "2026-H1", &g, false), 200);
+    // A was G's one sharing provider; with B too, G's other providers must still number 0 or
+    // at least three (in the totals and in every cell G already read), else B's waits.
+    let readable_if = |state: &str| if state == "in_effect" { 200 } else { 404 };
+    let (b_in_g, a_in_h) = (readable_if(&states[&(1, 0)]), readable_if(&states[&(0, 1)]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let seen = (
+            read(bearer_g, &resources[2].1),
+            read(bearer_h, &resources[1].1),
+        );
+        reads += 2;
+        served += usize::from(seen.0 == 200) + usize::from(seen.1 == 200);
+        if seen == (b_in_g, a_in_h) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "G reads B's report as its share stands ({b_in_g}), H A's ({a_in_h})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pending = states.values().filter(|s| *s == "pending").count();
+    eprintln!("shares asked: {}, pending: {pending}", states.len());
+    assert_eq!(share(bearer_a, "2026-H1", &g, false).0, 200);
     shared_ok += 1;
     assert_eq!(read(bearer_g, &resources[0].1), 404, "unshared: gone for G");
     assert_eq!(read(bearer_a, &resources[0].1), 200, "still there for A");
-    reads += 4;
-    served += 3;
+    reads += 2;
+    served += 1;
     let (status, _) = request(
         "POST",
         &server.api,

@@ -23,6 +23,23 @@ pub(crate) fn spiegel(args: &[&str]) -> Output {
     output
 }
 
+/// A BSN passing the 11-proef, made from `n` (for hand-made submissions).
+pub(crate) fn bsn(n: u32) -> String {
+    let mut prefix = 10_000_000 + n * 7;
+    loop {
+        let digits: Vec<u32> = prefix
+            .to_string()
+            .chars()
+            .map(|c| c.to_digit(10).unwrap())
+            .collect();
+        let sum: u32 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
+        if sum % 11 < 10 {
+            return format!("{prefix}{}", sum % 11);
+        }
+        prefix += 1;
+    }
+}
+
 /// Generates `records` records of `providers` providers over `periods` (comma separated)
 /// into `out`.
 pub(crate) fn generate(out: &Path, records: u32, providers: u32, seed: u32, periods: &str) {
