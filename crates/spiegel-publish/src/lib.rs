@@ -37,7 +37,8 @@ pub use report::{
 };
 pub use rules::counts_rounded;
 pub use sharing::{
-    LEDGER_FILE, Share, ShareState, Sharing, SharingLedger, SharingRegistry, ledger_path,
+    LEDGER_FILE, SHARING_FILE, Share, ShareState, Sharing, SharingLedger, SharingRegistry,
+    ledger_path,
 };
 
 /// The consumer group of this stage.

@@ -85,6 +85,9 @@ pub fn ledger_path(registry: &Path) -> PathBuf {
     registry.with_file_name(LEDGER_FILE)
 }
 
+/// Name of the sharing registry in a data directory (the API writes it there).
+pub const SHARING_FILE: &str = "sharing.json";
+
 /// Name of the ledger file beside the sharing registry.
 pub const LEDGER_FILE: &str = "sharing-ledger.json";
 

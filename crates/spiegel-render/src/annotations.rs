@@ -210,3 +210,39 @@ mod tests {
         );
     }
 }
+
+/// What providers added to their mirror reports that the published files do not hold: their
+/// explanations, and which of their requests to share wait for other providers (NB-4).
+#[derive(Debug, Clone, Default)]
+pub struct ProviderNotes {
+    /// The explanations ("het verhaal achter de cijfers").
+    pub annotations: AnnotationRegistry,
+    /// The requests to share that are pending.
+    pub pending_shares: std::collections::BTreeSet<spiegel_publish::Share>,
+}
+
+impl ProviderNotes {
+    /// Reads them from the data directory: `annotations.json`, the sharing registry
+    /// `sharing.json` and the ledger beside it.
+    pub fn load(data_dir: &Path) -> Result<Self> {
+        let sharing = data_dir.join(spiegel_publish::SHARING_FILE);
+        let requests = spiegel_publish::SharingRegistry::load(&sharing)?;
+        let ledger = spiegel_publish::SharingLedger::load(&spiegel_publish::ledger_path(&sharing))?;
+        Ok(Self {
+            annotations: AnnotationRegistry::load(&data_dir.join(ANNOTATIONS_FILE))?,
+            pending_shares: ledger
+                .states(&requests)
+                .into_iter()
+                .filter(|(_, state)| *state != spiegel_publish::ShareState::InEffect)
+                .map(|(share, _)| share)
+                .collect(),
+        })
+    }
+
+    /// Whether `provider` asked to share its mirror report of `period` with `municipality` and
+    /// the request waits.
+    pub fn share_pending(&self, provider: &str, period: &str, municipality: &str) -> bool {
+        self.pending_shares
+            .contains(&spiegel_publish::Share::new(provider, period, municipality))
+    }
+}

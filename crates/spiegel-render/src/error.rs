@@ -31,6 +31,9 @@ pub enum RenderError {
     /// (region and national reports are shown inside municipality pages).
     #[error("no mirror or municipality report {0} in the current release")]
     NotFound(String),
+    /// The sharing registry or its ledger could not be read.
+    #[error(transparent)]
+    Sharing(#[from] spiegel_publish::PublishError),
     /// The annotation registry is not valid JSON of the expected shape, or an annotation
     /// breaks its rules.
     #[error("annotation registry {path}: {what}")]

@@ -24,7 +24,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use spiegel_publish::{Manifest, ManifestFile};
 
-pub use annotations::{ANNOTATIONS_FILE, Annotation, AnnotationRegistry, MAX_ANNOTATION_CHARS};
+pub use annotations::{
+    ANNOTATIONS_FILE, Annotation, AnnotationRegistry, MAX_ANNOTATION_CHARS, ProviderNotes,
+};
 pub use error::{RenderError, Result};
 pub use text::Language;
 
@@ -77,7 +79,7 @@ pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> St
 /// in each of `languages`, on every core.
 pub fn render_release(
     store: Arc<dyn ObjectStore>,
-    annotations: &AnnotationRegistry,
+    notes: &ProviderNotes,
     languages: &[Language],
     out: &Path,
 ) -> Result<RenderSummary> {
@@ -117,8 +119,7 @@ pub fn render_release(
             let mut bytes = 0;
             for (at, report) in family.reports.iter().enumerate() {
                 for &language in languages {
-                    let html =
-                        family.page(at, &manifest, &references, annotations, language, languages);
+                    let html = family.page(at, &manifest, &references, notes, language, languages);
                     let path = out.join(page_path(&manifest.release, &report.file, language));
                     write(&path, html.as_bytes())?;
                     pages += 1;
@@ -164,7 +165,7 @@ pub fn render_release(
 pub async fn render_report(
     store: &dyn ObjectStore,
     report_path: &str,
-    annotations: &AnnotationRegistry,
+    notes: &ProviderNotes,
     language: Language,
 ) -> Result<String> {
     let manifest = load::manifest(store).await?;
@@ -203,14 +204,7 @@ pub async fn render_report(
         .collect();
     let references = read_all(store, reference_files.iter().copied()).await?;
     let references = References::new(references);
-    Ok(family.page(
-        at,
-        &manifest,
-        &references,
-        annotations,
-        language,
-        &Language::ALL,
-    ))
+    Ok(family.page(at, &manifest, &references, notes, language, &Language::ALL))
 }
 
 async fn read_all<'a>(
@@ -284,7 +278,7 @@ impl<'p> Family<'p> {
         at: usize,
         manifest: &Manifest,
         references: &References,
-        annotations: &AnnotationRegistry,
+        notes: &ProviderNotes,
         language: Language,
         variants: &[Language],
     ) -> String {
@@ -336,7 +330,14 @@ impl<'p> Family<'p> {
             .municipality
             .as_deref()
             .filter(|_| !municipality)
-            .and_then(|g| annotations.get(&report.file.recipient, &report.file.period, g));
+            .and_then(|g| {
+                notes
+                    .annotations
+                    .get(&report.file.recipient, &report.file.period, g)
+            });
+        let share_pending = report.file.municipality.as_deref().is_some_and(|g| {
+            !municipality && notes.share_pending(&report.file.recipient, &report.file.period, g)
+        });
         page::render(&Page {
             language,
             manifest,
@@ -346,6 +347,7 @@ impl<'p> Family<'p> {
             region: &region,
             national: &national,
             annotation,
+            share_pending,
             other_language,
         })
     }

@@ -66,6 +66,8 @@ pub(crate) struct Page<'a> {
     pub(crate) national: &'a [Option<&'a Report>],
     /// Mirror pages: the provider's explanation, shown as text.
     pub(crate) annotation: Option<&'a str>,
+    /// Mirror pages: the provider asked to share it, and the request waits (NB-4).
+    pub(crate) share_pending: bool,
     /// The file name of this page in the other language, when that variant exists.
     pub(crate) other_language: Option<&'a str>,
 }
@@ -269,6 +271,11 @@ fn how_to_read(out: &mut String, page: &Page<'_>, gemeente: &str) {
                 Escaped(gemeente),
                 if shared {
                     "zij is gedeeld met de gemeente, die haar ook leest."
+                } else if page.share_pending {
+                    "de aanbieder heeft gevraagd haar met de gemeente te delen. Dat verzoek \
+                     wacht: het gaat pas in als ook andere aanbieders van de gemeente hun \
+                     spiegelrapportage delen, omdat de gemeente anders uit haar eigen cijfers \
+                     die van de overige aanbieders zou kunnen afleiden."
                 } else {
                     "zij is (nog) niet gedeeld met de gemeente."
                 }
@@ -285,6 +292,11 @@ fn how_to_read(out: &mut String, page: &Page<'_>, gemeente: &str) {
                 Escaped(gemeente),
                 if shared {
                     "it has been shared with the municipality, which reads it too."
+                } else if page.share_pending {
+                    "the provider asked to share it with the municipality. The request is \
+                     pending: it takes effect once other providers of the municipality share \
+                     theirs too, since the municipality could otherwise derive the other \
+                     providers' figures from its own."
                 } else {
                     "it has not (yet) been shared with the municipality."
                 }

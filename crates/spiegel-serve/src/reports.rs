@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use object_store::ObjectStoreExt;
 use spiegel_publish::{ManifestFile, SharingRegistry, region_slug};
-use spiegel_render::{AnnotationRegistry, Language};
+use spiegel_render::{Language, ProviderNotes};
 
 use crate::server::{App, Caller, not_found, unavailable};
 use crate::{Action, Outcome, Principal};
@@ -150,9 +150,10 @@ pub(crate) async fn get(
         return unavailable();
     }
     if html {
-        let annotations =
-            AnnotationRegistry::load(&app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE))
-                .unwrap_or_default();
+        let notes = ProviderNotes::load(&app.config.data_dir).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the explanations or sharing requests cannot be read");
+            ProviderNotes::default()
+        });
         let language = match headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|l| l.to_str().ok())
@@ -160,8 +161,7 @@ pub(crate) async fn get(
             Some(l) if l.trim_start().starts_with("en") => Language::En,
             _ => Language::Nl,
         };
-        match spiegel_render::render_report(app.store.as_ref(), &file.path, &annotations, language)
-            .await
+        match spiegel_render::render_report(app.store.as_ref(), &file.path, &notes, language).await
         {
             Ok(page) => {
                 ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()

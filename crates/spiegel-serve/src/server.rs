@@ -235,8 +235,8 @@ impl FromRequestParts<Arc<App>> for Caller {
 }
 
 /// The sharing registry in the data directory (written by the share endpoint, read by the
-/// publish stage for NB-3).
-pub const SHARING_FILE: &str = "sharing.json";
+/// publish stage, which decides it: SPEC §9 NB-4).
+pub use spiegel_publish::SHARING_FILE;
 
 /// The API router.
 pub fn api(app: Arc<App>) -> Router {

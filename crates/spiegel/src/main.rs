@@ -716,11 +716,10 @@ fn render(
         object_store::local::LocalFileSystem::new_with_prefix(reports),
         || format!("the report store {} cannot be opened", reports.display()),
     )?;
-    let annotations =
-        spiegel_render::AnnotationRegistry::load(&data_dir.join(spiegel_render::ANNOTATIONS_FILE))?;
+    let notes = spiegel_render::ProviderNotes::load(data_dir)?;
     Ok(spiegel_render::render_release(
         std::sync::Arc::new(store),
-        &annotations,
+        &notes,
         languages,
         out,
     )?)

@@ -297,6 +297,27 @@ fn a_municipality_keeping_every_release_never_recovers_the_provider_that_did_not
     );
     let second = world.held_reports.last().unwrap();
     assert_eq!(total(second, "trajectories_ended").status, "ok");
+    // The mirror pages say the requests wait, and why.
+    let pages = world.dir.path().join("pages");
+    spiegel(&[
+        "render",
+        "--reports",
+        p(&world.out()),
+        "--out",
+        p(&pages),
+        "--data-dir",
+        p(&world.data()),
+    ]);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(world.out().join("manifest.json")).unwrap()).unwrap();
+    let release = manifest["release"].as_str().unwrap();
+    for (agb, pending) in [(agbs[0], true), (agbs[2], false)] {
+        let page = fs::read_to_string(pages.join(format!(
+            "release={release}/mirror/provider={agb}/municipality={GEMEENTE}/{PERIOD}.html"
+        )))
+        .unwrap();
+        assert_eq!(page.contains("Dat verzoek wacht"), pending, "{agb}");
+    }
     let distance = world.closest_estimate(&truth);
     assert!(
         distance >= 10,

@@ -788,13 +788,7 @@ fn one_report_rendered_on_request_is_the_page_render_wrote() {
     // The serving API renders a single report on request; it must be the same page.
     let rendered = rendered();
     let store = object_store::local::LocalFileSystem::new_with_prefix(rendered.reports()).unwrap();
-    let annotations = spiegel_render::AnnotationRegistry::load(
-        &rendered
-            .root
-            .join("data")
-            .join(spiegel_render::ANNOTATIONS_FILE),
-    )
-    .unwrap();
+    let notes = spiegel_render::ProviderNotes::load(&rendered.root.join("data")).unwrap();
     let municipality = rendered.files("municipality")[0];
     for (file, language, lang) in [
         (municipality, spiegel_render::Language::Nl, "nl"),
@@ -803,7 +797,7 @@ fn one_report_rendered_on_request_is_the_page_render_wrote() {
         let page = futures::executor::block_on(spiegel_render::render_report(
             &store,
             file["path"].as_str().unwrap(),
-            &annotations,
+            &notes,
             language,
         ))
         .unwrap();
@@ -813,7 +807,7 @@ fn one_report_rendered_on_request_is_the_page_render_wrote() {
     let refused = futures::executor::block_on(spiegel_render::render_report(
         &store,
         region,
-        &annotations,
+        &notes,
         spiegel_render::Language::Nl,
     ));
     assert!(matches!(
