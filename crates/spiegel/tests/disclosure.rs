@@ -9,79 +9,13 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
 use serde_json::{Value, json};
 
 mod common;
-use common::{bsn, p, spiegel};
+use common::{Row, bsn, p, rows, spiegel};
 
 const GEMEENTE: &str = "GM0363";
 const PERIOD: &str = "2026-H1";
-
-/// One published row of a report.
-#[derive(Debug, Clone)]
-struct Row {
-    indicator: String,
-    dimension: String,
-    category: String,
-    numerator: Option<i64>,
-    denominator: Option<i64>,
-    value: Option<f64>,
-    status: String,
-}
-
-fn rows(bytes: &[u8]) -> Vec<Row> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.unwrap();
-        let text = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap()
-                .as_string::<i32>()
-                .clone()
-        };
-        let int = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone()
-        };
-        let (indicator, dimension, category, status) = (
-            text("indicator"),
-            text("dimension"),
-            text("category"),
-            text("status"),
-        );
-        let (numerator, denominator) = (int("numerator"), int("denominator"));
-        let value = batch
-            .column_by_name("value")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .clone();
-        for i in 0..batch.num_rows() {
-            out.push(Row {
-                indicator: indicator.value(i).to_owned(),
-                dimension: dimension.value(i).to_owned(),
-                category: category.value(i).to_owned(),
-                numerator: numerator.is_valid(i).then(|| numerator.value(i)),
-                denominator: denominator.is_valid(i).then(|| denominator.value(i)),
-                value: value.is_valid(i).then(|| value.value(i)),
-                status: status.value(i).to_owned(),
-            });
-        }
-    }
-    out
-}
 
 fn total<'a>(rows: &'a [Row], indicator: &str) -> &'a Row {
     rows.iter()

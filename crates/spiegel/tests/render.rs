@@ -10,13 +10,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
 use serde_json::{Value, json};
 use spiegel_aggregate::indicators::{Kind, indicator};
 
 mod common;
-use common::{bsn, generate, p, spiegel, tree};
+use common::{Row, bsn, generate, p, rows, spiegel, tree};
 
 #[path = "browser/cdp.rs"]
 mod cdp;
@@ -208,69 +206,6 @@ fn rendered() -> &'static Rendered {
             annotated,
         }
     })
-}
-
-/// A row of a report file.
-#[derive(Debug)]
-struct Row {
-    indicator: String,
-    dimension: String,
-    category: String,
-    numerator: Option<i64>,
-    denominator: Option<i64>,
-    value: Option<f64>,
-    status: String,
-}
-
-fn rows(bytes: &[u8]) -> Vec<Row> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.unwrap();
-        let text = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap()
-                .as_string::<i32>()
-                .clone()
-        };
-        let int = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone()
-        };
-        let (indicators, dimensions, categories, statuses) = (
-            text("indicator"),
-            text("dimension"),
-            text("category"),
-            text("status"),
-        );
-        let (numerators, denominators) = (int("numerator"), int("denominator"));
-        let values = batch
-            .column_by_name("value")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .clone();
-        for i in 0..batch.num_rows() {
-            out.push(Row {
-                indicator: indicators.value(i).to_owned(),
-                dimension: dimensions.value(i).to_owned(),
-                category: categories.value(i).to_owned(),
-                numerator: numerators.is_valid(i).then(|| numerators.value(i)),
-                denominator: denominators.is_valid(i).then(|| denominators.value(i)),
-                value: values.is_valid(i).then(|| values.value(i)),
-                status: statuses.value(i).to_owned(),
-            });
-        }
-    }
-    out
 }
 
 /// One figure of a page table: the column it stands in (`v`, `n`, `d` or `ref`), its CSS

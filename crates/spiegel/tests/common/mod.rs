@@ -6,6 +6,10 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use arrow_array::Array as _;
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::{Float64Type, Int64Type};
+
 pub(crate) mod prometheus;
 pub(crate) mod server;
 
@@ -182,4 +186,67 @@ pub(crate) fn bsns(file: &Path) -> std::collections::BTreeSet<String> {
         .filter(|b| b.len() == 9 && *b != "999999999" && *b != "000000000")
         .map(str::to_owned)
         .collect()
+}
+
+/// A row of a report file (the tidy layout of SPEC §8).
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) indicator: String,
+    pub(crate) dimension: String,
+    pub(crate) category: String,
+    pub(crate) numerator: Option<i64>,
+    pub(crate) denominator: Option<i64>,
+    pub(crate) value: Option<f64>,
+    pub(crate) status: String,
+}
+
+pub(crate) fn rows(bytes: &[u8]) -> Vec<Row> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch: arrow_array::RecordBatch = batch.unwrap();
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .clone()
+        };
+        let int = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let (indicators, dimensions, categories, statuses) = (
+            text("indicator"),
+            text("dimension"),
+            text("category"),
+            text("status"),
+        );
+        let (numerators, denominators) = (int("numerator"), int("denominator"));
+        let values = batch
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
+        for i in 0..batch.num_rows() {
+            out.push(Row {
+                indicator: indicators.value(i).to_owned(),
+                dimension: dimensions.value(i).to_owned(),
+                category: categories.value(i).to_owned(),
+                numerator: numerators.is_valid(i).then(|| numerators.value(i)),
+                denominator: denominators.is_valid(i).then(|| denominators.value(i)),
+                value: values.is_valid(i).then(|| values.value(i)),
+                status: statuses.value(i).to_owned(),
+            });
+        }
+    }
+    out
 }
