@@ -228,10 +228,20 @@ impl AuditLog {
     fn tip(&self, file: &mut std::fs::File) -> Result<Head> {
         use std::io::{Read as _, Seek as _, SeekFrom};
         let length = file.seek(SeekFrom::End(0))?;
-        let window = length.min(64 * 1024);
-        file.seek(SeekFrom::Start(length - window))?;
-        let mut tail = Vec::with_capacity(window as usize);
-        file.read_to_end(&mut tail)?;
+        // The last line whole, however long a record is: the window grows until a newline
+        // stands before the last line or it holds the whole log (a record longer than any
+        // fixed window would otherwise wedge every later append).
+        let mut window = length.min(64 * 1024);
+        let tail = loop {
+            file.seek(SeekFrom::Start(length - window))?;
+            let mut tail = Vec::with_capacity(window as usize);
+            file.read_to_end(&mut tail)?;
+            let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+            if window == length || body.contains(&b'\n') {
+                break tail;
+            }
+            window = window.saturating_mul(2).min(length);
+        };
         let last_line = tail
             .strip_suffix(b"\n")
             .unwrap_or(&tail)
@@ -418,6 +428,29 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
         let lines = text.lines().map(str::to_owned).collect();
         (dir, lines)
+    }
+
+    #[test]
+    fn a_record_longer_than_any_read_window_does_not_wedge_the_log() {
+        // Issue 26: one request for a 126 KB report id made every later append fail.
+        let (dir, _) = written(2);
+        let log = AuditLog::open(dir.path()).unwrap();
+        let long = Entry {
+            object: "\u{1}".repeat(200_000),
+            ..entry(2)
+        };
+        log.append(long, "2026-11-23T12:01:00Z").unwrap();
+        let record = log.append(entry(3), "2026-11-23T12:02:00Z").unwrap();
+        assert_eq!(record.seq, 4);
+        let reopened = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened
+                .append(entry(4), "2026-11-23T12:03:00Z")
+                .unwrap()
+                .seq,
+            5
+        );
+        assert_eq!(verify(dir.path()).unwrap().records, 5);
     }
 
     #[test]
