@@ -416,13 +416,9 @@ impl PartColumns {
             .key(row)
             .and_then(|k| self.definitions.get(k).copied())
             .ok_or_else(|| malformed("indicator"))?;
-        let offsets = self.contributors.value_offsets();
-        let contributors = (offsets[row] as usize..offsets[row + 1] as usize)
-            .filter_map(|i| {
-                self.contributor_names
-                    .get(i)
-                    .map(|n| (n.clone(), self.contributor_units.value(i)))
-            })
+        let contributors = self
+            .contributors_of(row)
+            .map(|(name, units)| (name.clone(), units))
             .collect();
         Ok(Cell {
             indicator: definition,
@@ -535,11 +531,20 @@ impl PartColumns {
         hex::encode(&context.finish().as_ref()[..16])
     }
 
+    /// The contributors of `row` with their units, as the aggregate stage listed them.
+    fn contributors_of(&self, row: usize) -> impl Iterator<Item = (&Arc<str>, u32)> {
+        let offsets = self.contributors.value_offsets();
+        (offsets[row] as usize..offsets[row + 1] as usize).filter_map(move |i| {
+            self.contributor_names
+                .get(i)
+                .map(|name| (name, self.contributor_units.value(i)))
+        })
+    }
+
     /// The contributors of each municipality report's total of `indicator`, with their
     /// units: who the municipality's figures of this part come from (NB-4).
     fn municipality_totals(&self, indicator: &str) -> BTreeMap<String, Holding> {
         let mut totals: BTreeMap<String, Holding> = BTreeMap::new();
-        let offsets = self.contributors.value_offsets();
         for row in 0..self.rows() {
             let is =
                 |column: &TextColumn, value: &str| column.get(row).is_some_and(|v| &**v == value);
@@ -552,12 +557,9 @@ impl PartColumns {
             let Some(municipality) = self.gemeente.get(row) else {
                 continue;
             };
-            let contributors = (offsets[row] as usize..offsets[row + 1] as usize)
-                .filter_map(|i| {
-                    self.contributor_names
-                        .get(i)
-                        .map(|n| (n.to_string(), self.contributor_units.value(i)))
-                })
+            let contributors = self
+                .contributors_of(row)
+                .map(|(name, units)| (name.to_string(), units))
                 .collect();
             totals
                 .entry(municipality.to_string())
