@@ -7,14 +7,15 @@ cd "$(dirname "$0")/.."
 
 # Python with pyarrow and DuckDB, for the test that reads the reports as their users do,
 # schemathesis, which fuzzes the HTTP API against its OpenAPI document, and
-# kubernetes-validate, which checks the Kubernetes manifests against the schemas offline.
+# kubernetes-validate, which checks the Kubernetes manifests against the schemas offline, and
+# SciPy (HiGHS), for the independent attacker of tests/attacker/.
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}"
 venv="$cache/venv-py"
-if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis, kubernetes_validate" 2>/dev/null; then
-    echo "== installing pyarrow, duckdb, schemathesis and kubernetes-validate into $venv"
+if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis, kubernetes_validate, scipy" 2>/dev/null; then
+    echo "== installing pyarrow, duckdb, schemathesis, kubernetes-validate and scipy into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1 duckdb==2.0.0 \
-        schemathesis==4.32.5 kubernetes-validate==1.37.0
+        schemathesis==4.32.5 kubernetes-validate==1.37.0 scipy==1.17.1
 fi
 export SPIEGEL_PYTHON="$venv/bin/python"
 

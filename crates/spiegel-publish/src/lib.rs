@@ -16,6 +16,7 @@
 //! holds none of that digest, it asks the aggregate stage for the release in full
 //! ([`spiegel_aggregate::FullRelease`]) and publishes once that has come.
 
+mod audit;
 mod error;
 mod local;
 mod report;

@@ -452,7 +452,7 @@ impl PartColumns {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
         for version in [
             // v2: SDC-2 shares from published counts, NB-3 per reader.
-            "spiegel:report-input:v2",
+            "spiegel:report-input:v3",
             REPORT_SCHEMA_VERSION,
             spiegel_aggregate::METHOD_VERSION,
             env!("CARGO_PKG_VERSION"),
@@ -800,7 +800,7 @@ fn publish_file(
     let period = key.period.to_string();
     let views = sharing_views(&key, &cells, sharing);
     rules::primary(&mut cells, config, &views);
-    let intervals = rules::secondary(&mut cells, config.protection())?;
+    let intervals = rules::secondary(&mut cells, config, config.protection(), key.kind_order != 3)?;
     // Named before the cells are put in order: the audit points at cells by their place.
     let unprotected = intervals.iter().find(|i| !i.protects()).map(|bad| {
         let cell = &cells[bad.cell];

@@ -1,4 +1,4 @@
-//! `schemas/indicators.csv` and `schemas/report.arrow.json` are renderings of the code; this
+//! `schemas/indicators.csv`, `schemas/counts.csv` and `schemas/report.arrow.json` are renderings of the code; this
 //! test keeps them in step. Run with `SPIEGEL_BLESS=1` to rewrite them after an intended change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +25,11 @@ fn the_indicator_catalogue_is_published() {
         "indicators.csv",
         &spiegel_aggregate::indicators::indicators_csv(),
     );
+}
+
+#[test]
+fn the_count_catalogue_the_attacker_audit_models_is_published() {
+    check("counts.csv", &spiegel_aggregate::indicators::counts_csv());
 }
 
 #[test]
