@@ -134,7 +134,12 @@ pub struct PublishStage {
     /// Whether the store may hold reports of a release never completed (one a crash or a
     /// newer release interrupted), which only a listing of the whole store finds.
     interrupted: bool,
+    /// Records a release before its manifest makes it readable ([`PublishStage::with_recorder`]).
+    recorder: Option<Recorder>,
 }
+
+/// Records that a release is about to be published; an error stops the publication.
+type Recorder = Box<dyn Fn(&str) -> std::io::Result<()> + Send>;
 
 /// Makes the writes to a report store durable that its puts alone do not.
 type StoreSync = Box<dyn Fn() -> std::io::Result<()> + Send>;
@@ -180,6 +185,7 @@ impl PublishStage {
             published_watermark,
             sync_store: None,
             interrupted: state_dir.join(WRITING).exists(),
+            recorder: None,
         })
     }
 
@@ -194,6 +200,17 @@ impl PublishStage {
         sync: impl Fn() -> std::io::Result<()> + Send + 'static,
     ) -> Self {
         self.sync_store = Some(Box::new(sync));
+        self
+    }
+
+    /// For a stage whose releases are audited (SPEC §10: a change that cannot be audited does
+    /// not happen): `record` is called with each release's id before its manifest is written,
+    /// and a release it fails for is not published (the stage tries it again on its next run).
+    pub fn with_recorder(
+        mut self,
+        record: impl Fn(&str) -> std::io::Result<()> + Send + 'static,
+    ) -> Self {
+        self.recorder = Some(Box::new(record));
         self
     }
 
@@ -361,6 +378,10 @@ impl PublishStage {
             }
             if (release.parts_done.len() as u64) < parts {
                 continue;
+            }
+            // Kept in hand when it cannot be recorded: the next run tries again.
+            if let Some(in_hand) = &self.current {
+                self.record(in_hand)?;
             }
             let Some(done) = self.current.take() else {
                 continue;
@@ -549,6 +570,21 @@ impl PublishStage {
         Ok(held)
     }
 
+    /// Records the release `in_hand` would publish, when the stage has a recorder.
+    fn record(&self, in_hand: &InProgress) -> Result<()> {
+        let Some(record) = &self.recorder else {
+            return Ok(());
+        };
+        let release = in_hand
+            .ledger
+            .sharing(&in_hand.requests)
+            .release_id(&in_hand.computed);
+        record(&release).map_err(|e| PublishError::Unrecorded {
+            release,
+            reason: e.to_string(),
+        })
+    }
+
     /// Writes the manifest of a release whose parts are all published, keeps its audit,
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
@@ -684,6 +720,7 @@ impl PublishStage {
             )?;
             again.parts_done.insert(part);
         }
+        self.record(&again)?;
         self.complete(again).map(Some)
     }
 

@@ -175,6 +175,9 @@ impl KafkaConfig {
             (self.topic_name(topic::AGGREGATE_REQUESTS), 1, "604800000"),
             // Events are small and subscribers may start late: kept until deleted.
             (self.topic_name(topic::RELEASES), 1, "-1"),
+            // The anchors of the API's audit log: never deleted (ACLs should let the API
+            // write to it, not delete from it).
+            (self.topic_name(topic::AUDIT_CHECKPOINTS), 1, "-1"),
         ]
         .into_iter()
         .chain(
@@ -330,6 +333,73 @@ impl Transport for KafkaTransport {
     }
 
     fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
+        Ok(Box::new(self.kafka_consumer(topic, group)?))
+    }
+}
+
+impl KafkaTransport {
+    /// Every message on `topic` from its beginning to its end as of now, read by a consumer
+    /// group of its own that commits nothing: for a small topic read whole, such as the audit
+    /// checkpoints. It ends when the consumer's position has reached each partition's high
+    /// watermark (transaction markers included), or, failing that, after `patience` without
+    /// a new message once partitions were assigned.
+    pub fn read_whole(&self, topic: &str, patience: Duration) -> Result<Vec<Message>> {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let group = format!("spiegel.read-whole.{}.{nonce}", std::process::id());
+        let mut consumer = self.kafka_consumer(topic, &group)?;
+        let name = self.config.topic_name(topic);
+        let timeout = Duration::from_secs(30);
+        let metadata = consumer
+            .consumer
+            .fetch_metadata(Some(&name), timeout)
+            .map_err(kafka_error)?;
+        let mut ends = HashMap::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) = consumer
+                .consumer
+                .fetch_watermarks(&name, partition.id(), timeout)
+                .map_err(kafka_error)?;
+            if high > low {
+                ends.insert(partition.id(), high);
+            }
+        }
+        let mut messages = Vec::new();
+        let mut quiet_since = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !ends.is_empty() {
+            let batch = consumer.poll(1000)?;
+            if batch.is_empty() {
+                if quiet_since.elapsed() >= patience && !consumer.state.owned.is_empty() {
+                    break;
+                }
+            } else {
+                quiet_since = Instant::now();
+            }
+            messages.extend(batch);
+            let positions = consumer.consumer.position().map_err(kafka_error)?;
+            ends.retain(|partition, high| {
+                let at =
+                    positions
+                        .find_partition(&name, *partition)
+                        .and_then(|p| match p.offset() {
+                            Offset::Offset(at) => Some(at),
+                            _ => None,
+                        });
+                at.is_none_or(|at| at < *high)
+            });
+            if Instant::now() >= deadline {
+                return Err(TransportError::Kafka(format!(
+                    "{name} could not be read to its end within two minutes"
+                )));
+            }
+        }
+        Ok(messages)
+    }
+
+    fn kafka_consumer(&self, topic: &str, group: &str) -> Result<KafkaConsumer> {
         let topic = self.config.topic_name(topic);
         let mut client = self.config.client_config();
         if self.lag.is_some() && client.get("statistics.interval.ms").is_none() {
@@ -350,7 +420,7 @@ impl Transport for KafkaTransport {
             })
             .map_err(kafka_error)?;
         consumer.subscribe(&[&topic]).map_err(kafka_error)?;
-        Ok(Box::new(KafkaConsumer {
+        Ok(KafkaConsumer {
             consumer,
             poll_timeout: Duration::from_millis(self.config.poll_timeout_ms),
             shutdown: Arc::clone(&self.shutdown),
@@ -361,7 +431,7 @@ impl Transport for KafkaTransport {
                 open: VecDeque::new(),
                 owned: Vec::new(),
             },
-        }))
+        })
     }
 }
 

@@ -388,7 +388,7 @@ pub(crate) fn run(
 
     let mut pseudonymise = pseudonymise_stage(ttp_key, versions, &transport)?;
     let timer = std::time::Instant::now();
-    let audit = crate::serve::audit_log(data_dir)?;
+    let audit = Arc::new(crate::serve::audit_log(data_dir)?);
     let pseudonymised = pseudonymise.run_until_idle()?;
     crate::serve::record_key_use(
         &audit,
@@ -409,7 +409,8 @@ pub(crate) fn run(
         "aggregate stage idle"
     );
 
-    let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?;
+    let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?
+        .with_recorder(crate::serve::release_recorder(Arc::clone(&audit)));
     let timer = std::time::Instant::now();
     let mut published = publish.run_until_idle()?;
     // The publish stage lacks a part the release sent by reference (its state directory was
@@ -420,7 +421,6 @@ pub(crate) fn run(
     }
     drop(aggregate);
     summary.manifest = published.published;
-    crate::serve::record_release(&audit, summary.manifest.as_ref())?;
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "publish stage idle"
