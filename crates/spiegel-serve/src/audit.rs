@@ -553,8 +553,8 @@ impl AuditLog {
         )?;
         let every = self.options.checkpoint_every;
         // Also when an earlier checkpoint failed: the anchor catches up as soon as it can.
-        let due =
-            every > 0 && (record.seq % every == 0 || record.seq.saturating_sub(*anchored) > every);
+        let due = every > 0
+            && (record.seq.is_multiple_of(every) || record.seq.saturating_sub(*anchored) > every);
         if due {
             self.anchor(&mut anchored, &head, time);
         }
