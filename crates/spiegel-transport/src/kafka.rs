@@ -218,6 +218,28 @@ impl KafkaConfig {
     }
 }
 
+/// The low and high watermark of every partition of `topic`.
+fn partition_ends(
+    consumer: &BaseConsumer<StatisticsContext>,
+    topic: &str,
+    timeout: Duration,
+) -> std::result::Result<Vec<(i32, (i64, i64))>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut ends = Vec::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        ends.push((
+            partition.id(),
+            consumer.fetch_watermarks(topic, partition.id(), timeout)?,
+        ));
+    }
+    if ends.is_empty() {
+        return Err(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
+    }
+    Ok(ends)
+}
+
 fn kafka_error(error: KafkaError) -> TransportError {
     TransportError::Kafka(error.to_string())
 }
@@ -352,20 +374,24 @@ impl KafkaTransport {
         let mut consumer = self.kafka_consumer(topic, &group)?;
         let name = self.config.topic_name(topic);
         let timeout = Duration::from_secs(30);
-        let metadata = consumer
-            .consumer
-            .fetch_metadata(Some(&name), timeout)
-            .map_err(kafka_error)?;
-        let mut ends = HashMap::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, high) = consumer
-                .consumer
-                .fetch_watermarks(&name, partition.id(), timeout)
-                .map_err(kafka_error)?;
-            if high > low {
-                ends.insert(partition.id(), high);
+        // A topic just created has no leader for a moment: its ends are asked again then.
+        let mut attempts = 0;
+        let ends = loop {
+            match partition_ends(&consumer.consumer, &name, timeout) {
+                Ok(ends) => break ends,
+                Err(e) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(topic = %name, error = %e, "the topic's ends are not known yet");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(kafka_error(e)),
             }
-        }
+        };
+        let mut ends: HashMap<i32, i64> = ends
+            .into_iter()
+            .filter(|(_, (low, high))| high > low)
+            .map(|(p, (_, high))| (p, high))
+            .collect();
         let mut messages = Vec::new();
         let mut quiet_since = Instant::now();
         let deadline = Instant::now() + Duration::from_secs(120);
