@@ -136,6 +136,8 @@ pub struct PublishStage {
     interrupted: bool,
     /// Records a release before its manifest makes it readable ([`PublishStage::with_recorder`]).
     recorder: Option<Recorder>,
+    /// The last message of a release complete in hand whose recording failed.
+    unrecorded: Option<spiegel_transport::Message>,
 }
 
 /// Records that a release is about to be published; an error stops the publication.
@@ -186,6 +188,7 @@ impl PublishStage {
             sync_store: None,
             interrupted: state_dir.join(WRITING).exists(),
             recorder: None,
+            unrecorded: None,
         })
     }
 
@@ -233,6 +236,10 @@ impl PublishStage {
     /// release in hand. A release whose parts are still arriving is kept between calls.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
+        // A release complete but not yet recorded goes first; until it is, nothing new is read.
+        if let Some(message) = self.unrecorded.take() {
+            self.finish(&message, &mut progress)?;
+        }
         while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
             // The metadata alone decides what to do with a part; most need no decoding.
             let schema = spiegel_core::ipc::schema_of(&message.payload)?;
@@ -379,31 +386,7 @@ impl PublishStage {
             if (release.parts_done.len() as u64) < parts {
                 continue;
             }
-            // Kept in hand when it cannot be recorded: the next run tries again.
-            if let Some(in_hand) = &self.current {
-                self.record(in_hand)?;
-            }
-            let Some(done) = self.current.take() else {
-                continue;
-            };
-            let (watermark, made, unchanged) = (done.watermark, done.made, done.unchanged);
-            let manifest = self.complete(done)?;
-            spiegel_core::durable::write_atomically(
-                &self.state_dir.join(PUBLISHED_WATERMARK),
-                watermark.to_string().as_bytes(),
-            )?;
-            self.published_watermark = Some(watermark);
-            self.consumer.commit(&message)?;
-            tracing::info!(
-                release = %manifest.release,
-                files = manifest.files.len(),
-                made,
-                unchanged,
-                "release published"
-            );
-            progress.published = Some(manifest);
-            progress.reports_made = made;
-            progress.reports_unchanged = unchanged;
+            self.finish(&message, &mut progress)?;
         }
         if let Some(release) = self.current.as_mut().filter(|c| c.missing && !c.requested) {
             let request = spiegel_aggregate::FullRelease {
@@ -568,6 +551,44 @@ impl PublishStage {
             }
         }
         Ok(held)
+    }
+
+    /// Publishes the release in hand, whose every part has arrived (the last of them in
+    /// `message`): recorded, then completed, then its input committed. One that cannot be
+    /// recorded stays in hand, and the next run starts with it.
+    fn finish(
+        &mut self,
+        message: &spiegel_transport::Message,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        if let Some(in_hand) = &self.current
+            && let Err(e) = self.record(in_hand)
+        {
+            self.unrecorded = Some(message.clone());
+            return Err(e);
+        }
+        let Some(done) = self.current.take() else {
+            return Ok(());
+        };
+        let (watermark, made, unchanged) = (done.watermark, done.made, done.unchanged);
+        let manifest = self.complete(done)?;
+        spiegel_core::durable::write_atomically(
+            &self.state_dir.join(PUBLISHED_WATERMARK),
+            watermark.to_string().as_bytes(),
+        )?;
+        self.published_watermark = Some(watermark);
+        self.consumer.commit(message)?;
+        tracing::info!(
+            release = %manifest.release,
+            files = manifest.files.len(),
+            made,
+            unchanged,
+            "release published"
+        );
+        progress.published = Some(manifest);
+        progress.reports_made = made;
+        progress.reports_unchanged = unchanged;
+        Ok(())
     }
 
     /// Records the release `in_hand` would publish, when the stage has a recorder.
