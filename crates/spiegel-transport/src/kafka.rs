@@ -218,12 +218,15 @@ impl KafkaConfig {
     }
 }
 
+/// A partition and its low and high watermark.
+type PartitionEnds = (i32, (i64, i64));
+
 /// The low and high watermark of every partition of `topic`.
 fn partition_ends(
     consumer: &BaseConsumer<StatisticsContext>,
     topic: &str,
     timeout: Duration,
-) -> std::result::Result<Vec<(i32, (i64, i64))>, KafkaError> {
+) -> std::result::Result<Vec<PartitionEnds>, KafkaError> {
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut ends = Vec::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
