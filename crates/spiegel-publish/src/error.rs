@@ -41,6 +41,15 @@ pub enum PublishError {
     /// published.
     #[error("attacker audit failed for {0}")]
     Audit(String),
+    /// The release could not be recorded before it was published (the audit log cannot be
+    /// written), so it was not published.
+    #[error("release {release} not published: it could not be recorded first ({reason})")]
+    Unrecorded {
+        /// The release.
+        release: String,
+        /// Why not.
+        reason: String,
+    },
     /// A report path of this release already holds different bytes: another writer, or a
     /// configuration or sharing registry that changed while the release was being written.
     #[error("report {0} already exists with other content; nothing overwritten")]

@@ -135,7 +135,14 @@ pub struct PublishStage {
     /// Whether the store may hold reports of a release never completed (one a crash or a
     /// newer release interrupted), which only a listing of the whole store finds.
     interrupted: bool,
+    /// Records a release before its manifest makes it readable ([`PublishStage::with_recorder`]).
+    recorder: Option<Recorder>,
+    /// The last message of a release complete in hand whose recording failed.
+    unrecorded: Option<spiegel_transport::Message>,
 }
+
+/// Records that a release is about to be published; an error stops the publication.
+type Recorder = Box<dyn Fn(&str) -> std::io::Result<()> + Send>;
 
 /// Makes the writes to a report store durable that its puts alone do not.
 type StoreSync = Box<dyn Fn() -> std::io::Result<()> + Send>;
@@ -181,6 +188,8 @@ impl PublishStage {
             published_watermark,
             sync_store: None,
             interrupted: state_dir.join(WRITING).exists(),
+            recorder: None,
+            unrecorded: None,
         })
     }
 
@@ -195,6 +204,17 @@ impl PublishStage {
         sync: impl Fn() -> std::io::Result<()> + Send + 'static,
     ) -> Self {
         self.sync_store = Some(Box::new(sync));
+        self
+    }
+
+    /// For a stage whose releases are audited (SPEC §10: a change that cannot be audited does
+    /// not happen): `record` is called with each release's id before its manifest is written,
+    /// and a release it fails for is not published (the stage tries it again on its next run).
+    pub fn with_recorder(
+        mut self,
+        record: impl Fn(&str) -> std::io::Result<()> + Send + 'static,
+    ) -> Self {
+        self.recorder = Some(Box::new(record));
         self
     }
 
@@ -217,6 +237,10 @@ impl PublishStage {
     /// release in hand. A release whose parts are still arriving is kept between calls.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
+        // A release complete but not yet recorded goes first; until it is, nothing new is read.
+        if let Some(message) = self.unrecorded.take() {
+            self.finish(&message, &mut progress)?;
+        }
         while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
             // The metadata alone decides what to do with a part; most need no decoding.
             let schema = spiegel_core::ipc::schema_of(&message.payload)?;
@@ -363,27 +387,7 @@ impl PublishStage {
             if (release.parts_done.len() as u64) < parts {
                 continue;
             }
-            let Some(done) = self.current.take() else {
-                continue;
-            };
-            let (watermark, made, unchanged) = (done.watermark, done.made, done.unchanged);
-            let manifest = self.complete(done)?;
-            spiegel_core::durable::write_atomically(
-                &self.state_dir.join(PUBLISHED_WATERMARK),
-                watermark.to_string().as_bytes(),
-            )?;
-            self.published_watermark = Some(watermark);
-            self.consumer.commit(&message)?;
-            tracing::info!(
-                release = %manifest.release,
-                files = manifest.files.len(),
-                made,
-                unchanged,
-                "release published"
-            );
-            progress.published = Some(manifest);
-            progress.reports_made = made;
-            progress.reports_unchanged = unchanged;
+            self.finish(&message, &mut progress)?;
         }
         if let Some(release) = self.current.as_mut().filter(|c| c.missing && !c.requested) {
             let request = spiegel_aggregate::FullRelease {
@@ -550,6 +554,59 @@ impl PublishStage {
         Ok(held)
     }
 
+    /// Publishes the release in hand, whose every part has arrived (the last of them in
+    /// `message`): recorded, then completed, then its input committed. One that cannot be
+    /// recorded stays in hand, and the next run starts with it.
+    fn finish(
+        &mut self,
+        message: &spiegel_transport::Message,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        if let Some(in_hand) = &self.current
+            && let Err(e) = self.record(in_hand)
+        {
+            self.unrecorded = Some(message.clone());
+            return Err(e);
+        }
+        let Some(done) = self.current.take() else {
+            return Ok(());
+        };
+        let (watermark, made, unchanged) = (done.watermark, done.made, done.unchanged);
+        let manifest = self.complete(done)?;
+        spiegel_core::durable::write_atomically(
+            &self.state_dir.join(PUBLISHED_WATERMARK),
+            watermark.to_string().as_bytes(),
+        )?;
+        self.published_watermark = Some(watermark);
+        self.consumer.commit(message)?;
+        tracing::info!(
+            release = %manifest.release,
+            files = manifest.files.len(),
+            made,
+            unchanged,
+            "release published"
+        );
+        progress.published = Some(manifest);
+        progress.reports_made = made;
+        progress.reports_unchanged = unchanged;
+        Ok(())
+    }
+
+    /// Records the release `in_hand` would publish, when the stage has a recorder.
+    fn record(&self, in_hand: &InProgress) -> Result<()> {
+        let Some(record) = &self.recorder else {
+            return Ok(());
+        };
+        let release = in_hand
+            .ledger
+            .sharing(&in_hand.requests)
+            .release_id(&in_hand.computed);
+        record(&release).map_err(|e| PublishError::Unrecorded {
+            release,
+            reason: e.to_string(),
+        })
+    }
+
     /// Writes the manifest of a release whose parts are all published, keeps its audit,
     /// announces it and remembers it for publishing again with other sharing.
     fn complete(&mut self, done: InProgress) -> Result<Manifest> {
@@ -685,6 +742,7 @@ impl PublishStage {
             )?;
             again.parts_done.insert(part);
         }
+        self.record(&again)?;
         self.complete(again).map(Some)
     }
 

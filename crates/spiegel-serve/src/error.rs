@@ -27,6 +27,9 @@ pub enum ServeError {
     /// No token has this id.
     #[error("no token with id {0}")]
     UnknownToken(String),
+    /// An audit checkpoint cannot be written or read where it is kept.
+    #[error("audit checkpoints: {0}")]
+    Checkpoint(String),
 }
 
 /// A JSON state file of the data directory, or the empty default when there is none yet; a

@@ -23,7 +23,7 @@ use spiegel_publish::{FEED_PREFIX, FeedEvent, SharingRegistry, feed_object};
 
 use crate::Principal;
 use crate::reports::{may_read, report_id};
-use crate::server::{App, Caller, error, not_found};
+use crate::server::{App, Caller, Credential, error, not_found, unauthorised};
 
 /// The longest a feed request waits for a release.
 pub(crate) const MAX_WAIT_SECONDS: u64 = 30;
@@ -167,6 +167,7 @@ pub(crate) fn entry_for(
 pub(crate) async fn read(
     State(app): State<Arc<App>>,
     Caller(principal): Caller,
+    credential: Credential,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Response {
     if matches!(principal, Principal::Operator(_)) {
@@ -202,7 +203,12 @@ pub(crate) async fn read(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changed = app.feed.subscribe();
     let mut closing = app.feed.closing.subscribe();
+    let mut credentials = app.credentials.subscribe();
     loop {
+        // A credential revoked while the request waits ends it: nothing more is sent for it.
+        if !app.still_valid(&credential, &principal) {
+            return unauthorised();
+        }
         // Mark the current head as seen before scanning, so an event arriving during the scan
         // wakes the wait below.
         changed.borrow_and_update();
@@ -231,6 +237,7 @@ pub(crate) async fn read(
         tokio::select! {
             _ = changed.changed() => {}
             _ = closing.changed() => {}
+            _ = credentials.changed() => {}
             () = tokio::time::sleep_until(deadline) => {}
         }
     }

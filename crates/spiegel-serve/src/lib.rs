@@ -21,8 +21,9 @@ mod tokens;
 mod webhooks;
 
 pub use audit::{
-    AUDIT_FILE, AUDIT_HEAD_FILE, Action, Actor, AuditLog, AuditRecord, Broken, Entry, Outcome,
-    VerifyReport, verify,
+    AUDIT_CHECKPOINTS_DIR, AUDIT_FILE, AUDIT_HEAD_FILE, AUDIT_KEY_FILE, Action, Actor, AuditKey,
+    AuditLog, AuditOptions, AuditRecord, Broken, Checkpoint, CheckpointSink, DirectorySink, Entry,
+    Outcome, VerifyReport, verify, verify_with,
 };
 pub use certificates::{
     CLIENT_CERTIFICATES_FILE, CertificateInfo, CertificateRegistry, CertificateSubject, SubjectRef,

@@ -38,12 +38,37 @@ impl App {
     }
 }
 
+/// Whether `period` and `gemeente` are what the OpenAPI document allows in the path
+/// (`^20[0-9]{2}-(H[12]|Q[1-4])$`, `^GM[0-9]{4}$`): checked before either is recorded or
+/// looked up.
+fn valid_mirror_path(period: &str, gemeente: &str) -> bool {
+    let period_ok = period.len() == 7
+        && period.starts_with("20")
+        && period.as_bytes()[2..4].iter().all(u8::is_ascii_digit)
+        && matches!(&period[4..], "-H1" | "-H2" | "-Q1" | "-Q2" | "-Q3" | "-Q4");
+    let gemeente_ok = gemeente.len() == 6
+        && gemeente.starts_with("GM")
+        && gemeente.as_bytes()[2..].iter().all(u8::is_ascii_digit);
+    period_ok && gemeente_ok
+}
+
+fn invalid_mirror_path(app: &App, principal: &Principal, action: Action) -> Response {
+    app.record(principal, action, "mirror", Outcome::Rejected);
+    crate::server::invalid_parameter(
+        "period, gemeente",
+        "a period such as 2026-H1 or 2026-Q3 and a municipality code GMxxxx",
+    )
+}
+
 pub(crate) async fn annotate(
     State(app): State<Arc<App>>,
     Caller(principal): Caller,
     UrlPath((period, gemeente)): UrlPath<(String, String)>,
     text: String,
 ) -> Response {
+    if !valid_mirror_path(&period, &gemeente) {
+        return invalid_mirror_path(&app, &principal, Action::Annotation);
+    }
     let object = format!("mirror.{period}.{gemeente}");
     // Only the provider of an existing mirror report may explain it.
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
@@ -51,56 +76,46 @@ pub(crate) async fn annotate(
     };
     let agb = &agb;
     let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
-    let stored = {
-        let Ok(_guard) = app.annotations.lock() else {
-            return unavailable();
-        };
-        AnnotationRegistry::load(&path)
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-            .and_then(|mut registry| {
-                if text.trim().is_empty() {
-                    registry.remove(agb, &period, &gemeente);
-                } else {
-                    registry
-                        .insert(spiegel_render::Annotation {
-                            provider: agb.clone(),
-                            period: period.clone(),
-                            municipality: gemeente.clone(),
-                            text: text.clone(),
-                        })
-                        .map_err(|why| (StatusCode::UNPROCESSABLE_ENTITY, why))?;
-                }
-                registry
-                    .save(&path)
-                    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-            })
+    let Ok(_guard) = app.annotations.lock() else {
+        return unavailable();
     };
-    match stored {
-        Ok(()) if app.record(&principal, Action::Annotation, &object, Outcome::Success) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "period": period,
-                "municipality": gemeente,
-                "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
-            })),
-        )
-            .into_response(),
-        Ok(()) => unavailable(),
-        Err((status, why)) => {
-            let outcome = if status == StatusCode::UNPROCESSABLE_ENTITY {
-                Outcome::Rejected
-            } else {
-                Outcome::Error
-            };
-            app.record(&principal, Action::Annotation, &object, outcome);
-            if status == StatusCode::UNPROCESSABLE_ENTITY {
-                error(status, "invalid_annotation", &why)
-            } else {
-                tracing::error!(error = %why, "the annotation registry cannot be written");
-                unavailable()
-            }
+    let mut registry = match AnnotationRegistry::load(&path) {
+        Ok(registry) => registry,
+        Err(e) => {
+            app.record(&principal, Action::Annotation, &object, Outcome::Error);
+            tracing::error!(error = %e, "the annotation registry cannot be read");
+            return unavailable();
         }
+    };
+    if text.trim().is_empty() {
+        registry.remove(agb, &period, &gemeente);
+    } else if let Err(why) = registry.insert(spiegel_render::Annotation {
+        provider: agb.clone(),
+        period: period.clone(),
+        municipality: gemeente.clone(),
+        text: text.clone(),
+    }) {
+        app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_annotation", &why);
     }
+    // Recorded before it is stored: a change that cannot be recorded does not happen.
+    if !app.record(&principal, Action::Annotation, &object, Outcome::Success) {
+        return unavailable();
+    }
+    if let Err(e) = registry.save(&path) {
+        app.record(&principal, Action::Annotation, &object, Outcome::Error);
+        tracing::error!(error = %e, "the annotation registry cannot be written");
+        return unavailable();
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({
+            "period": period,
+            "municipality": gemeente,
+            "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
+        })),
+    )
+        .into_response()
 }
 
 pub(crate) async fn share(
@@ -109,6 +124,9 @@ pub(crate) async fn share(
     UrlPath((period, gemeente)): UrlPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
+    if !valid_mirror_path(&period, &gemeente) {
+        return invalid_mirror_path(&app, &principal, Action::Share);
+    }
     let object = format!("mirror.{period}.{gemeente}");
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
         return app.refuse(&principal, Action::Share, &object);
@@ -129,11 +147,18 @@ pub(crate) async fn share(
     };
     let path = app.config.data_dir.join(SHARING_FILE);
     let stored = match app.sharing.lock() {
-        Ok(_guard) => SharingRegistry::load(&path).and_then(|mut registry| {
-            registry.set(&agb, &period, &gemeente, shared);
-            registry.save(&path)?;
-            Ok(registry)
-        }),
+        Ok(_guard) => match SharingRegistry::load(&path) {
+            Ok(mut registry) => {
+                // Recorded before it is stored: a change that cannot be recorded does not
+                // happen.
+                if !app.record(&principal, Action::Share, &object, Outcome::Success) {
+                    return unavailable();
+                }
+                registry.set(&agb, &period, &gemeente, shared);
+                registry.save(&path).map(|()| registry)
+            }
+            Err(e) => Err(e),
+        },
         Err(_) => Err(spiegel_publish::PublishError::Malformed(
             "an earlier share panicked".into(),
         )),
@@ -143,7 +168,7 @@ pub(crate) async fn share(
         Ok(ledger.states(&registry))
     });
     match states {
-        Ok(states) if app.record(&principal, Action::Share, &object, Outcome::Success) => {
+        Ok(states) => {
             let share = Share::new(&agb, &period, &gemeente);
             (
                 StatusCode::OK,
@@ -151,7 +176,6 @@ pub(crate) async fn share(
             )
                 .into_response()
         }
-        Ok(_) => unavailable(),
         Err(e) => {
             app.record(&principal, Action::Share, &object, Outcome::Error);
             tracing::error!(error = %e, "the sharing registry cannot be written");

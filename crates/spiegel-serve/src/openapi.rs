@@ -52,9 +52,9 @@ pub fn openapi() -> Value {
                 "summary": "Upload the provider's complete submission for one period (SPEC §4)",
                 "description": "The body is streamed into validation: every limit (size, rows, record and field length, gzip expansion) is decided while it arrives. The same file again is answered with the same id and changes nothing. A later accepted submission for the same period replaces the earlier one. Only providers submit.",
                 "parameters": [
-                    {"name": "period", "in": "query", "required": true, "description": "2026-H1, 2026-H2 or a quarter such as 2026-Q3", "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
+                    {"name": "period", "in": "query", "required": true, "description": "2026-H1, 2026-H2 or a quarter such as 2026-Q3", "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
                     {"name": "Idempotency-Key", "in": "header", "required": false, "description": "Ties a retry to its first attempt; reusing it for another file is refused", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}},
-                    {"name": "Content-Encoding", "in": "header", "required": false, "schema": {"type": "string", "enum": ["gzip", "identity"]}}
+                    {"name": "Content-Encoding", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 8, "enum": ["gzip", "identity"]}}
                 ],
                 "requestBody": {"required": true, "content": {
                     "text/csv": {"schema": {"type": "string"}},
@@ -89,7 +89,7 @@ pub fn openapi() -> Value {
                 "summary": "The releases that changed a report the caller may read, in order",
                 "description": "Pass the cursor of the previous answer as after; with wait the request is held (long poll) until such a release arrives or wait seconds pass.",
                 "parameters": [
-                    {"name": "after", "in": "query", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+                    {"name": "after", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 18, "pattern": "^[0-9]{1,18}$"}},
                     {"name": "wait", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": crate::feed::MAX_WAIT_SECONDS}}
                 ],
                 "responses": {
@@ -168,8 +168,8 @@ pub fn openapi() -> Value {
                 "summary": "Attach the provider's explanation (\"het verhaal achter de cijfers\") to its mirror report",
                 "description": "Plain text of at most 4000 characters, shown on the report's page as written, never as markup. An empty text removes the explanation. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
-                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
-                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^GM[0-9]{4}$"}}
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 6, "pattern": "^GM[0-9]{4}$"}}
                 ],
                 "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string", "maxLength": 4000}}}},
                 "responses": {
@@ -187,8 +187,8 @@ pub fn openapi() -> Value {
                 "summary": "Ask to share (or stop sharing) the caller's mirror report with the municipality it is about",
                 "description": "A request takes effect only when it is safe (SPEC §9 NB-4): with it, the municipality's providers that do not share must number 0 or at least the contributor minimum, with none dominant, against every release of the period the municipality holds. Otherwise it is pending (`state: pending`, with `others_needed`: how many more of the municipality's providers must ask), nothing becomes readable, and pending requests take effect together once they are safe. The municipality can read the report once the release that puts the share in effect is published; withdrawing (`shared: false`) holds at once, and a share that took effect keeps counting for the protection of the other providers. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
-                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "pattern": PERIOD_PATTERN}},
-                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^GM[0-9]{4}$"}}
+                    {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
+                    {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 6, "pattern": "^GM[0-9]{4}$"}}
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShareRequest"}}}},
                 "responses": {
@@ -215,7 +215,7 @@ pub fn openapi() -> Value {
             }}),
             _ => json!({}),
         };
-        paths.insert((*route).to_owned(), operation);
+        paths.insert((*route).to_owned(), bounded(operation));
     }
     json!({
         "openapi": "3.1.0",
@@ -283,7 +283,7 @@ pub fn openapi() -> Value {
                 }},
                 "WebhookRequest": {"type": "object", "required": ["url"], "additionalProperties": false, "properties": {
                     "url": {"type": "string", "maxLength": 2000},
-                    "after": {"type": "string", "description": "Deliver the entries after this feed cursor (default: from now on)"}
+                    "after": {"type": "string", "maxLength": 18, "pattern": "^[0-9]{1,18}$", "description": "Deliver the entries after this feed cursor (default: from now on)"}
                 }},
                 "Webhook": {"type": "object", "required": ["id", "url", "created", "cursor"], "properties": {
                     "id": {"type": "string"},
@@ -291,7 +291,8 @@ pub fn openapi() -> Value {
                     "created": {"type": "string"},
                     "cursor": {"type": "string", "description": "Delivered up to this feed cursor"},
                     "secret": {"type": "string", "description": "Only in the answer to its registration"},
-                    "failing": {"type": ["object", "null"]}
+                    "failing": {"type": ["object", "null"]},
+                    "disabled": {"type": ["object", "null"], "description": "Set when the subscription was disabled (its token was revoked); it delivers nothing more"}
                 }},
                 "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {
                     "webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}
@@ -313,6 +314,23 @@ pub fn openapi() -> Value {
             }
         }
     })
+}
+
+/// Every operation answers a parameter outside its bounds with 400 and a request target over
+/// the server's limit with 414, before anything is recorded or stored.
+fn bounded(mut operation: Value) -> Value {
+    if let Some(methods) = operation.as_object_mut() {
+        for method in methods.values_mut() {
+            if let Some(responses) = method["responses"].as_object_mut() {
+                for status in ["400", "414"] {
+                    responses
+                        .entry(status)
+                        .or_insert_with(|| json!({"$ref": "#/components/responses/Error"}));
+                }
+            }
+        }
+    }
+    operation
 }
 
 /// `value` as block-style YAML (keys in the document's order, strings always quoted).
@@ -395,6 +413,48 @@ mod tests {
             to_yaml(&value),
             "\"a\":\n  \"b\":\n    - 1\n    - \"c\": \"d\"\n      \"e\": []\n  \"f\": \"x: y\"\n"
         );
+    }
+
+    /// Every string the API accepts (parameters, and the string fields of JSON bodies) has a
+    /// `maxLength` or an `enum`: the server enforces them before recording anything, so an
+    /// unbounded one would be an unbounded audit record (issue 26).
+    #[test]
+    fn every_string_the_api_accepts_is_bounded() {
+        let document = openapi();
+        let schemas = &document["components"]["schemas"];
+        let bounded = |schema: &Value| {
+            schema["type"] != "string" || schema["maxLength"].is_u64() || schema["enum"].is_array()
+        };
+        let mut checked = 0;
+        for (route, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    assert!(
+                        bounded(&parameter["schema"]),
+                        "{method} {route}: {}",
+                        parameter["name"]
+                    );
+                    checked += 1;
+                }
+                let json = &operation["requestBody"]["content"]["application/json"]["schema"];
+                if let Some(reference) = json["$ref"].as_str() {
+                    let name = reference.rsplit('/').next().unwrap();
+                    for (field, schema) in schemas[name]["properties"].as_object().unwrap() {
+                        assert!(bounded(schema), "{method} {route}: {name}.{field}");
+                        checked += 1;
+                    }
+                }
+                let text = &operation["requestBody"]["content"]["text/plain"]["schema"];
+                assert!(text.is_null() || bounded(text), "{method} {route}: body");
+                for status in ["400", "414"] {
+                    assert!(
+                        operation["responses"][status].is_object(),
+                        "{method} {route}"
+                    );
+                }
+            }
+        }
+        assert!(checked >= 10, "{checked}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ use spiegel_render::{Language, ProviderNotes};
 use crate::server::{App, Caller, not_found, unavailable};
 use crate::{Action, Outcome, Principal};
 
+/// The longest report id, `.html` included (the OpenAPI document's `maxLength`).
+pub(crate) const MAX_ID_CHARS: usize = 200;
+
 /// A report's id in the API: stable across releases, so a subscriber can fetch the newest
 /// version of the same report (`mirror.2026-H1.12345678.GM0363`, `municipality.2026-H1.GM0363`,
 /// `region.2026-H1.utrecht-stad`, `national.2026-H1`).
@@ -107,6 +110,16 @@ pub(crate) async fn get(
     UrlPath(requested): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
+    if !crate::server::within(&requested, MAX_ID_CHARS) {
+        // Only its length is recorded: the id itself is what must not reach the log.
+        app.record(
+            &principal,
+            Action::ReportRead,
+            &format!("report id of {} characters", requested.chars().count()),
+            Outcome::Rejected,
+        );
+        return crate::server::invalid_parameter("id", "at most 200 characters");
+    }
     let (id, html) = match requested.strip_suffix(".html") {
         Some(id) => (id.to_owned(), true),
         None => {

@@ -24,7 +24,7 @@ use crate::stamp::Stamped;
 use crate::submissions::Intake;
 use crate::tls::{Peer, TlsConfig, TlsListener};
 use crate::webhooks::{WebhookConfig, Webhooks};
-use crate::{Action, Actor, AuditLog, Entry, Outcome, Principal, Result, TokenStore};
+use crate::{Action, Actor, AuditLog, AuditOptions, Entry, Outcome, Principal, Result, TokenStore};
 
 /// What the server serves from.
 #[derive(Debug, Clone)]
@@ -46,6 +46,14 @@ pub struct ServeConfig {
     /// The pipeline stages running in this process (the embedded pipeline), whose metrics the
     /// admin endpoint serves beside the API's.
     pub stages: Vec<Arc<crate::StageHealth>>,
+    /// How the audit log is anchored; None: the embedded default in the data directory.
+    pub audit: Option<AuditOptions>,
+    /// How often the audit log's head is anchored when records were added since the last
+    /// checkpoint, however few.
+    pub audit_checkpoint_interval: Duration,
+    /// How often the token store and the certificate registry are looked at for revocations
+    /// (which end the revoked credential's long polls and webhooks).
+    pub credentials_poll: Duration,
 }
 
 impl ServeConfig {
@@ -59,6 +67,9 @@ impl ServeConfig {
             feed_poll: Duration::from_millis(500),
             tls: None,
             stages: Vec::new(),
+            audit: None,
+            audit_checkpoint_interval: Duration::from_secs(60),
+            credentials_poll: Duration::from_millis(200),
         }
     }
 }
@@ -85,7 +96,7 @@ impl Default for UploadConfig {
 pub struct App {
     pub(crate) config: ServeConfig,
     pub(crate) store: Arc<dyn ObjectStore>,
-    audit: AuditLog,
+    pub(crate) audit: AuditLog,
     pub(crate) metrics: Metrics,
     /// Serialises read-modify-write of the annotation registry.
     pub(crate) annotations: Mutex<()>,
@@ -99,6 +110,9 @@ pub struct App {
     tokens: Stamped<TokenStore>,
     /// The client-certificate registry, read again whenever `spiegel certs` changed it.
     certificates: Stamped<CertificateRegistry>,
+    /// Changes whenever the token store or the certificate registry changed: whoever holds
+    /// on to a credential (a long poll, a webhook) checks it again.
+    pub(crate) credentials: tokio::sync::watch::Sender<u64>,
 }
 
 impl App {
@@ -108,7 +122,13 @@ impl App {
         std::fs::create_dir_all(&config.reports)?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&config.reports)
             .map_err(|e| crate::ServeError::Io(std::io::Error::other(e.to_string())))?;
-        let audit = AuditLog::open(&config.data_dir)?;
+        let audit = AuditLog::open_with(
+            &config.data_dir,
+            config
+                .audit
+                .clone()
+                .unwrap_or_else(|| AuditOptions::default_for(&config.data_dir)),
+        )?;
         let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
         Ok(Arc::new(Self {
             store: Arc::new(store),
@@ -121,8 +141,25 @@ impl App {
             webhooks,
             tokens: Stamped::new(config.data_dir.join(crate::TOKENS_FILE)),
             certificates: Stamped::new(config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE)),
+            credentials: tokio::sync::watch::Sender::new(0),
             config,
         }))
+    }
+
+    /// Whether `credential` still authenticates `principal`: a token not revoked, a
+    /// certificate subject still registered for it.
+    pub(crate) fn still_valid(&self, credential: &Credential, principal: &Principal) -> bool {
+        let by_token = credential.token.as_ref().is_none_or(|id| {
+            self.tokens
+                .get(|| TokenStore::open(&self.config.data_dir))
+                .is_some_and(|tokens| tokens.current(id) == Some(principal))
+        });
+        let by_certificate = credential.certificate.as_ref().is_none_or(|subject| {
+            self.certificates
+                .get(|| CertificateRegistry::open(&self.config.data_dir))
+                .is_some_and(|registry| registry.authenticate(subject) == Some(principal))
+        });
+        by_token && by_certificate
     }
 
     /// The principal a request is authenticated as: by its bearer token, by the client
@@ -139,7 +176,7 @@ impl App {
         let by_token = match headers.get(header::AUTHORIZATION) {
             None => None,
             Some(value) => {
-                let presented = value.to_str().ok()?.strip_prefix("Bearer ")?;
+                let presented = bearer(value)?;
                 let tokens = self
                     .tokens
                     .get(|| TokenStore::open(&self.config.data_dir))?;
@@ -212,6 +249,43 @@ impl App {
     }
 }
 
+/// The bearer token an `Authorization` header presents.
+fn bearer(value: &header::HeaderValue) -> Option<&str> {
+    value.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// The credentials a request presented, by which it can be checked again later: the id of
+/// its bearer token (never the token) and the subject of its client certificate. A long poll
+/// or a webhook ends when its credential is revoked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credential {
+    /// The public id of the bearer token.
+    pub(crate) token: Option<String>,
+    /// The client certificate's subject.
+    pub(crate) certificate: Option<CertificateSubject>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Credential {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(bearer)
+            .and_then(|presented| crate::tokens::token_id(presented.trim()))
+            .map(str::to_owned);
+        let certificate = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .and_then(|peer| peer.0.certificate.as_deref().cloned());
+        Ok(Self { token, certificate })
+    }
+}
+
 /// The principal of an authenticated request. Extracting it answers 401 when the request has
 /// no valid credentials, so a handler that takes a `Caller` never runs unauthenticated.
 #[derive(Debug, Clone)]
@@ -262,6 +336,10 @@ pub fn api(app: Arc<App>) -> Router {
         .fallback(|| async { not_found() })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
+            bound_target,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
             count_requests,
         ))
         .with_state(app)
@@ -285,6 +363,80 @@ async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Nex
     let response = next.run(request).await;
     app.metrics.count(route, response.status().as_u16());
     response
+}
+
+/// The longest request target (path and query, as sent) the API reads. Every parameter the
+/// OpenAPI document describes fits in it several times over, percent-encoded; a longer one
+/// is answered 414 before any handler, the audit log or any state sees it.
+pub(crate) const MAX_TARGET_BYTES: usize = 2048;
+
+/// Refuses a request target longer than [`MAX_TARGET_BYTES`]. An authenticated caller's
+/// attempt is recorded with the target's length, never the target itself.
+async fn bound_target(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length <= MAX_TARGET_BYTES {
+        return next.run(request).await;
+    }
+    let action = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| action_of(route.as_str()));
+    let certificate = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|peer| peer.0.certificate.clone());
+    if let (Some(action), Some(principal)) = (
+        action,
+        app.authenticate(request.headers(), certificate.as_deref()),
+    ) {
+        app.record(
+            &principal,
+            action,
+            &format!("request target of {length} bytes"),
+            Outcome::Rejected,
+        );
+    }
+    error(
+        StatusCode::URI_TOO_LONG,
+        "uri_too_long",
+        &format!(
+            "the request target is longer than {MAX_TARGET_BYTES} bytes; check the ids in the              path / het verzoekdoel is langer dan {MAX_TARGET_BYTES} bytes; controleer de ids              in het pad"
+        ),
+    )
+}
+
+/// What a request on `route` would be recorded as.
+fn action_of(route: &str) -> Option<Action> {
+    use crate::openapi as routes;
+    match route {
+        routes::SUBMISSIONS_ROUTE => Some(Action::SubmissionUpload),
+        routes::SUBMISSION_ROUTE => Some(Action::ReceiptRead),
+        routes::FEED_ROUTE | routes::REPORTS_ROUTE | routes::REPORT_ROUTE => {
+            Some(Action::ReportRead)
+        }
+        routes::ANNOTATION_ROUTE => Some(Action::Annotation),
+        routes::SHARE_ROUTE | routes::SHARES_ROUTE => Some(Action::Share),
+        routes::WEBHOOKS_ROUTE | routes::WEBHOOK_ROUTE => Some(Action::Subscription),
+        _ => None,
+    }
+}
+
+/// Whether a path or query parameter is within the `maxLength` (in characters) the OpenAPI
+/// document gives it.
+pub(crate) fn within(value: &str, max_chars: usize) -> bool {
+    value.len() <= max_chars || value.chars().count() <= max_chars
+}
+
+/// A parameter outside what the OpenAPI document allows.
+pub(crate) fn invalid_parameter(name: &str, rule: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        &format!("{name}: {rule} / {name}: zie de OpenAPI-beschrijving ({rule})"),
+    )
 }
 
 /// An error answer: a code for programs and a message, in Dutch and English, for the person
@@ -349,6 +501,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
+    text.push_str(&format!(
+        "# HELP spiegel_audit_checkpoint_failures_total Audit checkpoints that could not be \
+         written (tried again with the next record).\n# TYPE \
+         spiegel_audit_checkpoint_failures_total counter\n\
+         spiegel_audit_checkpoint_failures_total {}\n",
+        app.audit.checkpoint_failures()
+    ));
     text.push_str(&app.webhooks.metrics());
     if !app.config.stages.is_empty() {
         text.push_str(&crate::stage_admin::render_stages(&app.config.stages));
@@ -495,6 +654,8 @@ pub fn run(
             };
         bound(api_address, admin_listener.local_addr()?);
         let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
+        let anchor = tokio::spawn(anchor_audit_log(Arc::clone(&app)));
+        let credentials = tokio::spawn(watch_credentials(Arc::clone(&app)));
         crate::webhooks::start_deliveries(&app);
         let admin_server = axum::serve(admin_listener, admin(Arc::clone(&app)))
             .with_graceful_shutdown(stopped(&stop));
@@ -505,10 +666,66 @@ pub fn run(
         };
         let (api_result, admin_result, ()) = tokio::join!(api_server, admin_server, signal);
         feed.abort();
+        anchor.abort();
+        credentials.abort();
+        // What was recorded since the last checkpoint is anchored before the process ends.
+        if let Err(e) = app.audit.checkpoint() {
+            tracing::error!(error = %e, "the audit log's last records could not be anchored");
+        }
         api_result?;
         admin_result?;
         Ok(())
     })
+}
+
+/// Anchors the audit log's head now and then, so records written since the last periodic
+/// checkpoint are anchored even when few follow.
+async fn anchor_audit_log(app: Arc<App>) {
+    let mut every = tokio::time::interval(app.config.audit_checkpoint_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let writer = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || writer.audit.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the audit log could not be anchored; trying again")
+            }
+            Err(e) => tracing::error!(error = %e, "anchoring the audit log panicked"),
+        }
+    }
+}
+
+/// Notices changes of the token store and the certificate registry (`spiegel tokens revoke`,
+/// `spiegel certs remove` run as other processes): wakes whatever holds a credential, and
+/// disables the webhooks of revoked tokens.
+async fn watch_credentials(app: Arc<App>) {
+    let files = [
+        app.config.data_dir.join(crate::TOKENS_FILE),
+        app.config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE),
+    ];
+    let stamps = || {
+        files
+            .iter()
+            .map(|f| crate::stamp::file_stamp(f))
+            .collect::<Vec<_>>()
+    };
+    let mut seen = stamps();
+    let mut every = tokio::time::interval(app.config.credentials_poll);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = stamps();
+        if now != seen {
+            seen = now;
+            app.credentials.send_modify(|generation| *generation += 1);
+        }
+        // Every time, not only on a change: a disabling that could not be recorded is
+        // tried again.
+        let sweeper = Arc::clone(&app);
+        let _ =
+            tokio::task::spawn_blocking(move || crate::webhooks::disable_revoked(&sweeper)).await;
+    }
 }
 
 async fn wait_for_signal() {

@@ -386,6 +386,16 @@ pub(crate) async fn upload(
         validation: if accepted { "accepted" } else { "rejected" }.to_owned(),
         receipt,
     };
+    let outcome = if accepted {
+        Outcome::Success
+    } else {
+        Outcome::Rejected
+    };
+    // Recorded before anything is sent on or stored: an upload that cannot be recorded does
+    // not happen.
+    if !app.record(&principal, Action::SubmissionUpload, &id, outcome) {
+        return unavailable();
+    }
     let stage = Arc::clone(&intake.stage);
     let sha256 = streamed.sha256.clone();
     let applied = tokio::task::spawn_blocking(move || {
@@ -402,7 +412,10 @@ pub(crate) async fn upload(
             app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
             return unavailable();
         }
-        Err(_) => return unavailable(),
+        Err(_) => {
+            app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
+            return unavailable();
+        }
     };
     let stored = registry.store(&record).and_then(|()| match &idempotency {
         Some(key) => registry.remember(agb, key, &id),
@@ -410,18 +423,11 @@ pub(crate) async fn upload(
     });
     if let Err(e) = stored {
         tracing::error!(error = %e, "the submission registry cannot be written");
+        app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
         return unavailable();
     }
     if sent {
         (intake.sent)();
-    }
-    let outcome = if accepted {
-        Outcome::Success
-    } else {
-        Outcome::Rejected
-    };
-    if !app.record(&principal, Action::SubmissionUpload, &id, outcome) {
-        return unavailable();
     }
     tracing::info!(submission = %id, provider = %agb, period = %period, accepted, "submission received");
     let status = if accepted {
@@ -542,6 +548,15 @@ pub(crate) async fn status(
     Caller(principal): Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
+    if !crate::server::within(&id, 64) {
+        app.record(
+            &principal,
+            Action::ReceiptRead,
+            "submission",
+            Outcome::Rejected,
+        );
+        return crate::server::invalid_parameter("id", "at most 64 characters");
+    }
     let registry = Registry::new(&app.config.data_dir);
     let record = match registry.load(&id) {
         Ok(Some(record)) if principal == Principal::Provider(record.provider.clone()) => record,

@@ -64,6 +64,17 @@ impl TokenStore {
 
     /// Creates a token for `principal` and stores its hash.
     pub fn create(&mut self, principal: Principal, now: &str) -> Result<IssuedToken> {
+        self.create_recorded(principal, now, |_| Ok(()))
+    }
+
+    /// Creates a token for `principal`, calls `record` with its id, and stores its hash only
+    /// when that succeeded: a token whose creation cannot be audited never authenticates.
+    pub fn create_recorded(
+        &mut self,
+        principal: Principal,
+        now: &str,
+        record: impl FnOnce(&str) -> Result<()>,
+    ) -> Result<IssuedToken> {
         let random = SystemRandom::new();
         let mut id = [0u8; 4];
         let mut secret = [0u8; 32];
@@ -80,6 +91,7 @@ impl TokenStore {
             .map_err(|_| std::io::Error::other("the system random source failed"))?;
         let id = hex::encode(id);
         let token = format!("{PREFIX}{id}_{}", hex::encode(secret));
+        record(&id)?;
         self.tokens.insert(
             id.clone(),
             StoredToken {
@@ -89,7 +101,10 @@ impl TokenStore {
                 revoked: None,
             },
         );
-        self.save()?;
+        if let Err(e) = self.save() {
+            self.tokens.remove(&id);
+            return Err(e);
+        }
         Ok(IssuedToken { id, token })
     }
 
@@ -120,9 +135,22 @@ impl TokenStore {
             .collect()
     }
 
+    /// Whom the token `id` stands for, revoked or not; None for no such token.
+    pub fn principal_of(&self, id: &str) -> Option<&Principal> {
+        self.tokens.get(id).map(|t| &t.principal)
+    }
+
+    /// Whom the token `id` stands for while it is not revoked.
+    pub fn current(&self, id: &str) -> Option<&Principal> {
+        self.tokens
+            .get(id)
+            .filter(|t| t.revoked.is_none())
+            .map(|t| &t.principal)
+    }
+
     /// The principal a presented bearer token stands for, if it is a current token.
     pub fn authenticate(&self, presented: &str) -> Option<&Principal> {
-        let id = presented.strip_prefix(PREFIX)?.split('_').next()?;
+        let id = token_id(presented)?;
         let stored = self.tokens.get(id)?;
         let matches = constant_time_eq(hash(presented).as_bytes(), stored.sha256.as_bytes());
         (matches && stored.revoked.is_none()).then_some(&stored.principal)
@@ -133,12 +161,18 @@ impl TokenStore {
     }
 }
 
+/// The public id of a presented token (`spiegel_<id>_<secret>`): what may be kept and logged
+/// of it.
+pub(crate) fn token_id(presented: &str) -> Option<&str> {
+    presented.strip_prefix(PREFIX)?.split('_').next()
+}
+
 fn hash(token: &str) -> String {
     hex::encode(digest(&SHA256, token.as_bytes()))
 }
 
 /// Equal-length comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

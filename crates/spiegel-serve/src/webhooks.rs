@@ -87,6 +87,79 @@ struct Subscription {
     /// Since when the entry after `delivered` keeps failing, and why (no BSN, no secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failing: Option<Failing>,
+    /// The id of the bearer token it was registered with: revoking that token disables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// When and why it was disabled; a disabled subscription delivers nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disabled: Option<Disabled>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Disabled {
+    since: String,
+    reason: String,
+}
+
+impl Subscription {
+    /// Whether it may still deliver: not disabled, and its token (if it was registered with
+    /// one) not revoked.
+    fn active(&self, app: &App) -> bool {
+        let credential = crate::server::Credential {
+            token: self.token.clone(),
+            certificate: None,
+        };
+        self.disabled.is_none() && app.still_valid(&credential, &self.principal)
+    }
+}
+
+/// The longest webhook URL (the OpenAPI document's `maxLength`).
+pub(crate) const MAX_URL_CHARS: usize = 2000;
+
+/// Disables, recording each first, the subscriptions whose token was revoked. One that cannot
+/// be recorded stays enabled on disk, and is tried again; it delivers nothing meanwhile, since
+/// every delivery checks its token first.
+pub(crate) fn disable_revoked(app: &App) {
+    let revoked: Vec<Subscription> = match app.webhooks.subscriptions.lock() {
+        Ok(subscriptions) => subscriptions
+            .values()
+            .filter(|s| s.disabled.is_none() && !s.active(app))
+            .cloned()
+            .collect(),
+        Err(_) => return,
+    };
+    for subscription in revoked {
+        let token = subscription.token.as_deref().unwrap_or_default();
+        let recorded = app.audit.append(
+            crate::Entry {
+                actor: crate::Actor::System("serve"),
+                on_behalf_of: Some(subscription.principal.clone()),
+                action: Action::Subscription,
+                object: format!(
+                    "webhook.{} disabled: token {token} revoked",
+                    subscription.id
+                ),
+                outcome: Outcome::Success,
+            },
+            &crate::now(),
+        );
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "disabling a revoked token's webhook cannot be recorded; it delivers nothing meanwhile");
+            continue;
+        }
+        let saved = app.webhooks.update(&subscription.id, |s| {
+            s.disabled = Some(Disabled {
+                since: crate::now(),
+                reason: format!("token {token} revoked"),
+            });
+        });
+        match saved {
+            Ok(()) => {
+                tracing::info!(subscription = %subscription.id, token, "webhook disabled: its token was revoked")
+            }
+            Err(e) => tracing::error!(error = %e, "the webhook registry cannot be written"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -292,11 +365,17 @@ async fn deliver(app: Arc<App>, id: String) {
     let mut changed = app.feed.subscribe();
     let mut attempts: u32 = 0;
     let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut credentials = app.credentials.subscribe();
     loop {
         changed.borrow_and_update();
         let Some(subscription) = webhooks.get(&id) else {
             return;
         };
+        if !subscription.active(&app) {
+            // Disabled, or its token revoked: nothing more goes out (disable_revoked records
+            // and stores it).
+            return;
+        }
         let sharing = app.sharing_now();
         let mut next = None;
         let mut passed = subscription.delivered;
@@ -314,7 +393,13 @@ async fn deliver(app: Arc<App>, id: String) {
         let Some((seq, entry)) = next else {
             // Nothing to send: wait for the next release (and look again now and then, to
             // notice the subscription being removed).
-            let _ = tokio::time::timeout(Duration::from_secs(30), changed.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(30), async {
+                tokio::select! {
+                    _ = changed.changed() => {}
+                    _ = credentials.changed() => {}
+                }
+            })
+            .await;
             continue;
         };
         let delivery = format!("{id}.{seq}");
@@ -442,6 +527,10 @@ fn listed(subscription: &Subscription) -> serde_json::Value {
             "attempts": f.attempts,
             "last_error": f.last_error,
         })),
+        "disabled": subscription.disabled.as_ref().map(|d| serde_json::json!({
+            "since": d.since,
+            "reason": d.reason,
+        })),
     })
 }
 
@@ -449,6 +538,7 @@ fn listed(subscription: &Subscription) -> serde_json::Value {
 pub(crate) async fn create(
     State(app): State<Arc<App>>,
     Caller(principal): Caller,
+    credential: crate::server::Credential,
     body: axum::body::Bytes,
 ) -> Response {
     if matches!(principal, Principal::Operator(_)) {
@@ -470,14 +560,24 @@ pub(crate) async fn create(
     let Ok(request) = serde_json::from_slice::<CreateRequest>(&body) else {
         return invalid("expected {\"url\": \"https://…\"} / verwacht {\"url\": \"https://…\"}");
     };
+    if !crate::server::within(&request.url, MAX_URL_CHARS) {
+        return invalid(&format!(
+            "a webhook URL has at most {MAX_URL_CHARS} characters / een webhook-URL heeft \
+             hoogstens {MAX_URL_CHARS} tekens"
+        ));
+    }
     if let Err(why) = app.webhooks.check_url(&request.url) {
         return invalid(&why);
     }
     let latest = app.feed.latest();
-    let start = match request.after.as_deref().map(str::parse::<u64>) {
-        None => latest,
-        Some(Ok(cursor)) if cursor <= latest => cursor,
-        Some(_) => {
+    let after = request
+        .after
+        .as_deref()
+        .filter(|a| a.len() <= 18 && a.bytes().all(|b| b.is_ascii_digit()));
+    let start = match (request.after.is_some(), after.map(str::parse::<u64>)) {
+        (false, _) => latest,
+        (true, Some(Ok(cursor))) if cursor <= latest => cursor,
+        _ => {
             return invalid("after is a cursor from the feed / after is een cursor uit de feed");
         }
     };
@@ -497,7 +597,18 @@ pub(crate) async fn create(
         created: crate::now(),
         delivered: start,
         failing: None,
+        token: credential.token,
+        disabled: None,
     };
+    // Recorded before it is stored: a subscription that cannot be recorded is not made.
+    if !app.record(
+        &principal,
+        Action::Subscription,
+        &format!("webhook.{id}"),
+        Outcome::Success,
+    ) {
+        return unavailable();
+    }
     let saved = match app.webhooks.subscriptions.lock() {
         Ok(mut subscriptions) => {
             if subscriptions
@@ -513,20 +624,22 @@ pub(crate) async fn create(
                 ));
             }
             subscriptions.insert(id.clone(), subscription.clone());
-            app.webhooks.save(&subscriptions)
+            let saved = app.webhooks.save(&subscriptions);
+            if saved.is_err() {
+                subscriptions.remove(&id);
+            }
+            saved
         }
         Err(_) => return unavailable(),
     };
     if let Err(e) = saved {
         tracing::error!(error = %e, "the webhook registry cannot be written");
-        return unavailable();
-    }
-    if !app.record(
-        &principal,
-        Action::Subscription,
-        &format!("webhook.{id}"),
-        Outcome::Success,
-    ) {
+        app.record(
+            &principal,
+            Action::Subscription,
+            &format!("webhook.{id}"),
+            Outcome::Error,
+        );
         return unavailable();
     }
     tokio::spawn(deliver(Arc::clone(&app), id.clone()));
@@ -564,28 +677,43 @@ pub(crate) async fn remove(
     Caller(principal): Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
+    if !crate::server::within(&id, 64) {
+        app.record(
+            &principal,
+            Action::Subscription,
+            "webhook",
+            Outcome::Rejected,
+        );
+        return crate::server::invalid_parameter("id", "at most 64 characters");
+    }
     let removed = match app.webhooks.subscriptions.lock() {
         Ok(mut subscriptions) => match subscriptions.get(&id) {
             Some(s) if s.principal == principal => {
-                subscriptions.remove(&id);
-                app.webhooks.save(&subscriptions).map(|()| true)
+                // Recorded before it is removed: a removal that cannot be recorded does not
+                // happen.
+                if !app.record(
+                    &principal,
+                    Action::Subscription,
+                    &format!("webhook.{id}"),
+                    Outcome::Success,
+                ) {
+                    return unavailable();
+                }
+                let kept = subscriptions.remove(&id);
+                let saved = app.webhooks.save(&subscriptions);
+                if saved.is_err()
+                    && let Some(kept) = kept
+                {
+                    subscriptions.insert(id.clone(), kept);
+                }
+                saved.map(|()| true)
             }
             _ => Ok(false),
         },
         Err(_) => return unavailable(),
     };
     match removed {
-        Ok(true) => {
-            if !app.record(
-                &principal,
-                Action::Subscription,
-                &format!("webhook.{id}"),
-                Outcome::Success,
-            ) {
-                return unavailable();
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => {
             app.record(&principal, Action::Subscription, "webhook", Outcome::Denied);
             not_found()

@@ -175,6 +175,9 @@ impl KafkaConfig {
             (self.topic_name(topic::AGGREGATE_REQUESTS), 1, "604800000"),
             // Events are small and subscribers may start late: kept until deleted.
             (self.topic_name(topic::RELEASES), 1, "-1"),
+            // The anchors of the API's audit log: never deleted (ACLs should let the API
+            // write to it, not delete from it).
+            (self.topic_name(topic::AUDIT_CHECKPOINTS), 1, "-1"),
         ]
         .into_iter()
         .chain(
@@ -213,6 +216,31 @@ impl KafkaConfig {
         }
         Ok((created, existing))
     }
+}
+
+/// A partition and its low and high watermark.
+type PartitionEnds = (i32, (i64, i64));
+
+/// The low and high watermark of every partition of `topic`.
+fn partition_ends(
+    consumer: &BaseConsumer<StatisticsContext>,
+    topic: &str,
+    timeout: Duration,
+) -> std::result::Result<Vec<PartitionEnds>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut ends = Vec::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        ends.push((
+            partition.id(),
+            consumer.fetch_watermarks(topic, partition.id(), timeout)?,
+        ));
+    }
+    if ends.is_empty() {
+        return Err(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
+    }
+    Ok(ends)
 }
 
 fn kafka_error(error: KafkaError) -> TransportError {
@@ -330,6 +358,77 @@ impl Transport for KafkaTransport {
     }
 
     fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
+        Ok(Box::new(self.kafka_consumer(topic, group)?))
+    }
+}
+
+impl KafkaTransport {
+    /// Every message on `topic` from its beginning to its end as of now, read by a consumer
+    /// group of its own that commits nothing: for a small topic read whole, such as the audit
+    /// checkpoints. It ends when the consumer's position has reached each partition's high
+    /// watermark (transaction markers included), or, failing that, after `patience` without
+    /// a new message once partitions were assigned.
+    pub fn read_whole(&self, topic: &str, patience: Duration) -> Result<Vec<Message>> {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let group = format!("spiegel.read-whole.{}.{nonce}", std::process::id());
+        let mut consumer = self.kafka_consumer(topic, &group)?;
+        let name = self.config.topic_name(topic);
+        let timeout = Duration::from_secs(30);
+        // A topic just created has no leader for a moment: its ends are asked again then.
+        let mut attempts = 0;
+        let ends = loop {
+            match partition_ends(&consumer.consumer, &name, timeout) {
+                Ok(ends) => break ends,
+                Err(e) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(topic = %name, error = %e, "the topic's ends are not known yet");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(kafka_error(e)),
+            }
+        };
+        let mut ends: HashMap<i32, i64> = ends
+            .into_iter()
+            .filter(|(_, (low, high))| high > low)
+            .map(|(p, (_, high))| (p, high))
+            .collect();
+        let mut messages = Vec::new();
+        let mut quiet_since = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !ends.is_empty() {
+            let batch = consumer.poll(1000)?;
+            if batch.is_empty() {
+                if quiet_since.elapsed() >= patience && !consumer.state.owned.is_empty() {
+                    break;
+                }
+            } else {
+                quiet_since = Instant::now();
+            }
+            messages.extend(batch);
+            let positions = consumer.consumer.position().map_err(kafka_error)?;
+            ends.retain(|partition, high| {
+                let at =
+                    positions
+                        .find_partition(&name, *partition)
+                        .and_then(|p| match p.offset() {
+                            Offset::Offset(at) => Some(at),
+                            _ => None,
+                        });
+                at.is_none_or(|at| at < *high)
+            });
+            if Instant::now() >= deadline {
+                return Err(TransportError::Kafka(format!(
+                    "{name} could not be read to its end within two minutes"
+                )));
+            }
+        }
+        Ok(messages)
+    }
+
+    fn kafka_consumer(&self, topic: &str, group: &str) -> Result<KafkaConsumer> {
         let topic = self.config.topic_name(topic);
         let mut client = self.config.client_config();
         if self.lag.is_some() && client.get("statistics.interval.ms").is_none() {
@@ -350,7 +449,7 @@ impl Transport for KafkaTransport {
             })
             .map_err(kafka_error)?;
         consumer.subscribe(&[&topic]).map_err(kafka_error)?;
-        Ok(Box::new(KafkaConsumer {
+        Ok(KafkaConsumer {
             consumer,
             poll_timeout: Duration::from_millis(self.config.poll_timeout_ms),
             shutdown: Arc::clone(&self.shutdown),
@@ -361,7 +460,7 @@ impl Transport for KafkaTransport {
                 open: VecDeque::new(),
                 owned: Vec::new(),
             },
-        }))
+        })
     }
 }
 

@@ -35,6 +35,9 @@ pub mod topic {
     pub fn feed(municipality: &str) -> String {
         format!("spiegel.feed.{municipality}.v1")
     }
+    /// Checkpoints of the API's audit log (sequence number and chain head, HMACed), keyed by
+    /// the log's instance: kept where the API can add but not rewrite (SPEC §10).
+    pub const AUDIT_CHECKPOINTS: &str = "spiegel.audit-checkpoints.v1";
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
     /// The publish stage's requests to the aggregate stage to send a release again with every

@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use spiegel_serve::{
-    Action, Actor, AuditLog, CertificateRegistry, CertificateSubject, Entry, Outcome, Principal,
-    SubjectRef, TokenStore,
+    Action, Actor, AuditLog, AuditOptions, CertificateRegistry, CertificateSubject, CheckpointSink,
+    DirectorySink, Entry, Outcome, Principal, SubjectRef, TokenStore,
 };
 
 /// Who runs the command, for the audit log.
@@ -19,12 +21,67 @@ pub(crate) struct Operator {
     /// The operator running this command, as recorded in the audit log.
     #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
     by: String,
+    /// Where the audit log's checkpoints are: a directory, or `kafka` (see `spiegel serve
+    /// --help`). Default: audit-checkpoints/ in the data directory.
+    #[arg(long, env = "SPIEGEL_AUDIT_CHECKPOINTS")]
+    audit_checkpoints: Option<String>,
 }
 
 impl Operator {
     fn actor(&self) -> anyhow::Result<Actor> {
         Ok(Actor::Principal(Principal::operator(&self.by)?))
     }
+
+    fn audit_log(&self) -> anyhow::Result<AuditLog> {
+        open_audit_log(&self.data_dir, self.audit_checkpoints.as_deref())
+    }
+}
+
+/// How the audit log of `data_dir` is anchored: checkpoints in `location` (a directory, or
+/// `kafka`; by default `SPIEGEL_AUDIT_CHECKPOINTS`, else audit-checkpoints/ in the data
+/// directory), one per `SPIEGEL_AUDIT_CHECKPOINT_EVERY` records (default 100).
+pub(crate) fn audit_options(
+    data_dir: &Path,
+    location: Option<&str>,
+) -> anyhow::Result<AuditOptions> {
+    let location = location
+        .map(str::to_owned)
+        .or_else(|| std::env::var("SPIEGEL_AUDIT_CHECKPOINTS").ok())
+        .filter(|l| !l.is_empty());
+    let mut options = AuditOptions::default_for(data_dir);
+    if let Ok(every) = std::env::var("SPIEGEL_AUDIT_CHECKPOINT_EVERY") {
+        options.checkpoint_every = every.parse().with_context(|| {
+            format!("SPIEGEL_AUDIT_CHECKPOINT_EVERY={every:?} is not a number of records")
+        })?;
+    }
+    let sink: Option<Arc<dyn CheckpointSink>> = match location.as_deref() {
+        None => None,
+        Some("kafka") => Some(kafka_checkpoints()?),
+        Some(dir) => Some(Arc::new(DirectorySink::new(PathBuf::from(dir)))),
+    };
+    if let Some(sink) = sink {
+        options.sink = sink;
+    }
+    Ok(options)
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_checkpoints() -> anyhow::Result<Arc<dyn CheckpointSink>> {
+    Ok(Arc::new(crate::checkpoints::KafkaCheckpoints::from_env()?))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_checkpoints() -> anyhow::Result<Arc<dyn CheckpointSink>> {
+    anyhow::bail!(
+        "audit checkpoints on Kafka need a build with the kafka feature; name a directory \
+         instead / auditcontrolepunten op Kafka vragen een build met de kafka-feature"
+    )
+}
+
+/// The audit log of `data_dir`, anchored as [`audit_options`] says.
+pub(crate) fn open_audit_log(data_dir: &Path, location: Option<&str>) -> anyhow::Result<AuditLog> {
+    AuditLog::open_with(data_dir, audit_options(data_dir, location)?)
+        .with_context(|| format!("opening the audit log in {}", data_dir.display()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,19 +184,20 @@ pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
             let principal = principal.principal()?;
             let subject = CertificateSubject::of_pem_file(cert)?;
             let actor = operator.actor()?;
-            let log = AuditLog::open(&operator.data_dir)?;
-            CertificateRegistry::open(&operator.data_dir)?.add(
-                &subject,
-                principal.clone(),
-                &spiegel_serve::now(),
-            )?;
+            let log = operator.audit_log()?;
+            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
+            // Recorded first: a change that cannot be recorded does not happen.
             record(
                 &log,
-                actor,
+                actor.clone(),
                 Action::CertificateAdd,
                 subject.text(),
                 Some(principal.clone()),
             )?;
+            if let Err(e) = registry.add(&subject, principal.clone(), &spiegel_serve::now()) {
+                record_error(&log, actor, Action::CertificateAdd, subject.text());
+                return Err(e.into());
+            }
             println!(
                 "client certificates with subject {} stand for {principal}",
                 subject.text()
@@ -157,25 +215,44 @@ pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
         }
         CertsCommand::Remove { subject, operator } => {
             let actor = operator.actor()?;
-            let log = AuditLog::open(&operator.data_dir)?;
+            let log = operator.audit_log()?;
             let mut registry = CertificateRegistry::open(&operator.data_dir)?;
-            let (principal, text) = match (&subject.cert, &subject.subject) {
-                (Some(cert), _) => {
-                    let subject = CertificateSubject::of_pem_file(cert)?;
-                    let principal = registry.remove(SubjectRef::Subject(&subject))?;
-                    (principal, subject.text().to_owned())
-                }
-                (_, Some(text)) => (registry.remove(SubjectRef::Text(text))?, text.clone()),
+            let certificate = subject
+                .cert
+                .as_deref()
+                .map(CertificateSubject::of_pem_file)
+                .transpose()?;
+            let (which, text) = match (&certificate, &subject.subject) {
+                (Some(subject), _) => (SubjectRef::Subject(subject), subject.text().to_owned()),
+                (_, Some(text)) => (SubjectRef::Text(text), text.clone()),
                 // clap's group makes exactly one of them present.
                 _ => anyhow::bail!("name one of --cert or --subject"),
             };
-            record(
-                &log,
-                actor,
-                Action::CertificateRemove,
-                &text,
-                Some(principal.clone()),
-            )?;
+            let registered = registry
+                .list()
+                .into_iter()
+                .find(|c| c.subject == text)
+                .map(|c| c.principal);
+            // Recorded first (when there is something to remove): a change that cannot be
+            // recorded does not happen.
+            if registered.is_some() {
+                record(
+                    &log,
+                    actor.clone(),
+                    Action::CertificateRemove,
+                    &text,
+                    registered.clone(),
+                )?;
+            }
+            let principal = match registry.remove(which) {
+                Ok(principal) => principal,
+                Err(e) => {
+                    if registered.is_some() {
+                        record_error(&log, actor, Action::CertificateRemove, &text);
+                    }
+                    return Err(e.into());
+                }
+            };
             println!("client certificates with subject {text} no longer stand for {principal}");
         }
     }
@@ -184,8 +261,9 @@ pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Checks the whole hash chain of the audit log. Exit code 0: intact; 1: broken (the first
-    /// broken line is named, and nothing is appended).
+    /// Checks the whole keyed hash chain of the audit log with its key (audit.key) and against
+    /// its checkpoints (`--audit-checkpoints`). Exit code 0: intact (the check is recorded and
+    /// anchored); 1: broken (the first broken line is named, and nothing is appended).
     Verify {
         #[command(flatten)]
         operator: Operator,
@@ -200,16 +278,20 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
         } => {
             let principal = principal.principal()?;
             let actor = operator.actor()?;
-            let log = AuditLog::open(&operator.data_dir)?;
+            let log = operator.audit_log()?;
             let mut store = TokenStore::open(&operator.data_dir)?;
-            let issued = store.create(principal.clone(), &spiegel_serve::now())?;
-            record(
-                &log,
-                actor,
-                Action::TokenCreate,
-                &issued.id,
-                Some(principal.clone()),
-            )?;
+            // Recorded before the token is stored: one that cannot be recorded is not made.
+            let issued = store.create_recorded(principal.clone(), &spiegel_serve::now(), |id| {
+                record(
+                    &log,
+                    actor.clone(),
+                    Action::TokenCreate,
+                    id,
+                    Some(principal.clone()),
+                )
+                .map_err(|e| spiegel_serve::ServeError::Io(std::io::Error::other(e.to_string())))
+            });
+            let issued = issued?;
             println!(
                 "token {} for {principal} (shown once; Spiegel keeps only its hash):\n{}",
                 issued.id, issued.token
@@ -231,16 +313,24 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
         }
         TokensCommand::Revoke { id, operator } => {
             let actor = operator.actor()?;
-            let log = AuditLog::open(&operator.data_dir)?;
+            let log = operator.audit_log()?;
             let mut store = TokenStore::open(&operator.data_dir)?;
-            let principal = store.revoke(id, &spiegel_serve::now())?;
+            let Some(principal) = store.principal_of(id).cloned() else {
+                return Err(spiegel_serve::ServeError::UnknownToken(id.clone()).into());
+            };
+            // Recorded first: a revocation that cannot be recorded does not happen (and the
+            // operator sees why).
             record(
                 &log,
-                actor,
+                actor.clone(),
                 Action::TokenRevoke,
                 id,
                 Some(principal.clone()),
             )?;
+            if let Err(e) = store.revoke(id, &spiegel_serve::now()) {
+                record_error(&log, actor, Action::TokenRevoke, id);
+                return Err(e.into());
+            }
             println!("token {id} of {principal} revoked");
         }
     }
@@ -250,30 +340,54 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
 pub(crate) fn audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { operator } = command;
     let actor = operator.actor()?;
-    let report = spiegel_serve::verify(&operator.data_dir)?;
+    let options = audit_options(&operator.data_dir, operator.audit_checkpoints.as_deref())?;
+    let report = spiegel_serve::verify_with(&operator.data_dir, options.sink.as_ref())?;
     let file = operator.data_dir.join(spiegel_serve::AUDIT_FILE);
     match report.broken {
         Some(broken) => {
             println!(
-                "audit log {} is BROKEN at line {}: {} (records intact before it: {})",
+                "audit log {} is BROKEN at line {}: {} (records intact before it: {}; \
+                 checkpoints in {}: {})",
                 file.display(),
                 broken.line,
                 broken.reason,
-                report.records
+                report.records,
+                options.sink.describe(),
+                report.checkpoints
             );
             Ok(ExitCode::from(1))
         }
         None => {
-            // Reading the log is itself an action on it.
-            let log = AuditLog::open(&operator.data_dir)?;
+            // Reading the log is itself an action on it; what was verified is anchored.
+            let log = AuditLog::open_with(&operator.data_dir, options.clone())?;
             record(&log, actor, Action::AuditRead, &display(&file), None)?;
+            log.checkpoint()?;
             println!(
-                "audit log {} is intact: {} records, every link checked",
+                "audit log {} is intact: {} records, every link checked with the audit key, \
+                 {} checkpoints in {} agree (the last anchors record {})",
                 file.display(),
-                report.records
+                report.records,
+                report.checkpoints,
+                options.sink.describe(),
+                report.anchored
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Appends a record of an action that failed after it was recorded; a failure to record that
+/// is logged, since the failure of the action itself is what the operator is told.
+fn record_error(log: &AuditLog, actor: Actor, action: Action, object: &str) {
+    let entry = Entry {
+        actor,
+        on_behalf_of: None,
+        action,
+        object: object.to_owned(),
+        outcome: Outcome::Error,
+    };
+    if let Err(e) = log.append(entry, &spiegel_serve::now()) {
+        tracing::error!(error = %e, "the failure could not be recorded in the audit log");
     }
 }
 

@@ -3,6 +3,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod admin;
+#[cfg(feature = "kafka")]
+mod checkpoints;
 mod generate;
 mod keys;
 mod prepare;

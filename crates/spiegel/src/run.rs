@@ -388,7 +388,7 @@ pub(crate) fn run(
 
     let mut pseudonymise = pseudonymise_stage(ttp_key, versions, &transport)?;
     let timer = std::time::Instant::now();
-    let audit = crate::serve::audit_log(data_dir)?;
+    let audit = Arc::new(crate::serve::audit_log(data_dir)?);
     let pseudonymised = pseudonymise.run_until_idle()?;
     crate::serve::record_key_use(
         &audit,
@@ -409,7 +409,8 @@ pub(crate) fn run(
         "aggregate stage idle"
     );
 
-    let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?;
+    let mut publish = publish_stage(config.publish, data_dir, None, out, &transport)?
+        .with_recorder(crate::serve::release_recorder(Arc::clone(&audit)));
     let timer = std::time::Instant::now();
     let mut published = publish.run_until_idle()?;
     // The publish stage lacks a part the release sent by reference (its state directory was
@@ -420,7 +421,6 @@ pub(crate) fn run(
     }
     drop(aggregate);
     summary.manifest = published.published;
-    crate::serve::record_release(&audit, summary.manifest.as_ref())?;
     tracing::info!(
         seconds = timer.elapsed().as_secs_f64(),
         "publish stage idle"
@@ -768,5 +768,49 @@ mod tests {
         assert_eq!(committed_offset(dir.path()), 0);
         // Once the store syncs again, the release is published.
         assert!(publish(dir.path(), || Ok(())).unwrap().published.is_some());
+    }
+
+    #[test]
+    fn a_release_that_cannot_be_recorded_is_not_published_until_it_is() {
+        // Issue 26: a change that cannot be audited does not happen; a release included.
+        let dir = tempfile::tempdir().unwrap();
+        aggregated(dir.path());
+        let data_dir = dir.path().join("data");
+        let transport = EmbeddedTransport::open(&data_dir.join("transport")).unwrap();
+        let recording = Arc::new(Mutex::new(false));
+        let recorded = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut stage = publish_stage(
+            PublishConfig::default(),
+            &data_dir,
+            None,
+            &dir.path().join("out"),
+            &transport,
+        )
+        .unwrap()
+        .with_recorder({
+            let (recording, recorded) = (Arc::clone(&recording), Arc::clone(&recorded));
+            move |release| {
+                if !*recording.lock().unwrap() {
+                    return Err(std::io::Error::other("the audit log cannot be written"));
+                }
+                recorded.lock().unwrap().push(release.to_owned());
+                Ok(())
+            }
+        });
+        let manifest = dir.path().join("out").join(spiegel_publish::MANIFEST);
+        for _ in 0..2 {
+            let error = stage.run_until_idle().unwrap_err();
+            assert!(
+                matches!(error, spiegel_publish::PublishError::Unrecorded { .. }),
+                "{error}"
+            );
+            assert!(!manifest.exists());
+            assert_eq!(committed_offset(dir.path()), 0);
+        }
+        // Recordable again: the same stage publishes the release in hand, recorded first.
+        *recording.lock().unwrap() = true;
+        let published = stage.run_until_idle().unwrap().published.unwrap();
+        assert!(manifest.exists());
+        assert_eq!(*recorded.lock().unwrap(), [published.release]);
     }
 }

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use spiegel_aggregate::PseudonymLabel;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_serve::{Action, Actor, AuditLog, Intake, StageHealth};
+use spiegel_serve::{Action, Actor, AuditLog, Entry, Intake, Outcome, StageHealth};
 use spiegel_transport::EmbeddedTransport;
 
 use crate::PipelineArgs;
@@ -64,6 +64,12 @@ pub(crate) struct ServeArgs {
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     kafka_overrides: crate::stages::KafkaOverrides,
+    /// Where the audit log's checkpoints go: a directory (create-only files; put it on a
+    /// separately mounted, append-only volume) or `kafka` (the topic
+    /// spiegel.audit-checkpoints.v1, with the `kafka` feature). Default: audit-checkpoints/
+    /// in the data directory, which guards against accidents only.
+    #[arg(long, env = "SPIEGEL_AUDIT_CHECKPOINTS")]
+    audit_checkpoints: Option<String>,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -99,8 +105,13 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         "embedded",
         &transport,
     )?;
+    let audit = Arc::new(crate::admin::open_audit_log(
+        data_dir,
+        args.audit_checkpoints.as_deref(),
+    )?);
     let publish =
-        crate::run::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?;
+        crate::run::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?
+            .with_recorder(release_recorder(Arc::clone(&audit)));
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let stop = Arc::new(AtomicBool::new(false));
     let health = [
@@ -114,7 +125,6 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     }
     let worker = {
         let stop = Arc::clone(&stop);
-        let data_dir = data_dir.clone();
         let key = key_name(&label.ttp, label.version);
         let health = health.clone();
         std::thread::Builder::new()
@@ -124,7 +134,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
                     pseudonymise,
                     aggregate,
                     publish,
-                    audit: AuditLog::open(&data_dir)?,
+                    audit,
                     key,
                     health,
                 };
@@ -157,11 +167,10 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
 #[cfg(feature = "kafka")]
 fn serve_on_kafka(args: &ServeArgs, mut config: PipelineConfig) -> Result<()> {
     args.kafka_overrides.apply(&mut config.kafka);
-    let keys = args
-        .pipeline
-        .keys
-        .as_deref()
-        .context("--kafka needs --keys, the directory with stage1.key")?;
+    let keys =
+        args.pipeline.keys.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("--kafka needs --keys, the directory with stage1.key")
+        })?;
     // Nothing here consumes, so nothing has to stop consuming on a signal.
     let never = Arc::new(AtomicBool::new(false));
     let transport =
@@ -195,6 +204,10 @@ fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) ->
         _ => None,
     };
     serve_config.stages = stages;
+    serve_config.audit = Some(crate::admin::audit_options(
+        data_dir,
+        args.audit_checkpoints.as_deref(),
+    )?);
     let scheme = if serve_config.tls.is_some() {
         "https"
     } else {
@@ -218,7 +231,7 @@ struct Stages {
     pseudonymise: PseudonymiseStage,
     aggregate: spiegel_aggregate::AggregateStage,
     publish: spiegel_publish::PublishStage,
-    audit: AuditLog,
+    audit: Arc<AuditLog>,
     key: String,
     /// Pseudonymise, aggregate, publish.
     health: [Arc<StageHealth>; 3],
@@ -245,7 +258,7 @@ impl Stages {
         if let Some(manifest) = &published {
             publish_metrics(publish, manifest);
         }
-        record_release(&self.audit, published.as_ref())
+        Ok(())
     }
 }
 
@@ -281,22 +294,26 @@ pub(crate) fn record_key_use(audit: &AuditLog, key: &str, submissions: usize) ->
     )
 }
 
-/// Records the release the publish stage published, if it published one.
-pub(crate) fn record_release(
-    audit: &AuditLog,
-    published: Option<&spiegel_publish::Manifest>,
-) -> Result<()> {
-    let Some(manifest) = published else {
-        return Ok(());
-    };
-    let object = format!("release {}", manifest.release);
-    crate::admin::record(
-        audit,
-        Actor::System("publish"),
-        Action::Release,
-        &object,
-        None,
-    )
+/// Records each release before the publish stage publishes it (its manifest makes it
+/// readable): a release that cannot be recorded is not published.
+pub(crate) fn release_recorder(
+    audit: Arc<AuditLog>,
+) -> impl Fn(&str) -> std::io::Result<()> + Send + 'static {
+    move |release| {
+        audit
+            .append(
+                Entry {
+                    actor: Actor::System("publish"),
+                    on_behalf_of: None,
+                    action: Action::Release,
+                    object: format!("release {release}"),
+                    outcome: Outcome::Success,
+                },
+                &spiegel_serve::now(),
+            )
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
 }
 
 /// The name of a stage-2 key in the audit log (never the key).
@@ -306,6 +323,5 @@ pub(crate) fn key_name(ttp: &impl std::fmt::Display, version: u32) -> String {
 
 /// Opens the audit log of `data_dir` for a stage's records.
 pub(crate) fn audit_log(data_dir: &Path) -> Result<AuditLog> {
-    AuditLog::open(data_dir)
-        .with_context(|| format!("opening the audit log in {}", data_dir.display()))
+    crate::admin::open_audit_log(data_dir, None)
 }

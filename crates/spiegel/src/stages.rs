@@ -331,12 +331,12 @@ pub(crate) fn aggregate(
 pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> Result<()> {
     let config = args.config()?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
+    let audit = Arc::new(crate::serve::audit_log(&args.data_dir)?);
     let mut stage =
-        crate::run::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?;
-    let audit = crate::serve::audit_log(&args.data_dir)?;
+        crate::run::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?
+            .with_recorder(crate::serve::release_recorder(audit));
     shutdown.serve("publish", || {
         let published = stage.run_until_idle()?.published;
-        crate::serve::record_release(&audit, published.as_ref())?;
         if let Some(manifest) = &published {
             crate::serve::publish_metrics(&shutdown.health, manifest);
         }

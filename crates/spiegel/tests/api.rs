@@ -1083,3 +1083,392 @@ fn after_uploads_the_metrics_parse_as_prometheus_text_with_plausible_values() {
     assert_eq!(value("spiegel_audit_write_failures_total", &[]), 0.0);
     assert_eq!(value("spiegel_tls_handshake_failures_total", &[]), 0.0);
 }
+
+/// The audit log's records, parsed.
+fn audit_records(data: &Path) -> Vec<Value> {
+    fs::read_to_string(data.join("audit-log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `spiegel audit verify` on `data`: exit code and what it said.
+fn audit_verify(data: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(["audit", "verify", "--data-dir", p(data), "--by", "auditor"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Provider A's first mirror report of the current release: its municipality.
+fn a_mirror_municipality(reports: &Path, agb: &str) -> String {
+    manifest(reports)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "mirror" && f["recipient"] == agb)
+        .unwrap()["municipality"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_long_report_path_jams_nothing_and_what_follows_is_answered_and_recorded() {
+    // Issue 26: `/v1/reports/` and 21,000 × `%01` wrote a 126 KB audit line, after which every
+    // audited call answered 503 and changes went through unrecorded.
+    let world = World::new(3000, &[]);
+    let (a, b) = (world.agb(0), world.agb(1));
+    let bearer_a = world.bearer(["--provider", &a]);
+    let bearer_b = world.bearer(["--provider", &b]);
+    let first = world.upload(&bearer_a, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(first.status, 202);
+    world.wait_for(&bearer_a, first.json()["id"].as_str().unwrap(), "published");
+
+    let long = format!("/v1/reports/{}", "%01".repeat(21_000));
+    let answer = world.get(&bearer_a, &long);
+    assert_eq!(
+        answer.status,
+        414,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["error"], "uri_too_long");
+    // Within the target limit but over the id's maxLength (200): refused too.
+    let answer = world.get(&bearer_a, &format!("/v1/reports/{}", "%01".repeat(201)));
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["error"], "invalid_parameter");
+    for path in [
+        format!("/v1/mirror/2026-H1/{}/share", "X".repeat(300)),
+        "/v1/mirror/2026-H9/GM0363/annotation".to_owned(),
+        format!("/v1/submissions/{}", "a".repeat(65)),
+        format!("/v1/webhooks/{}", "a".repeat(65)),
+    ] {
+        let method = if path.contains("webhooks") {
+            "DELETE"
+        } else if path.contains("submissions") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let answer = call(
+            &world.server.api,
+            method,
+            &path,
+            &[("Authorization", &bearer_a)],
+            br#"{"shared": true}"#,
+        );
+        assert_eq!(answer.status, 400, "{method} {path}");
+    }
+    let hook = call(
+        &world.server.api,
+        "POST",
+        "/v1/webhooks",
+        &[
+            ("Authorization", &bearer_a),
+            ("Content-Type", "application/json"),
+        ],
+        format!(r#"{{"url": "http://127.0.0.1:9/{}"}}"#, "a".repeat(2000)).as_bytes(),
+    );
+    assert_eq!(hook.status, 422, "a webhook URL over 2000 characters");
+
+    // An upload, a share and a revocation, each answered as normal.
+    let second = world.upload(&bearer_b, &fs::read(&world.files[1]).unwrap(), &[]);
+    assert_eq!(second.status, 202);
+    let upload_id = second.json()["id"].as_str().unwrap().to_owned();
+    world.wait_for(&bearer_b, &upload_id, "published");
+    let gemeente = a_mirror_municipality(&world.reports, &a);
+    let shared = call(
+        &world.server.api,
+        "POST",
+        &format!("/v1/mirror/2026-H1/{gemeente}/share"),
+        &[
+            ("Authorization", &bearer_a),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"shared": true}"#,
+    );
+    assert_eq!(
+        shared.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&shared.body)
+    );
+    let revoked_id = bearer_b["Bearer spiegel_".len().."Bearer spiegel_".len() + 8].to_owned();
+    common::spiegel(&[
+        "tokens",
+        "revoke",
+        &revoked_id,
+        "--data-dir",
+        p(&world.data),
+        "--by",
+        "alice",
+    ]);
+
+    let records = audit_records(&world.data);
+    let has = |action: &str, object: &str, outcome: &str| {
+        records
+            .iter()
+            .any(|r| r["action"] == action && r["object"] == object && r["outcome"] == outcome)
+    };
+    assert!(has(
+        "report_read",
+        &format!("request target of {} bytes", long.len()),
+        "rejected"
+    ));
+    assert!(has("submission_upload", &upload_id, "success"));
+    assert!(has(
+        "share",
+        &format!("mirror.2026-H1.{gemeente}"),
+        "success"
+    ));
+    assert!(has("token_revoke", &revoked_id, "success"));
+    assert!(records.iter().any(|r| r["action"] == "release"));
+    let longest = fs::read_to_string(world.data.join("audit-log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::len)
+        .max()
+        .unwrap();
+    assert!(longest < 2048, "an audit line of {longest} bytes");
+    let (code, said) = audit_verify(&world.data);
+    assert_eq!(code, 0, "{said}");
+}
+
+#[test]
+fn a_change_the_audit_log_cannot_record_does_not_happen() {
+    let world = World::new(3000, &[]);
+    let a = world.agb(0);
+    let bearer_a = world.bearer(["--provider", &a]);
+    let first = world.upload(&bearer_a, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(first.status, 202);
+    let release =
+        world.wait_for(&bearer_a, first.json()["id"].as_str().unwrap(), "published")["release"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let gemeente = a_mirror_municipality(&world.reports, &a);
+    let share = |shared: bool| {
+        call(
+            &world.server.api,
+            "POST",
+            &format!("/v1/mirror/2026-H1/{gemeente}/share"),
+            &[
+                ("Authorization", &bearer_a),
+                ("Content-Type", "application/json"),
+            ],
+            format!(r#"{{"shared": {shared}}}"#).as_bytes(),
+        )
+    };
+    // A is the municipality's only provider: the share takes effect, in a release of its own.
+    assert_eq!(share(true).status, 200);
+    let shared = wait_for_release(&world.reports, &release, None)["release"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The log is broken: its last line is no record; nothing can be appended to it.
+    let log_path = world.data.join("audit-log.jsonl");
+    let intact = fs::read(&log_path).unwrap();
+    let mut broken = intact.clone();
+    broken.extend_from_slice(b"{\"not\": \"a record\"}\n");
+    fs::write(&log_path, &broken).unwrap();
+    let state = |name: &str| fs::read(world.data.join(name)).ok();
+    let files = |dir: &str| {
+        fs::read_dir(world.data.join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let (sharing, annotations, webhooks, submissions) = (
+        state("sharing.json"),
+        state("annotations.json"),
+        state("webhooks.json"),
+        files("submissions"),
+    );
+
+    // An upload (a correction: one row fewer).
+    let original = fs::read_to_string(&world.files[0]).unwrap();
+    let mut rows: Vec<&str> = original.lines().collect();
+    rows.pop();
+    let corrected = rows.join("\n") + "\n";
+    let answer = world.upload(&bearer_a, corrected.as_bytes(), &[]);
+    assert_eq!(
+        answer.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    // A share withdrawn, an explanation, a webhook.
+    assert_eq!(share(false).status, 503);
+    let annotated = call(
+        &world.server.api,
+        "POST",
+        &format!("/v1/mirror/2026-H1/{gemeente}/annotation"),
+        &[("Authorization", &bearer_a), ("Content-Type", "text/plain")],
+        "Het verhaal achter de cijfers.".as_bytes(),
+    );
+    assert_eq!(annotated.status, 503);
+    let hooked = call(
+        &world.server.api,
+        "POST",
+        "/v1/webhooks",
+        &[
+            ("Authorization", &bearer_a),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"url": "http://127.0.0.1:9/hook"}"#,
+    );
+    assert_eq!(hooked.status, 503);
+    assert_eq!(state("sharing.json"), sharing);
+    assert_eq!(state("annotations.json"), annotations);
+    assert_eq!(state("webhooks.json"), webhooks);
+    assert_eq!(files("submissions"), submissions);
+    // A release: the share withdrawn behind the API's back would be published again without
+    // it, but cannot be recorded, so it is not.
+    assert!(sharing.is_some());
+    fs::write(world.data.join("sharing.json"), r#"{"shares": []}"#).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(manifest(&world.reports)["release"], shared.as_str());
+    assert_eq!(fs::read(&log_path).unwrap(), broken, "nothing appended");
+
+    // Repaired, the release waiting goes out, recorded first.
+    fs::write(&log_path, &intact).unwrap();
+    let after = wait_for_release(&world.reports, &shared, None)["release"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        audit_records(&world.data)
+            .iter()
+            .any(|r| r["action"] == "release" && r["object"] == format!("release {after}").as_str())
+    );
+    let (code, said) = audit_verify(&world.data);
+    assert_eq!(code, 0, "{said}");
+}
+
+#[test]
+fn a_revoked_token_ends_its_long_poll_at_once_and_its_webhook_stops() {
+    let world = World::new(3000, &["--webhook-first-retry-ms", "100"]);
+    let a = world.agb(0);
+    let bearer_a = world.bearer(["--provider", &a]);
+    let revoked = world.bearer(["--provider", &a]);
+    let kept = world.bearer(["--provider", &a]);
+    let revoked_id = revoked["Bearer spiegel_".len().."Bearer spiegel_".len() + 8].to_owned();
+    let listen = || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (Subscriber::listen(listener), port)
+    };
+    let register = |bearer: &str, port: u16| -> String {
+        let created = call(
+            &world.server.api,
+            "POST",
+            "/v1/webhooks",
+            &[
+                ("Authorization", bearer),
+                ("Content-Type", "application/json"),
+            ],
+            format!(r#"{{"url": "http://127.0.0.1:{port}/hook"}}"#).as_bytes(),
+        );
+        assert_eq!(
+            created.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&created.body)
+        );
+        created.json()["id"].as_str().unwrap().to_owned()
+    };
+    let (stopped, stopped_port) = listen();
+    let (control, control_port) = listen();
+    let stopped_id = register(&revoked, stopped_port);
+    register(&kept, control_port);
+
+    // A long poll with the token to be revoked, waiting at the head of the feed.
+    let head = world.get(&revoked, "/v1/feed").json()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = world.server.api.clone();
+    let waiting = {
+        let bearer = revoked.clone();
+        std::thread::spawn(move || {
+            let answer = call(
+                &api,
+                "GET",
+                &format!("/v1/feed?after={head}&wait=30"),
+                &[("Authorization", &bearer)],
+                b"",
+            );
+            (answer, Instant::now())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    common::spiegel(&[
+        "tokens",
+        "revoke",
+        &revoked_id,
+        "--data-dir",
+        p(&world.data),
+        "--by",
+        "alice",
+    ]);
+    let revoked_at = Instant::now();
+    let (answer, ended) = waiting.join().unwrap();
+    assert_eq!(
+        answer.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let took = ended.saturating_duration_since(revoked_at);
+    assert!(
+        took < Duration::from_secs(1),
+        "the long poll ended {took:?} after the revocation"
+    );
+
+    // A release for A: the control webhook receives it, the revoked token's does not.
+    let upload = world.upload(&bearer_a, &fs::read(&world.files[0]).unwrap(), &[]);
+    assert_eq!(upload.status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while control.received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the control webhook received nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Deliveries of one release go out together; give the stopped one the same chance.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        stopped.received.lock().unwrap().is_empty(),
+        "delivered after revocation"
+    );
+
+    // Disabled, shown so, and recorded.
+    let listed = world.get(&kept, "/v1/webhooks").json();
+    let hook = listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == stopped_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        hook["disabled"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{hook}"
+    );
+    let records = audit_records(&world.data);
+    assert!(records.iter().any(|r| r["action"] == "subscription"
+        && r["object"]
+            == format!("webhook.{stopped_id} disabled: token {revoked_id} revoked").as_str()));
+    let (code, said) = audit_verify(&world.data);
+    assert_eq!(code, 0, "{said}");
+}

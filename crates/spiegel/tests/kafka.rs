@@ -1046,3 +1046,75 @@ fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
     }
 }
+
+/// The API's audit log anchored on the checkpoint topic: a log cut short with its head
+/// rewritten, or deleted with its head, verifies nowhere but against the directory on the
+/// same disk; against the topic, `spiegel audit verify` names where it breaks.
+#[test]
+fn audit_checkpoints_on_kafka_find_a_log_cut_short_or_deleted() {
+    let world = World::new("audit", "200", "2026-H1");
+    let data = world.path("data-api");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", p(&data), "--by", "alice"]);
+        world
+            .command(&all)
+            .env("SPIEGEL_AUDIT_CHECKPOINTS", "kafka")
+            .env("SPIEGEL_AUDIT_CHECKPOINT_EVERY", "1")
+            .env("SPIEGEL_KAFKA_INSTANCE", "api-0")
+            .output()
+            .unwrap()
+    };
+    for agb in ["12345678", "23456789", "34567890"] {
+        let out = run(&["tokens", "create", "--provider", agb]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let verify = || {
+        let out = run(&["audit", "verify"]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = verify();
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("3 checkpoints in Kafka topic"), "{said}");
+    assert!(
+        !data.join("audit-checkpoints").exists(),
+        "nothing anchored on the API's own disk"
+    );
+    let log_path = data.join("audit-log.jsonl");
+    let head_path = data.join("audit-log.head");
+    let log = fs::read_to_string(&log_path).unwrap();
+    let head = fs::read_to_string(&head_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 4);
+
+    // Cut after record 2, the head rewritten to match.
+    let second: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    fs::write(&log_path, lines[..2].join("\n") + "\n").unwrap();
+    fs::write(
+        &head_path,
+        serde_json::json!({"seq": second["seq"], "hash": second["hash"]}).to_string(),
+    )
+    .unwrap();
+    let (code, said) = verify();
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("BROKEN at line 3:"), "{said}");
+    // Both files deleted.
+    fs::remove_file(&log_path).unwrap();
+    fs::remove_file(&head_path).unwrap();
+    let (code, said) = verify();
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("BROKEN at line 1:"), "{said}");
+
+    fs::write(&log_path, &log).unwrap();
+    fs::write(&head_path, &head).unwrap();
+    let (code, said) = verify();
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("4 checkpoints"), "{said}");
+}
