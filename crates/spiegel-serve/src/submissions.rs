@@ -682,9 +682,11 @@ impl<'a> InFlight<'a> {
             .uploads_in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Lazily: a claim built and dropped here would take this lock again (a deadlock) and
+        // release the claim of the upload in progress.
         claimed
             .insert(claim.clone())
-            .then_some(Self { app, claim })
+            .then(|| Self { app, claim })
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::server::{Answer, Server, call, get, peak_memory, send, serve_command};
+use common::server::{Answer, Server, call, get, peak_memory, send};
 use common::{generate, p, spiegel, token};
 
 /// Generated submissions of two providers for 2026-H1 and a server with no release yet.
@@ -327,9 +327,23 @@ fn behind_an_environment_proxy_a_webhook_to_a_loopback_name_reaches_nothing() {
     fs::write(data.join("webhooks.json"), subscription.to_string()).unwrap();
 
     let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
-    let mut command = serve_command(&reports, &data);
     // The production setting: public targets only.
-    command.args(["--webhook-targets", "public", "--webhook-first-retry-ms", "100"]);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spiegel"));
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--reports",
+        p(&reports),
+        "--data-dir",
+        p(&data),
+        "--webhook-targets",
+        "public",
+        "--webhook-first-retry-ms",
+        "100",
+    ]);
     for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"] {
         command.env(name, &proxy_url);
         command.env(name.to_ascii_lowercase(), &proxy_url);
