@@ -174,8 +174,7 @@ impl<'a> Validator<'a> {
         let code = kind.code();
         *self.totals.entry(code).or_default() += 1;
         let listed = self.listed.entry(code).or_default();
-        if *listed < self.config.max_listed_per_code && self.issues.len() < self.config.max_listed
-        {
+        if *listed < self.config.max_listed_per_code && self.issues.len() < self.config.max_listed {
             *listed += 1;
             self.issues.push(Issue { line, column, kind });
         } else {

@@ -21,9 +21,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use spiegel_publish::{FEED_PREFIX, FeedEvent, SharingRegistry, feed_object};
 
-use crate::{Action, Outcome, Principal};
 use crate::reports::{may_read, report_id};
 use crate::server::{App, Caller, error, unavailable};
+use crate::{Action, Outcome, Principal};
 
 /// The longest a feed request waits for a release.
 pub(crate) const MAX_WAIT_SECONDS: u64 = 30;

@@ -342,8 +342,7 @@ async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Nex
 /// browser only applies once it has parsed that far and which cannot forbid framing; the
 /// header covers the whole page, and `nosniff` keeps a JSON or Parquet answer from being run
 /// as something else.
-const PAGE_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; \
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'";
 
 async fn protect_pages(request: Request, next: Next) -> Response {

@@ -684,9 +684,7 @@ impl<'a> InFlight<'a> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Lazily: a claim built and dropped here would take this lock again (a deadlock) and
         // release the claim of the upload in progress.
-        claimed
-            .insert(claim.clone())
-            .then(|| Self { app, claim })
+        claimed.insert(claim.clone()).then(|| Self { app, claim })
     }
 }
 

@@ -184,7 +184,9 @@ impl Drop for TlsListener {
 
 impl TlsListener {
     /// The next handshaken connection; None once the accept loop has ended.
-    pub(crate) async fn next(&mut self) -> Option<(TlsStream<TcpStream>, Peer, OwnedSemaphorePermit)> {
+    pub(crate) async fn next(
+        &mut self,
+    ) -> Option<(TlsStream<TcpStream>, Peer, OwnedSemaphorePermit)> {
         self.connections.recv().await
     }
 }

@@ -643,7 +643,12 @@ pub(crate) async fn create(
 /// `GET /v1/webhooks`: the caller's subscriptions and how their delivery goes.
 pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
     // Every read is recorded; one that cannot be is not answered.
-    if !app.record(&principal, Action::Subscription, "webhooks", Outcome::Success) {
+    if !app.record(
+        &principal,
+        Action::Subscription,
+        "webhooks",
+        Outcome::Success,
+    ) {
         return unavailable();
     }
     let Ok(subscriptions) = app.webhooks.subscriptions.lock() else {
@@ -825,7 +830,13 @@ mod tests {
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["172.32.0.1", "198.20.0.1", "2001:200::1", "2003::1", "1.1.1.1"] {
+        for public in [
+            "172.32.0.1",
+            "198.20.0.1",
+            "2001:200::1",
+            "2003::1",
+            "1.1.1.1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }
@@ -870,7 +881,11 @@ mod tests {
                 delivered: 0,
                 failing: None,
             };
-            assert!(post(&webhooks, &subscription, "x.1", "{}".into()).await.is_err());
+            assert!(
+                post(&webhooks, &subscription, "x.1", "{}".into())
+                    .await
+                    .is_err()
+            );
         }
         assert!(proxy.accept().is_err(), "the proxy was never asked");
         assert!(target.accept().is_err(), "the target was never reached");

@@ -155,7 +155,9 @@ fn a_hundred_thousand_junk_rows_are_answered_422_with_a_bounded_receipt_and_memo
         "/v1/submissions?period=2026-H1",
         &[("Authorization", &bearer), ("Content-Type", "text/csv")],
         Some(junk.len() as u64),
-        junk.chunks(64 << 10).map(<[u8]>::to_vec).collect::<Vec<_>>(),
+        junk.chunks(64 << 10)
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>(),
     );
     assert_eq!(answer.status, 422);
     assert!(
@@ -244,7 +246,10 @@ fn two_hundred_half_request_lines_are_closed_within_the_header_timeout() {
         .map(|stream| closed_by(stream, deadline))
         .filter(|closed| !closed)
         .count();
-    assert_eq!(still_open, 0, "connections still open after the header timeout");
+    assert_eq!(
+        still_open, 0,
+        "connections still open after the header timeout"
+    );
     assert_eq!(world.get(&bearer, "/v1/reports").status, 200);
 }
 
@@ -373,7 +378,10 @@ fn behind_an_environment_proxy_a_webhook_to_a_loopback_name_reaches_nothing() {
     assert!(subscriber.accept().is_err(), "the subscriber was reached");
 
     // Registration refuses every reserved range, and URLs over 2,000 characters.
-    let bearer = format!("Bearer {}", token(&data, ["--gemeente", &gemeente], "setup"));
+    let bearer = format!(
+        "Bearer {}",
+        token(&data, ["--gemeente", &gemeente], "setup")
+    );
     let long = format!("https://gemeente.example.nl/{}", "a".repeat(2000));
     for url in [
         "https://[64:ff9b::a00:1]/hook",
@@ -432,10 +440,17 @@ fn a_header_only_csv_withdraws_the_period_only_when_the_upload_says_so() {
     assert_eq!(refused.status, 422);
     let refused = refused.json();
     assert_eq!(refused["error"], "withdrawal_not_confirmed");
-    assert!(refused["message"].as_str().unwrap().contains("withdraw=true"));
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("withdraw=true")
+    );
     // Nothing changed: the first submission is still the published one.
     assert_eq!(
-        world.get(&bearer, &format!("/v1/submissions/{first_id}")).json()["status"],
+        world
+            .get(&bearer, &format!("/v1/submissions/{first_id}"))
+            .json()["status"],
         "published"
     );
     assert_eq!(
@@ -449,7 +464,10 @@ fn a_header_only_csv_withdraws_the_period_only_when_the_upload_says_so() {
     assert_eq!(withdrawn.status, 202);
     let withdrawn = withdrawn.json();
     assert_eq!(withdrawn["withdrawn"], true);
-    assert_eq!(withdrawn["receipt"]["notices"][0]["code"], "EMPTY_SUBMISSION");
+    assert_eq!(
+        withdrawn["receipt"]["notices"][0]["code"],
+        "EMPTY_SUBMISSION"
+    );
     assert!(
         withdrawn["receipt"]["notices"][0]["message_en"]
             .as_str()
@@ -619,7 +637,9 @@ fn listings_the_feed_and_every_401_are_in_the_audit_log() {
     );
     assert_eq!(world.get("Bearer nonsense", "/v1/feed").status, 401);
     assert_eq!(
-        world.get("Bearer nonsense", "/v1/reports/national.2026-H1").status,
+        world
+            .get("Bearer nonsense", "/v1/reports/national.2026-H1")
+            .status,
         401
     );
 
@@ -634,8 +654,18 @@ fn listings_the_feed_and_every_401_are_in_the_audit_log() {
     };
     assert!(has("gemeente:GM0363", "report_read", "reports", "success"));
     assert!(has("gemeente:GM0363", "report_read", "feed", "success"));
-    assert!(has("gemeente:GM0363", "subscription", "webhooks", "success"));
-    assert!(has("system:anonymous", "report_read", "/v1/reports", "denied"));
+    assert!(has(
+        "gemeente:GM0363",
+        "subscription",
+        "webhooks",
+        "success"
+    ));
+    assert!(has(
+        "system:anonymous",
+        "report_read",
+        "/v1/reports",
+        "denied"
+    ));
     assert!(has("system:anonymous", "report_read", "/v1/feed", "denied"));
     assert!(has(
         "system:anonymous",
@@ -710,7 +740,11 @@ fn spiegel_validate_writes_the_same_bounded_receipt() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "rejected");
-    assert!(output.stdout.len() < 1 << 20, "{} bytes", output.stdout.len());
+    assert!(
+        output.stdout.len() < 1 << 20,
+        "{} bytes",
+        output.stdout.len()
+    );
     let receipt: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(receipt["issues"].as_array().unwrap().len() <= 1_000);
     let totals = receipt["issue_counts"].as_object().unwrap();
