@@ -33,9 +33,14 @@ pub struct IngestConfig {
     pub limits: Limits,
     /// A submission whose share of rejected rows reaches this fraction is rejected whole.
     pub max_rejected_share: f64,
-    /// How many issues of one code a receipt lists; further ones are counted only. Errors are
-    /// listed up to ten times this, so a provider sees every rejected row of a usable file.
+    /// How many issues of one code a receipt lists; further ones are counted only (the receipt
+    /// gives every code's total). A file of junk rows must not turn into a receipt, a response
+    /// and server memory many times its own size, and the first hundred of a code show the
+    /// provider what to fix.
     pub max_listed_per_code: usize,
+    /// How many issues a receipt lists in all, whatever their codes: with about fifty codes
+    /// the per-code bound alone would still allow a receipt of megabytes.
+    pub max_listed: usize,
     /// The code list of `reden_beeindiging`.
     pub reden_codelijst: RedenCodelijst,
 }
@@ -45,7 +50,8 @@ impl Default for IngestConfig {
         Self {
             limits: Limits::default(),
             max_rejected_share: 0.05,
-            max_listed_per_code: 10_000,
+            max_listed_per_code: 100,
+            max_listed: 1_000,
             reden_codelijst: RedenCodelijst::Bij,
         }
     }

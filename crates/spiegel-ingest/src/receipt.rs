@@ -53,8 +53,11 @@ pub struct Receipt {
     pub max_rejected_share: f64,
     /// Row findings, by line.
     pub issues: Vec<Issue>,
-    /// Findings counted but not listed, by code, once a code reached its listing limit.
+    /// Findings counted but not listed, by code, once a code (or the receipt) reached its
+    /// listing limit.
     pub unlisted: BTreeMap<&'static str, u64>,
+    /// Every row finding counted by code, listed or not.
+    pub issue_counts: BTreeMap<&'static str, u64>,
 }
 
 impl Receipt {

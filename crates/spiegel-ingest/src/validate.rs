@@ -65,6 +65,7 @@ pub(crate) struct Validator<'a> {
     issues: Vec<Issue>,
     listed: HashMap<&'static str, usize>,
     unlisted: BTreeMap<&'static str, u64>,
+    totals: BTreeMap<&'static str, u64>,
     /// Record key fingerprint to its position in `first_lines`. A 128-bit keyed fingerprint in
     /// place of the key keeps a 1M-row submission's map near 40 MB instead of 150; the chance
     /// of two different keys colliding among five million rows is below 1e-25.
@@ -154,6 +155,7 @@ impl<'a> Validator<'a> {
             issues: Vec::new(),
             listed: HashMap::new(),
             unlisted: BTreeMap::new(),
+            totals: BTreeMap::new(),
             keys: HashMap::default(),
             fingerprint: Default::default(),
             first_lines: Vec::new(),
@@ -166,14 +168,13 @@ impl<'a> Validator<'a> {
         self.policy.source_key.is_some()
     }
 
+    /// Counts a finding and lists it while its code and the receipt as a whole are within
+    /// their listing bounds, so the receipt's size is bounded whatever the file holds.
     fn note(&mut self, line: u64, column: Option<Column>, kind: IssueKind) {
         let code = kind.code();
-        let limit = match kind.severity() {
-            Severity::Error => self.config.max_listed_per_code.saturating_mul(10),
-            _ => self.config.max_listed_per_code,
-        };
+        *self.totals.entry(code).or_default() += 1;
         let listed = self.listed.entry(code).or_default();
-        if *listed < limit {
+        if *listed < self.config.max_listed_per_code && self.issues.len() < self.config.max_listed {
             *listed += 1;
             self.issues.push(Issue { line, column, kind });
         } else {
@@ -592,6 +593,7 @@ impl<'a> Validator<'a> {
             max_rejected_share: share,
             issues: self.issues,
             unlisted: self.unlisted,
+            issue_counts: self.totals,
         };
         let records = if status == Status::Accepted {
             self.records

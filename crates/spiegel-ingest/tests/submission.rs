@@ -335,3 +335,52 @@ fn file_names_carry_provider_period_and_format() {
         );
     }
 }
+
+#[test]
+fn a_file_of_junk_rows_gives_a_receipt_of_bounded_size_with_every_code_counted() {
+    use std::collections::BTreeMap;
+    // Every field wrong in its own way, so each row adds findings under many codes.
+    let junk = with(
+        base_row(),
+        &[
+            (Bsn, "12x"),
+            (Geboortedatum, "gisteren"),
+            (Geslacht, "Q"),
+            (Gemeentecode, "GM99999"),
+            (Verwijzer, "zz"),
+            (Hulpvorm, "zz"),
+            (GestartMetCrisis, "zz"),
+            (DatumAanvang, "nooit"),
+            (DatumEinde, "ooit"),
+            (RedenBeeindiging, "zz"),
+            (TevredenheidJeugdige, "11"),
+            (TevredenheidOuder, "0"),
+            (ZonderHulpVerderJeugdige, "zz"),
+            (ZonderHulpVerderOuder, "zz"),
+            (DatumAanmelding, "morgen"),
+            (GedeclareerdBedrag, "veel"),
+        ],
+    );
+    let rows = vec![junk; 20_000];
+    let receipt = validate_csv(&rows).receipt;
+    assert_eq!(receipt.status, Status::Rejected);
+    assert_eq!(receipt.counts.rejected, 20_000);
+
+    let mut listed: BTreeMap<&str, u64> = BTreeMap::new();
+    for issue in &receipt.issues {
+        *listed.entry(issue.kind.code()).or_default() += 1;
+    }
+    assert!(listed.len() > 5, "many codes: {listed:?}");
+    assert!(receipt.issues.len() <= 1_000, "{}", receipt.issues.len());
+    for (code, total) in &receipt.issue_counts {
+        let shown = listed.get(code).copied().unwrap_or_default();
+        assert!(shown <= 100, "{code}: {shown} listed");
+        let unlisted = receipt.unlisted.get(code).copied().unwrap_or_default();
+        assert_eq!(shown + unlisted, *total, "{code}");
+    }
+    // Every row's findings are counted, only a few are listed.
+    assert_eq!(receipt.issue_counts["GEMEENTE_FORMAT"], 20_000);
+    let json = serde_json::to_vec(&receipt).unwrap();
+    assert!(json.len() < 512 << 10, "receipt of {} bytes", json.len());
+    assert!(receipt.to_text().len() < 512 << 10);
+}

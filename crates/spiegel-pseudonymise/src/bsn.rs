@@ -103,6 +103,58 @@ impl Bsn {
     }
 }
 
+/// Whether free text holds a number that could be a BSN: nine digits that pass the 11-proef,
+/// written together (`123456782`) or in groups joined by one space, dot or dash
+/// (`1234 56 782`, `123.456.782`), as people write a BSN. Longer runs of digits (account and
+/// phone numbers) and eight-digit ones (dates) are not taken for one. Sentinels are not BSNs.
+pub fn mentions_bsn(text: &str) -> bool {
+    // Maximal digit runs; `joined` says the run follows the previous one after exactly one
+    // separator, so the two may be parts of one number.
+    let mut runs: Vec<(&str, bool)> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let joined = start >= 2
+            && matches!(bytes[start - 1], b' ' | b'.' | b'-')
+            && bytes[start - 2].is_ascii_digit();
+        runs.push((&text[start..i], joined));
+    }
+    for first in 0..runs.len() {
+        let mut digits = [b'0'; 9];
+        let mut filled = 0;
+        for (n, (run, joined)) in runs[first..].iter().enumerate() {
+            if n > 0 && !joined {
+                break;
+            }
+            if filled + run.len() > 9 {
+                break;
+            }
+            digits[filled..filled + run.len()].copy_from_slice(run.as_bytes());
+            filled += run.len();
+            if filled == 9 {
+                let known = std::str::from_utf8(&digits)
+                    .ok()
+                    .is_some_and(|d| matches!(Bsn::parse(d), Ok(ParsedBsn::Known { .. })));
+                digits.zeroize();
+                if known {
+                    return true;
+                }
+                break;
+            }
+        }
+        digits.zeroize();
+    }
+    false
+}
+
 impl fmt::Debug for Bsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Bsn(***)")
@@ -115,6 +167,31 @@ mod tests {
 
     fn known(s: &str) -> bool {
         matches!(Bsn::parse(s), Ok(ParsedBsn::Known { .. }))
+    }
+
+    #[test]
+    fn free_text_mentions_a_bsn_however_it_is_grouped() {
+        for text in [
+            "client 123456782 stopte",
+            "BSN: 1234 56 782.",
+            "bsn 123.456.782",
+            "(111-222-333)",
+            "in 2026 249566758",
+        ] {
+            assert!(mentions_bsn(text), "{text}");
+        }
+        for text in [
+            "geen nummer",
+            "123456789 faalt de 11-proef",
+            "1234567820 is te lang",
+            "12345678 is te kort",
+            "op 20260101 en 20260630",
+            "999999999",
+            "tel. 020 123 4567",
+            "42 van 120 trajecten, 35%",
+        ] {
+            assert!(!mentions_bsn(text), "{text}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod key;
 pub mod stage;
 mod token;
 
-pub use bsn::{Bsn, BsnError, ParsedBsn, Sentinel};
+pub use bsn::{Bsn, BsnError, ParsedBsn, Sentinel, mentions_bsn};
 pub use error::{Error, Result};
 pub use key::{KeyStage, SourceKey, TtpId, TtpKey};
 pub use token::{ClientToken, LinkKey, Pseudonym, Pseudonymiser, TokenError};

@@ -21,9 +21,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use spiegel_publish::{FEED_PREFIX, FeedEvent, SharingRegistry, feed_object};
 
-use crate::Principal;
 use crate::reports::{may_read, report_id};
-use crate::server::{App, Caller, Credential, error, not_found, unauthorised};
+use crate::server::{App, Caller, Credential, error, unauthorised, unavailable};
+use crate::{Action, Outcome, Principal};
 
 /// The longest a feed request waits for a release.
 pub(crate) const MAX_WAIT_SECONDS: u64 = 30;
@@ -172,7 +172,7 @@ pub(crate) async fn read(
 ) -> Response {
     if matches!(principal, Principal::Operator(_)) {
         // Operators receive no reports, so they have no feed.
-        return not_found();
+        return app.refuse(&principal, Action::ReportRead, "feed");
     }
     let Ok(Query(query)) = query else {
         return invalid_query();
@@ -199,6 +199,10 @@ pub(crate) async fn read(
             "this cursor was never handed out; start again without after / deze cursor is \
              nooit uitgegeven; begin opnieuw zonder after",
         );
+    }
+    // Every read is recorded; one that cannot be is not answered.
+    if !app.record(&principal, Action::ReportRead, "feed", Outcome::Success) {
+        return unavailable();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changed = app.feed.subscribe();

@@ -6,6 +6,7 @@
 
 mod audit;
 mod certificates;
+mod connections;
 mod error;
 mod feed;
 mod mirror;
@@ -28,6 +29,7 @@ pub use audit::{
 pub use certificates::{
     CLIENT_CERTIFICATES_FILE, CertificateInfo, CertificateRegistry, CertificateSubject, SubjectRef,
 };
+pub use connections::ConnectionLimits;
 pub use error::{Result, ServeError};
 pub use openapi::{API_ROUTES, openapi, to_yaml};
 pub use principal::Principal;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::StringRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,7 +65,7 @@ pub(crate) async fn annotate(
     State(app): State<Arc<App>>,
     Caller(principal): Caller,
     UrlPath((period, gemeente)): UrlPath<(String, String)>,
-    text: String,
+    text: Result<String, StringRejection>,
 ) -> Response {
     if !valid_mirror_path(&period, &gemeente) {
         return invalid_mirror_path(&app, &principal, Action::Annotation);
@@ -74,6 +75,40 @@ pub(crate) async fn annotate(
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
         return app.refuse(&principal, Action::Annotation, &object);
     };
+    let text = match text {
+        Ok(text) => text,
+        Err(rejection) => {
+            app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
+            // In the API's error format, not axum's plain text.
+            return if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "annotation_too_large",
+                    "the explanation is too long; keep it to a few paragraphs / de toelichting \
+                     is te lang; houd het bij een paar alinea's",
+                )
+            } else {
+                error(
+                    rejection.status(),
+                    "invalid_annotation",
+                    "send the explanation as UTF-8 text / stuur de toelichting als UTF-8-tekst",
+                )
+            };
+        }
+    };
+    if spiegel_pseudonymise::mentions_bsn(&text) {
+        // research/privacy.md C-11: a municipality reads the explanation; it may never
+        // identify a child. The number itself is not repeated.
+        app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "annotation_holds_bsn",
+            "the explanation contains a number that could be a BSN (nine digits that pass the \
+             11-proef); remove it, an explanation may never identify a child / de toelichting \
+             bevat een nummer dat een BSN kan zijn (negen cijfers die de 11-proef doorstaan); \
+             haal het weg, een toelichting mag nooit een jeugdige identificeren",
+        );
+    }
     let agb = &agb;
     let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
     let Ok(_guard) = app.annotations.lock() else {

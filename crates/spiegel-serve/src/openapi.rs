@@ -44,16 +44,19 @@ const PERIOD_PATTERN: &str = "^20[0-9]{2}-(H[12]|Q[1-4])$";
 /// The document.
 pub fn openapi() -> Value {
     let error = json!({"$ref": "#/components/responses/Error"});
+    // The retry window as the delivery code has it, so the document cannot drift from it.
+    let retry_hours = (crate::WebhookConfig::default().retry_for.as_secs() / 3600).to_string();
     let mut paths = serde_json::Map::new();
     for route in API_ROUTES {
         let operation = match *route {
             SUBMISSIONS_ROUTE => json!({"post": {
                 "operationId": "uploadSubmission",
                 "summary": "Upload the provider's complete submission for one period (SPEC §4)",
-                "description": "The body is streamed into validation: every limit (size, rows, record and field length, gzip expansion) is decided while it arrives. The same file again is answered with the same id and changes nothing. A later accepted submission for the same period replaces the earlier one. Only providers submit.",
+                "description": "The body is streamed into validation: every limit (size, rows, record and field length, gzip expansion) is decided while it arrives. The same file again (in the same format) is answered with the same id and changes nothing. A later accepted submission for the same period replaces the earlier one. A submission without rows withdraws the period only with withdraw=true (the answer then says withdrawn: true); without it an empty file is refused with 422 withdrawal_not_confirmed. Receipts list at most 100 findings per code and 1,000 in all; issue_counts gives every code's total. Only providers submit.",
                 "parameters": [
                     {"name": "period", "in": "query", "required": true, "description": "2026-H1, 2026-H2 or a quarter such as 2026-Q3", "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
-                    {"name": "Idempotency-Key", "in": "header", "required": false, "description": "Ties a retry to its first attempt; reusing it for another file is refused", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}},
+                    {"name": "withdraw", "in": "query", "required": false, "description": "true confirms that a submission without rows withdraws everything delivered for the period", "schema": {"type": "boolean"}},
+                    {"name": "Idempotency-Key", "in": "header", "required": false, "description": "Ties a retry to its first attempt; reusing it for another file is refused, and so is a second upload with the key while the first is in progress (409)", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}},
                     {"name": "Content-Encoding", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 8, "enum": ["gzip", "identity"]}}
                 ],
                 "requestBody": {"required": true, "content": {
@@ -66,9 +69,10 @@ pub fn openapi() -> Value {
                     "400": error,
                     "401": error,
                     "404": error,
+                    "409": error,
                     "413": error,
                     "415": error,
-                    "422": {"description": "Rejected by validation (the receipt says why), or an Idempotency-Key reused for another file", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Submission"}, {"$ref": "#/components/schemas/Error"}]}}}},
+                    "422": {"description": "Rejected by validation (the receipt says why), an Idempotency-Key reused for another file, or an empty submission without withdraw=true", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Submission"}, {"$ref": "#/components/schemas/Error"}]}}}},
                     "503": error,
                 }
             }}),
@@ -97,13 +101,14 @@ pub fn openapi() -> Value {
                     "400": error,
                     "401": error,
                     "404": {"description": "A cursor never handed out, or a caller without a feed (an operator)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "503": error,
                 }
             }}),
             WEBHOOKS_ROUTE => json!({
                 "post": {
                     "operationId": "createWebhook",
                     "summary": "Receive every feed entry at a URL, signed (HMAC-SHA256 over timestamp and body)",
-                    "description": "The answer shows the subscription's secret once. Each POST carries Spiegel-Delivery (the entry's id, for deduplication) and Spiegel-Signature: t=UNIX,v1=HEX with HEX = HMAC-SHA256(secret, t + '.' + body). Failed deliveries are retried with back-off for at least 24 hours.",
+                    "description": format!("The answer shows the subscription's secret once. Each POST carries Spiegel-Delivery (the entry's id, for deduplication) and Spiegel-Signature: t=UNIX,v1=HEX with HEX = HMAC-SHA256(secret, t + '.' + body). Failed deliveries are retried with back-off for {retry_hours} hours."),
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookRequest"}}}},
                     "responses": {
                         "201": {"description": "Registered", "headers": {"Location": {"description": "The subscription", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Webhook"}}}, "links": {"DeleteWebhook": {"operationId": "deleteWebhook", "parameters": {"id": "$response.body#/id"}}}},
@@ -142,6 +147,7 @@ pub fn openapi() -> Value {
                 "responses": {
                     "200": {"description": "The readable reports", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReportList"}}}},
                     "401": error,
+                    "503": error,
                 }
             }}),
             REPORT_ROUTE => json!({"get": {
@@ -262,7 +268,8 @@ pub fn openapi() -> Value {
                     "format": {"type": "string", "enum": ["csv", "jsonl", "parquet"]},
                     "sha256": {"type": "string", "description": "SHA-256 of the (decompressed) file"},
                     "received": {"type": "string"},
-                    "receipt": {"type": "object", "description": "Row counts and every finding by line and column, in Dutch and English"}
+                    "withdrawn": {"type": "boolean", "description": "An accepted submission without rows, which withdrew the period"},
+                    "receipt": {"type": "object", "description": "Row counts, the findings by line and column in Dutch and English (at most 100 per code, 1,000 in all) and every code's total"}
                 }},
                 "Feed": {"type": "object", "required": ["entries", "cursor"], "properties": {
                     "entries": {"type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}},
@@ -455,6 +462,30 @@ mod tests {
             }
         }
         assert!(checked >= 10, "{checked}");
+    }
+
+    #[test]
+    fn readme_and_document_give_the_retry_window_the_delivery_code_has() {
+        let hours = crate::WebhookConfig::default().retry_for.as_secs() / 3600;
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            readme.contains(&format!("jitter for {hours} hours")),
+            "README.md does not say {hours} hours"
+        );
+        let document = openapi().to_string();
+        assert!(
+            document.contains(&format!("back-off for {hours} hours")),
+            "the OpenAPI document does not say {hours} hours"
+        );
+        for other in ["24 hours", "at least"] {
+            assert!(
+                !document.contains(&format!("back-off for {other}")),
+                "{other}"
+            );
+        }
     }
 
     #[test]

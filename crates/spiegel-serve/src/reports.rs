@@ -78,6 +78,10 @@ struct Listed<'a> {
 }
 
 pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+    // Every read is recorded; one that cannot be is not answered.
+    if !app.record(&principal, Action::ReportRead, "reports", Outcome::Success) {
+        return unavailable();
+    }
     let manifest = app.manifest().await;
     let sharing = app.sharing_now();
     let files: Vec<Listed<'_>> = manifest

@@ -19,6 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_publish::{MANIFEST, Manifest, SharingRegistry};
 
 use crate::certificates::{CertificateRegistry, CertificateSubject};
+use crate::connections::{ConnectionLimits, Incoming};
 use crate::feed::Feed;
 use crate::stamp::Stamped;
 use crate::submissions::Intake;
@@ -54,6 +55,8 @@ pub struct ServeConfig {
     /// How often the token store and the certificate registry are looked at for revocations
     /// (which end the revoked credential's long polls and webhooks).
     pub credentials_poll: Duration,
+    /// Deadlines for slow clients and the most connections at once, on each listener.
+    pub connections: ConnectionLimits,
 }
 
 impl ServeConfig {
@@ -70,6 +73,7 @@ impl ServeConfig {
             audit: None,
             audit_checkpoint_interval: Duration::from_secs(60),
             credentials_poll: Duration::from_millis(200),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct App {
     pub(crate) sharing: Mutex<()>,
     /// Uploads go here; `None` on a server that only serves reports.
     pub(crate) intake: Option<Intake>,
+    /// The (provider, Idempotency-Key) pairs of uploads in progress.
+    pub(crate) uploads_in_flight: Mutex<std::collections::HashSet<(String, String)>>,
     pub(crate) feed: Feed,
     pub(crate) webhooks: Webhooks,
     /// The token store, read again whenever `spiegel tokens` changed it.
@@ -137,6 +143,7 @@ impl App {
             annotations: Mutex::new(()),
             sharing: Mutex::new(()),
             intake,
+            uploads_in_flight: Mutex::default(),
             feed: Feed::default(),
             webhooks,
             tokens: Stamped::new(config.data_dir.join(crate::TOKENS_FILE)),
@@ -242,6 +249,24 @@ impl App {
         }
     }
 
+    /// Records a request refused for want of valid credentials. There is no principal to name,
+    /// so the actor is `system:anonymous`; the object is the route as declared.
+    pub(crate) fn record_unauthenticated(&self, route: &str) {
+        let entry = Entry {
+            actor: Actor::System("anonymous"),
+            on_behalf_of: None,
+            // A route the API does not have reads like a report lookup.
+            action: action_of(route).unwrap_or(Action::ReportRead),
+            object: route.to_owned(),
+            outcome: Outcome::Denied,
+        };
+        if let Err(e) = self.audit.append(entry, &crate::now()) {
+            // The answer is a refusal either way; nothing changed that went unrecorded.
+            self.metrics.audit_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "the audit log cannot be written");
+        }
+    }
+
     /// Not this caller's resource: recorded as denied, answered as if it did not exist.
     pub(crate) fn refuse(&self, principal: &Principal, action: Action, object: &str) -> Response {
         self.record(principal, action, object, Outcome::Denied);
@@ -251,7 +276,9 @@ impl App {
 
 /// The bearer token an `Authorization` header presents.
 fn bearer(value: &header::HeaderValue) -> Option<&str> {
-    value.to_str().ok()?.strip_prefix("Bearer ")
+    // RFC 7235 §2.1: the scheme is case-insensitive (`bearer`, `BEARER`).
+    let (scheme, presented) = value.to_str().ok()?.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(presented)
 }
 
 /// The credentials a request presented, by which it can be checked again later: the id of
@@ -302,9 +329,18 @@ impl FromRequestParts<Arc<App>> for Caller {
             .extensions
             .get::<ConnectInfo<Peer>>()
             .and_then(|peer| peer.0.certificate.clone());
-        app.authenticate(&parts.headers, certificate.as_deref())
-            .map(Caller)
-            .ok_or_else(unauthorised)
+        match app.authenticate(&parts.headers, certificate.as_deref()) {
+            Some(principal) => Ok(Caller(principal)),
+            None => {
+                // Named by the route as declared, never by the caller's path or credentials.
+                let route = parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", |m| m.as_str());
+                app.record_unauthenticated(route);
+                Err(unauthorised())
+            }
+        }
     }
 }
 
@@ -334,6 +370,7 @@ pub fn api(app: Arc<App>) -> Router {
         )
         .route(routes::WEBHOOK_ROUTE, delete(crate::webhooks::remove))
         .fallback(|| async { not_found() })
+        .layer(axum::middleware::from_fn(protect_pages))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             bound_target,
@@ -437,6 +474,33 @@ pub(crate) fn invalid_parameter(name: &str, rule: &str) -> Response {
         "invalid_parameter",
         &format!("{name}: {rule} / {name}: zie de OpenAPI-beschrijving ({rule})"),
     )
+}
+
+/// What a browser may do with an answer. Pages carry the same policy in a meta tag, which a
+/// browser only applies once it has parsed that far and which cannot forbid framing; the
+/// header covers the whole page, and `nosniff` keeps a JSON or Parquet answer from being run
+/// as something else.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
+async fn protect_pages(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(PAGE_POLICY),
+        );
+    }
+    response
 }
 
 /// An error answer: a code for programs and a message, in Dutch and English, for the person
@@ -631,40 +695,44 @@ pub fn run(
                 let _ = receiver.recv().await;
             }
         };
-        let api_router = api(Arc::clone(&app)).into_make_service_with_connect_info::<Peer>();
+        let limits = app.config.connections;
+        let slots = || Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+        let api_slots = slots();
         // Unusable TLS files stop the start, before anyone is told the server listens.
-        let api_server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match app.config.tls.clone() {
-                None => Box::pin(
-                    axum::serve(api_listener, api_router)
-                        .with_graceful_shutdown(stopped(&stop))
-                        .into_future(),
-                ),
-                Some(tls) => {
-                    let failed_handshakes = Arc::clone(&app.metrics.failed_handshakes);
-                    Box::pin(
-                        axum::serve(
-                            TlsListener::new(api_listener, tls, failed_handshakes)?,
-                            api_router,
-                        )
-                        .with_graceful_shutdown(stopped(&stop))
-                        .into_future(),
-                    )
-                }
-            };
+        let api_incoming = match app.config.tls.clone() {
+            None => Incoming::Plain(api_listener),
+            Some(tls) => Incoming::Tls(TlsListener::new(
+                api_listener,
+                tls,
+                Arc::clone(&app.metrics.failed_handshakes),
+                Arc::clone(&api_slots),
+            )?),
+        };
+        let api_server = crate::connections::serve(
+            api_incoming,
+            api(Arc::clone(&app)),
+            limits,
+            api_slots,
+            stopped(&stop),
+        );
         bound(api_address, admin_listener.local_addr()?);
         let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
         let anchor = tokio::spawn(anchor_audit_log(Arc::clone(&app)));
         let credentials = tokio::spawn(watch_credentials(Arc::clone(&app)));
         crate::webhooks::start_deliveries(&app);
-        let admin_server = axum::serve(admin_listener, admin(Arc::clone(&app)))
-            .with_graceful_shutdown(stopped(&stop));
+        let admin_server = crate::connections::serve(
+            Incoming::Plain(admin_listener),
+            admin(Arc::clone(&app)),
+            limits,
+            slots(),
+            stopped(&stop),
+        );
         let signal = async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the requests in flight");
             let _ = stop.send(());
         };
-        let (api_result, admin_result, ()) = tokio::join!(api_server, admin_server, signal);
+        tokio::join!(api_server, admin_server, signal);
         feed.abort();
         anchor.abort();
         credentials.abort();
@@ -672,8 +740,6 @@ pub fn run(
         if let Err(e) = app.audit.checkpoint() {
             tracing::error!(error = %e, "the audit log's last records could not be anchored");
         }
-        api_result?;
-        admin_result?;
         Ok(())
     })
 }

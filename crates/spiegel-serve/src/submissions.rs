@@ -4,10 +4,16 @@
 //! file, BSNs and all, is never written anywhere. `GET /v1/submissions/{id}` answers its
 //! status and receipt.
 //!
-//! A submission's id follows from the provider, the period and the SHA-256 of the file's
-//! (decompressed) content, so sending the same file again is answered with the same id and
-//! changes nothing; an `Idempotency-Key` additionally ties a client's retry to its first
-//! attempt and refuses the key's reuse for a different file.
+//! A submission's id follows from the provider, the period, the format and the SHA-256 of the
+//! file's (decompressed) content, so sending the same file again is answered with the same id
+//! and changes nothing, while the same bytes sent as another format are another submission; an
+//! `Idempotency-Key` additionally ties a client's retry to its first attempt and refuses the
+//! key's reuse for a different file, or while an upload with that key is still in progress
+//! (409: one key, one upload at a time).
+//!
+//! A submission without rows withdraws the provider's period (SPEC §4). Over the API that
+//! only happens when the upload says so with `?withdraw=true`; without it an empty file is
+//! refused, since a header-only export is more often a mistake than a withdrawal.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -68,13 +74,18 @@ struct SubmissionRecord {
     /// `accepted` or `rejected`, as validation decided.
     validation: String,
     receipt: serde_json::Value,
+    /// An accepted submission without rows, which withdrew the period.
+    #[serde(default)]
+    withdrawn: bool,
 }
 
-/// The id of a submission: the same provider, period and content always give the same id.
-fn submission_id(provider: &Agb, period: &Period, sha256: &str) -> String {
+/// The id of a submission: the same provider, period, format and content always give the
+/// same id. The format is part of it because the same bytes read as CSV or as JSON Lines are
+/// different submissions, one of which may be accepted and the other rejected.
+fn submission_id(provider: &Agb, period: &Period, format: Format, sha256: &str) -> String {
     let digest = ring::digest::digest(
         &ring::digest::SHA256,
-        format!("{provider}\n{period}\n{sha256}").as_bytes(),
+        format!("{provider}\n{period}\n{format}\n{sha256}").as_bytes(),
     );
     hex::encode(&digest.as_ref()[..16])
 }
@@ -240,9 +251,19 @@ pub(crate) async fn upload(
         );
         error(status, code, message)
     };
-    let period = query
-        .ok()
-        .and_then(|Query(q)| q.get("period").and_then(|p| Period::from_str(p).ok()));
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let period = query.get("period").and_then(|p| Period::from_str(p).ok());
+    let withdraw = match query.get("withdraw").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "invalid_withdraw",
+                "withdraw is true or false / withdraw is true of false",
+            );
+        }
+    };
     let Some(period) = period else {
         return reject(
             StatusCode::BAD_REQUEST,
@@ -277,6 +298,24 @@ pub(crate) async fn upload(
     };
     let Ok(provider) = Agb::from_str(agb) else {
         return unavailable();
+    };
+    // Held until this upload is answered: a second upload with the same key meanwhile would
+    // be decided without knowing how the first ends.
+    let _in_flight = match &idempotency {
+        None => None,
+        Some(key) => match InFlight::claim(&app, agb, key) {
+            Some(claim) => Some(claim),
+            None => {
+                return reject(
+                    StatusCode::CONFLICT,
+                    "idempotency_key_in_use",
+                    "an upload with this Idempotency-Key is still in progress; wait for its \
+                     answer, then retry to get the same answer / er loopt nog een upload met \
+                     deze Idempotency-Key; wacht op het antwoord en probeer het dan opnieuw \
+                     voor hetzelfde antwoord",
+                );
+            }
+        },
     };
     let max_bytes = intake.stage.config().limits.max_bytes;
     let declared = headers
@@ -354,7 +393,25 @@ pub(crate) async fn upload(
         return (status, axum::Json(body)).into_response();
     }
 
-    let id = submission_id(&meta.provider, &meta.period, &streamed.sha256);
+    let withdrawal = ingested.receipt.accepted() && ingested.receipt.counts.rows == 0;
+    if withdrawal && !withdraw {
+        app.record(
+            &principal,
+            Action::SubmissionUpload,
+            &format!("submission.{agb}"),
+            Outcome::Rejected,
+        );
+        let body = serde_json::json!({
+            "error": "withdrawal_not_confirmed",
+            "message": "the submission holds no rows, which would withdraw everything delivered \
+                        for this period; to do that, send it again with ?withdraw=true / de \
+                        aanlevering bevat geen regels en zou alles wat voor deze periode is \
+                        geleverd intrekken; stuur hem daarvoor opnieuw met ?withdraw=true",
+            "receipt": receipt,
+        });
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
+    }
+    let id = submission_id(&meta.provider, &meta.period, format, &streamed.sha256);
     let registry = Registry::new(&app.config.data_dir);
     if let Some(key) = &idempotency {
         match registry.idempotency(agb, key) {
@@ -385,6 +442,7 @@ pub(crate) async fn upload(
         received: crate::now(),
         validation: if accepted { "accepted" } else { "rejected" }.to_owned(),
         receipt,
+        withdrawn: withdrawal,
     };
     let outcome = if accepted {
         Outcome::Success
@@ -619,8 +677,40 @@ async fn status_body(app: &App, record: &SubmissionRecord) -> serde_json::Value 
         "format": record.format,
         "sha256": record.sha256,
         "received": record.received,
+        "withdrawn": record.withdrawn,
         "receipt": record.receipt,
     })
+}
+
+/// An upload in progress under an Idempotency-Key; the claim ends when it is dropped.
+struct InFlight<'a> {
+    app: &'a App,
+    claim: (String, String),
+}
+
+impl<'a> InFlight<'a> {
+    /// The claim on `key` of `provider`; None while another upload holds it.
+    fn claim(app: &'a App, provider: &str, key: &str) -> Option<Self> {
+        let claim = (provider.to_owned(), key.to_owned());
+        // A poisoned set only means a panic elsewhere; the set itself is still sound.
+        let mut claimed = app
+            .uploads_in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Lazily: a claim built and dropped here would take this lock again (a deadlock) and
+        // release the claim of the upload in progress.
+        claimed.insert(claim.clone()).then(|| Self { app, claim })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.app
+            .uploads_in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.claim);
+    }
 }
 
 /// The submission records and idempotency keys in the data directory.
@@ -733,10 +823,11 @@ mod tests {
         let agb: Agb = "12345678".parse().unwrap();
         let h1: Period = "2026-H1".parse().unwrap();
         let h2: Period = "2026-H2".parse().unwrap();
-        let a = submission_id(&agb, &h1, "ab");
-        assert_eq!(a, submission_id(&agb, &h1, "ab"));
-        assert_ne!(a, submission_id(&agb, &h2, "ab"));
-        assert_ne!(a, submission_id(&agb, &h1, "ac"));
+        let a = submission_id(&agb, &h1, Format::Csv, "ab");
+        assert_eq!(a, submission_id(&agb, &h1, Format::Csv, "ab"));
+        assert_ne!(a, submission_id(&agb, &h2, Format::Csv, "ab"));
+        assert_ne!(a, submission_id(&agb, &h1, Format::Csv, "ac"));
+        assert_ne!(a, submission_id(&agb, &h1, Format::Jsonl, "ab"));
         assert_eq!(a.len(), 32);
         let registry = Registry::new(Path::new("/x"));
         assert!(registry.path(&a).is_some());

@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -107,38 +106,30 @@ pub(crate) struct Peer {
     pub(crate) certificate: Option<Arc<CertificateSubject>>,
 }
 
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(_: IncomingStream<'_, TcpListener>) -> Self {
-        Self { certificate: None }
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
 /// A listener that hands the server connections whose TLS handshake has finished.
 #[derive(Debug)]
 pub(crate) struct TlsListener {
-    local: Peer,
-    connections: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
+    connections: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, Peer, OwnedSemaphorePermit)>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener`; `failed_handshakes` counts the handshakes that failed
-    /// or timed out.
+    /// Starts accepting on `listener`, each connection once it holds one of `slots` (so a
+    /// flood of stalled handshakes is bounded like any other connections); `failed_handshakes`
+    /// counts the handshakes that failed or timed out.
     pub(crate) fn new(
         listener: TcpListener,
         config: TlsConfig,
         failed_handshakes: Arc<AtomicU64>,
+        slots: Arc<Semaphore>,
     ) -> Result<Self> {
         let mut current = Current::load(config)?;
         let (sender, connections) = tokio::sync::mpsc::channel(ACCEPTED_BACKLOG);
         let acceptor = tokio::spawn(async move {
             loop {
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
                 let (tcp, address) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -174,12 +165,11 @@ impl TlsListener {
                         .and_then(|der| CertificateSubject::of_certificate(der).ok())
                         .map(Arc::new);
                     // A closed receiver means the server stopped; the connection just ends.
-                    let _ = sender.send((stream, Peer { certificate })).await;
+                    let _ = sender.send((stream, Peer { certificate }, permit)).await;
                 });
             }
         });
         Ok(Self {
-            local: Peer { certificate: None },
             connections,
             acceptor,
         })
@@ -192,22 +182,12 @@ impl Drop for TlsListener {
     }
 }
 
-impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.connections.recv().await {
-            Some(connection) => connection,
-            // The accept loop only ends when this listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Unused by the server; the bound address is taken from the TCP listener before it is
-    /// wrapped.
-    fn local_addr(&self) -> std::io::Result<Peer> {
-        Ok(self.local.clone())
+impl TlsListener {
+    /// The next handshaken connection; None once the accept loop has ended.
+    pub(crate) async fn next(
+        &mut self,
+    ) -> Option<(TlsStream<TcpStream>, Peer, OwnedSemaphorePermit)> {
+        self.connections.recv().await
     }
 }
 

@@ -60,6 +60,11 @@ pub struct WebhookConfig {
     pub retry_for: Duration,
     /// How long one attempt may take.
     pub timeout: Duration,
+    /// The HTTP(S) proxy deliveries go through, set by the operator for webhooks alone; None
+    /// (the default) connects directly, whatever `HTTPS_PROXY` or `HTTP_PROXY` say: a proxy
+    /// resolves the target itself, out of reach of the public-address check made when the
+    /// connection is made.
+    pub proxy: Option<String>,
 }
 
 impl Default for WebhookConfig {
@@ -70,9 +75,13 @@ impl Default for WebhookConfig {
             max_backoff: Duration::from_secs(3600),
             retry_for: Duration::from_secs(48 * 3600),
             timeout: Duration::from_secs(10),
+            proxy: None,
         }
     }
 }
+
+/// The most characters of a webhook URL, as the OpenAPI document says.
+pub(crate) const MAX_URL_LENGTH: usize = 2000;
 
 /// One subscription as stored.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -192,9 +201,25 @@ impl Webhooks {
             // A redirect could lead anywhere, a private address included.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("spiegel-webhooks/", env!("CARGO_PKG_VERSION")));
-        if config.targets == WebhookTargets::Public {
-            client = client.dns_resolver(Arc::new(PublicAddressesOnly));
-        }
+        client = match &config.proxy {
+            // The environment's proxy settings are for the process's other traffic.
+            None => {
+                if config.targets == WebhookTargets::Public {
+                    client = client.dns_resolver(Arc::new(PublicAddressesOnly));
+                }
+                client.no_proxy()
+            }
+            // The resolver would check the proxy's address, which is usually private; the
+            // target is checked before each request instead (`post`).
+            // Without the URL in the error: it may hold the proxy's credentials.
+            Some(proxy) => client.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| {
+                ServeError::Io(std::io::Error::other(format!(
+                    "the webhook proxy is not a usable URL: {} / de webhook-proxy is geen \
+                     bruikbare URL",
+                    e.without_url()
+                )))
+            })?),
+        };
         let client = client
             .build()
             .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
@@ -251,6 +276,12 @@ impl Webhooks {
 
     /// Whether `url` may be registered; the reason, in Dutch and English, when not.
     fn check_url(&self, url: &str) -> std::result::Result<(), String> {
+        if url.chars().count() > MAX_URL_LENGTH {
+            return Err(format!(
+                "a URL is at most {MAX_URL_LENGTH} characters / een URL is hoogstens \
+                 {MAX_URL_LENGTH} tekens"
+            ));
+        }
         let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL / geen URL".to_owned())?;
         let host = parsed.host_str().unwrap_or_default();
         let ip = host
@@ -292,37 +323,101 @@ impl Webhooks {
     }
 }
 
-/// Whether an address is on the public internet: not loopback, private, link-local, shared
-/// (CGNAT), unique-local, unspecified, broadcast, multicast or documentation space, and not an
-/// IPv4-mapped IPv6 form of one of those. A tenant's webhook must never reach the TTP's own
-/// network (SSRF).
+/// Whether an address is on the public internet. A tenant's webhook must never reach the
+/// TTP's own network (SSRF), so every range that the IANA special-purpose address registries
+/// do not mark globally reachable is refused, and so are the ranges that embed or translate
+/// to an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible), whose IPv4 end could be
+/// anything. Sources, as of 2025:
+/// <https://www.iana.org/assignments/iana-ipv4-special-registry/> and
+/// <https://www.iana.org/assignments/iana-ipv6-special-registry/>; IPv6 outside 2000::/3
+/// is not global unicast (RFC 4291 §2.4) and is refused whole.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+            let address = u32::from(v4);
+            !RESERVED_V4
+                .iter()
+                .any(|&(network, length)| in_prefix_v4(address, network, length))
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_public(IpAddr::V4(v4)),
             None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
-                    || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                let address = u128::from(v6);
+                in_prefix_v6(address, 0x2000 << 112, 3)
+                    && !RESERVED_V6
+                        .iter()
+                        .any(|&(network, length)| in_prefix_v6(address, network, length))
             }
         },
     }
+}
+
+/// IPv4 ranges that are not globally reachable unicast (IANA IPv4 special-purpose registry,
+/// plus multicast, RFC 5771).
+const RESERVED_V4: &[(u32, u32)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8 "this network" (RFC 791)
+    (0x0a00_0000, 8),  // 10.0.0.0/8 private (RFC 1918)
+    (0x6440_0000, 10), // 100.64.0.0/10 shared address space, CGNAT (RFC 6598)
+    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback (RFC 1122)
+    (0xa9fe_0000, 16), // 169.254.0.0/16 link-local (RFC 3927)
+    (0xac10_0000, 12), // 172.16.0.0/12 private (RFC 1918)
+    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments (RFC 6890)
+    (0xc000_0200, 24), // 192.0.2.0/24 documentation, TEST-NET-1 (RFC 5737)
+    (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast, deprecated (RFC 7526)
+    (0xc0a8_0000, 16), // 192.168.0.0/16 private (RFC 1918)
+    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking (RFC 2544)
+    (0xc633_6400, 24), // 198.51.100.0/24 documentation, TEST-NET-2 (RFC 5737)
+    (0xcb00_7100, 24), // 203.0.113.0/24 documentation, TEST-NET-3 (RFC 5737)
+    (0xe000_0000, 4),  // 224.0.0.0/4 multicast (RFC 5771)
+    (0xf000_0000, 4),  // 240.0.0.0/4 reserved, with 255.255.255.255 broadcast (RFC 1112)
+];
+
+/// IPv6 ranges inside 2000::/3 that are not globally reachable unicast (IANA IPv6
+/// special-purpose registry); everything outside 2000::/3 — ::/128, ::1, ::/96
+/// IPv4-compatible, 64:ff9b::/96 and 64:ff9b:1::/48 NAT64, 100::/64 discard, 5f00::/16 SRv6,
+/// fc00::/7 unique-local, fe80::/10 link-local, fec0::/10 site-local, ff00::/8 multicast —
+/// is refused before this list is consulted.
+const RESERVED_V6: &[(u128, u32)] = &[
+    // 2001::/23 IETF protocol assignments, Teredo 2001::/32 included (RFC 2928, RFC 4380).
+    (0x2001_0000 << 96, 23),
+    // 2001:db8::/32 documentation (RFC 3849).
+    (0x2001_0db8 << 96, 32),
+    // 2002::/16 6to4 (RFC 3056).
+    (0x2002 << 112, 16),
+    // 3fff::/20 documentation (RFC 9637).
+    (0x3fff << 112, 20),
+];
+
+fn in_prefix_v4(address: u32, network: u32, length: u32) -> bool {
+    let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
+    address & mask == network & mask
+}
+
+fn in_prefix_v6(address: u128, network: u128, length: u32) -> bool {
+    let mask = u128::MAX.checked_shl(128 - length).unwrap_or(0);
+    address & mask == network & mask
+}
+
+/// Whether every address `host` resolves to is public: what a delivery through a proxy is
+/// checked against before the proxy is asked to connect (it resolves the name again itself,
+/// so a name with any private address is refused outright).
+async fn resolves_publicly(host: &str) -> std::result::Result<(), String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return if is_public(ip) {
+            Ok(())
+        } else {
+            Err("the target is not a public address".into())
+        };
+    }
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, 0))
+        .await
+        .map_err(|e| e.to_string())?
+        .collect();
+    if addresses.is_empty() || addresses.iter().any(|a| !is_public(a.ip())) {
+        return Err(format!("{bare} has an address that is not public"));
+    }
+    Ok(())
 }
 
 /// The resolver of production webhook deliveries: a host name is connected to only at its
@@ -483,6 +578,10 @@ async fn post(
     delivery: &str,
     body: String,
 ) -> std::result::Result<(), String> {
+    if webhooks.config.proxy.is_some() && webhooks.config.targets == WebhookTargets::Public {
+        let url = reqwest::Url::parse(&subscription.url).map_err(|e| e.to_string())?;
+        resolves_publicly(url.host_str().unwrap_or_default()).await?;
+    }
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -656,6 +755,15 @@ pub(crate) async fn create(
 
 /// `GET /v1/webhooks`: the caller's subscriptions and how their delivery goes.
 pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+    // Every read is recorded; one that cannot be is not answered.
+    if !app.record(
+        &principal,
+        Action::Subscription,
+        "webhooks",
+        Outcome::Success,
+    ) {
+        return unavailable();
+    }
     let Ok(subscriptions) = app.webhooks.subscriptions.lock() else {
         return unavailable();
     };
@@ -783,6 +891,14 @@ mod tests {
             "https://[::ffff:10.0.0.1]/hook",
             "https://[fd00::1]/hook",
             "https://[fe80::1]/hook",
+            "https://[64:ff9b::a00:1]/hook",
+            "https://[::127.0.0.1]/hook",
+            "https://[2002:a00:1::1]/hook",
+            "https://[fec0::1]/hook",
+            "https://198.18.0.1/hook",
+            "https://192.0.0.8/hook",
+            "https://240.0.0.1/hook",
+            "https://2130706433/hook",
             "https://user:pw@gemeente.example.nl/hook",
             "not a url",
         ] {
@@ -818,9 +934,91 @@ mod tests {
             "ff02::1",
             "2001:db8::1",
             "::ffff:192.168.1.1",
+            // The reserved ranges issue 26 found accepted, and the rest of the registries.
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "::7f00:1",
+            "::a00:1",
+            "2002:7f00:1::1",
+            "fec0::1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.0.170",
+            "240.0.0.1",
+            "255.255.255.255",
+            "100::1",
+            "2001::1",
+            "2001:1ff:ffff::1",
+            "3fff::1",
+            "5f00::1",
+            "192.88.99.1",
+            "198.51.100.1",
+            "203.0.113.9",
+            "172.31.255.255",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
+        for public in [
+            "172.32.0.1",
+            "198.20.0.1",
+            "2001:200::1",
+            "2003::1",
+            "1.1.1.1",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_is_at_most_2000_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = Webhooks::open(dir.path(), WebhookConfig::default()).unwrap();
+        let base = "https://gemeente.example.nl/";
+        let fits = format!("{base}{}", "a".repeat(MAX_URL_LENGTH - base.len()));
+        assert!(public.check_url(&fits).is_ok());
+        let over = format!("{fits}a");
+        let why = public.check_url(&over).unwrap_err();
+        assert!(why.contains("2000"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn through_an_explicit_proxy_a_private_target_is_refused_before_the_proxy_is_asked() {
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        proxy.set_nonblocking(true).unwrap();
+        let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = WebhookConfig {
+            proxy: Some(format!("http://{}", proxy.local_addr().unwrap())),
+            timeout: Duration::from_millis(500),
+            ..WebhookConfig::default()
+        };
+        let webhooks = Webhooks::open(dir.path(), config).unwrap();
+        let port = target.local_addr().unwrap().port();
+        for url in [
+            format!("https://localhost:{port}/hook"),
+            format!("https://127.0.0.1:{port}/hook"),
+            format!("https://[::ffff:127.0.0.1]:{port}/hook"),
+        ] {
+            let subscription = Subscription {
+                id: "x".into(),
+                principal: Principal::Gemeente("GM0363".into()),
+                url,
+                secret: "whsec_x".into(),
+                created: crate::now(),
+                delivered: 0,
+                failing: None,
+                token: None,
+                disabled: None,
+            };
+            assert!(
+                post(&webhooks, &subscription, "x.1", "{}".into())
+                    .await
+                    .is_err()
+            );
+        }
+        assert!(proxy.accept().is_err(), "the proxy was never asked");
+        assert!(target.accept().is_err(), "the target was never reached");
     }
 
     #[tokio::test]

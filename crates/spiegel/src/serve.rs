@@ -44,6 +44,22 @@ pub(crate) struct ServeArgs {
     /// The first webhook retry's delay, in milliseconds; it doubles per attempt up to an hour.
     #[arg(long, env = "SPIEGEL_WEBHOOK_FIRST_RETRY_MS", default_value_t = 10_000)]
     webhook_first_retry_ms: u64,
+    /// The HTTP(S) proxy webhook deliveries go through, for webhooks alone. Without it they
+    /// connect directly, whatever HTTPS_PROXY or HTTP_PROXY say; with it each target must
+    /// resolve to public addresses only before the proxy is asked to connect.
+    #[arg(long, env = "SPIEGEL_WEBHOOK_PROXY")]
+    webhook_proxy: Option<String>,
+    /// How long a client may take to send a request's line and headers, in milliseconds; the
+    /// same deadline closes a kept-alive connection on which no next request begins.
+    #[arg(long, env = "SPIEGEL_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
+    /// How long a request body may send nothing before it is cut off, in milliseconds.
+    #[arg(long, env = "SPIEGEL_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+    /// The most connections served at once on each listener; further ones wait to be
+    /// accepted.
+    #[arg(long, env = "SPIEGEL_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// PEM file with the API's TLS certificate chain; with `--tls-key`, the API speaks HTTPS
     /// only.
     #[arg(long, env = "SPIEGEL_TLS_CERT", requires = "tls_key")]
@@ -194,6 +210,7 @@ fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) ->
         Targets::Loopback => spiegel_serve::WebhookTargets::Loopback,
     };
     serve_config.webhooks.first_retry = Duration::from_millis(args.webhook_first_retry_ms);
+    serve_config.webhooks.proxy = args.webhook_proxy.clone();
     serve_config.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(certificate_chain), Some(private_key)) => Some(spiegel_serve::TlsConfig {
             certificate_chain: certificate_chain.clone(),
@@ -208,6 +225,11 @@ fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) ->
         data_dir,
         args.audit_checkpoints.as_deref(),
     )?);
+    serve_config.connections = spiegel_serve::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+        max_connections: args.max_connections,
+    };
     let scheme = if serve_config.tls.is_some() {
         "https"
     } else {

@@ -418,13 +418,31 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     drop(server);
 
     // One audit record per report read, by the right principal; the chain is intact; no
-    // token is in it.
+    // token is in it. Listings and refusals without credentials are recorded too, apart.
     let log = fs::read_to_string(data.join("audit-log.jsonl")).unwrap();
     let read_records: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|r| r["action"] == "report_read")
+        .filter(|r| {
+            r["action"] == "report_read"
+                && r["object"] != "reports"
+                && r["actor"] != "system:anonymous"
+        })
         .collect();
+    let all: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    let listings = all
+        .iter()
+        .filter(|r| r["action"] == "report_read" && r["object"] == "reports")
+        .count();
+    assert!(listings >= principals.len(), "every listing is recorded");
+    assert!(
+        all.iter()
+            .any(|r| r["actor"] == "system:anonymous" && r["outcome"] == "denied"),
+        "every 401 is recorded"
+    );
     assert_eq!(read_records.len(), reads);
     for (_, bearer) in &principals {
         assert!(!log.contains(bearer.rsplit('_').next().unwrap()));
