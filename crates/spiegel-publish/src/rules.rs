@@ -371,12 +371,14 @@ pub(crate) fn secondary(
     model_relations: bool,
 ) -> Result<Vec<AuditInterval>> {
     let all_groups = groups(cells);
+    // What the LP proved in one pass holds in the next, which only hides more.
+    let mut seen = crate::audit::Seen::default();
     loop {
         let by_group = audit_groups(cells, &all_groups, protection)?;
         if !model_relations {
             return Ok(by_group);
         }
-        let audit = crate::audit::audit(cells, config, protection)?;
+        let audit = crate::audit::audit(cells, config, protection, &mut seen)?;
         if audit.complements.is_empty() {
             return Ok(audit.intervals);
         }
