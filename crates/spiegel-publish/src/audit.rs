@@ -365,6 +365,36 @@ impl Model {
         bounds
     }
 
+    /// The LP of a group (`unknowns`, `relations`): a variable per unknown within its bounds,
+    /// weighted by `weight` in an objective to maximise, and a row per relation.
+    fn problem(
+        &self,
+        (unknowns, relations): &(Vec<usize>, Vec<usize>),
+        weight: impl Fn(usize) -> f64,
+    ) -> (Problem, HashMap<usize, Variable>) {
+        let mut problem = Problem::new(OptimizationDirection::Maximize);
+        let values: HashMap<usize, Variable> = unknowns
+            .iter()
+            .map(|&u| {
+                let unknown = &self.unknowns[u];
+                (
+                    u,
+                    problem.add_var(weight(u), (unknown.lower, unknown.upper)),
+                )
+            })
+            .collect();
+        for &r in relations {
+            let relation = &self.relations[r];
+            let terms: Vec<(Variable, f64)> = relation
+                .terms
+                .iter()
+                .map(|&(u, c)| (values[&u], c))
+                .collect();
+            problem.add_constraint(terms.as_slice(), relation.comparison, 0.0);
+        }
+        (problem, values)
+    }
+
     /// Groups of unknowns tied by relations, each with its relations; only groups with a
     /// count that must be protected.
     fn components(&self, protect: &[bool]) -> Vec<(Vec<usize>, Vec<usize>)> {
@@ -431,31 +461,15 @@ impl Attack {
     /// too land on varied vertices. `None` when there is nothing to bound.
     fn new(
         model: &Model,
-        (unknowns, relations): &(Vec<usize>, Vec<usize>),
+        group: &(Vec<usize>, Vec<usize>),
         targets: &[usize],
         weights: &HashMap<usize, f64>,
     ) -> Result<Option<Self>> {
         if targets.is_empty() {
             return Ok(None);
         }
-        let mut problem = Problem::new(OptimizationDirection::Maximize);
-        let values: HashMap<usize, Variable> = unknowns
-            .iter()
-            .map(|&u| {
-                let unknown = &model.unknowns[u];
-                let weight = weights.get(&u).copied().unwrap_or(0.0);
-                (u, problem.add_var(weight, (unknown.lower, unknown.upper)))
-            })
-            .collect();
-        for &r in relations {
-            let relation = &model.relations[r];
-            let terms: Vec<(Variable, f64)> = relation
-                .terms
-                .iter()
-                .map(|&(u, c)| (values[&u], c))
-                .collect();
-            problem.add_constraint(terms.as_slice(), relation.comparison, 0.0);
-        }
+        let (mut problem, values) =
+            model.problem(group, |u| weights.get(&u).copied().unwrap_or(0.0));
         let z = problem.add_var(1.0, (-REACH, REACH));
         let mut switches = HashMap::with_capacity(targets.len());
         for &u in targets {
@@ -895,25 +909,7 @@ mod tests {
     /// The value of `target` where `sign · target` is largest over the model's group,
     /// by a solve from scratch.
     fn solved(model: &Model, group: &(Vec<usize>, Vec<usize>), target: usize, sign: f64) -> f64 {
-        let (unknowns, relations) = group;
-        let mut problem = Problem::new(OptimizationDirection::Maximize);
-        let values: HashMap<usize, Variable> = unknowns
-            .iter()
-            .map(|&u| {
-                let unknown = &model.unknowns[u];
-                let weight = if u == target { sign } else { 0.0 };
-                (u, problem.add_var(weight, (unknown.lower, unknown.upper)))
-            })
-            .collect();
-        for &r in relations {
-            let relation = &model.relations[r];
-            let terms: Vec<(Variable, f64)> = relation
-                .terms
-                .iter()
-                .map(|&(u, c)| (values[&u], c))
-                .collect();
-            problem.add_constraint(terms.as_slice(), relation.comparison, 0.0);
-        }
+        let (problem, values) = model.problem(group, |u| if u == target { sign } else { 0.0 });
         problem.solve().unwrap().into_solution().unwrap()[values[&target]]
     }
 

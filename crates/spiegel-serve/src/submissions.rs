@@ -242,14 +242,23 @@ pub(crate) async fn upload(
             "this server does not take submissions / deze server neemt geen aanleveringen aan",
         );
     };
-    let reject = |status, code: &str, message: &str| {
+    let record_rejection = || {
         app.record(
             &principal,
             Action::SubmissionUpload,
             &format!("submission.{agb}"),
             Outcome::Rejected,
         );
+    };
+    let reject = |status, code: &str, message: &str| {
+        record_rejection();
         error(status, code, message)
+    };
+    // A refusal the validator's receipt explains: the receipt goes with the error.
+    let reject_with_receipt = |status, code: &str, message: &str, receipt| {
+        record_rejection();
+        let body = serde_json::json!({ "error": code, "message": message, "receipt": receipt });
+        (status, axum::Json(body)).into_response()
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let period = query.get("period").and_then(|p| Period::from_str(p).ok());
@@ -378,38 +387,26 @@ pub(crate) async fn upload(
             _ => None,
         });
     if let Some(status) = limit_status {
-        app.record(
-            &principal,
-            Action::SubmissionUpload,
-            &format!("submission.{agb}"),
-            Outcome::Rejected,
+        return reject_with_receipt(
+            status,
+            "limit_exceeded",
+            "the submission exceeds a limit; the receipt says which / de aanlevering \
+             overschrijdt een limiet; het ontvangstbewijs zegt welke",
+            receipt,
         );
-        let body = serde_json::json!({
-            "error": "limit_exceeded",
-            "message": "the submission exceeds a limit; the receipt says which / de aanlevering \
-                        overschrijdt een limiet; het ontvangstbewijs zegt welke",
-            "receipt": receipt,
-        });
-        return (status, axum::Json(body)).into_response();
     }
 
     let withdrawal = ingested.receipt.accepted() && ingested.receipt.counts.rows == 0;
     if withdrawal && !withdraw {
-        app.record(
-            &principal,
-            Action::SubmissionUpload,
-            &format!("submission.{agb}"),
-            Outcome::Rejected,
+        return reject_with_receipt(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "withdrawal_not_confirmed",
+            "the submission holds no rows, which would withdraw everything delivered for this \
+             period; to do that, send it again with ?withdraw=true / de aanlevering bevat geen \
+             regels en zou alles wat voor deze periode is geleverd intrekken; stuur hem \
+             daarvoor opnieuw met ?withdraw=true",
+            receipt,
         );
-        let body = serde_json::json!({
-            "error": "withdrawal_not_confirmed",
-            "message": "the submission holds no rows, which would withdraw everything delivered \
-                        for this period; to do that, send it again with ?withdraw=true / de \
-                        aanlevering bevat geen regels en zou alles wat voor deze periode is \
-                        geleverd intrekken; stuur hem daarvoor opnieuw met ?withdraw=true",
-            "receipt": receipt,
-        });
-        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
     }
     let id = submission_id(&meta.provider, &meta.period, format, &streamed.sha256);
     let registry = Registry::new(&app.config.data_dir);

@@ -8,99 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 mod common;
-use common::server::{Answer, Server, call, peak_memory, send};
-use common::{bsns, generate, p, token};
-
-/// Submissions of two providers for 2026-H1, a server with no release yet, and tokens.
-struct World {
-    // Dropped first: the server stops before its directories go.
-    server: Server,
-    data: PathBuf,
-    reports: PathBuf,
-    files: Vec<PathBuf>,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(records: u32, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("input");
-        generate(&input, records, 2, 11, "2026-H1");
-        let mut files: Vec<PathBuf> = fs::read_dir(&input)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        let data = dir.path().join("data");
-        fs::create_dir_all(&data).unwrap();
-        let reports = dir.path().join("reports");
-        let server = Server::start_with(&reports, &data, extra);
-        Self {
-            _dir: dir,
-            data,
-            reports,
-            files,
-            server,
-        }
-    }
-
-    /// The AGB code of provider `i`.
-    fn agb(&self, i: usize) -> String {
-        let name = self.files[i].file_name().unwrap().to_string_lossy();
-        name.split('_').next().unwrap().to_owned()
-    }
-
-    fn bearer(&self, principal: [&str; 2]) -> String {
-        format!("Bearer {}", token(&self.data, principal, "setup"))
-    }
-
-    fn upload(&self, bearer: &str, body: &[u8], extra: &[(&str, &str)]) -> Answer {
-        let mut headers = vec![("Authorization", bearer)];
-        if !extra.iter().any(|(name, _)| *name == "Content-Type") {
-            headers.push(("Content-Type", "text/csv"));
-        }
-        headers.extend_from_slice(extra);
-        call(
-            &self.server.api,
-            "POST",
-            "/v1/submissions?period=2026-H1",
-            &headers,
-            body,
-        )
-    }
-
-    fn get(&self, bearer: &str, path: &str) -> Answer {
-        call(
-            &self.server.api,
-            "GET",
-            path,
-            &[("Authorization", bearer)],
-            b"",
-        )
-    }
-
-    /// Polls a submission until it has `status`.
-    fn wait_for(&self, bearer: &str, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let answer = self.get(bearer, &format!("/v1/submissions/{id}"));
-            assert_eq!(answer.status, 200);
-            let body = answer.json();
-            if body["status"] == status {
-                return body;
-            }
-            assert!(Instant::now() < deadline, "never {status}: {body}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
+use common::server::{call, peak_memory, send};
+use common::world::World;
+use common::{bsns, p};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -7,96 +7,22 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 use common::server::{Answer, Server, call, get, peak_memory, send};
+use common::world::World;
 use common::{generate, p, spiegel, token};
 
-/// Generated submissions of two providers for 2026-H1 and a server with no release yet.
-struct World {
-    // Dropped first: the server stops before its directories go.
-    server: Server,
-    data: PathBuf,
-    files: Vec<PathBuf>,
-    _dir: tempfile::TempDir,
-}
-
+/// What these tests add to the shared [`World`].
 impl World {
-    fn new(records: u32, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("input");
-        generate(&input, records, 2, 11, "2026-H1");
-        let mut files: Vec<PathBuf> = fs::read_dir(&input)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        let data = dir.path().join("data");
-        fs::create_dir_all(&data).unwrap();
-        let server = Server::start_with(&dir.path().join("reports"), &data, extra);
-        Self {
-            server,
-            data,
-            files,
-            _dir: dir,
-        }
-    }
-
-    fn agb(&self, i: usize) -> String {
-        let name = self.files[i].file_name().unwrap().to_string_lossy();
-        name.split('_').next().unwrap().to_owned()
-    }
-
-    fn bearer(&self, principal: [&str; 2]) -> String {
-        format!("Bearer {}", token(&self.data, principal, "setup"))
-    }
-
-    fn upload(&self, bearer: &str, query: &str, body: &[u8], extra: &[(&str, &str)]) -> Answer {
-        let mut headers = vec![("Authorization", bearer)];
-        if !extra.iter().any(|(name, _)| *name == "Content-Type") {
-            headers.push(("Content-Type", "text/csv"));
-        }
-        headers.extend_from_slice(extra);
-        call(
-            &self.server.api,
-            "POST",
-            &format!("/v1/submissions?period=2026-H1{query}"),
-            &headers,
-            body,
-        )
-    }
-
-    fn get(&self, bearer: &str, path: &str) -> Answer {
-        call(
-            &self.server.api,
-            "GET",
-            path,
-            &[("Authorization", bearer)],
-            b"",
-        )
-    }
-
-    fn wait_for(&self, bearer: &str, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let body = self.get(bearer, &format!("/v1/submissions/{id}")).json();
-            if body["status"] == status {
-                return body;
-            }
-            assert!(Instant::now() < deadline, "never {status}: {body}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
     /// Provider 0's file uploaded and published; its bearer and the id of one of its mirror
     /// reports.
     fn published(&self) -> (String, String) {
         let bearer = self.bearer(["--provider", &self.agb(0)]);
-        let answer = self.upload(&bearer, "", &fs::read(&self.files[0]).unwrap(), &[]);
+        let answer = self.upload(&bearer, &fs::read(&self.files[0]).unwrap(), &[]);
         assert_eq!(answer.status, 202);
         self.wait_for(&bearer, answer.json()["id"].as_str().unwrap(), "published");
         let listed = self.get(&bearer, "/v1/reports").json();
@@ -136,7 +62,7 @@ fn a_hundred_thousand_junk_rows_are_answered_422_with_a_bounded_receipt_and_memo
     let bearer = world.bearer(["--provider", &world.agb(0)]);
     let pid = world.server.child.id();
     // Warm up: one real upload, so the baseline holds the pipeline's working set.
-    let warm = world.upload(&bearer, "", &fs::read(&world.files[0]).unwrap(), &[]);
+    let warm = world.upload(&bearer, &fs::read(&world.files[0]).unwrap(), &[]);
     assert_eq!(warm.status, 202);
     world.wait_for(&bearer, warm.json()["id"].as_str().unwrap(), "published");
     let baseline = peak_memory(pid);
@@ -430,13 +356,13 @@ fn a_header_only_csv_withdraws_the_period_only_when_the_upload_says_so() {
     let world = World::new(200, &[]);
     let bearer = world.bearer(["--provider", &world.agb(0)]);
     let file = fs::read(&world.files[0]).unwrap();
-    let first = world.upload(&bearer, "", &file, &[]);
+    let first = world.upload(&bearer, &file, &[]);
     assert_eq!(first.status, 202);
     let first_id = first.json()["id"].as_str().unwrap().to_owned();
     world.wait_for(&bearer, &first_id, "published");
 
     let header_only = format!("{}\n", world.header_row());
-    let refused = world.upload(&bearer, "", header_only.as_bytes(), &[]);
+    let refused = world.upload(&bearer, header_only.as_bytes(), &[]);
     assert_eq!(refused.status, 422);
     let refused = refused.json();
     assert_eq!(refused["error"], "withdrawal_not_confirmed");
@@ -455,12 +381,12 @@ fn a_header_only_csv_withdraws_the_period_only_when_the_upload_says_so() {
     );
     assert_eq!(
         world
-            .upload(&bearer, "&withdraw=maybe", header_only.as_bytes(), &[])
+            .upload_with(&bearer, "&withdraw=maybe", header_only.as_bytes(), &[])
             .status,
         400
     );
 
-    let withdrawn = world.upload(&bearer, "&withdraw=true", header_only.as_bytes(), &[]);
+    let withdrawn = world.upload_with(&bearer, "&withdraw=true", header_only.as_bytes(), &[]);
     assert_eq!(withdrawn.status, 202);
     let withdrawn = withdrawn.json();
     assert_eq!(withdrawn["withdrawn"], true);
@@ -486,14 +412,9 @@ fn the_same_bytes_as_csv_and_as_json_lines_are_two_submissions() {
     let world = World::new(200, &[]);
     let bearer = world.bearer(["--provider", &world.agb(0)]);
     let file = fs::read(&world.files[0]).unwrap();
-    let csv = world.upload(&bearer, "", &file, &[]);
+    let csv = world.upload(&bearer, &file, &[]);
     assert_eq!(csv.status, 202);
-    let ndjson = world.upload(
-        &bearer,
-        "",
-        &file,
-        &[("Content-Type", "application/x-ndjson")],
-    );
+    let ndjson = world.upload(&bearer, &file, &[("Content-Type", "application/x-ndjson")]);
     assert_eq!(ndjson.status, 422);
     let (csv, ndjson) = (csv.json(), ndjson.json());
     assert_eq!(csv["sha256"], ndjson["sha256"]);
@@ -565,7 +486,7 @@ fn concurrent_uploads_with_one_idempotency_key_get_one_202_and_409s() {
         String::from_utf8_lossy(&response[..200.min(response.len())])
     );
     // Once it is answered, a retry with the key gets the same answer.
-    let retry = world.upload(&bearer, "", &file, &[key]);
+    let retry = world.upload(&bearer, &file, &[key]);
     assert_eq!(retry.status, 202);
 }
 

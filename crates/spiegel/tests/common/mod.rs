@@ -12,6 +12,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 
 pub(crate) mod prometheus;
 pub(crate) mod server;
+pub(crate) mod world;
 
 /// Runs the binary and insists it succeeds.
 pub(crate) fn spiegel(args: &[&str]) -> Output {
