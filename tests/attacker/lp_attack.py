@@ -17,8 +17,12 @@ line per narrow count: `kind period recipient indicator dimension category numer
 [lo, hi]`. M counts the hidden counts (a count field of a suppressed row, or a NULL count of a
 published row) that no other row of the report publishes; R the hidden counts left out because
 another row of the same report publishes that very count (the n of a suppressed mean that is
-also trajectories_ended, say). Z of the K narrow ones lie in [0, 4]: the error band of a
-published 0 (all parts of a total published as 0); they are marked, and counted as narrow.
+also trajectories_ended, say). Z of the K narrow ones are empty cells: their interval starts
+at 0 and, once the counts published as 0 are taken as exactly 0 (SDC-1 publishes no count of
+1..T-1 and the perturbation never turns T or more into 0), the count can only be 0 (a share's
+hidden numerator of 0 under two end reasons published as 0, say: [0, 8]). Hiding those zeros
+is the only way to widen them, and SDC-3 forbids empty complements. They are marked, and
+counted as narrow.
 
 Unknowns. One variable per *count concept* per (dimension, category) cell: the same count
 published under several indicators (trajectories_ended and the denominator of end_reason_01,
@@ -237,6 +241,7 @@ class Model:
         self.ub_why = []
         self.ub_rows = []  # (family, description, {col: coef}, rhs)   sum <= rhs
         self.eq_rows = []  # (family, description, {col: coef}, rhs)   sum == rhs
+        self.published_zero = set()  # columns of counts published as 0
 
     def var(self, key):
         if key not in self.index:
@@ -316,6 +321,8 @@ def build(rows, kinds, value_model, threshold=None):
             if c is not None and not suppressed:
                 if c < 0:
                     raise DataError(f"negative count {ind} {dim} {cat} {field}")
+                if c == 0:
+                    m.published_zero.add(col)
                 if threshold is None:
                     m.tighten(col, max(0.0, c - 4.0), c + 4.0,
                               f"published {ind}.{field}={c} (+-4)")
@@ -621,9 +628,25 @@ def attack(m, hidden, protection, explain):
             continue
         lo = lb[col] if seen_lo[col] <= lb[col] + TOL else run({col: 1.0}, "min")[col]
         if hi - lo < protection - TOL:
-            narrow_cols[col] = (lo, hi)
+            narrow_cols[col] = (lo, hi, lo <= TOL and empty(m, col))
     return [(r, field, col) + narrow_cols[col] for r, field, col in hidden
             if col in narrow_cols]
+
+
+def empty(m, col):
+    """Whether the hidden count `col` is 0 in every point once the counts published as 0 are
+    taken as exactly 0: SDC-1 publishes no count of 1..T-1 and the perturbation never turns a
+    count of T or more into 0, so a published 0 is exact, and so is this count: an empty cell.
+    Its interval can only be widened by hiding those zeros, and SDC-3 forbids empty
+    complements."""
+    ub = np.array(m.ub)
+    ub[list(m.published_zero)] = 0.0
+    (aub, bub, _), (aeq, beq, _) = m.matrices()
+    cost = np.zeros(len(ub))
+    cost[col] = -1.0
+    res = linprog(cost, A_ub=aub, b_ub=bub, A_eq=aeq, b_eq=beq,
+                  bounds=np.column_stack([m.lb, ub]), method="highs")
+    return res.status == 0 and res.x[col] <= TOL
 
 
 def diagnose(m):
@@ -696,8 +719,8 @@ def check_report(job):
         return None, f"{entry['path']} ({where}): {e}"
     out = []
     explained = set()
-    for r, field, col, lo, hi in narrow:
-        tag = "  (zero band: at most 4, as a published 0 allows)" if hi <= 4 + TOL else ""
+    for r, field, col, lo, hi, zero in narrow:
+        tag = "  (zero band: exactly 0 by the counts published as 0)" if zero else ""
         out.append((f"{where} {r['indicator']} {r['dimension']} {r['category']} "
                     f"{field} [{max(lo, 0.0):.2f}, {hi:.2f}]{tag}", bool(tag)))
         if args.explain and col not in explained:

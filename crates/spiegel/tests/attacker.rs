@@ -42,10 +42,11 @@ fn no_hidden_count_of_any_aggregate_report_can_be_narrowed_below_the_protection_
     };
     assert!(field("reports") > 300, "{summary}");
     assert!(field("suppressed_counts") > 10_000, "{summary}");
-    // The one kind of narrow interval no rule can widen: [0, 4], where the hidden count lies
-    // under counts published as 0. SDC-1 publishes no count of 1..T-1 and the perturbation
-    // never turns T or more into 0, so those counts are exactly 0 and so is this one: it
+    // The one kind of narrow interval no rule can widen: an empty cell, whose interval starts
+    // at 0 and holds only 0 once the counts published as 0 are taken as exactly 0 (SDC-1
+    // publishes no count of 1..T-1 and the perturbation never turns T or more into 0). It
     // tells nothing about any child, and SPEC §9 forbids hiding empty cells as complements.
+    // A hidden numerator of 0 under two end reasons published as 0 is one: [0, 8].
     let narrow: Vec<&str> = stdout
         .lines()
         .skip(1)
