@@ -984,6 +984,50 @@ mod tests {
     }
 
     #[test]
+    fn what_one_pass_proved_holds_in_the_next_only_while_bounds_loosen() {
+        let cells = three_hidden_reasons();
+        let model = Model::of(&cells, &PublishConfig::default()).unwrap();
+        let all: Vec<usize> = (0..model.relations.len()).collect();
+        let hidden: Vec<usize> = (0..model.unknowns.len())
+            .filter(|&u| model.unknowns[u].hidden)
+            .collect();
+        let reason_02 = hidden[0];
+        let mut seen = Seen::default();
+        seen.carry_over(&model);
+        // End reason 02 at 23, 03 and 05 at 1: a point, 11 from its truth of 12.
+        let mut traded: HashMap<usize, f64> = model
+            .unknowns
+            .iter()
+            .enumerate()
+            .map(|(u, unknown)| (u, f64::from(unknown.truth)))
+            .collect();
+        traded.insert(reason_02, 23.0);
+        for &other in &hidden[1..] {
+            traded.insert(other, 1.0);
+        }
+        seen.see(&model, &all, &traded);
+        assert!(seen.wide(reason_02, 10.0));
+
+        // The next pass hides end reason 04 as well: every point stays possible.
+        let mut more = three_hidden_reasons();
+        more[4].suppressed = true;
+        more[4].protected = [true, false];
+        seen.carry_over(&Model::of(&more, &PublishConfig::default()).unwrap());
+        assert!(seen.wide(reason_02, 10.0), "carried into the next pass");
+
+        // A model where end reason 05 is published (4 ± 4) bounds it tighter than hidden
+        // ([1, 10^7]): the point with 05 at 1 may be gone, so nothing is carried.
+        let mut fewer = three_hidden_reasons();
+        fewer[5].suppressed = false;
+        fewer[5].protected = [false, false];
+        seen.carry_over(&Model::of(&fewer, &PublishConfig::default()).unwrap());
+        assert!(
+            !seen.wide(reason_02, 10.0),
+            "proofs under looser bounds are dropped"
+        );
+    }
+
+    #[test]
     fn what_the_relations_pin_one_at_a_time_is_narrow_without_an_lp() {
         // End reason 02 of `end_reasons`: 25 − [16, 24] − 3 · [0, 4] leaves [1, 9].
         let cells = end_reasons(5);
