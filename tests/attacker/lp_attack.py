@@ -502,14 +502,15 @@ def add_relations(m, cells, categories):
                 [(concept, 1.0)], ["active"])
 
 
-def solve(m, objective, mats, sense):
-    """One LP with scipy.optimize.linprog (HiGHS), duals included."""
+def solve(m, objective, mats, sense, ub=None):
+    """One LP with scipy.optimize.linprog (HiGHS), duals included; `ub` replaces the
+    model's upper bounds."""
     (aub, bub, _), (aeq, beq, _) = mats
     cvec = np.zeros(len(m.lb))
     for col, coef in objective.items():
         cvec[col] = coef * (1.0 if sense == "min" else -1.0)
     return linprog(cvec, A_ub=aub, b_ub=bub, A_eq=aeq, b_eq=beq,
-                   bounds=np.column_stack([m.lb, m.ub]), method="highs")
+                   bounds=np.column_stack([m.lb, m.ub if ub is None else ub]), method="highs")
 
 
 class Solver:
@@ -628,12 +629,12 @@ def attack(m, hidden, protection, explain):
             continue
         lo = lb[col] if seen_lo[col] <= lb[col] + TOL else run({col: 1.0}, "min")[col]
         if hi - lo < protection - TOL:
-            narrow_cols[col] = (lo, hi, lo <= TOL and empty(m, col))
+            narrow_cols[col] = (lo, hi, lo <= TOL and empty(m, solver.mats, col))
     return [(r, field, col) + narrow_cols[col] for r, field, col in hidden
             if col in narrow_cols]
 
 
-def empty(m, col):
+def empty(m, mats, col):
     """Whether the hidden count `col` is 0 in every point once the counts published as 0 are
     taken as exactly 0: SDC-1 publishes no count of 1..T-1 and the perturbation never turns a
     count of T or more into 0, so a published 0 is exact, and so is this count: an empty cell.
@@ -641,11 +642,7 @@ def empty(m, col):
     complements."""
     ub = np.array(m.ub)
     ub[list(m.published_zero)] = 0.0
-    (aub, bub, _), (aeq, beq, _) = m.matrices()
-    cost = np.zeros(len(ub))
-    cost[col] = -1.0
-    res = linprog(cost, A_ub=aub, b_ub=bub, A_eq=aeq, b_eq=beq,
-                  bounds=np.column_stack([m.lb, ub]), method="highs")
+    res = solve(m, {col: 1.0}, mats, "max", ub)
     return res.status == 0 and res.x[col] <= TOL
 
 

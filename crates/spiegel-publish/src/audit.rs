@@ -950,61 +950,48 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_point_that_breaks_a_relation_proves_nothing() {
-        let cells = three_hidden_reasons();
-        let model = Model::of(&cells, &PublishConfig::default()).unwrap();
-        let mut seen = Seen::default();
-        seen.carry_over(&model);
-        let all: Vec<usize> = (0..model.relations.len()).collect();
+    /// The model of [`three_hidden_reasons`], end reason 02 (the first hidden count), every
+    /// count at its truth, and the point where 02 takes 23 and 03 and 05 take 1 (80 = 40 + 23
+    /// + 1 + 15 + 1): 11 from its truth of 12.
+    fn traded_reasons() -> (Model, usize, HashMap<usize, f64>, HashMap<usize, f64>) {
+        let model = Model::of(&three_hidden_reasons(), &PublishConfig::default()).unwrap();
         let truth: HashMap<usize, f64> = model
             .unknowns
             .iter()
             .enumerate()
             .map(|(u, unknown)| (u, f64::from(unknown.truth)))
             .collect();
-        let reason_02 = (0..model.unknowns.len())
-            .find(|&u| model.unknowns[u].hidden)
-            .unwrap();
+        let mut hidden = (0..model.unknowns.len()).filter(|&u| model.unknowns[u].hidden);
+        let reason_02 = hidden.next().unwrap();
+        let mut traded = truth.clone();
+        traded.insert(reason_02, 23.0);
+        for other in hidden {
+            traded.insert(other, 1.0);
+        }
+        (model, reason_02, truth, traded)
+    }
+
+    #[test]
+    fn a_point_that_breaks_a_relation_proves_nothing() {
+        let (model, reason_02, truth, traded) = traded_reasons();
+        let mut seen = Seen::default();
+        seen.carry_over(&model);
+        let all: Vec<usize> = (0..model.relations.len()).collect();
         // End reason 02 at 40 would make the reasons add up to 108 of 80.
-        let mut broken = truth.clone();
+        let mut broken = truth;
         broken.insert(reason_02, 40.0);
         seen.see(&model, &all, &broken);
         assert!(!seen.wide(reason_02, 10.0));
-        // At 23, with 03 and 05 at 1 (80 = 40 + 23 + 1 + 15 + 1), it is a point.
-        let mut traded = truth;
-        traded.insert(reason_02, 23.0);
-        for other in
-            (0..model.unknowns.len()).filter(|&u| model.unknowns[u].hidden && u != reason_02)
-        {
-            traded.insert(other, 1.0);
-        }
         seen.see(&model, &all, &traded);
         assert!(seen.wide(reason_02, 10.0));
     }
 
     #[test]
     fn what_one_pass_proved_holds_in_the_next_only_while_bounds_loosen() {
-        let cells = three_hidden_reasons();
-        let model = Model::of(&cells, &PublishConfig::default()).unwrap();
+        let (model, reason_02, _, traded) = traded_reasons();
         let all: Vec<usize> = (0..model.relations.len()).collect();
-        let hidden: Vec<usize> = (0..model.unknowns.len())
-            .filter(|&u| model.unknowns[u].hidden)
-            .collect();
-        let reason_02 = hidden[0];
         let mut seen = Seen::default();
         seen.carry_over(&model);
-        // End reason 02 at 23, 03 and 05 at 1: a point, 11 from its truth of 12.
-        let mut traded: HashMap<usize, f64> = model
-            .unknowns
-            .iter()
-            .enumerate()
-            .map(|(u, unknown)| (u, f64::from(unknown.truth)))
-            .collect();
-        traded.insert(reason_02, 23.0);
-        for &other in &hidden[1..] {
-            traded.insert(other, 1.0);
-        }
         seen.see(&model, &all, &traded);
         assert!(seen.wide(reason_02, 10.0));
 
@@ -1023,7 +1010,7 @@ mod tests {
         seen.carry_over(&Model::of(&fewer, &PublishConfig::default()).unwrap());
         assert!(
             !seen.wide(reason_02, 10.0),
-            "proofs under looser bounds are dropped"
+            "a tightened bound drops what earlier passes proved"
         );
     }
 
