@@ -23,7 +23,7 @@ mod report;
 mod rules;
 mod sharing;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,6 +116,9 @@ pub struct Progress {
     /// Whether a release in hand waits for the aggregate stage to send it in full: it came
     /// with parts by reference that this stage does not hold.
     pub awaiting_parts: bool,
+    /// Releases not published because a newer one had already arrived complete before their
+    /// turn came.
+    pub passed_over: usize,
 }
 
 /// The stage: a consumer of master-table parts and an object store for reports.
@@ -139,7 +142,16 @@ pub struct PublishStage {
     recorder: Option<Recorder>,
     /// The last message of a release complete in hand whose recording failed.
     unrecorded: Option<spiegel_transport::Message>,
+    /// Messages read from the aggregates topic but not yet handled ([`READ_AHEAD`]).
+    ahead: VecDeque<spiegel_transport::Message>,
 }
+
+/// How many messages of the aggregates topic the stage reads beyond the one it handles: a
+/// release complete among them supersedes the older releases not yet begun. Auditing a
+/// release takes long beside computing one (a minute at 24,000 records, where the aggregate
+/// stage needs a second), so without it a burst of corrections would be published one
+/// outdated release after another. A few releases' worth of parts (one per period).
+const READ_AHEAD: usize = 16;
 
 /// Records that a release is about to be published; an error stops the publication.
 type Recorder = Box<dyn Fn(&str) -> std::io::Result<()> + Send>;
@@ -190,6 +202,7 @@ impl PublishStage {
             interrupted: state_dir.join(WRITING).exists(),
             recorder: None,
             unrecorded: None,
+            ahead: VecDeque::new(),
         })
     }
 
@@ -234,35 +247,46 @@ impl PublishStage {
     /// offset is committed once a release's manifest is written. A release computed from an
     /// older state than one already published or in hand (its watermark is lower: a slower
     /// aggregate instance, or a replay) is skipped; one from a newer state supersedes the
-    /// release in hand. A release whose parts are still arriving is kept between calls.
+    /// release in hand. A release not yet begun is passed over when a newer one has already
+    /// arrived complete behind it ([`READ_AHEAD`]); a release begun is always finished, so
+    /// that releases arriving faster than they are audited still get published. A release
+    /// whose parts are still arriving is kept between calls.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
         // A release complete but not yet recorded goes first; until it is, nothing new is read.
         if let Some(message) = self.unrecorded.take() {
             self.finish(&message, &mut progress)?;
         }
-        while let Some(message) = self.consumer.poll(1)?.into_iter().next() {
+        let mut passed_over: Option<String> = None;
+        while let Some(message) = self.next_message()? {
             // The metadata alone decides what to do with a part; most need no decoding.
             let schema = spiegel_core::ipc::schema_of(&message.payload)?;
             let meta = schema.metadata();
-            let number = |key: &str| {
-                meta.get(key)
-                    .and_then(|p| p.parse::<u64>().ok())
-                    .ok_or_else(|| PublishError::Malformed(format!("no {key}")))
-            };
-            let (part, parts, watermark) = (
-                number(spiegel_aggregate::META_PART)?,
-                number(spiegel_aggregate::META_PARTS)?,
-                number(spiegel_aggregate::META_WATERMARK)?,
-            );
-            let computed = meta
-                .get(spiegel_aggregate::META_RELEASE)
-                .cloned()
-                .ok_or_else(|| PublishError::Malformed("no release id".into()))?;
+            let PartOf {
+                part,
+                parts,
+                watermark,
+                computed,
+            } = PartOf::read(meta)?;
             let _span = tracing::info_span!("release", release = %computed, part).entered();
             if self.published_watermark.is_some_and(|w| watermark <= w) {
                 if self.current.is_none() {
                     self.consumer.commit(&message)?;
+                }
+                continue;
+            }
+            let in_hand = self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.watermark == watermark && c.computed == computed);
+            if !in_hand && self.complete_ahead_after(watermark) {
+                // Not committed: the newer release's commit covers this message too.
+                if passed_over.as_ref() != Some(&computed) {
+                    tracing::info!(
+                        "release passed over: a newer one arrived complete before its turn"
+                    );
+                    progress.passed_over += 1;
+                    passed_over = Some(computed);
                 }
                 continue;
             }
@@ -412,6 +436,43 @@ impl PublishStage {
             progress.published = Some(manifest);
         }
         Ok(progress)
+    }
+
+    /// The next message of the aggregates topic, after reading ahead what has arrived.
+    fn next_message(&mut self) -> Result<Option<spiegel_transport::Message>> {
+        if self.consumer.stopping() {
+            self.ahead.clear();
+            return Ok(None);
+        }
+        if self.ahead.len() < READ_AHEAD {
+            let more = self.consumer.poll(READ_AHEAD - self.ahead.len())?;
+            self.ahead.extend(more);
+        }
+        Ok(self.ahead.pop_front())
+    }
+
+    /// Whether the messages read ahead hold every part of a release newer than `watermark`.
+    /// A message that cannot be read counts for nothing here; it stops the stage at its turn.
+    fn complete_ahead_after(&self, watermark: u64) -> bool {
+        let mut newer: HashMap<(u64, String), (u64, BTreeSet<u64>)> = HashMap::new();
+        for message in &self.ahead {
+            let Ok(schema) = spiegel_core::ipc::schema_of(&message.payload) else {
+                continue;
+            };
+            let Ok(part) = PartOf::read(schema.metadata()) else {
+                continue;
+            };
+            if part.watermark > watermark {
+                let (parts, seen) = newer
+                    .entry((part.watermark, part.computed))
+                    .or_insert_with(|| (part.parts, BTreeSet::new()));
+                seen.insert(part.part);
+                if seen.len() as u64 >= *parts {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The reports of the release announced last: the files a new release keeps where its
@@ -947,6 +1008,33 @@ struct Reusable {
     parts: HashMap<String, (PathBuf, String)>,
     /// Its reports with their audits.
     files: report::Unchanged,
+}
+
+/// Where a message of the aggregates topic belongs: its part of which release.
+struct PartOf {
+    part: u64,
+    parts: u64,
+    watermark: u64,
+    computed: String,
+}
+
+impl PartOf {
+    fn read(meta: &arrow_schema::Metadata) -> Result<Self> {
+        let number = |key: &str| {
+            meta.get(key)
+                .and_then(|p| p.parse::<u64>().ok())
+                .ok_or_else(|| PublishError::Malformed(format!("no {key}")))
+        };
+        Ok(Self {
+            part: number(spiegel_aggregate::META_PART)?,
+            parts: number(spiegel_aggregate::META_PARTS)?,
+            watermark: number(spiegel_aggregate::META_WATERMARK)?,
+            computed: meta
+                .get(spiegel_aggregate::META_RELEASE)
+                .cloned()
+                .ok_or_else(|| PublishError::Malformed("no release id".into()))?,
+        })
+    }
 }
 
 /// Keeps a part for publishing again: a link to the copy an earlier release kept (the same

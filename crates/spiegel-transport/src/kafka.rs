@@ -840,6 +840,10 @@ impl Consumer for KafkaConsumer {
         Ok(state.ready.drain(..n).collect())
     }
 
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
     fn commit(&mut self, message: &Message) -> Result<()> {
         let state = &mut self.state;
         let Some(resume) = state.done(message) else {

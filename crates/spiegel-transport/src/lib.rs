@@ -143,6 +143,12 @@ pub trait Consumer: Send {
     /// Records that `message`, and every message this consumer returned before it, has been
     /// dealt with durably: after a restart the group resumes after them.
     fn commit(&mut self, message: &Message) -> Result<()>;
+    /// Whether the consumer hands out nothing more because the process is stopping (the
+    /// transport's shutdown flag). A stage holding messages it read ahead drops them then, as
+    /// the consumer does with what it fetched: uncommitted, they go to the group's next owner.
+    fn stopping(&self) -> bool {
+        false
+    }
 }
 
 /// A way to reach the topics.

@@ -702,6 +702,41 @@ mod tests {
     }
 
     #[test]
+    fn a_release_a_newer_one_supersedes_before_its_turn_is_never_published() {
+        let dir = tempfile::tempdir().unwrap();
+        aggregated(dir.path());
+        drop_a_record(dir.path());
+        assert!(aggregate_input(dir.path()).released.is_some());
+        let summary = |p: &spiegel_publish::Progress| {
+            (
+                p.passed_over,
+                p.reports_made,
+                p.awaiting_parts,
+                p.published.is_some(),
+            )
+        };
+
+        // Both releases wait on the topic: the older is passed over, not audited. The newer
+        // sends the unchanged period by reference to the one passed over, which this stage
+        // never held: it asks for the release in full.
+        let first = publish(dir.path(), || Ok(())).unwrap();
+        assert_eq!(summary(&first), (1, 0, true, false));
+        aggregate_input(dir.path());
+        // A stage started again reads from the same offset and passes it over again.
+        let second = publish(dir.path(), || Ok(())).unwrap();
+        let made = second.reports_made;
+        let published = second.published.expect("the newer release is published");
+        assert_eq!((second.passed_over, made), (1, published.files.len()));
+        assert!(
+            !dir.path()
+                .join("out")
+                .join(spiegel_publish::feed_object(2))
+                .exists(),
+            "one release announced, not two"
+        );
+    }
+
+    #[test]
     fn reports_of_a_release_that_never_completed_are_removed_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
         aggregated(dir.path());

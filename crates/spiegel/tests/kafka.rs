@@ -719,7 +719,11 @@ fn every_stage_killed_at_random_moments_still_publishes_the_embedded_reports() {
         );
     }
     println!("{} kills: {}", kills.len(), kills.join(", "));
-    let reports = world.published(&release, Duration::from_secs(180));
+    // The publish stage finishes each release it began, and the attacker audit takes about a
+    // minute per release of this size on a 2-core machine (several when the other tests of
+    // this binary share it): the last release may wait behind two or three. The test is about
+    // converging to the embedded reports, not about speed (that is benches/run_1m.rs).
+    let reports = world.published(&release, Duration::from_secs(600));
     assert_same(&expected, &reports, "after the chaos");
     // Every delivery left the inbox for done/, its receipt beside it.
     for name in fs::read_dir(&last).unwrap().map(|e| e.unwrap().file_name()) {
