@@ -82,6 +82,9 @@ pub struct KafkaConfig {
     /// `ssl.ca.location` or `sasl.mechanism`. Secrets such as `sasl.password` belong in the
     /// environment (`SPIEGEL_KAFKA_SASL_PASSWORD`), not in a file.
     pub properties: BTreeMap<String, String>,
+    /// Further librdkafka settings for consumers only, for example `session.timeout.ms`
+    /// (librdkafka warns about a consumer setting given to a producer).
+    pub consumer_properties: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -97,6 +100,7 @@ impl Default for KafkaConfig {
             transaction_timeout_ms: 60_000,
             drain_timeout_ms: 60_000,
             properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
         }
     }
 }
@@ -431,6 +435,9 @@ impl KafkaTransport {
     fn kafka_consumer(&self, topic: &str, group: &str) -> Result<KafkaConsumer> {
         let topic = self.config.topic_name(topic);
         let mut client = self.config.client_config();
+        for (key, value) in &self.config.consumer_properties {
+            client.set(key, value);
+        }
         if self.lag.is_some() && client.get("statistics.interval.ms").is_none() {
             client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         }

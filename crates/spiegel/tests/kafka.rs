@@ -79,7 +79,7 @@ impl World {
                 "transaction_timeout_ms": 10_000,
                 "drain_timeout_ms": DRAIN_TIMEOUT_MS,
                 // The broker's minimum: a killed consumer's partitions move on within seconds.
-                "properties": {"session.timeout.ms": "6000"},
+                "consumer_properties": {"session.timeout.ms": "6000"},
             }})
             .to_string(),
         )
