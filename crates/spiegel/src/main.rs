@@ -346,11 +346,12 @@ struct PipelineArgs {
     /// The pipeline's durable state (topics, accepted submissions, aggregate state).
     #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
     data_dir: PathBuf,
-    /// Directory with stage1.key and stage2.key (`spiegel keys generate`); without it keys are
-    /// generated once into the data directory.
+    /// Directory with stage1.key and stage2.key (`spiegel keys generate`). Default: keys/ in
+    /// the data directory, which `run` and `serve` generate once when it is missing.
     #[arg(long, env = "SPIEGEL_KEYS")]
     keys: Option<PathBuf>,
-    /// JSON configuration with sections ingest, aggregate and publish.
+    /// Configuration file with sections ingest, aggregate and publish: TOML when its name ends
+    /// in .toml, else JSON.
     #[arg(long, env = "SPIEGEL_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -528,9 +529,56 @@ fn init_logging(filter: &str, format: LogFormat, command: &str) -> anyhow::Resul
     Ok(exporting)
 }
 
+/// Commands and flags that only a build with the `kafka` feature has.
+const KAFKA_ONLY: [&str; 10] = [
+    "topics",
+    "submit",
+    "ingest",
+    "pseudonymise",
+    "aggregate",
+    "publish",
+    "--kafka",
+    "--brokers",
+    "--topic-prefix",
+    "--instance",
+];
+
+/// For a command line clap refuses because it asks for a Kafka-only command or flag, the one
+/// line that says how to get it: on a build without the feature, clap alone would only say
+/// "unrecognized".
+#[cfg_attr(feature = "kafka", allow(dead_code))]
+fn kafka_hint(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = match error.kind() {
+        ErrorKind::InvalidSubcommand => ContextKind::InvalidSubcommand,
+        ErrorKind::UnknownArgument => ContextKind::InvalidArg,
+        _ => return None,
+    };
+    let Some(ContextValue::String(given)) = error.get(context) else {
+        return None;
+    };
+    let name = given.split('=').next().unwrap_or(given);
+    KAFKA_ONLY.contains(&name).then(|| {
+        format!(
+            "`{name}` belongs to the Kafka transport, which this build leaves out; build \
+             with `cargo build --release --features kafka` to get it"
+        )
+    })
+}
+
 fn main() -> ExitCode {
     use clap::{CommandFactory as _, FromArgMatches as _};
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => {
+            #[cfg(not(feature = "kafka"))]
+            if let Some(hint) = kafka_hint(&error) {
+                eprintln!("spiegel: {hint}");
+                return ExitCode::from(2);
+            }
+            error.exit()
+        }
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -814,4 +862,37 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         example("mirror"),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of the command line on a build without the `kafka` feature: the tests run
+    /// with every feature, where clap would accept the Kafka commands.
+    fn without_kafka() -> clap::Command {
+        clap::Command::new("spiegel")
+            .subcommand(clap::Command::new("run"))
+            .subcommand(clap::Command::new("serve").arg(clap::Arg::new("tls").long("tls")))
+    }
+
+    #[test]
+    fn a_kafka_command_or_flag_on_a_build_without_it_says_how_to_get_it() {
+        let asking_for_kafka: [&[&str]; 4] = [
+            &["spiegel", "topics", "create"],
+            &["spiegel", "publish", "--out", "reports"],
+            &["spiegel", "serve", "--kafka"],
+            &["spiegel", "serve", "--brokers=127.0.0.1:9092"],
+        ];
+        for args in asking_for_kafka {
+            let error = without_kafka().try_get_matches_from(args).unwrap_err();
+            let hint = kafka_hint(&error).unwrap_or_else(|| panic!("no hint for {args:?}"));
+            assert!(hint.contains("--features kafka"), "{hint}");
+        }
+        let mistyped: [&[&str]; 2] = [&["spiegel", "rnu"], &["spiegel", "serve", "--tsl"]];
+        for args in mistyped {
+            let error = without_kafka().try_get_matches_from(args).unwrap_err();
+            assert_eq!(kafka_hint(&error), None, "{args:?}");
+        }
+    }
 }

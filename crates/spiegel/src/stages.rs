@@ -26,7 +26,8 @@ use crate::run::PipelineConfig;
 /// Options every Kafka command shares.
 #[derive(Debug, clap::Args)]
 pub(crate) struct KafkaArgs {
-    /// JSON configuration with sections kafka, ingest, aggregate and publish.
+    /// Configuration file with sections kafka, ingest, aggregate and publish: TOML when its
+    /// name ends in .toml, else JSON.
     #[arg(long, env = "SPIEGEL_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]
