@@ -987,9 +987,8 @@ fn footer(out: &mut String, page: &Page<'_>) {
     push(
         out,
         format_args!(
-            "<footer><p>{} <code>{}</code> · release {} · {}</p></footer>\n",
-            page.t("Weergave van", "Rendering of"),
-            Escaped(&page.report.file.path),
+            "<footer><p>{} {} · {}</p></footer>\n",
+            page.t("Publicatie", "Release"),
             Escaped(&page.manifest.release),
             page.t(
                 "Spiegel publiceert alleen geaggregeerde cijfers en vergelijkt geen aanbieders.",

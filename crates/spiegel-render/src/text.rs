@@ -41,7 +41,8 @@ impl Language {
 
     pub(crate) fn unit(self, unit: &str) -> &'static str {
         match unit {
-            "children" => self.t("jeugdigen", "children"),
+            // The label says youths (jeugdigen): the unit follows it.
+            "children" => self.t("jeugdigen", "youths"),
             "trajectories" => self.t("trajecten", "trajectories"),
             "days" => self.t("dagen", "days"),
             "percent" => "%",

@@ -525,6 +525,31 @@ fn a_municipality_page_names_no_provider_and_a_mirror_page_only_its_own() {
 }
 
 #[test]
+fn pages_show_no_internal_path_and_english_units_follow_their_label() {
+    let rendered = rendered();
+    for kind in ["municipality", "mirror"] {
+        for file in rendered.files(kind) {
+            for lang in ["nl", "en"] {
+                let html = rendered.page(file, lang);
+                for internal in [".parquet", "period=", file["path"].as_str().unwrap()] {
+                    assert!(
+                        !html.contains(internal),
+                        "{internal} on the {lang} page of {}",
+                        file["path"]
+                    );
+                }
+            }
+            let english = rendered.page(file, "en");
+            assert!(
+                !english.contains("children"),
+                "the English page of {} counts youths as children",
+                file["path"]
+            );
+        }
+    }
+}
+
+#[test]
 fn an_explanation_with_markup_and_formulas_renders_as_literal_text() {
     let rendered = rendered();
     for lang in ["nl", "en"] {
