@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 # kubernetes-validate, which checks the Kubernetes manifests against the schemas offline, and
 # SciPy (HiGHS), for the independent attacker of tests/attacker/.
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}"
+# One build directory for this command and CI (.ci/run sources the same file).
+source scripts/build-env.sh
+echo "== building in $CARGO_TARGET_DIR"
 venv="$cache/venv-py"
 if ! "$venv/bin/python" -c "import pyarrow, duckdb, schemathesis, kubernetes_validate, scipy" 2>/dev/null; then
     echo "== installing pyarrow, duckdb, schemathesis, kubernetes-validate and scipy into $venv"
