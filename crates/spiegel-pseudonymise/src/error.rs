@@ -39,6 +39,25 @@ pub enum Error {
         /// The stage found.
         found: u8,
     },
+    /// A demo key, derived from the public seed of `spiegel demo`, was given for real data.
+    #[error(
+        "{origin}: this is a demo key, derived by `spiegel demo` from a public seed, so it \
+         protects nothing and is refused outside the demo; for real data make keys with \
+         `spiegel keys generate --out DIR` and name DIR with --keys"
+    )]
+    DemoKey {
+        /// Where the key came from.
+        origin: String,
+    },
+    /// `spiegel demo` was given a key that is not a demo key.
+    #[error(
+        "{origin}: not a demo key; spiegel demo only uses the keys it derives itself, so a \
+         real key never meets its public data (remove the demo directory and run it again)"
+    )]
+    NotADemoKey {
+        /// Where the key came from.
+        origin: String,
+    },
     /// A TTP id that is not 1..=32 characters of `a-z`, `0-9` and `-`.
     #[error("TTP id must be 1 to 32 characters a-z, 0-9 or '-'")]
     InvalidTtpId,

@@ -19,6 +19,14 @@
 //! rotation ([`TtpKey::rotate`]) carries it over unchanged, so the perturbed counts, and with
 //! them the reports, stay exactly as they were. A K2 file written before the field existed
 //! derives it from its secret, and the first rotation writes it out.
+//!
+//! A *demo key* ([`SourceKey::demo`], [`TtpKey::demo`]) is derived from the public seed of
+//! `spiegel demo`, so anyone can recompute it: it protects nothing. It is marked twice, so the
+//! mark does not go missing when a file is copied or edited by hand: its first line is
+//! `spiegel-demo-key v1`, and its secrets check themselves (the second half of each is a keyed
+//! hash of the first half under a public label, which a random secret matches with probability
+//! 2⁻¹²⁸). [`SourceKey::from_file`] and the other loaders refuse a key with either mark; only
+//! [`SourceKey::from_demo_file`] (for `spiegel demo`) reads one.
 
 use std::fmt;
 use std::io::Write;
@@ -33,6 +41,12 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::{Error, Result};
 
 const HEADER: &str = "spiegel-key v1";
+/// The first line of a demo key's file (see the module documentation).
+const DEMO_HEADER: &str = "spiegel-demo-key v1";
+/// The domain separator of secrets derived from a demo seed: the HMAC key of the derivation.
+const DEMO_DERIVATION: &[u8] = b"spiegel:demo-key:v1";
+/// The public HMAC key under which a demo secret's second half checks its first half.
+const DEMO_MARK: &[u8] = b"spiegel:demo-key-mark:v1";
 
 /// Which stage a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +109,8 @@ struct KeyMaterial {
     /// Only K2 writes and uses it (see the module documentation).
     perturbation: Zeroizing<[u8; 32]>,
     perturbation_hmac: hmac::Key,
+    /// Derived from a public seed: refused by every loader but the demo's.
+    demo: bool,
 }
 
 fn random_secret() -> Result<Zeroizing<[u8; 32]>> {
@@ -103,6 +119,41 @@ fn random_secret() -> Result<Zeroizing<[u8; 32]>> {
         .fill(secret.as_mut())
         .map_err(|_| Error::Random)?;
     Ok(secret)
+}
+
+/// The second half of a demo secret whose first half is `first`.
+fn demo_mark(first: &[u8]) -> [u8; 16] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, DEMO_MARK), first);
+    let mut mark = [0u8; 16];
+    mark.copy_from_slice(&tag.as_ref()[..16]);
+    mark
+}
+
+/// A demo secret: its first half `first`, its second half the mark of the first.
+fn demo_marked(first: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    secret[..16].copy_from_slice(first);
+    secret[16..].copy_from_slice(&demo_mark(first));
+    secret
+}
+
+/// Whether `secret` carries the demo mark.
+fn is_demo_secret(secret: &[u8; 32]) -> bool {
+    demo_mark(&secret[..16]) == secret[16..]
+}
+
+/// The demo secret for `purpose` of a key of `stage` and `version` from `seed`:
+/// `HMAC-SHA256("spiegel:demo-key:v1", seed ‖ stage ‖ version ‖ purpose)`, truncated to 16
+/// bytes and marked.
+fn demo_secret(seed: u64, stage: KeyStage, version: u32, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut context = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, DEMO_DERIVATION));
+    context.update(&seed.to_be_bytes());
+    context.update(&[stage.number()]);
+    context.update(&version.to_be_bytes());
+    context.update(purpose);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&context.sign().as_ref()[..16]);
+    demo_marked(&first)
 }
 
 impl KeyMaterial {
@@ -126,6 +177,19 @@ impl KeyMaterial {
             secret,
             perturbation_hmac: hmac::Key::new(hmac::HMAC_SHA256, perturbation.as_ref()),
             perturbation,
+            demo: false,
+        }
+    }
+
+    fn demo(seed: u64, stage: KeyStage, version: u32, ttp: TtpId) -> Self {
+        Self {
+            demo: true,
+            ..Self::with_perturbation(
+                version,
+                ttp,
+                demo_secret(seed, stage, version, b"secret"),
+                demo_secret(seed, stage, version, b"perturbation"),
+            )
         }
     }
 
@@ -147,9 +211,11 @@ impl KeyMaterial {
             .split(['\n', ';'])
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        if lines.next() != Some(HEADER) {
-            return Err(format("first line must be 'spiegel-key v1'"));
-        }
+        let demo_header = match lines.next() {
+            Some(HEADER) => false,
+            Some(DEMO_HEADER) => true,
+            _ => return Err(format("first line must be 'spiegel-key v1'")),
+        };
         let (mut found_stage, mut version, mut ttp) = (None, None, None);
         let (mut secret, mut perturbation) = (None, None);
         let base64_secret = |value: &str| -> Result<Zeroizing<[u8; 32]>> {
@@ -204,22 +270,58 @@ impl KeyMaterial {
             ttp.ok_or(format("missing ttp"))?,
         );
         let secret = secret.ok_or(format("missing secret"))?;
-        Ok(match perturbation {
+        let demo = demo_header
+            || is_demo_secret(&secret)
+            || perturbation.as_deref().is_some_and(is_demo_secret);
+        let material = match perturbation {
             Some(perturbation) => Self::with_perturbation(version, ttp, secret, perturbation),
             None => Self::from_secret(version, ttp, secret),
-        })
+        };
+        Ok(Self { demo, ..material })
+    }
+
+    /// Parses a key for real data: a demo key is refused.
+    fn parse_real(text: &str, origin: &str, stage: KeyStage) -> Result<Self> {
+        let material = Self::parse(text, origin, stage)?;
+        if material.demo {
+            return Err(Error::DemoKey {
+                origin: origin.to_owned(),
+            });
+        }
+        Ok(material)
+    }
+
+    /// Parses a key for `spiegel demo`: only a demo key is accepted, so a real key never
+    /// meets the demo's public data and published output.
+    fn parse_demo(text: &str, origin: &str, stage: KeyStage) -> Result<Self> {
+        let material = Self::parse(text, origin, stage)?;
+        if !material.demo {
+            return Err(Error::NotADemoKey {
+                origin: origin.to_owned(),
+            });
+        }
+        Ok(material)
     }
 
     fn to_text(&self, stage: KeyStage) -> Zeroizing<String> {
-        let what = match stage {
-            KeyStage::Source => {
-                "Spiegel stage-1 key (K1): for spiegel prepare and the ingest stage"
+        let what = match (stage, self.demo) {
+            (KeyStage::Source, false) => {
+                "Spiegel stage-1 key (K1): for spiegel prepare and the ingest stage. Secret: \
+                 never commit, log or mail it."
             }
-            KeyStage::Ttp => "Spiegel stage-2 key (K2): for the pseudonymise stage only",
+            (KeyStage::Ttp, false) => {
+                "Spiegel stage-2 key (K2): for the pseudonymise stage only. Secret: never \
+                 commit, log or mail it."
+            }
+            (_, true) => {
+                "Spiegel DEMO key, derived from the public seed of spiegel demo: it protects \
+                 nothing and every command but spiegel demo refuses it."
+            }
         };
+        let header = if self.demo { DEMO_HEADER } else { HEADER };
         let mut encoded = STANDARD.encode(self.secret.as_ref());
         let mut text = Zeroizing::new(format!(
-            "# {what}. Secret: never commit, log or mail it.\n{HEADER}\nstage={}\nversion={}\nttp={}\nsecret={encoded}\n",
+            "# {what}\n{header}\nstage={}\nversion={}\nttp={}\nsecret={encoded}\n",
             stage.number(),
             self.version,
             self.ttp,
@@ -282,20 +384,42 @@ macro_rules! key_type {
                 Self(KeyMaterial::from_secret(version, ttp, Zeroizing::new(secret)))
             }
 
-            /// Reads a key file.
-            pub fn from_file(path: &Path) -> Result<Self> {
-                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-                    Error::KeyFile { path: path.to_owned(), source }
-                })?);
-                KeyMaterial::parse(&text, &path.display().to_string(), $stage).map(Self)
+            /// The demo key of `seed`, the same for the same seed (see the module
+            /// documentation); version 1 of TTP `ttp`.
+            pub fn demo(seed: u64, ttp: TtpId) -> Self {
+                Self(KeyMaterial::demo(seed, $stage, 1, ttp))
             }
 
-            /// Reads a key from an environment variable (a Kubernetes Secret, for example).
+            /// Reads a key file for real data; a demo key is refused.
+            pub fn from_file(path: &Path) -> Result<Self> {
+                let text = Self::read(path)?;
+                KeyMaterial::parse_real(&text, &path.display().to_string(), $stage).map(Self)
+            }
+
+            /// Reads a demo key file, for `spiegel demo` only; any other key is refused.
+            pub fn from_demo_file(path: &Path) -> Result<Self> {
+                let text = Self::read(path)?;
+                KeyMaterial::parse_demo(&text, &path.display().to_string(), $stage).map(Self)
+            }
+
+            fn read(path: &Path) -> Result<Zeroizing<String>> {
+                Ok(Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+                    Error::KeyFile { path: path.to_owned(), source }
+                })?))
+            }
+
+            /// Reads a key from an environment variable (a Kubernetes Secret, for example);
+            /// a demo key is refused.
             pub fn from_env(var: &str) -> Result<Self> {
                 let text = Zeroizing::new(
                     std::env::var(var).map_err(|_| Error::KeyEnvMissing(var.to_owned()))?,
                 );
-                KeyMaterial::parse(&text, var, $stage).map(Self)
+                KeyMaterial::parse_real(&text, var, $stage).map(Self)
+            }
+
+            /// Whether this is a demo key, derived from a public seed.
+            pub fn is_demo(&self) -> bool {
+                self.0.demo
             }
 
             /// Writes the key to a new file with mode 0600; an existing file is never replaced.
@@ -351,12 +475,17 @@ impl TtpKey {
         })?;
         let mut perturbation = Zeroizing::new([0u8; 32]);
         perturbation.copy_from_slice(self.0.perturbation.as_ref());
-        Ok(Self(KeyMaterial::with_perturbation(
-            version,
-            self.ttp().clone(),
-            random_secret()?,
-            perturbation,
-        )))
+        let mut secret = random_secret()?;
+        if self.0.demo {
+            // A rotated demo key stays marked, so it stays out of real use.
+            let mut first = [0u8; 16];
+            first.copy_from_slice(&secret[..16]);
+            secret = demo_marked(&first);
+        }
+        Ok(Self(KeyMaterial {
+            demo: self.0.demo,
+            ..KeyMaterial::with_perturbation(version, self.ttp().clone(), secret, perturbation)
+        }))
     }
 
     /// `HMAC-SHA256(perturbation secret, parts)`.
@@ -469,6 +598,69 @@ mod tests {
             STANDARD.encode([1u8; 32])
         );
         assert!(KeyMaterial::parse(&k1, "K1", KeyStage::Source).is_err());
+    }
+
+    #[test]
+    fn demo_keys_come_from_the_seed_and_only_the_demo_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2) = (SourceKey::demo(1, ttp()), TtpKey::demo(1, ttp()));
+        assert!(k1.is_demo() && k2.is_demo());
+        assert_eq!(SourceKey::demo(1, ttp()).sign(&[b"t"]), k1.sign(&[b"t"]));
+        assert_ne!(SourceKey::demo(2, ttp()).sign(&[b"t"]), k1.sign(&[b"t"]));
+        // The two stages never share a secret, even from one seed.
+        assert_ne!(k1.0.secret.as_ref(), k2.0.secret.as_ref());
+        let (path1, path2) = (dir.path().join("stage1.key"), dir.path().join("stage2.key"));
+        k1.write_new(&path1).unwrap();
+        k2.write_new(&path2).unwrap();
+        let text = std::fs::read_to_string(&path2).unwrap();
+        assert!(text.contains("\nspiegel-demo-key v1\n"), "{text}");
+        assert!(matches!(
+            SourceKey::from_file(&path1),
+            Err(Error::DemoKey { .. })
+        ));
+        assert!(matches!(
+            TtpKey::from_file(&path2),
+            Err(Error::DemoKey { .. })
+        ));
+        let read = TtpKey::from_demo_file(&path2).unwrap();
+        assert_eq!(read.sign(&[b"t"]), k2.sign(&[b"t"]));
+        assert_eq!(
+            read.sign_perturbation(&[b"t"]),
+            k2.sign_perturbation(&[b"t"])
+        );
+        // A header edited to the real one, or a one-line copy in a variable, is still refused:
+        // the secret carries the mark.
+        let stripped = text.replace("spiegel-demo-key v1", "spiegel-key v1");
+        assert!(matches!(
+            KeyMaterial::parse_real(&stripped, "edited", KeyStage::Ttp),
+            Err(Error::DemoKey { .. })
+        ));
+        let secret_only = stripped
+            .lines()
+            .filter(|l| !l.starts_with("perturbation="))
+            .collect::<Vec<_>>()
+            .join(";");
+        assert!(matches!(
+            KeyMaterial::parse_real(&secret_only, "SPIEGEL_K2", KeyStage::Ttp),
+            Err(Error::DemoKey { .. })
+        ));
+        // A rotated demo key stays a demo key.
+        assert!(k2.rotate().unwrap().is_demo());
+        // The demo reads no real key, and a real key is not taken for a demo key.
+        let real = dir.path().join("real.key");
+        TtpKey::generate(1, ttp())
+            .unwrap()
+            .write_new(&real)
+            .unwrap();
+        assert!(!TtpKey::from_file(&real).unwrap().is_demo());
+        assert!(matches!(
+            TtpKey::from_demo_file(&real),
+            Err(Error::NotADemoKey { .. })
+        ));
+        // The refusal says what to do and shows no key material.
+        let message = TtpKey::from_file(&path2).err().unwrap().to_string();
+        assert!(message.contains("spiegel keys generate"), "{message}");
+        assert!(!message.contains(&STANDARD.encode(k2.0.secret.as_ref())[..8]));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod annotations;
 mod chart;
 mod error;
+mod index;
 mod load;
 mod page;
 mod text;
@@ -28,6 +29,7 @@ pub use annotations::{
     ANNOTATIONS_FILE, Annotation, AnnotationRegistry, MAX_ANNOTATION_CHARS, ProviderNotes,
 };
 pub use error::{RenderError, Result};
+pub use index::index_page;
 pub use text::Language;
 
 use load::Report;

@@ -35,6 +35,21 @@ pub(crate) fn write_pair(dir: &Path, version: u32, ttp: &TtpId) -> Result<(PathB
     Ok((stage1, stage2))
 }
 
+/// Writes the demo K1 and K2 of `seed` into `dir` (as [`write_pair`] does real ones): keys
+/// anyone can derive again, marked so that every command but `spiegel demo` refuses them.
+pub(crate) fn write_demo_pair(dir: &Path, seed: u64) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let ttp = TtpId::new("spiegel-demo")?;
+    SourceKey::demo(seed, ttp.clone()).write_new(&dir.join(STAGE1))?;
+    TtpKey::demo(seed, ttp).write_new(&dir.join(STAGE2))?;
+    Ok(())
+}
+
 /// `spiegel keys generate`: [`write_pair`] and where the keys went.
 pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
     let ttp = TtpId::new(ttp)?;

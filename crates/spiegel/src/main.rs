@@ -364,6 +364,10 @@ struct DemoArgs {
     /// Records to generate.
     #[arg(long, env = "SPIEGEL_DEMO_RECORDS", default_value_t = 200_000)]
     records: u64,
+    /// The seed of the data and of the demo's keys: the same seed gives byte-identical
+    /// reports and pages. The keys are public and refused outside the demo.
+    #[arg(long, env = "SPIEGEL_DEMO_SEED", default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -719,7 +723,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
         &args.input,
         &args.out,
         &args.pipeline.data_dir,
-        args.pipeline.keys.as_deref(),
+        run::Keys::Real(args.pipeline.keys.as_deref()),
         &config,
     )?;
     for rejected in &summary.rejected {
@@ -775,66 +779,80 @@ fn render(
     )?)
 }
 
+/// The file at the top of the demo's output that links every page and report.
+const DEMO_INDEX: &str = "index.html";
+
 fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    let started = std::time::Instant::now();
     let submissions = args.dir.join("submissions");
     let data_dir = args.dir.join("data");
     let out = args.dir.join("reports");
     let pages = args.dir.join("pages");
+    let index = args.dir.join(DEMO_INDEX);
     for dir in [&submissions, &data_dir, &out, &pages] {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
     }
+    if index.exists() {
+        std::fs::remove_file(&index)?;
+    }
     let options = generate::GenerateOptions {
         out: submissions.clone(),
         records: args.records,
-        seed: 1,
+        seed: args.seed,
         providers: None,
         periods: generate::default_periods(),
         semicolon: false,
     };
+    let started = std::time::Instant::now();
     let generated = generate::generate(&options, |_| {})?;
+    let generating = started.elapsed();
+
+    let started = std::time::Instant::now();
+    // Keys from the seed, not at random: the same seed gives the same pseudonyms, and so the
+    // same perturbed figures, release id and page paths on every run.
+    let keys_dir = data_dir.join("keys");
+    keys::write_demo_pair(&keys_dir, args.seed)?;
     let summary = run::run(
         &submissions,
         &out,
         &data_dir,
-        None,
+        run::Keys::Demo(&keys_dir),
         &run::PipelineConfig::default(),
     )?;
     let manifest = summary
         .manifest
         .ok_or_else(|| anyhow::anyhow!("the demo published no release"))?;
-    let rendered = render(&out, &data_dir, &spiegel_render::Language::ALL, &pages)?;
+    let pipeline = started.elapsed();
+
+    let started = std::time::Instant::now();
+    let languages = spiegel_render::Language::ALL;
+    let rendered = render(&out, &data_dir, &languages, &pages)?;
+    // Links relative to the index, so the output can be moved or served as it is.
+    let html = spiegel_render::index_page(
+        &manifest,
+        "pages",
+        "reports",
+        &languages,
+        "Spiegel demo: alle rapportages / all reports",
+    );
+    std::fs::write(&index, html)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
+    let rendering = started.elapsed();
+
     let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
     let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
     let suppressed: u64 = manifest.files.iter().map(|f| f.suppressed).sum();
-    let example = |kind: &str| {
-        manifest
-            .files
-            .iter()
-            .rfind(|f| f.kind == kind)
-            .map(|f| {
-                pages
-                    .join(spiegel_render::page_path(
-                        &manifest.release,
-                        f,
-                        spiegel_render::Language::Nl,
-                    ))
-                    .display()
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
     println!(
-        "Spiegel demo\n\
+        "Spiegel demo (seed {}: the same output on every run)\n\
          - input: {} records for {} children from {} providers in {} gemeenten, periods {}\n\
          - accepted: {} submissions ({} rejected)\n\
-         - reports: {} mirror, {} municipality, {} region, {} national ({} cells, {} suppressed by the release rules)\n\
+         - reports: {} mirror, {} municipality, {} region, {} national ({} cells, {} suppressed by the release rules), release {}\n\
          - pages: {} ({:.0} MB), Dutch and English\n\
-         - release {} in {:.1} s\n\
-         - look at: {} (manifest)\n\
-         - open in a browser: {} (a municipality report), {} (a mirror report)",
+         - time: generate {:.1} s, pipeline {:.1} s, render {:.1} s\n\
+         - manifest: {}\n\
+         - open in a browser: {}",
+        args.seed,
         generated.records,
         generated.children,
         generated.providers,
@@ -853,13 +871,14 @@ fn demo_command(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         count("national"),
         rows,
         suppressed,
+        manifest.release,
         rendered.pages,
         rendered.bytes as f64 / 1e6,
-        manifest.release,
-        started.elapsed().as_secs_f64(),
+        generating.as_secs_f64(),
+        pipeline.as_secs_f64(),
+        rendering.as_secs_f64(),
         out.join(spiegel_publish::MANIFEST).display(),
-        example("municipality"),
-        example("mirror"),
+        index.display(),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -147,6 +147,24 @@ pub(crate) fn claim(data_dir: &Path) -> Result<DirLock> {
     Ok(DirLock::acquire(data_dir)?)
 }
 
+/// Which keys a pipeline runs with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Keys<'a> {
+    /// For real data: `--keys`, or the data directory's, generated there on first use. A demo
+    /// key is refused.
+    Real(Option<&'a Path>),
+    /// The demo keys `spiegel demo` wrote into this directory; no other key is accepted.
+    Demo(&'a Path),
+}
+
+/// The demo keys in `dir` ([`crate::keys::write_demo_pair`]).
+pub(crate) fn demo_keys(dir: &Path) -> Result<(SourceKey, TtpKey)> {
+    Ok((
+        SourceKey::from_demo_file(&dir.join(crate::keys::STAGE1))?,
+        TtpKey::from_demo_file(&dir.join(crate::keys::STAGE2))?,
+    ))
+}
+
 /// K1 and K2 from `--keys`, or from the data directory, generated there on first use.
 pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, TtpKey)> {
     let dir = match keys {
@@ -350,12 +368,15 @@ pub(crate) fn run(
     input: &Path,
     out: &Path,
     data_dir: &Path,
-    keys_dir: Option<&Path>,
+    keys_from: Keys<'_>,
     config: &PipelineConfig,
 ) -> Result<RunSummary> {
     let _lock = claim(data_dir)?;
     std::fs::create_dir_all(out)?;
-    let (source_key, ttp_key) = keys(keys_dir, data_dir)?;
+    let (source_key, ttp_key) = match keys_from {
+        Keys::Real(dir) => keys(dir, data_dir)?,
+        Keys::Demo(dir) => demo_keys(dir)?,
+    };
     let label = PseudonymLabel {
         ttp: ttp_key.ttp().clone(),
         version: ttp_key.version(),

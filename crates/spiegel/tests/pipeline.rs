@@ -478,40 +478,109 @@ fn the_reports_read_cleanly_in_pyarrow_and_duckdb_and_agree_with_an_independent_
     );
 }
 
+/// Every file under `root` by relative path, the feed included.
+fn every_file(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().to_string_lossy();
+                out.insert(relative.into_owned(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The targets of an HTML page's links, in-page anchors aside.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .filter(|target| !target.starts_with('#'))
+        .collect()
+}
+
 #[test]
-fn the_demo_generates_runs_and_summarises() {
+fn two_demo_runs_are_byte_identical_and_their_index_links_every_page() {
     let dir = tempfile::tempdir().unwrap();
-    let output = spiegel(&["demo", "--dir", p(dir.path()), "--records", "5000"]);
-    let text = String::from_utf8_lossy(&output.stdout);
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let demo = |out: &Path| {
+        let output = spiegel(&["demo", "--dir", p(out), "--records", "3000"]);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let text = demo(&first);
     for expected in [
         "Spiegel demo",
-        "5000 records",
+        "3000 records",
         "342 gemeenten",
         "municipality",
         "suppressed",
         "manifest.json",
         "pages:",
+        "time: generate ",
+        " s, pipeline ",
+        " s, render ",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
-    // The pages it points to exist, in Dutch with their English variant beside them.
+    // The one thing to open is the index at the top of the output.
     let line = text
         .lines()
         .find(|l| l.contains("open in a browser"))
         .unwrap();
-    let pages: Vec<&str> = line
+    let opened: Vec<&str> = line
         .split_whitespace()
         .filter(|w| w.ends_with(".html"))
         .collect();
-    assert_eq!(pages.len(), 2, "{line}");
-    for page in pages {
-        let html = fs::read_to_string(page).unwrap();
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
-        assert!(Path::new(&page.replace(".html", ".en.html")).exists());
+    assert_eq!(opened, [p(&first.join("index.html"))], "{line}");
+
+    demo(&second);
+    for part in ["reports", "pages"] {
+        let (a, b) = (
+            every_file(&first.join(part)),
+            every_file(&second.join(part)),
+        );
+        assert!(!a.is_empty(), "{part}");
+        assert_same(&a, &b, part);
     }
+    let index = fs::read_to_string(first.join("index.html")).unwrap();
+    assert!(
+        index == fs::read_to_string(second.join("index.html")).unwrap(),
+        "index.html differs"
+    );
+
+    // Every link resolves, every page is linked, and so is every region and national report.
+    assert!(!index.contains("<script"), "the index is plain HTML");
+    let linked: std::collections::BTreeSet<String> = links(&index).into_iter().collect();
+    for target in &linked {
+        assert!(first.join(target).is_file(), "{target} does not exist");
+    }
+    let pages: std::collections::BTreeSet<String> = every_file(&first.join("pages"))
+        .into_keys()
+        .map(|page| format!("pages/{page}"))
+        .collect();
+    let unlinked: Vec<&String> = pages.difference(&linked).collect();
+    assert!(unlinked.is_empty(), "pages not linked: {unlinked:?}");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(dir.path().join("reports/manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&fs::read(first.join("reports/manifest.json")).unwrap()).unwrap();
+    for file in manifest["files"].as_array().unwrap() {
+        if file["kind"] == "region" || file["kind"] == "national" {
+            let target = format!("reports/{}", file["path"].as_str().unwrap());
+            assert!(linked.contains(&target), "{target} not linked");
+        }
+    }
+    // A municipality is found under its jeugdzorgregio, by name.
+    let amsterdam = index
+        .find("Amsterdam (GM0363)")
+        .expect("Amsterdam is listed");
+    let region = index[..amsterdam].rfind("<summary>").unwrap();
+    assert!(index[region..amsterdam].contains("Amsterdam-Amstelland"));
+
     let national: Vec<&str> = manifest["files"]
         .as_array()
         .unwrap()
@@ -525,5 +594,120 @@ fn the_demo_generates_runs_and_summarises() {
         "{}",
         national[0]
     );
-    assert!(dir.path().join("reports").join(national[0]).exists());
+    assert!(first.join("reports").join(national[0]).exists());
+}
+
+/// Runs the binary expecting it to refuse; its standard error.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "spiegel {args:?} accepted a demo key"
+    );
+    stderr
+}
+
+#[test]
+fn demo_keys_are_refused_for_real_data() {
+    use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    fs::create_dir(&keys).unwrap();
+    let ttp = TtpId::new("spiegel-demo").unwrap();
+    SourceKey::demo(1, ttp.clone())
+        .write_new(&keys.join("stage1.key"))
+        .unwrap();
+    TtpKey::demo(1, ttp)
+        .write_new(&keys.join("stage2.key"))
+        .unwrap();
+    // What `spiegel demo` leaves in its data directory, where `run` looks without --keys.
+    let demo_data = dir.path().join("demo-data");
+    fs::create_dir(&demo_data).unwrap();
+    fs::create_dir(demo_data.join("keys")).unwrap();
+    for name in ["stage1.key", "stage2.key"] {
+        fs::copy(keys.join(name), demo_data.join("keys").join(name)).unwrap();
+    }
+    let input = dir.path().join("input");
+    fs::create_dir(&input).unwrap();
+    let submission = input.join("12345678_2026-H1.csv");
+    fs::write(&submission, "bsn\n").unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    let (k1, secret) = (
+        keys.join("stage1.key"),
+        fs::read_to_string(keys.join("stage2.key")).unwrap(),
+    );
+    let secret = secret
+        .lines()
+        .find_map(|l| l.strip_prefix("secret="))
+        .unwrap()
+        .to_owned();
+    let mut commands: Vec<Vec<&str>> = vec![
+        vec![
+            "run",
+            "--input",
+            p(&input),
+            "--out",
+            p(&out),
+            "--data-dir",
+            p(&data),
+            "--keys",
+            p(&keys),
+        ],
+        vec![
+            "run",
+            "--input",
+            p(&input),
+            "--out",
+            p(&out),
+            "--data-dir",
+            p(&demo_data),
+        ],
+        vec![
+            "serve",
+            "--reports",
+            p(&out),
+            "--data-dir",
+            p(&data),
+            "--keys",
+            p(&keys),
+        ],
+        vec!["prepare", "--source-key", p(&k1), p(&submission), p(&out)],
+        vec!["keys", "rotate", "--keys", p(&keys), "--key-only"],
+    ];
+    if cfg!(feature = "kafka") {
+        commands.extend([
+            vec![
+                "ingest",
+                "--inbox",
+                p(&input),
+                "--keys",
+                p(&keys),
+                "--data-dir",
+                p(&data),
+            ],
+            vec!["pseudonymise", "--keys", p(&keys), "--data-dir", p(&data)],
+            vec![
+                "submit",
+                p(&submission),
+                "--keys",
+                p(&keys),
+                "--data-dir",
+                p(&data),
+            ],
+        ]);
+    }
+    for args in commands {
+        let stderr = refused(&args);
+        assert!(
+            stderr.contains("demo key") && stderr.contains("spiegel keys generate"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains(&secret), "{args:?} shows the key");
+    }
+    // Nothing was rotated.
+    assert!(!keys.join("stage2.v1.key").exists());
 }

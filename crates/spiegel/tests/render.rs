@@ -775,3 +775,43 @@ fn one_report_rendered_on_request_is_the_page_render_wrote() {
         Err(spiegel_render::RenderError::NotFound(_))
     ));
 }
+
+#[test]
+fn the_demo_index_loads_in_headless_chromium_without_errors() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-index");
+    spiegel(&["demo", "--dir", p(&root), "--records", "1000"]);
+    let index = root.join("index.html");
+    let mut browser = cdp::Browser::launch(&chromium());
+    let tab = browser.tab();
+    browser.emulate(&tab, 1100, "screen");
+    browser.navigate(&tab, &format!("file://{}", p(&index)));
+    assert_eq!(browser.errors(&tab), Vec::<String>::new(), "index.html");
+    assert_eq!(
+        browser.evaluate(&tab, "document.scripts.length"),
+        json!(0),
+        "plain links, no script"
+    );
+    // Every link the browser sees leads to a file the demo wrote.
+    let targets: Vec<String> = serde_json::from_value(browser.evaluate(
+        &tab,
+        "[...document.links].filter(a => !a.getAttribute('href').startsWith('#')).map(a => \
+         decodeURIComponent(new URL(a.href).pathname))",
+    ))
+    .unwrap();
+    assert!(targets.len() > 100, "{} links", targets.len());
+    for target in &targets {
+        assert!(Path::new(target).is_file(), "{target}");
+    }
+    // A municipality page reached from the index loads as well.
+    let page = targets
+        .iter()
+        .find(|t| t.contains("/municipality/") && t.ends_with(".en.html"))
+        .unwrap();
+    browser.navigate(&tab, &format!("file://{page}"));
+    assert_eq!(browser.errors(&tab), Vec::<String>::new(), "{page}");
+    let png = {
+        browser.navigate(&tab, &format!("file://{}", p(&index)));
+        browser.screenshot(&tab)
+    };
+    fs::write(artifacts().join("demo-index.png"), &png).unwrap();
+}
