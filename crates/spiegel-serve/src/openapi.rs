@@ -465,15 +465,17 @@ mod tests {
     }
 
     #[test]
-    fn readme_and_document_give_the_retry_window_the_delivery_code_has() {
+    fn docs_and_document_give_the_retry_window_the_delivery_code_has() {
         let hours = crate::WebhookConfig::default().retry_for.as_secs() / 3600;
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .unwrap();
-        let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        let serving = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/serving.md"
+        ))
+        .unwrap();
+        let serving = serving.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            readme.contains(&format!("jitter for {hours} hours")),
-            "README.md does not say {hours} hours"
+            serving.contains(&format!("jitter for {hours} hours")),
+            "docs/serving.md does not say {hours} hours"
         );
         let document = openapi().to_string();
         assert!(
