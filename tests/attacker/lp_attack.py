@@ -1,10 +1,10 @@
-"""The attacker of SPEC §9 SDC-3, played independently of the pipeline's own audit.
+"""The attacker of SDC-3 (docs/release-rules.md), played independently of the pipeline's own audit.
 
 usage: lp_attack.py REPORTS_DIR [--max-reports N] [--protection P] [--value-model M] [--strong]
                     [--explain] [--jobs J]
 
 For every aggregate report (municipality, region, national) listed in REPORTS_DIR/manifest.json
-this script writes down, from the specification alone (SPEC §7-§9 and schemas/indicators.csv),
+this script writes down, from the specification alone (docs/indicators.md, docs/reports.md, docs/release-rules.md and schemas/indicators.csv),
 every linear relation an attacker knows between the counts of that report, takes the published
 counts with the error bounds of SDC-4 (a published count c means the true count lies in
 [c-4, c+4], never below 0), and asks HiGHS (scipy) for the smallest and the largest value each
@@ -64,7 +64,7 @@ Relations (each constraint carries a family name, used by --explain):
               active in it, and every youth in care has an active trajectory in the cell:
               started, ended, declared_amount_mean's n, youths_in_care <= trajectories active.
   share       every share's numerator <= its denominator.
-  value       a published share value v (whole percent). SPEC §9 SDC-2 (rewritten) publishes a
+  value       a published share value v (whole percent). SDC-2 of docs/release-rules.md (rewritten) publishes a
               share as published numerator / published denominator, so with --value-model
               published (default) v constrains the *perturbed* counts p:
               (v-0.5)/100 p_den <= p_num <= (v+0.5)/100 p_den, p being the published constant
@@ -196,7 +196,7 @@ for _inf in ("youth", "parent"):
         CONCEPTS[(f"continue_without_help_{_inf}_0{_k}", "denominator")] = f"cwh_resp_{_inf}"
         CONCEPTS[(f"continue_without_help_{_inf}_0{_k}", "numerator")] = f"cwh_{_inf}_{_k}"
 
-# Which fields of a row are counts, by the indicator's kind (SPEC §8).
+# Which fields of a row are counts, by the indicator's kind (docs/reports.md).
 COUNT_FIELDS = {"count": ("numerator",), "share": ("numerator", "denominator"),
                 "statistic": ("denominator",)}
 

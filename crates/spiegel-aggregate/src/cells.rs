@@ -1,6 +1,6 @@
-//! Indicator cells (SPEC §7) for every scope and breakdown, with what the publish stage needs
-//! to apply the release rules: exact counts, a cell key per count (SDC-4) and the contribution
-//! of each provider (NB-3).
+//! Indicator cells (docs/indicators.md) for every scope and breakdown, with what the publish stage
+//! needs to apply the release rules: exact counts, a cell key per count (SDC-4) and the
+//! contribution of each provider (NB-3).
 //!
 //! A period is computed in two passes over its trajectories. Grouped by child, they fill the
 //! aggregate scopes (gemeente, region, national), so a child counts once per cell. Grouped by

@@ -1,7 +1,7 @@
-//! The indicator catalogue (SPEC §7). `schemas/indicators.csv` is this table, kept in step by
-//! a test.
+//! The indicator catalogue (docs/indicators.md). `schemas/indicators.csv` is this table, kept in
+//! step by a test.
 
-/// How an indicator's cell is filled (SPEC §8).
+/// How an indicator's cell is filled (docs/reports.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A count: `numerator` and `value` hold the same count.
@@ -42,7 +42,7 @@ pub struct Indicator {
     /// Breakdowns published.
     pub breakdowns: Breakdowns,
     /// Whether the figure uses other providers' data through linkage; in a mirror report only
-    /// those follow statistical disclosure control (SPEC §9).
+    /// those follow statistical disclosure control (docs/release-rules.md).
     pub linked: bool,
     /// The [`Count`] `numerator` holds; empty for a statistic.
     pub numerator_count: &'static str,
@@ -61,11 +61,11 @@ pub enum Unit {
     Children,
 }
 
-/// A count that indicators publish as numerator or denominator, with how it relates to the
-/// other counts in every cell. The same count under several indicators (trajectories ended,
-/// and the denominator of every end reason) is one count here: an attacker who sees it in
-/// one row knows it in every row. These relations are what the attacker audit (SPEC §9
-/// SDC-3) models, so a new indicator names its counts here and cannot be left out of it.
+/// A count that indicators publish as numerator or denominator, with how it relates to the other
+/// counts in every cell. The same count under several indicators (trajectories ended, and the
+/// denominator of every end reason) is one count here: an attacker who sees it in one row knows it
+/// in every row. These relations are what the attacker audit (docs/release-rules.md SDC-3) models,
+/// so a new indicator names its counts here and cannot be left out of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Count {
     /// snake_case name, the `numerator_count` and `denominator_count` columns.

@@ -1,6 +1,6 @@
-//! The aggregate stage (SPEC §6–§7): keeps the latest complete submission per (provider,
-//! period), links children across providers and periods by their pseudonyms, and computes
-//! every indicator cell for the scopes mirror (a provider in a gemeente), gemeente,
+//! The aggregate stage (docs/linkage.md, docs/indicators.md): keeps the latest complete submission
+//! per (provider, period), links children across providers and periods by their pseudonyms, and
+//! computes every indicator cell for the scopes mirror (a provider in a gemeente), gemeente,
 //! jeugdzorgregio and national, with the breakdowns of [`indicators::INDICATORS`].
 //!
 //! Its output is the master table of a release: exact cells with what the publish stage needs
@@ -11,7 +11,7 @@
 //!
 //! A release needs every submission, but instances of the stage share the partitions of
 //! [`topic::PSEUDONYMISED`] in one consumer group ([`GROUP`]). So the stage works in two steps
-//! (the re-key pattern of SPEC §3):
+//! (the re-key pattern of docs/operations.md):
 //!
 //! 1. **forward**: each instance copies the submissions of the partitions it owns, unchanged, to
 //!    the single-partition changelog [`topic::AGGREGATE_STATE`], committing its input once the
@@ -138,7 +138,7 @@ pub struct FullRelease {
     pub watermark: u64,
 }
 
-/// Windows and norms of the indicators (SPEC §6–§7).
+/// Windows and norms of the indicators (docs/linkage.md, docs/indicators.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregateConfig {

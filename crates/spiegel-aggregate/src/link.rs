@@ -1,5 +1,5 @@
-//! Linkage (SPEC §6): the same child across providers and periods, and the facts derived from
-//! it per trajectory.
+//! Linkage (docs/linkage.md): the same child across providers and periods, and the facts derived
+//! from it per trajectory.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,5 @@
-//! The master table (SPEC §9 SDC-5): every exact cell of a release, as the aggregate stage
-//! hands it to the publish stage. Internal to the pipeline; never published as such.
+//! The master table (SDC-5, docs/release-rules.md): every exact cell of a release, as the aggregate
+//! stage hands it to the publish stage. Internal to the pipeline; never published as such.
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Key rotation through the real stages (SPEC §5): the pseudonymise stage on a new K2 version
-//! re-pseudonymises every stored submission, the aggregate stage switched to that version
-//! replaces its state without computing a new release, rejects pseudonyms of the retired
+//! Key rotation through the real stages (docs/pseudonymisation.md): the pseudonymise stage on a new
+//! K2 version re-pseudonymises every stored submission, the aggregate stage switched to that
+//! version replaces its state without computing a new release, rejects pseudonyms of the retired
 //! version, and refuses (without taking them) pseudonyms of a version it is not yet on.
 
 mod common;

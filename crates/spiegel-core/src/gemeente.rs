@@ -326,19 +326,43 @@ mod tests {
     }
 
     #[test]
-    fn reference_copy_matches_shared_reference() {
-        // CI and developers have ../shared beside the repository; the embedded copy must not
-        // drift from it.
-        let shared = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/reference/gemeenten-2026.csv"
+    fn reference_file_is_the_pinned_2026_list() {
+        // The repository's copy is the source of truth (schemas/README.md says where it comes
+        // from). A change to it must be deliberate: it moves municipalities between regions and
+        // so every report, hence the pinned digest, to be updated together with this test.
+        let digest = ring::digest::digest(&ring::digest::SHA256, GEMEENTEN_CSV.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex, "db59eb2e03e0708d75d92b8c4c4850261dafd9360896837028066b45825f1fbb",
+            "schemas/reference/gemeenten-2026.csv changed"
         );
-        if let Ok(text) = std::fs::read_to_string(shared) {
-            assert_eq!(
-                text, GEMEENTEN_CSV,
-                "schemas/reference/gemeenten-2026.csv drifted"
+
+        let mut reader = csv::Reader::from_reader(GEMEENTEN_CSV.as_bytes());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec![
+                "gemeentecode",
+                "gemeentenaam",
+                "provincie",
+                "jeugdzorgregio"
+            ]
+        );
+        let mut codes = std::collections::BTreeSet::new();
+        let mut regions = std::collections::BTreeSet::new();
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!(row.len(), 4, "{row:?}");
+            assert_eq!(code(&row[0]).to_string(), &row[0], "{row:?}");
+            assert!(
+                codes.insert(row[0].to_string()),
+                "duplicate code {}",
+                &row[0]
             );
+            assert!(!row[1].is_empty() && !row[3].is_empty(), "{row:?}");
+            regions.insert(row[3].to_string());
         }
+        assert_eq!(codes.len(), 342);
+        assert_eq!(regions.len(), 42);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub use period::Period;
 pub use provider::Agb;
 
 /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit over the
-/// output. Cell keys (SPEC §9 SDC-4) are built and drawn from with it.
+/// output. Cell keys (SDC-4, docs/release-rules.md) are built and drawn from with it.
 pub fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

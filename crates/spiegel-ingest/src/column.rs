@@ -1,4 +1,4 @@
-//! The columns of submission format v1 (SPEC §4).
+//! The columns of submission format v1 (docs/submission.md).
 
 use std::fmt;
 
@@ -31,7 +31,7 @@ pub enum Column {
 pub(crate) const COLUMN_COUNT: usize = 18;
 
 impl Column {
-    /// Every column, in the order of SPEC §4 (and of files Spiegel writes).
+    /// Every column, in the order of docs/submission.md (and of files Spiegel writes).
     pub const ALL: [Column; COLUMN_COUNT] = [
         Self::Bsn,
         Self::ClientToken,

@@ -1,7 +1,6 @@
-//! The ingest stage: reads a provider's submission (CSV, JSON Lines or Parquet), validates
-//! every row against submission format v1 (SPEC §4), merges rows with the same BIJ record key,
-//! applies stage 1 of the pseudonymisation in memory, minimises, and answers with a
-//! [`Receipt`].
+//! The ingest stage: reads a provider's submission (CSV, JSON Lines or Parquet), validates every
+//! row against submission format v1 (docs/submission.md), merges rows with the same BIJ record key,
+//! applies stage 1 of the pseudonymisation in memory, minimises, and answers with a [`Receipt`].
 //!
 //! ```no_run
 //! # fn main() -> Result<(), spiegel_ingest::IngestError> {

@@ -138,7 +138,7 @@ impl ValidRecord {
         ]
     }
 
-    /// Drops what must not pass the ingest stage (SPEC §5 data minimisation).
+    /// Drops what must not pass the ingest stage (docs/pseudonymisation.md data minimisation).
     pub fn minimise(self) -> NormalisedRecord {
         NormalisedRecord {
             subject: self.subject,

@@ -1,4 +1,5 @@
-//! Row validation (SPEC §4), the BIJ merge of rows with the same record key, and the receipt.
+//! Row validation (docs/submission.md), the BIJ merge of rows with the same record key, and the
+//! receipt.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;

@@ -1,6 +1,6 @@
-//! The normalised records as an Arrow IPC stream: what the ingest stage sends on the
-//! submissions topic, one message per accepted submission (SPEC §4: a submission is applied
-//! whole or not at all).
+//! The normalised records as an Arrow IPC stream: what the ingest stage sends on the submissions
+//! topic, one message per accepted submission (docs/submission.md: a submission is applied whole or
+//! not at all).
 
 use std::sync::Arc;
 

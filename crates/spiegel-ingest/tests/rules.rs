@@ -1,4 +1,4 @@
-//! Every validation rule of SPEC §4: a bad row and the code it must produce.
+//! Every validation rule of docs/submission.md: a bad row and the code it must produce.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

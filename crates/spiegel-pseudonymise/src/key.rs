@@ -15,9 +15,9 @@
 //! written with mode 0600 and never overwritten.
 //!
 //! A K2 file also holds the *perturbation secret*, from which the pseudonymise stage makes each
-//! child's record key for the cell keys of SPEC §9 SDC-4. It is not part of K2's version: a
-//! rotation ([`TtpKey::rotate`]) carries it over unchanged, so the perturbed counts, and with
-//! them the reports, stay exactly as they were. A K2 file written before the field existed
+//! child's record key for the cell keys of SDC-4 (docs/release-rules.md). It is not part of K2's
+//! version: a rotation ([`TtpKey::rotate`]) carries it over unchanged, so the perturbed counts, and
+//! with them the reports, stay exactly as they were. A K2 file written before the field existed
 //! derives it from its secret, and the first rotation writes it out.
 //!
 //! A *demo key* ([`SourceKey::demo`], [`TtpKey::demo`]) is derived from the public seed of

@@ -1,4 +1,4 @@
-//! Identifiers of children and the two keyed pseudonymisation stages (SPEC §5).
+//! Identifiers of children and the two keyed pseudonymisation stages (docs/pseudonymisation.md).
 //!
 //! - [`Bsn`] holds a citizen service number that passed the 11-proef. It cannot be printed,
 //!   serialised or turned back into text; the only thing to do with it is to tokenise it.

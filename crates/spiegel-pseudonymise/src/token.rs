@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::{Bsn, SourceKey, TtpId, TtpKey};
 
-/// The domain separator of stage 1, fixed by SPEC §5.
+/// The domain separator of stage 1, fixed by docs/pseudonymisation.md.
 const STAGE1_PREFIX: &[u8] = b"spiegel:bsn:v1:";
 /// The domain separator of record keys.
 const RECORD_KEY_PREFIX: &[u8] = b"spiegel:record-key:v1:";
@@ -130,10 +130,10 @@ impl SourceKey {
 /// A stage-2 pseudonym: `HMAC-SHA256(K2, t)`, labelled with the K2 version, and the child's
 /// record key: 32 bits of `HMAC-SHA256(perturbation secret, "spiegel:record-key:v1:" || t)`.
 ///
-/// The record key feeds the cell keys of SDC-4 (SPEC §9). It depends on the child and the
-/// perturbation secret, not on K2, so the perturbed counts survive a K2 rotation; 32 bits are
-/// plenty for a cell key and, shared by about one child in 4·10⁹, make a poor identifier
-/// across K2 versions. Only a [`Pseudonymiser`] can compute one. It prints as `***`.
+/// The record key feeds the cell keys of SDC-4 (docs/release-rules.md). It depends on the child and
+/// the perturbation secret, not on K2, so the perturbed counts survive a K2 rotation; 32 bits are
+/// plenty for a cell key and, shared by about one child in 4·10⁹, make a poor identifier across K2
+/// versions. Only a [`Pseudonymiser`] can compute one. It prints as `***`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pseudonym {
     label: Label,
@@ -203,7 +203,8 @@ impl LinkKey {
     }
 
     /// 64 uniformly distributed bits from the record key, for the cell keys of statistical
-    /// disclosure control (SPEC §9 SDC-4): the same for a child under every K2 version.
+    /// disclosure control (SDC-4, docs/release-rules.md): the same for a child under every K2
+    /// version.
     pub fn cell_key_bits(self) -> u64 {
         spiegel_core::mix64(u64::from(self.record_key))
     }

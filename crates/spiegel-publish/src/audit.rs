@@ -1,12 +1,12 @@
-//! The attacker audit of SPEC §9 SDC-3 by linear programming, as τ-ARGUS and sdcTable audit a
-//! table: every count of a report is an unknown, the published counts bound theirs to within
-//! the perturbation (±4, SDC-4), and the relations of the count catalogue
-//! (`spiegel_aggregate::indicators::COUNTS`) tie them together: breakdowns add up to their
-//! total, hulpvormen to their verblijf, end reasons to the trajectories ended, answers to the
-//! responses, and every part is at most its whole. For each count the report hides, the
-//! smallest and largest value the attacker can reach over all of these at once is computed by
-//! linear programming; where that interval is narrower than the protection level, a published
-//! count it leans on is hidden too, and the audit runs again.
+//! The attacker audit of SDC-3 (docs/release-rules.md) by linear programming, as τ-ARGUS and
+//! sdcTable audit a table: every count of a report is an unknown, the published counts bound theirs
+//! to within the perturbation (±4, SDC-4), and the relations of the count catalogue
+//! (`spiegel_aggregate::indicators::COUNTS`) tie them together: breakdowns add up to their total,
+//! hulpvormen to their verblijf, end reasons to the trajectories ended, answers to the responses,
+//! and every part is at most its whole. For each count the report hides, the smallest and largest
+//! value the attacker can reach over all of these at once is computed by linear programming; where
+//! that interval is narrower than the protection level, a published count it leans on is hidden
+//! too, and the audit runs again.
 //!
 //! Shares are published as the quotient of their published counts (SDC-2), so their values
 //! tell the attacker nothing the counts do not; means and medians give no linear relation

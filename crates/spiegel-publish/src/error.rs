@@ -25,7 +25,7 @@ pub enum PublishError {
     /// A master-table message is not what the aggregate stage sends.
     #[error("not a master-table part: {0}")]
     Malformed(String),
-    /// The configuration breaks a rule of SPEC §9.
+    /// The configuration breaks a rule of docs/release-rules.md.
     #[error("configuration: {0}")]
     Config(String),
     /// The sharing registry is not valid JSON of the expected shape.

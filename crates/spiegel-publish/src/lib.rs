@@ -1,7 +1,7 @@
-//! The publish stage (SPEC §8–§9): turns the master table of a release into reports. It
-//! applies the non-benchmarking release rules and statistical disclosure control, writes one
-//! Parquet file per (kind, period, recipient) in the tidy layout to the object store, and a
-//! manifest listing them with their digests. The same release, sharing registry and
+//! The publish stage (docs/reports.md, docs/release-rules.md): turns the master table of a release
+//! into reports. It applies the non-benchmarking release rules and statistical disclosure control,
+//! writes one Parquet file per (kind, period, recipient) in the tidy layout to the object store,
+//! and a manifest listing them with their digests. The same release, sharing registry and
 //! configuration always give byte-identical files.
 //!
 //! Each report is named by a release id of its own, derived from its published figures, so
@@ -48,7 +48,7 @@ pub const GROUP: &str = "spiegel-publish";
 /// The key of every request on [`topic::AGGREGATE_REQUESTS`].
 const REQUESTS_KEY: &str = "requests";
 
-/// Thresholds of the release rules (SPEC §9).
+/// Thresholds of the release rules (docs/release-rules.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublishConfig {
@@ -77,7 +77,7 @@ impl Default for PublishConfig {
 }
 
 impl PublishConfig {
-    /// Refuses thresholds below what SPEC §9 allows.
+    /// Refuses thresholds below what docs/release-rules.md allows.
     pub fn validate(&self) -> Result<()> {
         if self.threshold < 5 {
             return Err(PublishError::Config(format!(
@@ -220,8 +220,8 @@ impl PublishStage {
         self
     }
 
-    /// For a stage whose releases are audited (SPEC §10: a change that cannot be audited does
-    /// not happen): `record` is called with each release's id before its manifest is written,
+    /// For a stage whose releases are audited (docs/serving.md: a change that cannot be audited
+    /// does not happen): `record` is called with each release's id before its manifest is written,
     /// and a release it fails for is not published (the stage tries it again on its next run).
     pub fn with_recorder(
         mut self,

@@ -1,5 +1,5 @@
-//! Reports in the tidy layout of SPEC §8, one Parquet file per (kind, period, recipient), and
-//! the manifest that lists them.
+//! Reports in the tidy layout of docs/reports.md, one Parquet file per (kind, period, recipient),
+//! and the manifest that lists them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -1078,7 +1078,7 @@ fn write_parquet(
         .build();
     let mut bytes = Vec::new();
     // No embedded Arrow schema: the key-value metadata holds the schema version and release
-    // id only (SPEC §8).
+    // id only (docs/reports.md).
     let options = ArrowWriterOptions::new()
         .with_properties(properties)
         .with_skip_arrow_metadata(true);

@@ -1,6 +1,6 @@
-//! The release rules of SPEC §9 applied to the cells of one report: SDC-1 and SDC-2 primary
-//! suppression, NB-3 contributor protection, SDC-3 secondary suppression driven by an attacker
-//! audit, and SDC-4 cell-key perturbation to base 5.
+//! The release rules of docs/release-rules.md applied to the cells of one report: SDC-1 and SDC-2
+//! primary suppression, NB-3 contributor protection, SDC-3 secondary suppression driven by an
+//! attacker audit, and SDC-4 cell-key perturbation to base 5.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -363,7 +363,7 @@ fn audit_indicator(
 /// published category of the failing breakdown, else the total); then, with `model_relations`,
 /// the linear-programming audit over every relation of the report at once ([`crate::audit`]),
 /// whose complements send the loop round again. Mirror reports keep to the first: the exact
-/// volumes SPEC §9 publishes there bound their parts whatever else is hidden.
+/// volumes docs/release-rules.md publishes there bound their parts whatever else is hidden.
 pub(crate) fn secondary(
     cells: &mut [Cell],
     config: &PublishConfig,
@@ -459,12 +459,12 @@ fn add_complement(
     Ok(())
 }
 
-/// Whether the cells of `indicator` in a report of `report_kind` fall under statistical
-/// disclosure control, their counts perturbed to base 5 (SDC-4): every cell of an aggregate
-/// report, and in a mirror report every figure but the provider's own volumes (the count
-/// indicators that use no other provider's data), which stay exact so the provider can check
-/// its delivery was complete (SPEC §9). A mirror may be shown to a municipality, so its shares
-/// and means follow SDC-1..4 like any other report's.
+/// Whether the cells of `indicator` in a report of `report_kind` fall under statistical disclosure
+/// control, their counts perturbed to base 5 (SDC-4): every cell of an aggregate report, and in a
+/// mirror report every figure but the provider's own volumes (the count indicators that use no
+/// other provider's data), which stay exact so the provider can check its delivery was complete
+/// (docs/release-rules.md). A mirror may be shown to a municipality, so its shares and means follow
+/// SDC-1..4 like any other report's.
 pub fn counts_rounded(report_kind: &str, indicator: &Indicator) -> bool {
     report_kind != "mirror" || indicator.linked || indicator.kind != Kind::Count
 }

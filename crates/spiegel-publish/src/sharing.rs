@@ -1,4 +1,4 @@
-//! Sharing of mirror reports (SPEC §9 NB-3 and NB-4).
+//! Sharing of mirror reports (NB-3 and NB-4, docs/release-rules.md).
 //!
 //! A provider *asks* to share its mirror report of (period, municipality): the request sits in
 //! the [`SharingRegistry`] the API (or an operator, for `spiegel run`) writes. Whether it takes

@@ -19,7 +19,7 @@ pub enum RenderError {
     /// The store has no manifest, or one that is not valid JSON.
     #[error("manifest: {0}")]
     Manifest(String),
-    /// A report file does not have the layout of SPEC §8.
+    /// A report file does not have the layout of docs/reports.md.
     #[error("report {path}: {what}")]
     Malformed {
         /// The report file.

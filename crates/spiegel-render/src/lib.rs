@@ -1,6 +1,6 @@
-//! Readable reports (SPEC §8): each mirror report and each municipality report of the current
-//! release as one self-contained HTML page in Dutch, with an English variant, for the quarterly
-//! quality conversation.
+//! Readable reports (docs/reports.md): each mirror report and each municipality report of the
+//! current release as one self-contained HTML page in Dutch, with an English variant, for the
+//! quarterly quality conversation.
 //!
 //! A page is a rendering of the published Parquet file, never a second computation: every
 //! figure on it is read from that file (and, for the trend and the reference columns, from the

@@ -1,5 +1,5 @@
-//! The audit log (NEN 7513 style, SPEC §10): one append-only JSON line per action, saying who,
-//! on whose behalf, what, on which object, when and with what outcome, and never naming a
+//! The audit log (NEN 7513 style, docs/serving.md): one append-only JSON line per action, saying
+//! who, on whose behalf, what, on which object, when and with what outcome, and never naming a
 //! child.
 //!
 //! Each line carries the hash of the line before it and its own hash, an HMAC-SHA256 of its

@@ -1,6 +1,6 @@
-//! Client certificates (SPEC §10): a certificate that a trusted client CA issued authenticates
-//! the one principal its subject is registered for. The registry maps subjects, not single
-//! certificates, so a provider's renewed certificate (same subject, same CA) keeps working
+//! Client certificates (docs/serving.md): a certificate that a trusted client CA issued
+//! authenticates the one principal its subject is registered for. The registry maps subjects, not
+//! single certificates, so a provider's renewed certificate (same subject, same CA) keeps working
 //! without an operator; removing the subject ends it from the next request on.
 
 use std::collections::BTreeMap;

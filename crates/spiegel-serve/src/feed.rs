@@ -1,4 +1,4 @@
-//! The feed (SPEC §10): `GET /v1/feed?after=CURSOR&wait=SECONDS` answers the releases that
+//! The feed (docs/serving.md): `GET /v1/feed?after=CURSOR&wait=SECONDS` answers the releases that
 //! changed a report the caller may read, in order, each with those reports; with `wait` it
 //! holds the request until such a release arrives (long poll). Webhooks deliver the same
 //! entries.

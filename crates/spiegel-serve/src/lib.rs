@@ -1,4 +1,4 @@
-//! Serving (SPEC §10): who may see what, and a record of who saw what. This crate holds what
+//! Serving (docs/serving.md): who may see what, and a record of who saw what. This crate holds what
 //! every route of the HTTP API relies on: the [`Principal`] a request acts as, bearer tokens
 //! that stand for one principal each ([`TokenStore`]: 256 random bits, shown once, stored
 //! only as SHA-256 hashes, compared in constant time), and the hash-chained, append-only audit

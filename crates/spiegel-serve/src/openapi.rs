@@ -51,7 +51,7 @@ pub fn openapi() -> Value {
         let operation = match *route {
             SUBMISSIONS_ROUTE => json!({"post": {
                 "operationId": "uploadSubmission",
-                "summary": "Upload the provider's complete submission for one period (SPEC §4)",
+                "summary": "Upload the provider's complete submission for one period (docs/submission.md)",
                 "description": "The body is streamed into validation: every limit (size, rows, record and field length, gzip expansion) is decided while it arrives. The same file again (in the same format) is answered with the same id and changes nothing. A later accepted submission for the same period replaces the earlier one. A submission without rows withdraws the period only with withdraw=true (the answer then says withdrawn: true); without it an empty file is refused with 422 withdrawal_not_confirmed. Receipts list at most 100 findings per code and 1,000 in all; issue_counts gives every code's total. Only providers submit.",
                 "parameters": [
                     {"name": "period", "in": "query", "required": true, "description": "2026-H1, 2026-H2 or a quarter such as 2026-Q3", "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
@@ -191,7 +191,7 @@ pub fn openapi() -> Value {
             SHARE_ROUTE => json!({"post": {
                 "operationId": "shareMirrorReport",
                 "summary": "Ask to share (or stop sharing) the caller's mirror report with the municipality it is about",
-                "description": "A request takes effect only when it is safe (SPEC §9 NB-4): with it, the municipality's providers that do not share must number 0 or at least the contributor minimum, with none dominant, against every release of the period the municipality holds. Otherwise it is pending (`state: pending`, with `others_needed`: how many more of the municipality's providers must ask), nothing becomes readable, and pending requests take effect together once they are safe. The municipality can read the report once the release that puts the share in effect is published; withdrawing (`shared: false`) holds at once, and a share that took effect keeps counting for the protection of the other providers. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
+                "description": "A request takes effect only when it is safe (NB-4, docs/release-rules.md): with it, the municipality's providers that do not share must number 0 or at least the contributor minimum, with none dominant, against every release of the period the municipality holds. Otherwise it is pending (`state: pending`, with `others_needed`: how many more of the municipality's providers must ask), nothing becomes readable, and pending requests take effect together once they are safe. The municipality can read the report once the release that puts the share in effect is published; withdrawing (`shared: false`) holds at once, and a share that took effect keeps counting for the protection of the other providers. Only the provider of the mirror report may call this; for anyone else the report does not exist.",
                 "parameters": [
                     {"name": "period", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 7, "pattern": PERIOD_PATTERN}},
                     {"name": "gemeente", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 6, "pattern": "^GM[0-9]{4}$"}}
@@ -228,7 +228,7 @@ pub fn openapi() -> Value {
         "info": {
             "title": "Spiegel API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The trusted third party for Dutch youth-care outcome data: aggregated, non-benchmarking reports for the providers and municipalities they belong to (SPEC §10).",
+            "description": "The trusted third party for Dutch youth-care outcome data: aggregated, non-benchmarking reports for the providers and municipalities they belong to (docs/serving.md).",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"clientCertificate": []}],
@@ -465,15 +465,17 @@ mod tests {
     }
 
     #[test]
-    fn readme_and_document_give_the_retry_window_the_delivery_code_has() {
+    fn docs_and_document_give_the_retry_window_the_delivery_code_has() {
         let hours = crate::WebhookConfig::default().retry_for.as_secs() / 3600;
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .unwrap();
-        let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        let serving = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/serving.md"
+        ))
+        .unwrap();
+        let serving = serving.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            readme.contains(&format!("jitter for {hours} hours")),
-            "README.md does not say {hours} hours"
+            serving.contains(&format!("jitter for {hours} hours")),
+            "docs/serving.md does not say {hours} hours"
         );
         let document = openapi().to_string();
         assert!(

@@ -1,4 +1,4 @@
-//! Who is asking: a provider, a municipality or an operator (SPEC §1, §10).
+//! Who is asking: a provider, a municipality or an operator (docs/serving.md).
 
 use std::fmt;
 use std::str::FromStr;

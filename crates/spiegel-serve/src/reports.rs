@@ -1,5 +1,5 @@
 //! Reading reports: the listing of the current release and one report as Parquet or as its
-//! page, for whoever may read it (SPEC §1, NB-2).
+//! page, for whoever may read it (docs/serving.md, NB-2).
 
 use std::sync::Arc;
 
@@ -34,11 +34,11 @@ pub fn report_id(file: &ManifestFile) -> String {
     }
 }
 
-/// Whether `principal` may read `file` (NB-2, SPEC §1): a provider its own mirror reports; a
-/// municipality its own report, its region's, the national one, and the mirror reports shared
-/// with it: those whose share took effect with the release (NB-4, the manifest's `shared`)
-/// and are still asked for in the live registry, so a withdrawal holds at once; an operator
-/// no report content.
+/// Whether `principal` may read `file` (NB-2, docs/serving.md): a provider its own mirror reports;
+/// a municipality its own report, its region's, the national one, and the mirror reports shared
+/// with it: those whose share took effect with the release (NB-4, the manifest's `shared`) and are
+/// still asked for in the live registry, so a withdrawal holds at once; an operator no report
+/// content.
 pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
     match principal {
         Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,

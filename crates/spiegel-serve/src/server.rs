@@ -1,5 +1,5 @@
-//! The HTTP API (SPEC §10) and the admin endpoints, on two listeners. Every route resolves the
-//! caller's [`Principal`] from its bearer token ([`Caller`]) and answers another tenant's
+//! The HTTP API (docs/serving.md) and the admin endpoints, on two listeners. Every route resolves
+//! the caller's [`Principal`] from its bearer token ([`Caller`]) and answers another tenant's
 //! resource exactly as a resource that does not exist: 404, never 403 and never a hint.
 
 use std::collections::BTreeMap;
@@ -345,7 +345,7 @@ impl FromRequestParts<Arc<App>> for Caller {
 }
 
 /// The sharing registry in the data directory (written by the share endpoint, read by the
-/// publish stage, which decides it: SPEC §9 NB-4).
+/// publish stage, which decides it: NB-4 (docs/release-rules.md)).
 pub use spiegel_publish::SHARING_FILE;
 
 /// The API router.

@@ -1,7 +1,7 @@
-//! Submissions over HTTP (SPEC §4, §10): `POST /v1/submissions` streams a provider's file
-//! (CSV, JSON Lines or Parquet, optionally gzip) straight into the ingest stage's validator, so
-//! every limit is decided while the bytes arrive and nothing is buffered past them; the raw
-//! file, BSNs and all, is never written anywhere. `GET /v1/submissions/{id}` answers its
+//! Submissions over HTTP (docs/submission.md, docs/serving.md): `POST /v1/submissions` streams a
+//! provider's file (CSV, JSON Lines or Parquet, optionally gzip) straight into the ingest stage's
+//! validator, so every limit is decided while the bytes arrive and nothing is buffered past them;
+//! the raw file, BSNs and all, is never written anywhere. `GET /v1/submissions/{id}` answers its
 //! status and receipt.
 //!
 //! A submission's id follows from the provider, the period, the format and the SHA-256 of the
@@ -11,8 +11,8 @@
 //! key's reuse for a different file, or while an upload with that key is still in progress
 //! (409: one key, one upload at a time).
 //!
-//! A submission without rows withdraws the provider's period (SPEC §4). Over the API that
-//! only happens when the upload says so with `?withdraw=true`; without it an empty file is
+//! A submission without rows withdraws the provider's period (docs/submission.md). Over the API
+//! that only happens when the upload says so with `?withdraw=true`; without it an empty file is
 //! refused, since a header-only export is more often a mistake than a withdrawal.
 
 use std::collections::BTreeMap;

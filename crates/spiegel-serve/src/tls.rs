@@ -1,4 +1,4 @@
-//! TLS on the API listener (rustls, SPEC §10): the server's certificate chain and key and,
+//! TLS on the API listener (rustls, docs/serving.md): the server's certificate chain and key and,
 //! optionally, the client CAs whose certificates authenticate callers. A client certificate
 //! is asked for, never required, so bearer tokens keep working on the same listener.
 //!

@@ -1,4 +1,4 @@
-//! Bearer tokens (SPEC §10): 256 random bits, shown once, stored only as a SHA-256 hash,
+//! Bearer tokens (docs/serving.md): 256 random bits, shown once, stored only as a SHA-256 hash,
 //! compared in constant time, each standing for one principal.
 
 use std::collections::BTreeMap;

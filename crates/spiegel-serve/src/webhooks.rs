@@ -1,4 +1,4 @@
-//! Webhooks (SPEC §10): a provider or municipality registers a URL and receives every feed
+//! Webhooks (docs/serving.md): a provider or municipality registers a URL and receives every feed
 //! entry it may see, POSTed as JSON and signed, at least once, in feed order.
 //!
 //! Each request carries `Spiegel-Delivery: <subscription>.<cursor>` (also the body's `id`: the

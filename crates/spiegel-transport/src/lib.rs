@@ -1,4 +1,4 @@
-//! The transport between the four stages (SPEC §3).
+//! The transport between the four stages (docs/operations.md).
 //!
 //! A stage sees topics through [`Transport`]: it sends keyed messages with a [`Producer`] and
 //! reads them in order with a [`Consumer`] of a consumer group, committing the offset of what it
@@ -36,7 +36,7 @@ pub mod topic {
         format!("spiegel.feed.{municipality}.v1")
     }
     /// Checkpoints of the API's audit log (sequence number and chain head, HMACed), keyed by
-    /// the log's instance: kept where the API can add but not rewrite (SPEC §10).
+    /// the log's instance: kept where the API can add but not rewrite (docs/serving.md).
     pub const AUDIT_CHECKPOINTS: &str = "spiegel.audit-checkpoints.v1";
     /// Indicator cells of a release (the master table), keyed by release.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";

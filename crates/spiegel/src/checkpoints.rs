@@ -1,6 +1,6 @@
 //! Audit checkpoints on a Kafka topic (`spiegel.audit-checkpoints.v1`): the anchor of the API's
-//! audit log where a holder of the API's disk cannot rewrite it (SPEC §10). Each checkpoint is
-//! a message keyed by the log's instance name, written in a transaction and read with
+//! audit log where a holder of the API's disk cannot rewrite it (docs/serving.md). Each checkpoint
+//! is a message keyed by the log's instance name, written in a transaction and read with
 //! `read_committed`; `spiegel audit verify` reads the topic whole and keeps its own log's.
 
 use std::sync::atomic::AtomicBool;

@@ -103,7 +103,7 @@ fn install_rotated(dir: &Path) -> Result<(u32, u32)> {
 /// `spiegel keys rotate`: a new K2 version in force in the keys directory; unless
 /// `key_only`, the embedded pipeline in the data directory is then switched to it: its stored
 /// stage-1-tokenised submissions are re-pseudonymised and the aggregate stage takes them in
-/// place of the old ones (SPEC §5).
+/// place of the old ones (docs/pseudonymisation.md).
 pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<ExitCode> {
     let dir = keys_dir(args);
     let operator = Principal::operator(by)?;

@@ -58,7 +58,8 @@ impl PipelineConfig {
                     .join("; ")
             )
         })?;
-        // Thresholds below what SPEC §9 allows stop every command, not only the publish stage.
+        // Thresholds below what docs/release-rules.md allows stop every command, not only the
+        // publish stage.
         config.publish.validate().context("configuration")?;
         Ok(config)
     }

@@ -1,8 +1,8 @@
-//! SPEC §9 SDC-3 tried from outside: `tests/attacker/lp_attack.py`, written from the
-//! specification alone and apart from the pipeline's own audit, solves for every hidden count
-//! of every aggregate report of a generated release the interval an attacker can derive from
-//! all the published figures of that report by linear programming (HiGHS), and none may be
-//! narrower than the protection level.
+//! SDC-3 (docs/release-rules.md) tried from outside: `tests/attacker/lp_attack.py`, written from
+//! the specification alone and apart from the pipeline's own audit, solves for every hidden count
+//! of every aggregate report of a generated release the interval an attacker can derive from all
+//! the published figures of that report by linear programming (HiGHS), and none may be narrower
+//! than the protection level.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -42,11 +42,11 @@ fn no_hidden_count_of_any_aggregate_report_can_be_narrowed_below_the_protection_
     };
     assert!(field("reports") > 300, "{summary}");
     assert!(field("suppressed_counts") > 10_000, "{summary}");
-    // The one kind of narrow interval no rule can widen: an empty cell, whose interval starts
-    // at 0 and holds only 0 once the counts published as 0 are taken as exactly 0 (SDC-1
-    // publishes no count of 1..T-1 and the perturbation never turns T or more into 0). It
-    // tells nothing about any child, and SPEC §9 forbids hiding empty cells as complements.
-    // A hidden numerator of 0 under two end reasons published as 0 is one: [0, 8].
+    // The one kind of narrow interval no rule can widen: an empty cell, whose interval starts at 0
+    // and holds only 0 once the counts published as 0 are taken as exactly 0 (SDC-1 publishes no
+    // count of 1..T-1 and the perturbation never turns T or more into 0). It tells nothing about
+    // any child, and docs/release-rules.md forbids hiding empty cells as complements. A hidden
+    // numerator of 0 under two end reasons published as 0 is one: [0, 8].
     let narrow: Vec<&str> = stdout
         .lines()
         .skip(1)

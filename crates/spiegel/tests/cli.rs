@@ -532,7 +532,7 @@ fn an_unknown_configuration_key_stops_every_command_and_is_named() {
         .unwrap();
     assert!(!output.status.success());
     assert!(text(&output).contains("treshold"), "{}", text(&output));
-    // A threshold below what SPEC §9 allows is refused too, wherever it was set.
+    // A threshold below what docs/release-rules.md allows is refused too, wherever it was set.
     let output = config_show(&file, &[("SPIEGEL__PUBLISH__THRESHOLD", "3")]);
     assert!(!output.status.success());
     assert!(

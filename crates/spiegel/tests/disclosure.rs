@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The recipient who keeps everything (SPEC §9): a municipality that stores every release of a
-//! period and every mirror report ever shared with it, and subtracts. These tests play that
-//! attacker from the outside — submission files in, `spiegel run` as the operator runs it,
+//! The recipient who keeps everything (docs/release-rules.md): a municipality that stores every
+//! release of a period and every mirror report ever shared with it, and subtracts. These tests play
+//! that attacker from the outside — submission files in, `spiegel run` as the operator runs it,
 //! report files out — and know nothing of how the publish stage decides.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -445,9 +445,9 @@ fn region_of(bytes: &[u8]) -> String {
         .to_owned()
 }
 
-/// SPEC §9 and issue 25: a page says why a figure may be missing without telling which reason
-/// applies, and a municipality page whose headline figures are mostly "geheim" says that few
-/// providers serve it.
+/// docs/release-rules.md and issue 25: a page says why a figure may be missing without telling
+/// which reason applies, and a municipality page whose headline figures are mostly "geheim" says
+/// that few providers serve it.
 #[test]
 fn pages_name_every_reason_a_figure_may_be_missing_and_explain_a_mostly_secret_page() {
     let rendered = rendered();

@@ -89,7 +89,7 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
                 return None;
             }
             // With at least three other providers in G, A's share takes effect at once
-            // (SPEC §9 NB-4) instead of waiting for the others.
+            // (NB-4, docs/release-rules.md) instead of waiting for the others.
             let providers_of_g = mirrors.iter().filter(|m| m["municipality"] == g).count();
             if providers_of_g < 4 {
                 return None;
@@ -321,8 +321,9 @@ fn every_principal_reads_exactly_its_own_reports_and_everything_else_is_404() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Wachtlijst &amp; personeel"));
 
-    // Sharing: only the provider of a mirror report may ask to share it; the municipality reads
-    // it once the request took effect (SPEC §9 NB-4) and the release is published again for it.
+    // Sharing: only the provider of a mirror report may ask to share it; the municipality reads it
+    // once the request took effect (NB-4, docs/release-rules.md) and the release is published again
+    // for it.
     let share = |bearer: &str, period: &str, gemeente: &str, shared: bool| {
         let (status, body) = request(
             "POST",

@@ -189,7 +189,7 @@ pub(crate) fn bsns(file: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// A row of a report file (the tidy layout of SPEC §8).
+/// A row of a report file (the tidy layout of docs/reports.md).
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) indicator: String,
