@@ -135,6 +135,11 @@ impl fmt::Display for Column {
 /// Makes a column name from a file safe to repeat in a receipt: a file without a header row
 /// would otherwise have its first data row, BSN included, echoed back as "unknown columns".
 pub(crate) fn displayable_name(name: &str, position: usize) -> String {
+    repeatable_name(name).unwrap_or_else(|| format!("(kolom/column {position})"))
+}
+
+/// A column name from a file as a receipt may repeat it, or `None` when it looks like data.
+pub(crate) fn repeatable_name(name: &str) -> Option<String> {
     let mut digit_run = 0usize;
     let mut longest_run = 0usize;
     for c in name.chars() {
@@ -144,11 +149,8 @@ pub(crate) fn displayable_name(name: &str, position: usize) -> String {
     let plain = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'));
-    if plain && longest_run < 5 && !name.is_empty() && name.len() <= 40 {
-        name.trim().to_owned()
-    } else {
-        format!("(kolom/column {position})")
-    }
+    (plain && longest_run < 5 && !name.is_empty() && name.len() <= 40)
+        .then(|| name.trim().to_owned())
 }
 
 #[cfg(test)]

@@ -95,10 +95,8 @@ pub enum IssueKind {
         max: usize,
     },
     HeaderMissing,
-    HeaderUnknownColumns(Vec<String>),
-    HeaderDuplicateColumn(Column),
-    HeaderRequiredMissing(Vec<Column>),
-    HeaderIdentityMissing,
+    /// Every problem of the column names at once, so one correction fixes them all.
+    HeaderInvalid(Vec<HeaderProblem>),
     ParquetInvalid,
     ParquetColumnType(Column),
     TooManyRejectedRows {
@@ -120,14 +118,6 @@ fn expected_codes(column: Option<Column>) -> String {
         }
         _ => String::new(),
     }
-}
-
-fn column_list(columns: &[Column]) -> String {
-    columns
-        .iter()
-        .map(|c| c.name())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl IssueKind {
@@ -178,10 +168,7 @@ impl IssueKind {
             TooManyRows { .. } => "TOO_MANY_ROWS",
             RecordTooLong { .. } => "RECORD_TOO_LONG",
             HeaderMissing => "HEADER_MISSING",
-            HeaderUnknownColumns(_) => "HEADER_UNKNOWN_COLUMNS",
-            HeaderDuplicateColumn(_) => "HEADER_DUPLICATE_COLUMN",
-            HeaderRequiredMissing(_) => "HEADER_REQUIRED_MISSING",
-            HeaderIdentityMissing => "HEADER_IDENTITY_MISSING",
+            HeaderInvalid(_) => "HEADER_INVALID",
             ParquetInvalid => "PARQUET_INVALID",
             ParquetColumnType(_) => "PARQUET_COLUMN_TYPE",
             TooManyRejectedRows { .. } => "TOO_MANY_REJECTED_ROWS",
@@ -378,21 +365,17 @@ impl IssueKind {
                 "de eerste regel moet de kolomnamen bevatten (bsn, geboortedatum, ...)".into(),
                 "the first line must hold the column names (bsn, geboortedatum, ...)".into(),
             ),
-            HeaderUnknownColumns(names) => (
-                format!("onbekende kolommen: {}; alleen de kolommen van formaat v1 zijn toegestaan", names.join(", ")),
-                format!("unknown columns: {}; only the columns of format v1 are allowed", names.join(", ")),
-            ),
-            HeaderDuplicateColumn(c) => (
-                format!("kolom '{c}' komt twee keer voor"),
-                format!("column '{c}' appears twice"),
-            ),
-            HeaderRequiredMissing(columns) => (
-                format!("verplichte kolommen ontbreken: {}", column_list(columns)),
-                format!("required columns are missing: {}", column_list(columns)),
-            ),
-            HeaderIdentityMissing => (
-                "kolom 'bsn' of 'client_token' ontbreekt".into(),
-                "column 'bsn' or 'client_token' is missing".into(),
+            HeaderInvalid(problems) => (
+                format!(
+                    "de kolomnamen kloppen niet ({} {}, hieronder); herstel ze alle in één keer en lever het bestand opnieuw aan",
+                    problems.len(),
+                    if problems.len() == 1 { "probleem" } else { "problemen" }
+                ),
+                format!(
+                    "the column names are wrong ({} {}, listed below); correct them all at once and submit the file again",
+                    problems.len(),
+                    if problems.len() == 1 { "problem" } else { "problems" }
+                ),
             ),
             ParquetInvalid => (
                 "het bestand is geen leesbaar Parquet-bestand".into(),
@@ -411,6 +394,89 @@ impl IssueKind {
                 "the submission holds no trajectories; everything delivered earlier for this period is withdrawn".into(),
             ),
         }
+    }
+}
+
+/// One problem with the column names of a submission (a CSV header, a Parquet schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// A column that format v1 does not have. `name` is absent when the name looks like data
+    /// (a file without a header row), so a BSN is never repeated.
+    Unknown {
+        /// 1-based position of the column.
+        position: usize,
+        /// The name as delivered, when it is safe to repeat.
+        name: Option<String>,
+    },
+    /// A column named more than once.
+    Duplicate(Column),
+    /// A column every row must fill is absent.
+    RequiredMissing(Column),
+    /// Neither `bsn` nor `client_token` is present.
+    IdentityMissing,
+}
+
+impl HeaderProblem {
+    /// The stable code of this problem.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unknown { .. } => "HEADER_UNKNOWN_COLUMN",
+            Self::Duplicate(_) => "HEADER_DUPLICATE_COLUMN",
+            Self::RequiredMissing(_) => "HEADER_REQUIRED_MISSING",
+            Self::IdentityMissing => "HEADER_IDENTITY_MISSING",
+        }
+    }
+
+    /// The column concerned, by its name in format v1 or as delivered.
+    pub fn column(&self) -> Option<String> {
+        match self {
+            Self::Unknown { name, .. } => name.clone(),
+            Self::Duplicate(column) | Self::RequiredMissing(column) => {
+                Some(column.name().to_owned())
+            }
+            Self::IdentityMissing => None,
+        }
+    }
+
+    /// What is wrong and what to do about it, in Dutch and English.
+    pub fn messages(&self) -> (String, String) {
+        match self {
+            Self::Unknown {
+                position,
+                name: Some(name),
+            } => (
+                format!("kolom {position} '{name}' hoort niet bij formaat v1: hernoem hem naar de bedoelde kolom of verwijder hem"),
+                format!("column {position} '{name}' is not part of format v1: rename it to the column you mean, or remove it"),
+            ),
+            Self::Unknown { position, name: None } => (
+                format!("kolom {position} heeft geen naam van formaat v1 (staat de kopregel bovenaan?): geef hem de bedoelde naam of verwijder hem"),
+                format!("column {position} has no name of format v1 (is the header the first line?): give it the name you mean, or remove it"),
+            ),
+            Self::Duplicate(column) => (
+                format!("kolom '{column}' komt meer dan één keer voor: houd er één over"),
+                format!("column '{column}' appears more than once: keep one of them"),
+            ),
+            Self::RequiredMissing(column) => (
+                format!("verplichte kolom '{column}' ontbreekt: voeg hem toe en vul hem op elke regel"),
+                format!("required column '{column}' is missing: add it and fill it on every row"),
+            ),
+            Self::IdentityMissing => (
+                "kolom 'bsn' of 'client_token' ontbreekt: voeg er één toe (client_token na 'spiegel prepare')".into(),
+                "column 'bsn' or 'client_token' is missing: add one of them (client_token after 'spiegel prepare')".into(),
+            ),
+        }
+    }
+}
+
+impl serde::Serialize for HeaderProblem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (nl, en) = self.messages();
+        let mut s = serializer.serialize_struct("HeaderProblem", 4)?;
+        s.serialize_field("code", self.code())?;
+        s.serialize_field("column", &self.column())?;
+        s.serialize_field("message_nl", &nl)?;
+        s.serialize_field("message_en", &en)?;
+        s.end()
     }
 }
 
@@ -449,11 +515,15 @@ pub struct FileIssue {
 impl serde::Serialize for FileIssue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (nl, en) = self.kind.messages(None);
-        let mut s = serializer.serialize_struct("FileIssue", 4)?;
+        let mut s = serializer.serialize_struct("FileIssue", 5)?;
         s.serialize_field("code", self.kind.code())?;
         s.serialize_field("severity", &self.kind.severity())?;
         s.serialize_field("message_nl", &nl)?;
         s.serialize_field("message_en", &en)?;
+        match &self.kind {
+            IssueKind::HeaderInvalid(problems) => s.serialize_field("problems", problems)?,
+            _ => s.skip_field("problems")?,
+        }
         s.end()
     }
 }

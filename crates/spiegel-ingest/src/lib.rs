@@ -38,7 +38,7 @@ use spiegel_pseudonymise::{SourceKey, TtpId};
 pub use column::Column;
 pub use config::{IngestConfig, Limits};
 pub use error::{IngestError, Result};
-pub use issue::{FileIssue, Issue, IssueKind, Severity};
+pub use issue::{FileIssue, HeaderProblem, Issue, IssueKind, Severity};
 pub use receipt::{Counts, Receipt, Status};
 pub use record::{
     NormalisedRecord, Subject, Trajectory, ValidRecord, normalised_schema, submission_schema,

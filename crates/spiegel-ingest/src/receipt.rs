@@ -3,7 +3,7 @@ use std::fmt::Write;
 
 use spiegel_core::{Agb, Period};
 
-use crate::{FileIssue, Format, Issue, Severity};
+use crate::{FileIssue, Format, Issue, IssueKind, Severity};
 
 /// Whether a submission is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -91,6 +91,12 @@ impl Receipt {
         for file_issue in self.rejection.iter().chain(&self.notices) {
             let (nl, en) = file_issue.kind.messages(None);
             let _ = writeln!(out, "{}: {nl}\n    {en}", file_issue.kind.code());
+            if let IssueKind::HeaderInvalid(problems) = &file_issue.kind {
+                for problem in problems {
+                    let (nl, en) = problem.messages();
+                    let _ = writeln!(out, "  - {}: {nl}\n      {en}", problem.code());
+                }
+            }
         }
         if !self.issues.is_empty() {
             let _ = writeln!(

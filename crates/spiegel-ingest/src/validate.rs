@@ -191,6 +191,9 @@ impl<'a> Validator<'a> {
                 max: self.config.limits.max_rows,
             });
         }
+        if row.counted_only {
+            return ControlFlow::Continue(());
+        }
         let mut issues = std::mem::take(&mut self.row_issues);
         issues.clear();
         issues.extend(row.problems);

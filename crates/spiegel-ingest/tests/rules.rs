@@ -243,8 +243,8 @@ fn header_rules_reject_the_whole_file() {
     let receipt = read(&extra);
     assert_eq!(receipt.status, Status::Rejected);
     assert_eq!(
-        receipt.rejection.unwrap().kind.code(),
-        "HEADER_UNKNOWN_COLUMNS"
+        header_problems(&receipt),
+        [("HEADER_UNKNOWN_COLUMN", Some("naam".to_owned()))]
     );
 
     let no_header = valid.lines().skip(1).collect::<Vec<_>>().join("\n");
@@ -256,27 +256,200 @@ fn header_rules_reject_the_whole_file() {
             .contains("123456782")
     );
 
-    let receipt = read(&valid.replacen("hulpvorm", "hulpvorm_x", 1));
-    let rejection = receipt.rejection.unwrap();
-    assert_eq!(rejection.kind.code(), "HEADER_UNKNOWN_COLUMNS");
-
     let receipt = read("bsn,geboortedatum\n123456782,20120315\n");
     assert_eq!(
-        receipt.rejection.unwrap().kind.code(),
-        "HEADER_REQUIRED_MISSING"
+        header_problems(&receipt)
+            .into_iter()
+            .map(|(code, _)| code)
+            .collect::<Vec<_>>(),
+        ["HEADER_REQUIRED_MISSING"; 6]
     );
 
-    let receipt = read(&valid.replacen("bsn,", "nummer,", 1));
+    let receipt = read(&valid.replacen("bsn,client_token,", "nummer,token,", 1));
     assert_eq!(
-        receipt.rejection.unwrap().kind.code(),
-        "HEADER_UNKNOWN_COLUMNS"
+        header_problems(&receipt),
+        [
+            ("HEADER_UNKNOWN_COLUMN", Some("nummer".to_owned())),
+            ("HEADER_UNKNOWN_COLUMN", Some("token".to_owned())),
+            ("HEADER_IDENTITY_MISSING", None)
+        ]
     );
 
-    let receipt = read(&valid.replacen("postcode", "geslacht", 1));
+    // A header that looks like data is not repeated: a BSN typed where a name belongs.
+    let receipt = read(&valid.replacen("bsn,", "123456782,", 1));
     assert_eq!(
-        receipt.rejection.unwrap().kind.code(),
-        "HEADER_DUPLICATE_COLUMN"
+        header_problems(&receipt)[0],
+        ("HEADER_UNKNOWN_COLUMN", None)
     );
+    assert!(!receipt_text_and_json(&receipt).contains("123456782"));
+}
+
+/// The header problems of a receipt rejected for its column names: code and column.
+fn header_problems(receipt: &spiegel_ingest::Receipt) -> Vec<(&'static str, Option<String>)> {
+    let rejection = receipt.rejection.as_ref().expect("a rejected header");
+    let spiegel_ingest::IssueKind::HeaderInvalid(problems) = &rejection.kind else {
+        panic!("not a header rejection: {}", rejection.kind.code());
+    };
+    problems.iter().map(|p| (p.code(), p.column())).collect()
+}
+
+fn receipt_text_and_json(receipt: &spiegel_ingest::Receipt) -> String {
+    format!(
+        "{}\n{}",
+        receipt.to_text(),
+        serde_json::to_string(receipt).unwrap()
+    )
+}
+
+/// Four rows under a header with `gender` for geslacht and `vorm` for hulpvorm (two unknown
+/// columns) and no verwijzer: with those two, three required columns missing.
+fn misnamed_submission() -> (Vec<String>, Vec<Vec<String>>) {
+    let columns: Vec<spiegel_ingest::Column> = spiegel_ingest::Column::ALL
+        .into_iter()
+        .filter(|c| *c != Verwijzer)
+        .collect();
+    let names = columns
+        .iter()
+        .map(|c| match c {
+            Geslacht => "gender".to_owned(),
+            Hulpvorm => "vorm".to_owned(),
+            other => other.name().to_owned(),
+        })
+        .collect();
+    let row = base_row();
+    let rows = (0..4)
+        .map(|_| {
+            columns
+                .iter()
+                .map(|c| row.get(c).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    (names, rows)
+}
+
+#[test]
+fn one_receipt_names_every_unknown_and_missing_column_and_counts_the_rows() {
+    let expected = [
+        ("HEADER_UNKNOWN_COLUMN", Some("gender".to_owned())),
+        ("HEADER_UNKNOWN_COLUMN", Some("vorm".to_owned())),
+        ("HEADER_REQUIRED_MISSING", Some("geslacht".to_owned())),
+        ("HEADER_REQUIRED_MISSING", Some("verwijzer".to_owned())),
+        ("HEADER_REQUIRED_MISSING", Some("hulpvorm".to_owned())),
+    ];
+    let (names, rows) = misnamed_submission();
+    let mut csv = names.join(";") + "\r\n";
+    for row in &rows {
+        csv.push_str(&row.join(";"));
+        csv.push_str("\r\n");
+    }
+    // Spreadsheets leave rows of bare delimiters below the data; they are no rows.
+    csv.push_str(&";".repeat(names.len() - 1));
+    csv.push_str("\r\n");
+    let config = IngestConfig::default();
+    let receipt = Ingest::new(&config, &meta("csv"))
+        .read(csv.as_bytes())
+        .unwrap()
+        .receipt;
+    assert_eq!(receipt.status, Status::Rejected);
+    assert_eq!(header_problems(&receipt), expected);
+    assert_eq!(receipt.counts.rows, 4);
+    assert_eq!(
+        (receipt.counts.accepted, receipt.counts.rejected),
+        (0, 0),
+        "no row was validated"
+    );
+    assert!(receipt.issues.is_empty());
+
+    let text = receipt.to_text();
+    assert!(text.contains("Regels / rows: 4 "), "{text}");
+    for (code, column) in &expected {
+        let column = column.as_deref().unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(code) && l.contains(&format!("'{column}'")))
+            .unwrap_or_else(|| panic!("{code} {column} not in\n{text}"));
+        assert!(
+            line.contains("hernoem") || line.contains("voeg hem toe"),
+            "says what to do: {line}"
+        );
+    }
+    let json: serde_json::Value = serde_json::to_value(&receipt).unwrap();
+    assert_eq!(json["rejection"]["code"], "HEADER_INVALID");
+    assert_eq!(json["counts"]["rows"], 4);
+    let problems = json["rejection"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 5);
+    for (problem, (code, column)) in problems.iter().zip(&expected) {
+        assert_eq!(problem["code"], *code);
+        assert_eq!(problem["column"].as_str(), column.as_deref());
+        assert!(problem["message_en"].as_str().unwrap().contains("column"));
+    }
+    assert!(!receipt_text_and_json(&receipt).contains("123456782"));
+
+    // The same columns in a Parquet file: the same problems, its rows counted from the footer.
+    let parquet = parquet_with_columns(&names, &rows);
+    let receipt = Ingest::new(&config, &meta("parquet"))
+        .read(parquet.as_slice())
+        .unwrap()
+        .receipt;
+    assert_eq!(header_problems(&receipt), expected);
+    assert_eq!(receipt.counts.rows, 4);
+}
+
+#[test]
+fn a_duplicate_column_is_named_with_every_other_header_problem() {
+    let valid = csv_text(&[base_row(), base_row(), base_row()], ',');
+    let text = valid.replacen("postcode", "geslacht", 1).replacen(
+        "tevredenheid_ouder",
+        "tevredenheid_ouders",
+        1,
+    );
+    let config = IngestConfig::default();
+    let receipt = Ingest::new(&config, &meta("csv"))
+        .read(text.as_bytes())
+        .unwrap()
+        .receipt;
+    assert_eq!(
+        header_problems(&receipt),
+        [
+            (
+                "HEADER_UNKNOWN_COLUMN",
+                Some("tevredenheid_ouders".to_owned())
+            ),
+            ("HEADER_DUPLICATE_COLUMN", Some("geslacht".to_owned())),
+        ]
+    );
+    assert_eq!(receipt.counts.rows, 3);
+    let text = receipt.to_text();
+    assert!(
+        text.contains("HEADER_DUPLICATE_COLUMN: kolom 'geslacht' komt meer dan één keer voor"),
+        "{text}"
+    );
+    assert!(text.contains("keep one of them"), "{text}");
+}
+
+/// A Parquet file of text columns named `names`.
+fn parquet_with_columns(names: &[String], rows: &[Vec<String>]) -> Vec<u8> {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let schema = Arc::new(arrow_schema::Schema::new(
+        names
+            .iter()
+            .map(|n| arrow_schema::Field::new(n, arrow_schema::DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = (0..names.len())
+        .map(|i| {
+            let values: StringArray = rows.iter().map(|r| Some(r[i].as_str())).collect();
+            Arc::new(values) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
 }
 
 #[test]

@@ -50,6 +50,12 @@ impl TlsConfig {
         files
     }
 
+    /// Reads the files as the server will, so a command can refuse a missing or unusable file
+    /// before it sets anything up; errors name the file, never its content.
+    pub fn check(&self) -> Result<()> {
+        self.server_config().map(|_| ())
+    }
+
     /// Reads the files into a rustls configuration; errors name the file and what is wrong
     /// with it, never its content.
     pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>> {

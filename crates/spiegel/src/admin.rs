@@ -32,6 +32,12 @@ impl Operator {
         Ok(Actor::Principal(Principal::operator(&self.by)?))
     }
 
+    /// Commands that read or change what is there need a data directory that exists; they
+    /// must not create one (and an audit log in it) around a mistyped path.
+    fn existing_data_dir(&self) -> anyhow::Result<()> {
+        crate::inputs::readable_dir(&self.data_dir, "--data-dir")
+    }
+
     fn audit_log(&self) -> anyhow::Result<AuditLog> {
         open_audit_log(&self.data_dir, self.audit_checkpoints.as_deref())
     }
@@ -204,6 +210,7 @@ pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
             );
         }
         CertsCommand::List { operator } => {
+            operator.existing_data_dir()?;
             for registered in CertificateRegistry::open(&operator.data_dir)?.list() {
                 println!(
                     "{:<20}  added {}  {}",
@@ -215,13 +222,14 @@ pub(crate) fn certs(command: &CertsCommand) -> anyhow::Result<ExitCode> {
         }
         CertsCommand::Remove { subject, operator } => {
             let actor = operator.actor()?;
-            let log = operator.audit_log()?;
-            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
             let certificate = subject
                 .cert
                 .as_deref()
                 .map(CertificateSubject::of_pem_file)
                 .transpose()?;
+            operator.existing_data_dir()?;
+            let log = operator.audit_log()?;
+            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
             let (which, text) = match (&certificate, &subject.subject) {
                 (Some(subject), _) => (SubjectRef::Subject(subject), subject.text().to_owned()),
                 (_, Some(text)) => (SubjectRef::Text(text), text.clone()),
@@ -298,6 +306,7 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
             );
         }
         TokensCommand::List { operator } => {
+            operator.existing_data_dir()?;
             for token in TokenStore::open(&operator.data_dir)?.list() {
                 println!(
                     "{}  {:<20}  created {}{}",
@@ -313,6 +322,7 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
         }
         TokensCommand::Revoke { id, operator } => {
             let actor = operator.actor()?;
+            operator.existing_data_dir()?;
             let log = operator.audit_log()?;
             let mut store = TokenStore::open(&operator.data_dir)?;
             let Some(principal) = store.principal_of(id).cloned() else {
@@ -340,6 +350,7 @@ pub(crate) fn tokens(command: &TokensCommand) -> anyhow::Result<ExitCode> {
 pub(crate) fn audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { operator } = command;
     let actor = operator.actor()?;
+    operator.existing_data_dir()?;
     let options = audit_options(&operator.data_dir, operator.audit_checkpoints.as_deref())?;
     let report = spiegel_serve::verify_with(&operator.data_dir, options.sink.as_ref())?;
     let file = operator.data_dir.join(spiegel_serve::AUDIT_FILE);

@@ -53,6 +53,17 @@ pub(crate) fn write_demo_pair(dir: &Path, seed: u64) -> Result<()> {
 /// `spiegel keys generate`: [`write_pair`] and where the keys went.
 pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
     let ttp = TtpId::new(ttp)?;
+    crate::inputs::dir_or_absent(dir, "--out")?;
+    // Both refused before either is written: never one new key beside an old one.
+    for existing in [dir.join(STAGE1), dir.join(STAGE2)] {
+        if existing.exists() {
+            anyhow::bail!(
+                "{}: refusing to overwrite an existing key; nothing was written / bestaande \
+                 sleutel wordt niet overschreven",
+                existing.display()
+            );
+        }
+    }
     let (stage1, stage2) = write_pair(dir, version, &ttp)?;
     println!(
         "stage-1 key (K1, for 'spiegel prepare' and the ingest stage): {}\n\
@@ -107,6 +118,10 @@ fn install_rotated(dir: &Path) -> Result<(u32, u32)> {
 pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<ExitCode> {
     let dir = keys_dir(args);
     let operator = Principal::operator(by)?;
+    // The key in force is read before the data directory is claimed: a wrong --keys leaves
+    // no lock behind.
+    TtpKey::from_file(&dir.join(STAGE2))
+        .with_context(|| format!("reading the stage-2 key in {}", dir.display()))?;
     // Before the key changes: a configuration error must not leave a rotation half done.
     let config = if key_only {
         None

@@ -6,6 +6,7 @@ mod admin;
 #[cfg(feature = "kafka")]
 mod checkpoints;
 mod generate;
+mod inputs;
 mod keys;
 mod prepare;
 mod run;
@@ -747,6 +748,12 @@ fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn render_command(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    inputs::readable_dir(&args.reports, "--reports")?;
+    inputs::readable_file(
+        &args.reports.join(spiegel_publish::MANIFEST),
+        "--reports (its manifest)",
+    )?;
+    inputs::dir_or_absent(&args.out, "--out")?;
     let summary = render(&args.reports, &args.data_dir, args.lang.list(), &args.out)?;
     println!(
         "rendered release {}: {} mirror and {} municipality reports, {} pages ({:.1} MB) in {}",

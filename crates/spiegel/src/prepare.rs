@@ -15,6 +15,8 @@ use crate::PrepareArgs;
 pub(crate) fn run(args: &PrepareArgs) -> Result<ExitCode> {
     let key = SourceKey::from_file(&args.source_key)?;
     let config = args.validation.config()?;
+    crate::inputs::readable_file(&args.input, "input")?;
+    crate::inputs::writable_file(&args.output, "output")?;
     let meta = args.validation.meta(&args.input)?;
     // An output without an extension gets CSV; an extension that names no format is refused.
     let output_format = match args.output.extension() {

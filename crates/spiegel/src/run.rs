@@ -183,9 +183,15 @@ pub(crate) fn keys(keys: Option<&Path>, data_dir: &Path) -> Result<(SourceKey, T
             dir
         }
     };
+    let read = || {
+        format!(
+            "--keys {}: reading stage1.key and stage2.key",
+            dir.display()
+        )
+    };
     Ok((
-        SourceKey::from_file(&dir.join(crate::keys::STAGE1))?,
-        TtpKey::from_file(&dir.join(crate::keys::STAGE2))?,
+        SourceKey::from_file(&dir.join(crate::keys::STAGE1)).with_context(read)?,
+        TtpKey::from_file(&dir.join(crate::keys::STAGE2)).with_context(read)?,
     ))
 }
 
@@ -372,11 +378,21 @@ pub(crate) fn run(
     keys_from: Keys<'_>,
     config: &PipelineConfig,
 ) -> Result<RunSummary> {
+    crate::inputs::readable_dir(input, "--input")?;
+    crate::inputs::dir_or_absent(out, "--out")?;
+    crate::inputs::dir_or_absent(data_dir, "--data-dir")?;
+    // Keys that were named are read before anything is created; only the data directory's
+    // own keys may be generated, and only once the directory is claimed.
+    let named_keys = match keys_from {
+        Keys::Real(Some(dir)) => Some(keys(Some(dir), data_dir)?),
+        Keys::Real(None) => None,
+        Keys::Demo(dir) => Some(demo_keys(dir)?),
+    };
     let _lock = claim(data_dir)?;
     std::fs::create_dir_all(out)?;
-    let (source_key, ttp_key) = match keys_from {
-        Keys::Real(dir) => keys(dir, data_dir)?,
-        Keys::Demo(dir) => demo_keys(dir)?,
+    let (source_key, ttp_key) = match named_keys {
+        Some(named) => named,
+        None => keys(None, data_dir)?,
     };
     let label = PseudonymLabel {
         ttp: ttp_key.ttp().clone(),

@@ -99,13 +99,26 @@ enum Targets {
 /// Serves until SIGTERM, then stops the pipeline worker after the batch in hand.
 pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     let data_dir = &args.pipeline.data_dir;
-    let _lock = crate::run::claim(data_dir)?;
     let config = PipelineConfig::load(args.pipeline.config.as_deref())?;
+    check_inputs(args)?;
     #[cfg(feature = "kafka")]
     if args.kafka {
+        let _lock = crate::run::claim(data_dir)?;
         return serve_on_kafka(args, config);
     }
-    let (source_key, ttp_key) = crate::run::keys(args.pipeline.keys.as_deref(), data_dir)?;
+    // Keys that were named are read before anything is created; only the data directory's
+    // own keys may be generated, and only once the directory is claimed.
+    let named_keys = args
+        .pipeline
+        .keys
+        .as_deref()
+        .map(|dir| crate::run::keys(Some(dir), data_dir))
+        .transpose()?;
+    let _lock = crate::run::claim(data_dir)?;
+    let (source_key, ttp_key) = match named_keys {
+        Some(named) => named,
+        None => crate::run::keys(None, data_dir)?,
+    };
     let versions = vec![source_key.version()];
     let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
     let ingest = crate::run::ingest_stage(&config, source_key, data_dir, &transport)?;
@@ -177,6 +190,47 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     worked
 }
 
+/// The API's TLS files, when `--tls-cert` and `--tls-key` are given.
+fn tls_config(args: &ServeArgs) -> Option<spiegel_serve::TlsConfig> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate_chain), Some(private_key)) => Some(spiegel_serve::TlsConfig {
+            certificate_chain: certificate_chain.clone(),
+            private_key: private_key.clone(),
+            client_ca: args.client_ca.clone(),
+        }),
+        // clap requires both or neither.
+        _ => None,
+    }
+}
+
+/// What `spiegel serve` is given exists and can be read, before it claims the data directory
+/// or creates anything: the TLS files, the report store and data directory (each a directory
+/// or not there yet), and with `--kafka` the stage-1 key.
+fn check_inputs(args: &ServeArgs) -> Result<()> {
+    for (file, flag) in [
+        (&args.tls_cert, "--tls-cert"),
+        (&args.tls_key, "--tls-key"),
+        (&args.client_ca, "--client-ca"),
+    ] {
+        if let Some(file) = file {
+            crate::inputs::readable_file(file, flag)?;
+        }
+    }
+    if let Some(tls) = tls_config(args) {
+        tls.check()?;
+    }
+    crate::inputs::dir_or_absent(&args.reports, "--reports")?;
+    crate::inputs::dir_or_absent(&args.pipeline.data_dir, "--data-dir")?;
+    #[cfg(feature = "kafka")]
+    if args.kafka {
+        let keys = args.pipeline.keys.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("--kafka needs --keys, the directory with stage1.key")
+        })?;
+        crate::stages::source_key(keys)?;
+    }
+    Ok(())
+}
+
 /// The API as the ingest stage of a Kafka deployment: an accepted upload is produced to the
 /// submissions topic (framed and idempotent as `spiegel ingest` produces it) before it is
 /// answered 202; the stage processes do the rest, and the feed follows `--reports`.
@@ -211,15 +265,7 @@ fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) ->
     };
     serve_config.webhooks.first_retry = Duration::from_millis(args.webhook_first_retry_ms);
     serve_config.webhooks.proxy = args.webhook_proxy.clone();
-    serve_config.tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(certificate_chain), Some(private_key)) => Some(spiegel_serve::TlsConfig {
-            certificate_chain: certificate_chain.clone(),
-            private_key: private_key.clone(),
-            client_ca: args.client_ca.clone(),
-        }),
-        // clap requires both or neither.
-        _ => None,
-    };
+    serve_config.tls = tls_config(args);
     serve_config.stages = stages;
     serve_config.audit = Some(crate::admin::audit_options(
         data_dir,

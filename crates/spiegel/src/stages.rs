@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use spiegel_aggregate::PseudonymLabel;
 use spiegel_ingest::SubmissionMeta;
-use spiegel_ingest::stage::{IngestStage, Submitted};
+use spiegel_ingest::stage::Submitted;
 use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 
@@ -80,6 +80,7 @@ impl KafkaArgs {
         config: &KafkaConfig,
         role: &'static str,
     ) -> Result<(KafkaTransport, Shutdown)> {
+        crate::inputs::dir_or_absent(&self.data_dir, "--data-dir")?;
         let lock = crate::run::claim(&self.data_dir)?;
         let health = StageHealth::new(role);
         if let Some(listen) = self.admin_listen {
@@ -197,20 +198,15 @@ pub(crate) fn source_key(keys: &Path) -> Result<SourceKey> {
         .with_context(|| format!("reading the stage-1 key in {}", keys.display()))
 }
 
-fn ingest_stage(
-    args: &KafkaArgs,
-    config: &PipelineConfig,
-    transport: &KafkaTransport,
-    keys: &Path,
-) -> Result<IngestStage> {
-    crate::run::ingest_stage(config, source_key(keys)?, &args.data_dir, transport)
-}
-
 /// `spiegel submit`: ingests submission files and produces the accepted ones.
 pub(crate) fn submit(args: &KafkaArgs, keys: &Path, files: &[PathBuf]) -> Result<bool> {
     let config = args.config()?;
+    for file in files {
+        crate::inputs::readable_file(file, "submission")?;
+    }
+    let key = source_key(keys)?;
     let (transport, _shutdown) = args.transport(&config.kafka, "submit")?;
-    let ingest = ingest_stage(args, &config, &transport, keys)?;
+    let ingest = crate::run::ingest_stage(&config, key, &args.data_dir, &transport)?;
     let mut all_accepted = true;
     for file in files {
         all_accepted &= report(file, ingest.submit(file)?);
@@ -242,8 +238,10 @@ fn report(file: &Path, submitted: Submitted) -> bool {
 /// moves it with its receipt to `done/` or `rejected/`.
 pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> {
     let config = args.config()?;
+    crate::inputs::readable_dir(inbox, "--inbox")?;
+    let key = source_key(keys)?;
     let (transport, shutdown) = args.transport(&config.kafka, "ingest")?;
-    let ingest = ingest_stage(args, &config, &transport, keys)?;
+    let ingest = crate::run::ingest_stage(&config, key, &args.data_dir, &transport)?;
     let poll = Duration::from_millis(config.kafka.poll_timeout_ms);
     for dir in ["done", "rejected"] {
         std::fs::create_dir_all(inbox.join(dir))?;
@@ -288,9 +286,9 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
 /// `spiegel pseudonymise`.
 pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> Result<()> {
     let config = args.config()?;
-    let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
     let key = TtpKey::from_file(&keys.join(crate::keys::STAGE2))
         .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
+    let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
     let key_name = crate::serve::key_name(key.ttp(), key.version());
     let mut stage = crate::run::pseudonymise_stage(key, versions.to_vec(), &transport)?;
     let audit = crate::serve::audit_log(&args.data_dir)?;
@@ -309,11 +307,11 @@ pub(crate) fn aggregate(
     release_quiet: Duration,
 ) -> Result<()> {
     let config = args.config()?;
-    let (transport, shutdown) = args.transport(&config.kafka, "aggregate")?;
     let label = PseudonymLabel {
         ttp: TtpId::new(ttp)?,
         version: key_version,
     };
+    let (transport, shutdown) = args.transport(&config.kafka, "aggregate")?;
     let mut stage = crate::run::aggregate_stage(
         config.aggregate,
         label,
@@ -331,6 +329,7 @@ pub(crate) fn aggregate(
 /// `spiegel publish --out DIR [--sharing FILE]`.
 pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> Result<()> {
     let config = args.config()?;
+    crate::inputs::dir_or_absent(out, "--out")?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
     let audit = Arc::new(crate::serve::audit_log(&args.data_dir)?);
     let mut stage =

@@ -18,8 +18,14 @@ pub(crate) fn run(paths: &[PathBuf], json: bool, args: &ValidationArgs) -> Resul
         if path.is_dir() {
             files.extend(submission_files(path)?);
         } else {
+            crate::inputs::readable_file(path, "submission")?;
             files.push(path.clone());
         }
+    }
+    // Every file is named as a submission (or --provider, --period and --format say what it
+    // is) before any receipt is printed, so a bad name does not cut the output short.
+    for path in &files {
+        args.meta(path)?;
     }
     // Files are independent: validate them on every core, report them in the order given.
     let workers = std::thread::available_parallelism()

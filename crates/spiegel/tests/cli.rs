@@ -541,3 +541,205 @@ fn an_unknown_configuration_key_stops_every_command_and_is_named() {
         text(&output)
     );
 }
+
+/// Every file and directory under `dir` with its size, as paths relative to it.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                found.push(format!("{relative}/"));
+                pending.push(path);
+            } else {
+                found.push(format!(
+                    "{relative} {}",
+                    std::fs::metadata(&path).unwrap().len()
+                ));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs `spiegel args` in `dir`; a command that is still running after a minute (a server
+/// that started) is killed and reported as such.
+fn spiegel_in(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .current_dir(dir)
+        .env("SPIEGEL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("spiegel {args:?} did not stop: it started despite a bad input");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    (status.code(), said)
+}
+
+#[test]
+fn a_command_with_a_bad_input_fails_before_it_creates_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("in")).unwrap();
+    std::fs::create_dir(root.join("data")).unwrap();
+    std::fs::write(root.join("not-a-certificate.pem"), "no PEM here\n").unwrap();
+    std::fs::create_dir(root.join("half-keys")).unwrap();
+    write_key(&root.join("half-keys/stage2.key"), 2, [3; 32]);
+    write_key(&root.join("stage1.key"), 1, [7; 32]);
+    std::fs::write(
+        root.join("12345678_2026-H1.csv"),
+        format!("{HEADER}\n{}\n", row("123456782")),
+    )
+    .unwrap();
+    // Not named <AGB>_<PERIOD>.csv: validation cannot tell whose it is.
+    std::fs::copy(root.join("12345678_2026-H1.csv"), root.join("levering.csv")).unwrap();
+    let server = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--reports",
+        "reports",
+    ];
+    let with_server = |more: &[&'static str]| -> Vec<&'static str> {
+        server.iter().chain(more).copied().collect()
+    };
+    // The command, and what its message must name.
+    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--input", "does-not-exist/", "--out", "reports/"],
+            "does-not-exist",
+        ),
+        (
+            vec![
+                "run", "--input", "in", "--out", "reports", "--keys", "no-keys",
+            ],
+            "no-keys",
+        ),
+        (
+            vec![
+                "run", "--input", "in", "--out", "reports", "--config", "no.json",
+            ],
+            "no.json",
+        ),
+        (vec!["validate", "does-not-exist.csv"], "does-not-exist.csv"),
+        (
+            vec!["validate", "12345678_2026-H1.csv", "levering.csv"],
+            "levering.csv",
+        ),
+        (
+            vec![
+                "prepare",
+                "--source-key",
+                "stage1.key",
+                "12345678_2026-H1.csv",
+                "no-dir/12345678_2026-H1.csv",
+            ],
+            "no-dir",
+        ),
+        (
+            vec!["render", "--reports", "no-reports", "--out", "pages"],
+            "no-reports",
+        ),
+        (
+            vec!["render", "--reports", "in", "--out", "pages"],
+            "manifest",
+        ),
+        (
+            vec!["keys", "rotate", "--data-dir", "data", "--keys", "no-keys"],
+            "no-keys",
+        ),
+        (
+            vec!["keys", "rotate", "--key-only", "--keys", "no-keys"],
+            "no-keys",
+        ),
+        (
+            vec!["keys", "generate", "--out", "half-keys"],
+            "refusing to overwrite",
+        ),
+        (
+            vec!["tokens", "revoke", "00000000", "--data-dir", "no-data"],
+            "no-data",
+        ),
+        (vec!["certs", "list", "--data-dir", "no-data"], "no-data"),
+        (with_server(&["--config", "no.toml"]), "no.toml"),
+        (with_server(&["--keys", "no-keys"]), "no-keys"),
+        (
+            with_server(&["--tls-cert", "no-cert.pem", "--tls-key", "no-key.pem"]),
+            "no-cert.pem",
+        ),
+        (
+            with_server(&[
+                "--tls-cert",
+                "not-a-certificate.pem",
+                "--tls-key",
+                "not-a-certificate.pem",
+            ]),
+            "not-a-certificate.pem",
+        ),
+    ];
+    #[cfg(feature = "kafka")]
+    cases.extend([
+        (
+            vec!["ingest", "--inbox", "no-inbox", "--keys", "half-keys"],
+            "no-inbox",
+        ),
+        (
+            vec!["ingest", "--inbox", "in", "--keys", "half-keys"],
+            "stage-1 key",
+        ),
+        (vec!["pseudonymise", "--keys", "no-keys"], "no-keys"),
+    ]);
+    for (args, named) in cases {
+        let before = listing(root);
+        let (code, said) = spiegel_in(root, &args);
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "spiegel {args:?} succeeded: {said}"
+        );
+        assert!(
+            said.contains(named),
+            "spiegel {args:?} does not name {named}: {said}"
+        );
+        assert!(
+            !said.contains("generated a new K1"),
+            "spiegel {args:?} generated keys: {said}"
+        );
+        assert_eq!(
+            listing(root),
+            before,
+            "spiegel {args:?} changed the file system"
+        );
+    }
+}

@@ -26,18 +26,33 @@ fn sniff_delimiter(first_line: &[u8]) -> u8 {
 #[derive(Default)]
 struct Splitter {
     mapping: Option<Vec<Option<Column>>>,
+    /// Why the header was refused. The rows after it are then counted, not split, so the
+    /// receipt of a refused file still says how many rows it held.
+    refused: Option<IssueKind>,
 }
 
 impl Splitter {
-    /// `ends` are the fields' end offsets in `output`. `Break` with a finding when the header
-    /// is unusable, without one when validation wants no more rows.
+    /// `ends` are the fields' end offsets in `output`. `Break` when validation wants no more
+    /// rows.
     fn record(
         &mut self,
         line: u64,
         output: &[u8],
         ends: &[usize],
         batches: &mut Batches<'_>,
-    ) -> ControlFlow<Option<IssueKind>> {
+    ) -> ControlFlow<()> {
+        if self.refused.is_some() {
+            if output.trim_ascii().is_empty() {
+                return ControlFlow::Continue(());
+            }
+            return batches.push(RawRow {
+                line,
+                fields: [None; COLUMN_COUNT],
+                problems: Vec::new(),
+                unreadable: true,
+                counted_only: true,
+            });
+        }
         let whole = std::str::from_utf8(output).ok();
         let field = |i: usize| -> Result<&str, ()> {
             let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -56,7 +71,10 @@ impl Splitter {
                     self.mapping = Some(mapping);
                     ControlFlow::Continue(())
                 }
-                Err(issue) => ControlFlow::Break(Some(issue)),
+                Err(issue) => {
+                    self.refused = Some(issue);
+                    ControlFlow::Continue(())
+                }
             };
         };
         if output.trim_ascii().is_empty() {
@@ -68,6 +86,7 @@ impl Splitter {
             fields: [None; COLUMN_COUNT] as Fields<'_>,
             problems: Vec::new(),
             unreadable: false,
+            counted_only: false,
         };
         if ends.len() != mapping.len() {
             record.unreadable = true;
@@ -93,7 +112,7 @@ impl Splitter {
                 }
             }
         }
-        batches.push(record).map_break(|()| None)
+        batches.push(record)
     }
 }
 
@@ -162,13 +181,17 @@ pub(crate) fn parse<R: Read>(
             ReadRecordResult::Record => {
                 let split =
                     splitter.record(record_line, &output[..out_len], &ends[..ends_len], batches);
-                if let ControlFlow::Break(stop) = split {
-                    return Ok(stop);
+                if split.is_break() {
+                    // Validation stopped; its finding reaches the caller on the other thread.
+                    return Ok(None);
                 }
                 (out_len, ends_len) = (0, 0);
                 at_record_start = true;
             }
             ReadRecordResult::End => {
+                if let Some(refused) = splitter.refused {
+                    return Ok(Some(refused));
+                }
                 if splitter.mapping.is_none() {
                     return Ok(Some(IssueKind::HeaderMissing));
                 }

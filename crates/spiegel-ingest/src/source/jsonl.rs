@@ -53,6 +53,7 @@ pub(crate) fn parse<R: Read>(
                 fields: [None; COLUMN_COUNT],
                 problems: vec![(None, IssueKind::JsonSyntax)],
                 unreadable: true,
+                counted_only: false,
             }),
         };
         if flow.is_break() {
@@ -218,5 +219,6 @@ fn row_from_object<'a>(line: u64, object: &'a JsonObject<'a>) -> RawRow<'a> {
         fields,
         problems,
         unreadable: false,
+        counted_only: false,
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod parquet;
 use std::ops::ControlFlow;
 
 use crate::column::COLUMN_COUNT;
-use crate::{Column, IngestError, IssueKind};
+use crate::{Column, HeaderProblem, IngestError, IssueKind};
 
 /// The UTF-8 byte order mark that spreadsheet software writes at the start of a file.
 pub(crate) const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -26,6 +26,9 @@ pub(crate) struct RawRow<'a> {
     pub(crate) problems: Vec<(Option<Column>, IssueKind)>,
     /// The row could not be split into fields at all; only `problems` are meaningful.
     pub(crate) unreadable: bool,
+    /// The column names were refused, so the row is not validated; it is still counted, so
+    /// the receipt says how many rows the refused file held.
+    pub(crate) counted_only: bool,
 }
 
 /// Where rows go; `Break` stops reading with a file-level finding.
@@ -40,13 +43,15 @@ pub(crate) fn present(text: &str) -> Option<&str> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
-/// Maps header names to columns and checks the header as a whole.
+/// Maps header names to columns and checks the header as a whole. Every problem is
+/// reported at once, so a provider fixes the header in one go rather than one error a try.
 pub(crate) fn map_header<'n>(
     names: impl Iterator<Item = &'n str>,
 ) -> Result<Vec<Option<Column>>, IssueKind> {
     let mut mapping = Vec::new();
-    let mut unknown = Vec::new();
+    let mut problems = Vec::new();
     let mut seen = [false; COLUMN_COUNT];
+    let mut duplicates = Vec::new();
     for (i, name) in names.enumerate() {
         let name = name.trim_start_matches('\u{feff}');
         if name.trim().is_empty() {
@@ -56,14 +61,20 @@ pub(crate) fn map_header<'n>(
         }
         match Column::from_name(name) {
             Some(column) if seen[column.index()] => {
-                return Err(IssueKind::HeaderDuplicateColumn(column));
+                if !duplicates.contains(&column) {
+                    duplicates.push(column);
+                }
+                mapping.push(None);
             }
             Some(column) => {
                 seen[column.index()] = true;
                 mapping.push(Some(column));
             }
             None => {
-                unknown.push(crate::column::displayable_name(name, i + 1));
+                problems.push(HeaderProblem::Unknown {
+                    position: i + 1,
+                    name: crate::column::repeatable_name(name),
+                });
                 mapping.push(None);
             }
         }
@@ -71,20 +82,21 @@ pub(crate) fn map_header<'n>(
     if !seen.iter().any(|s| *s) {
         return Err(IssueKind::HeaderMissing);
     }
-    if !unknown.is_empty() {
-        return Err(IssueKind::HeaderUnknownColumns(unknown));
-    }
+    problems.extend(duplicates.into_iter().map(HeaderProblem::Duplicate));
     if !seen[Column::Bsn.index()] && !seen[Column::ClientToken.index()] {
-        return Err(IssueKind::HeaderIdentityMissing);
+        problems.push(HeaderProblem::IdentityMissing);
     }
-    let missing: Vec<Column> = Column::ALL
-        .into_iter()
-        .filter(|c| c.required() && !seen[c.index()])
-        .collect();
-    if !missing.is_empty() {
-        return Err(IssueKind::HeaderRequiredMissing(missing));
+    problems.extend(
+        Column::ALL
+            .into_iter()
+            .filter(|c| c.required() && !seen[c.index()])
+            .map(HeaderProblem::RequiredMissing),
+    );
+    if problems.is_empty() {
+        Ok(mapping)
+    } else {
+        Err(IssueKind::HeaderInvalid(problems))
     }
-    Ok(mapping)
 }
 
 /// A row as it crosses from the reading thread to the validating one: each column's trimmed
@@ -95,6 +107,7 @@ struct SplitRow {
     fields: [Option<(u32, u32)>; COLUMN_COUNT],
     problems: Vec<(Option<Column>, IssueKind)>,
     unreadable: bool,
+    counted_only: bool,
 }
 
 /// Rows read in bulk. Their text is UTF-8 checked and trimmed already, so the validating
@@ -134,6 +147,7 @@ impl Batches<'_> {
             fields,
             problems: row.problems,
             unreadable: row.unreadable,
+            counted_only: row.counted_only,
         });
         if self.batch.rows.len() < BATCH_ROWS {
             return ControlFlow::Continue(());
@@ -192,6 +206,7 @@ where
                     fields,
                     problems: row.problems,
                     unreadable: row.unreadable,
+                    counted_only: row.counted_only,
                 };
                 if let ControlFlow::Break(issue) = sink(row) {
                     return Ok(Some(issue));

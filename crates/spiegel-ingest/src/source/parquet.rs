@@ -49,6 +49,28 @@ fn text_columns(
     Ok(columns)
 }
 
+/// Counts the rows of a file whose column names were refused, from its footer, so the
+/// receipt says how many it held; a finding of the count (the row limit) comes back.
+fn count_rows<T: ChunkReader + 'static>(
+    builder: &ParquetRecordBatchReaderBuilder<T>,
+    sink: &mut Sink<'_>,
+) -> Option<IssueKind> {
+    let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    for line in 1..=rows {
+        let row = RawRow {
+            line,
+            fields: [None; COLUMN_COUNT],
+            problems: Vec::new(),
+            unreadable: true,
+            counted_only: true,
+        };
+        if let ControlFlow::Break(issue) = sink(row) {
+            return Some(issue);
+        }
+    }
+    None
+}
+
 /// Reads a Parquet submission; an unreadable file rejects the submission whole.
 pub(crate) fn read<T: ChunkReader + 'static>(
     input: T,
@@ -67,7 +89,7 @@ pub(crate) fn read<T: ChunkReader + 'static>(
     let schema = builder.schema().clone();
     let mapping = match map_header(schema.fields().iter().map(|f| f.name().as_str())) {
         Ok(mapping) => mapping,
-        Err(issue) => return Ok(Some(issue)),
+        Err(issue) => return Ok(Some(count_rows(&builder, sink).unwrap_or(issue))),
     };
     for (field, column) in schema.fields().iter().zip(&mapping) {
         if let Some(column) = column
@@ -104,6 +126,7 @@ pub(crate) fn read<T: ChunkReader + 'static>(
                 fields,
                 problems: Vec::new(),
                 unreadable: false,
+                counted_only: false,
             };
             if let ControlFlow::Break(issue) = sink(row) {
                 return Ok(Some(issue));
