@@ -364,6 +364,12 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// How long a test waits for a release to be published: a guard against a hang, not a
+/// performance target (that is benches/run_1m.rs). The publish stage's attacker audit takes
+/// about a minute per release of these tests' size on a 2-core machine, several while the
+/// other tests of this binary share it, and a release may wait behind one the stage began.
+const PUBLISHED_WITHIN: Duration = Duration::from_secs(600);
+
 #[test]
 fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publishes() {
     let mut world = World::new("same", "20000", "2025-H1,2025-H2");
@@ -392,7 +398,7 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
         "submitter",
         &[last.join(files[0].file_name().unwrap())],
     );
-    let reports = world.published(&release, Duration::from_secs(120));
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "Kafka stages vs spiegel run");
 
     // Each stage answers its probes and counts what it did, per stage, on its admin port.
@@ -488,7 +494,7 @@ fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
     }
     let args = world.submit_args("submitter", &files);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let before = world.published(&release, Duration::from_secs(120));
+    let before = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &before, "before the rotation");
     let manifest = fs::read(world.out().join("manifest.json")).unwrap();
 
@@ -545,7 +551,7 @@ fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
     let (corrected_release, corrected) = world.embedded(&last, "embedded-v2");
     let args = world.submit_args("submitter", &[last.join(files[1].file_name().unwrap())]);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let after = world.published(&corrected_release, Duration::from_secs(120));
+    let after = world.published(&corrected_release, PUBLISHED_WITHIN);
     assert_same(&corrected, &after, "a correction after the rotation");
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
@@ -572,7 +578,7 @@ fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does
     }
     let args = world.submit_args("submitter", early);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    world.published(&release_without, Duration::from_secs(120));
+    world.published(&release_without, PUBLISHED_WITHIN);
 
     // The last submission (some 3 MB) in chunks of 1 KiB, killed as soon as its first chunks
     // reach the broker's log (uncommitted: its transaction is still open).
@@ -638,7 +644,7 @@ fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does
 
     let args = world.submit_args("cut-off-submitter", std::slice::from_ref(late));
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let reports = world.published(&release_with, Duration::from_secs(120));
+    let reports = world.published(&release_with, PUBLISHED_WITHIN);
     assert_same(&expected_with, &reports, "after the complete re-send");
 }
 
@@ -719,11 +725,8 @@ fn every_stage_killed_at_random_moments_still_publishes_the_embedded_reports() {
         );
     }
     println!("{} kills: {}", kills.len(), kills.join(", "));
-    // The publish stage finishes each release it began, and the attacker audit takes about a
-    // minute per release of this size on a 2-core machine (several when the other tests of
-    // this binary share it): the last release may wait behind two or three. The test is about
-    // converging to the embedded reports, not about speed (that is benches/run_1m.rs).
-    let reports = world.published(&release, Duration::from_secs(600));
+    // The last release may wait behind two or three the publish stage began (PUBLISHED_WITHIN).
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "after the chaos");
     // Every delivery left the inbox for done/, its receipt beside it.
     for name in fs::read_dir(&last).unwrap().map(|e| e.unwrap().file_name()) {
@@ -791,7 +794,7 @@ fn two_aggregate_instances_split_the_partitions_and_one_takes_over_when_the_othe
     }
     let args = world.submit_args("submitter", &files);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let reports = world.published(&first_release, Duration::from_secs(120));
+    let reports = world.published(&first_release, PUBLISHED_WITHIN);
     assert_same(&first_expected, &reports, "two instances");
     let (a, b) = (
         world.forwarded("aggregate-a"),
@@ -807,7 +810,7 @@ fn two_aggregate_instances_split_the_partitions_and_one_takes_over_when_the_othe
     world.kill("aggregate-a");
     let args = world.submit_args("submitter", &corrections);
     world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let reports = world.published(&release, Duration::from_secs(120));
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "after aggregate-a died");
     let taken_over: Vec<u32> = world.forwarded("aggregate-b")[b.len()..]
         .iter()
@@ -865,7 +868,7 @@ fn uploads_to_spiegel_serve_on_kafka_are_published_by_the_stage_processes() {
         submitted.push((bearer, answer.json()["id"].as_str().unwrap().to_owned()));
     }
     // The stage processes publish exactly what the embedded run publishes ...
-    let reports = world.published(&release, Duration::from_secs(120));
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "spiegel serve --kafka vs spiegel run");
     // ... and the server reports each submission published in that release.
     for (bearer, id) in &submitted {
@@ -1009,7 +1012,7 @@ fn sigterm_while_a_submission_is_pseudonymised_finishes_and_commits_it_within_th
     world.start("pseudonymise");
     world.start("aggregate");
     world.start("publish");
-    let reports = world.published(&release, Duration::from_secs(180));
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "after a graceful shutdown mid-stream");
     assert_eq!(
         count("submission pseudonymised"),
@@ -1043,7 +1046,7 @@ fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
     for stage in ["pseudonymise", "aggregate", "publish"] {
         world.start(stage);
     }
-    let reports = world.published(&release, Duration::from_secs(180));
+    let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "after a drain timeout");
     assert!(count_in(&log, "submission pseudonymised") >= files.len());
     for (stage, status) in world.terminate_all() {
