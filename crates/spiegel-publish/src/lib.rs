@@ -142,8 +142,9 @@ pub struct PublishStage {
     recorder: Option<Recorder>,
     /// The last message of a release complete in hand whose recording failed.
     unrecorded: Option<spiegel_transport::Message>,
-    /// Messages read from the aggregates topic but not yet handled ([`READ_AHEAD`]).
-    ahead: VecDeque<spiegel_transport::Message>,
+    /// Messages read from the aggregates topic but not yet handled ([`READ_AHEAD`]), each
+    /// with where it belongs, read once (`None`: unreadable; it stops the stage at its turn).
+    ahead: VecDeque<(spiegel_transport::Message, Option<PartOf>)>,
 }
 
 /// How many messages of the aggregates topic the stage reads beyond the one it handles: a
@@ -446,25 +447,23 @@ impl PublishStage {
         }
         if self.ahead.len() < READ_AHEAD {
             let more = self.consumer.poll(READ_AHEAD - self.ahead.len())?;
-            self.ahead.extend(more);
+            self.ahead.extend(more.into_iter().map(|message| {
+                let part = spiegel_core::ipc::schema_of(&message.payload)
+                    .ok()
+                    .and_then(|schema| PartOf::read(schema.metadata()).ok());
+                (message, part)
+            }));
         }
-        Ok(self.ahead.pop_front())
+        Ok(self.ahead.pop_front().map(|(message, _)| message))
     }
 
     /// Whether the messages read ahead hold every part of a release newer than `watermark`.
-    /// A message that cannot be read counts for nothing here; it stops the stage at its turn.
     fn complete_ahead_after(&self, watermark: u64) -> bool {
-        let mut newer: HashMap<(u64, String), (u64, BTreeSet<u64>)> = HashMap::new();
-        for message in &self.ahead {
-            let Ok(schema) = spiegel_core::ipc::schema_of(&message.payload) else {
-                continue;
-            };
-            let Ok(part) = PartOf::read(schema.metadata()) else {
-                continue;
-            };
+        let mut newer: HashMap<(u64, &str), (u64, BTreeSet<u64>)> = HashMap::new();
+        for part in self.ahead.iter().filter_map(|(_, part)| part.as_ref()) {
             if part.watermark > watermark {
                 let (parts, seen) = newer
-                    .entry((part.watermark, part.computed))
+                    .entry((part.watermark, part.computed.as_str()))
                     .or_insert_with(|| (part.parts, BTreeSet::new()));
                 seen.insert(part.part);
                 if seen.len() as u64 >= *parts {
