@@ -44,6 +44,24 @@ fn url(path: &str) -> String {
     out
 }
 
+/// A list item per municipality, by (name, code), with the links to its report's pages.
+fn municipality_items(
+    out: &mut String,
+    pages: &str,
+    release: &str,
+    reports: &BTreeMap<(String, &str), &ManifestFile>,
+    languages: &[Language],
+) {
+    for ((name, code), file) in reports {
+        push(
+            out,
+            format_args!("<li>{} ({}): ", Escaped(name), Escaped(code)),
+        );
+        page_links(out, pages, release, file, languages);
+        out.push_str("</li>");
+    }
+}
+
 /// The links to a report's page in each of `languages`, under `pages` (relative to the index).
 fn page_links(
     out: &mut String,
@@ -205,14 +223,13 @@ fn period_section(
             report_link(out, reports, file, "Regionale rapportage / Region report");
             out.push_str("</li>");
         }
-        for ((name, code), file) in &region.municipalities {
-            push(
-                out,
-                format_args!("<li>{} ({}): ", Escaped(name), Escaped(code)),
-            );
-            page_links(out, pages, &manifest.release, file, languages);
-            out.push_str("</li>");
-        }
+        municipality_items(
+            out,
+            pages,
+            &manifest.release,
+            &region.municipalities,
+            languages,
+        );
         out.push_str("</ul></details>\n");
     }
 
@@ -237,14 +254,7 @@ fn period_section(
                 mirrors.len()
             ),
         );
-        for ((name, code), file) in mirrors {
-            push(
-                out,
-                format_args!("<li>{} ({}): ", Escaped(name), Escaped(code)),
-            );
-            page_links(out, pages, &manifest.release, file, languages);
-            out.push_str("</li>");
-        }
+        municipality_items(out, pages, &manifest.release, mirrors, languages);
         out.push_str("</ul></details>\n");
     }
     out.push_str("</section>\n");
