@@ -444,12 +444,7 @@ fn parquet_with_columns(names: &[String], rows: &[Vec<String>]) -> Vec<u8> {
             Arc::new(values) as ArrayRef
         })
         .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    out
+    parquet_of(&RecordBatch::try_new(schema, columns).unwrap())
 }
 
 #[test]

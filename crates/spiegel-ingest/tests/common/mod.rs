@@ -98,10 +98,14 @@ pub fn parquet_bytes(rows: &[Row]) -> Vec<u8> {
             Arc::new(StringArray::from(values)) as ArrayRef
         })
         .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    parquet_of(&RecordBatch::try_new(schema, columns).unwrap())
+}
+
+/// `batch` as the bytes of a Parquet file.
+pub fn parquet_of(batch: &arrow_array::RecordBatch) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    writer.write(&batch).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
     writer.close().unwrap();
     out
 }
