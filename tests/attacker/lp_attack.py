@@ -51,12 +51,14 @@ Relations (each constraint carries a family name, used by --explain):
               each hulpvorm 0x <= zonder_verblijf <= sum of hulpvorm 01..04 (11..14 for met).
   distribution  end_reason_01..05 numerators sum to trajectories ended (their denominator);
               continue_without_help_<informant>_01..04 numerators sum to their denominator
-              (that informant's responses).
+              (that informant's responses); goals_achieved_01..03 and problems_reduced_01..02
+              numerators sum to their denominator (the trajectories judged on that question).
   parts       ended_as_planned numerator = end_reason_01 numerator (one concept, see CONCEPTS);
               dropout numerator = end_reason_03 + end_reason_04 numerators; ended_as_planned /
               dropout denominator = end_reason_01 + .. + 04 numerators; started in crisis <=
               started; started with datum_aanmelding (started_within_norm and waiting_days
-              denominator) <= started; the responses of an informant <= ended;
+              denominator) <= started; the responses of an informant, and the trajectories
+              judged on goals or on problems, <= ended;
               no_new_start denominator (ended with reason 01-04, linkable children) <= ended
               as planned/dropout denominator; children with a new start (repeat_request
               denominator) <= trajectories started and <= youths in care.
@@ -131,6 +133,8 @@ UNITS = {
     "cwh_youth_1": "T", "cwh_youth_2": "T", "cwh_youth_3": "T", "cwh_youth_4": "T",
     "cwh_parent_1": "T", "cwh_parent_2": "T", "cwh_parent_3": "T", "cwh_parent_4": "T",
     "nns_den": "T", "nns_num": "T",
+    "goals_resp": "T", "goals_1": "T", "goals_2": "T", "goals_3": "T",
+    "problems_resp": "T", "problems_1": "T", "problems_2": "T",
 }
 
 # (indicator, field) -> concept. Every equality across indicators is written here, as one
@@ -154,6 +158,8 @@ CONCEPTS = {
     ("satisfaction_response_share_parent", "denominator"): "ended",
     ("continue_without_help_response_share_youth", "denominator"): "ended",
     ("continue_without_help_response_share_parent", "denominator"): "ended",
+    ("goals_response_share", "denominator"): "ended",
+    ("problems_response_share", "denominator"): "ended",
     # Distinct children with a new start, and those of them with an earlier trajectory.
     ("repeat_request_share", "denominator"): "repeat_den",
     ("repeat_request_share", "numerator"): "repeat_num",
@@ -190,11 +196,21 @@ CONCEPTS = {
     ("continue_without_help_response_share_parent", "numerator"): "cwh_resp_parent",
     ("no_new_start_share", "denominator"): "nns_den",
     ("no_new_start_share", "numerator"): "nns_num",
+    # Goal attainment (doelrealisatie): the trajectories judged are the response share's
+    # numerator and the denominator of each answer, per question.
+    ("goals_response_share", "numerator"): "goals_resp",
+    ("problems_response_share", "numerator"): "problems_resp",
 }
 for _inf in ("youth", "parent"):
     for _k in range(1, 5):
         CONCEPTS[(f"continue_without_help_{_inf}_0{_k}", "denominator")] = f"cwh_resp_{_inf}"
         CONCEPTS[(f"continue_without_help_{_inf}_0{_k}", "numerator")] = f"cwh_{_inf}_{_k}"
+for _k in range(1, 4):
+    CONCEPTS[(f"goals_achieved_0{_k}", "denominator")] = "goals_resp"
+    CONCEPTS[(f"goals_achieved_0{_k}", "numerator")] = f"goals_{_k}"
+for _k in range(1, 3):
+    CONCEPTS[(f"problems_reduced_0{_k}", "denominator")] = "problems_resp"
+    CONCEPTS[(f"problems_reduced_0{_k}", "numerator")] = f"problems_{_k}"
 
 # Which fields of a row are counts, by the indicator's kind (docs/reports.md).
 COUNT_FIELDS = {"count": ("numerator",), "share": ("numerator", "denominator"),
@@ -476,6 +492,10 @@ def add_relations(m, cells, categories):
         for inf in ("youth", "parent"):
             rel("distribution", "=", f"continue_without_help_{inf}_01..04 sum to responses",
                 [(f"cwh_{inf}_{k}", 1.0) for k in range(1, 5)], [f"cwh_resp_{inf}"])
+        rel("distribution", "=", "goals_achieved_01..03 sum to responses",
+            [(f"goals_{k}", 1.0) for k in range(1, 4)], ["goals_resp"])
+        rel("distribution", "=", "problems_reduced_01..02 sum to responses",
+            [(f"problems_{k}", 1.0) for k in range(1, 3)], ["problems_resp"])
         # Parts.
         rel("parts", "=", "dropout = reason 03 + 04", [("r3", 1.0), ("r4", 1.0)], ["dropout"])
         rel("parts", "=", "ended_as_planned/dropout denominator = reasons 01..04",
@@ -490,6 +510,9 @@ def add_relations(m, cells, categories):
                 [(f"sat_resp_{inf}", 1.0)], ["ended"])
             rel("parts", "<=", f"continue-without-help responses {inf} <= ended",
                 [(f"cwh_resp_{inf}", 1.0)], ["ended"])
+        for question in ("goals", "problems"):
+            rel("parts", "<=", f"{question} responses <= ended",
+                [(f"{question}_resp", 1.0)], ["ended"])
         rel("parts", "<=", "no_new_start denominator <= ended with reason 01..04",
             [("nns_den", 1.0)], ["planned_den"])
         rel("parts", "<=", "children with a new start <= trajectories started",

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 
 use spiegel_core::{AgeBand, CodeList, Geslacht, Hulpvorm, Verwijzer};
 
-use crate::indicators::{Breakdowns, INDICATORS, Kind};
+use crate::indicators::tally as count;
+use crate::indicators::{Breakdowns, INDICATORS, Kind, Linkage, Value, count as count_named};
 use crate::link::Flags;
 use crate::model::{Child, Submission, Traj};
-use crate::table::{CellRow, TableBuilder};
+use crate::table::{CellRow, Count, TableBuilder};
 
 /// Slots of the breakdowns: total, 8 hulpvormen, 2 verblijf, 7 verwijzers, 4 age bands,
 /// 3 geslachten. The first [`CARE_SLOTS`] are the breakdowns of [`Breakdowns::Care`].
@@ -47,115 +48,19 @@ fn slots_of(t: &Traj) -> [usize; 6] {
     ]
 }
 
-/// The counts a cell keeps, by index.
-mod count {
-    pub(super) const YOUTHS: usize = 0;
-    pub(super) const REPEAT_NUM: usize = 1;
-    pub(super) const REPEAT_DEN: usize = 2;
-    pub(super) const ACTIVE: usize = 3;
-    pub(super) const STARTED: usize = 4;
-    pub(super) const CRISIS: usize = 5;
-    pub(super) const ENDED: usize = 6;
-    /// Reasons 01..05 at `REDEN + reason`.
-    pub(super) const REDEN: usize = 7;
-    pub(super) const ENDED_0104: usize = 12;
-    pub(super) const DROPOUT: usize = 13;
-    pub(super) const NNS_NUM: usize = 14;
-    pub(super) const NNS_DEN: usize = 15;
-    pub(super) const WAITING_N: usize = 16;
-    pub(super) const WITHIN_NORM: usize = 17;
-    pub(super) const AMOUNT_N: usize = 18;
-    /// Per informant (youth, parent).
-    pub(super) const SAT_N: usize = 19;
-    pub(super) const SAT_7PLUS: usize = 21;
-    pub(super) const ZHV_N: usize = 23;
-    /// Answers 01..04 at `ZHV + 4 × informant + answer`.
-    pub(super) const ZHV: usize = 25;
-    pub(super) const ALL: usize = 33;
-}
-
-/// A count of distinct units with its cell key: the sum of the units' 64-bit keys.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Count {
-    pub(crate) n: u32,
-    pub(crate) key: u64,
-}
-
-impl Count {
-    fn add(&mut self, key: u64) {
-        self.n += 1;
-        self.key = self.key.wrapping_add(key);
-    }
-}
-
-/// Which statistic a cell's value is.
-#[derive(Debug, Clone, Copy)]
-enum Value {
-    Count,
-    Share,
-    DurationMean,
-    DurationMedian,
-    WaitingMedian,
-    AmountMean,
-    SatisfactionMean(usize),
-}
-
-/// An indicator's numerator count, denominator count and value.
-type Sources = (Option<usize>, Option<usize>, Value);
-
-/// Where an indicator's numerator, denominator and value come from.
-fn sources(code: &str) -> Sources {
-    use count::*;
-    let informant = usize::from(code.contains("parent"));
-    // The answer or reason a distribution indicator ends in: `_01` is 0.
-    let answer = code
-        .bytes()
-        .last()
-        .map_or(0, |b| usize::from(b.saturating_sub(b'1')));
-    match code {
-        "youths_in_care" => (Some(YOUTHS), None, Value::Count),
-        "trajectories_active" => (Some(ACTIVE), None, Value::Count),
-        "trajectories_started" => (Some(STARTED), None, Value::Count),
-        "trajectories_started_in_crisis" => (Some(CRISIS), None, Value::Count),
-        "trajectories_ended" => (Some(ENDED), None, Value::Count),
-        "duration_days_mean" => (None, Some(ENDED), Value::DurationMean),
-        "duration_days_median" => (None, Some(ENDED), Value::DurationMedian),
-        "repeat_request_share" => (Some(REPEAT_NUM), Some(REPEAT_DEN), Value::Share),
-        "waiting_days_median" => (None, Some(WAITING_N), Value::WaitingMedian),
-        "started_within_norm_share" => (Some(WITHIN_NORM), Some(WAITING_N), Value::Share),
-        "declared_amount_mean" => (None, Some(AMOUNT_N), Value::AmountMean),
-        "ended_as_planned_share" => (Some(REDEN), Some(ENDED_0104), Value::Share),
-        "dropout_share" => (Some(DROPOUT), Some(ENDED_0104), Value::Share),
-        "no_new_start_share" => (Some(NNS_NUM), Some(NNS_DEN), Value::Share),
-        c if c.starts_with("end_reason_") => (Some(REDEN + answer), Some(ENDED), Value::Share),
-        c if c.starts_with("satisfaction_response_share") => {
-            (Some(SAT_N + informant), Some(ENDED), Value::Share)
-        }
-        c if c.starts_with("satisfaction_mean") => (
-            None,
-            Some(SAT_N + informant),
-            Value::SatisfactionMean(informant),
-        ),
-        c if c.starts_with("satisfaction_7plus") => (
-            Some(SAT_7PLUS + informant),
-            Some(SAT_N + informant),
-            Value::Share,
-        ),
-        c if c.starts_with("continue_without_help_response_share") => {
-            (Some(ZHV_N + informant), Some(ENDED), Value::Share)
-        }
-        _ => (
-            Some(ZHV + 4 * informant + answer),
-            Some(ZHV_N + informant),
-            Value::Share,
-        ),
-    }
-}
-
-/// [`sources`] of every indicator, in catalogue order, worked out once.
-fn all_sources() -> &'static [Sources] {
-    static SOURCES: std::sync::OnceLock<Vec<Sources>> = std::sync::OnceLock::new();
-    SOURCES.get_or_init(|| INDICATORS.iter().map(|i| sources(i.code)).collect())
+/// Where each indicator's numerator and denominator accumulate in a cell, in catalogue
+/// order: resolved once from the counts its catalogue entry names, since every cell of
+/// every period walks the catalogue.
+fn tallies() -> &'static [(Option<usize>, Option<usize>)] {
+    static TALLIES: std::sync::OnceLock<Vec<(Option<usize>, Option<usize>)>> =
+        std::sync::OnceLock::new();
+    TALLIES.get_or_init(|| {
+        let tally = |code: &str| count_named(code).map(|c| c.tally);
+        INDICATORS
+            .iter()
+            .map(|i| (tally(i.numerator_count), tally(i.denominator_count)))
+            .collect()
+    })
 }
 
 /// Everything one cell (scope × slot) accumulates.
@@ -163,6 +68,8 @@ fn all_sources() -> &'static [Sources] {
 struct Acc {
     counts: [Count; count::ALL],
     nns_provisional: bool,
+    /// A new start in the cell whose lookback reaches before the delivered history.
+    repeat_provisional: bool,
     durations: Vec<i32>,
     waiting: Vec<i32>,
     amount_cent: i128,
@@ -179,6 +86,7 @@ impl Default for Acc {
         Self {
             counts: [Count::default(); count::ALL],
             nns_provisional: false,
+            repeat_provisional: false,
             durations: Vec::new(),
             waiting: Vec::new(),
             amount_cent: 0,
@@ -275,15 +183,24 @@ fn add_trajectory(
             c[ZHV + 4 * informant + usize::from(answer)].add(key);
         }
     }
+    if let Some(answer) = t.doelrealisatie.doelen() {
+        c[GOALS_N].add(key);
+        c[GOALS + usize::from(answer)].add(key);
+    }
+    if let Some(answer) = t.doelrealisatie.problematiek() {
+        c[PROBLEMS_N].add(key);
+        c[PROBLEMS + usize::from(answer)].add(key);
+    }
 }
 
 /// The cells of a set of scopes.
 struct Cells {
     accs: Vec<Option<Box<Acc>>>,
     scopes: Vec<Scope>,
-    /// Per child: its cells, and for each whether it has a new start there that is a repeat.
+    /// Per child: its cells, and for each new start there whether it is a repeat and whether
+    /// its lookback is not covered.
     scratch_youth: Vec<usize>,
-    scratch_repeat: Vec<(usize, bool)>,
+    scratch_repeat: Vec<(usize, bool, bool)>,
     scratch_scopes: Vec<usize>,
 }
 
@@ -327,7 +244,7 @@ impl Cells {
                     add_trajectory(self.acc(cell), t, f, period_start, params, i < 3);
                     youth.push(cell);
                     if new_start {
-                        repeat.push((cell, f.repeat));
+                        repeat.push((cell, f.repeat, f.repeat_provisional));
                     }
                 }
             }
@@ -341,11 +258,12 @@ impl Cells {
         // A child is in the numerator when any of its new starts in the cell is a repeat.
         repeat.sort_unstable();
         for same_cell in repeat.chunk_by(|a, b| a.0 == b.0) {
-            let counts = &mut self.acc(same_cell[0].0).counts;
-            counts[count::REPEAT_DEN].add(child_key);
+            let acc = self.acc(same_cell[0].0);
+            acc.counts[count::REPEAT_DEN].add(child_key);
             if same_cell.iter().any(|r| r.1) {
-                counts[count::REPEAT_NUM].add(child_key);
+                acc.counts[count::REPEAT_NUM].add(child_key);
             }
+            acc.repeat_provisional |= same_cell.iter().any(|r| r.2);
         }
         self.scratch_youth = youth;
         self.scratch_repeat = repeat;
@@ -421,14 +339,14 @@ fn emit_cell(
     );
     let duration_median = median(&mut acc.durations);
     let waiting_median = median(&mut acc.waiting);
-    for (indicator, &(numerator, denominator, value)) in INDICATORS.iter().zip(all_sources()) {
+    for (indicator, &(numerator, denominator)) in INDICATORS.iter().zip(tallies()) {
         if indicator.breakdowns == Breakdowns::Care && slot >= CARE_SLOTS {
             continue;
         }
         let n = |i: Option<usize>| i.map(|i| acc.counts[i]);
-        let value = match value {
+        let value = match indicator.value {
             Value::Count => n(numerator).map(|c| f64::from(c.n)),
-            Value::Share => {
+            Value::Share | Value::LinkedShare(_) => {
                 let (num, den) = (
                     n(numerator).unwrap_or_default(),
                     n(denominator).unwrap_or_default(),
@@ -462,7 +380,17 @@ fn emit_cell(
             numerator: n(numerator),
             denominator: n(denominator),
             value,
-            provisional: indicator.code == "no_new_start_share" && acc.nns_provisional,
+            provisional: match indicator.value {
+                Value::LinkedShare(Linkage::NoNewStart) => acc.nns_provisional,
+                Value::LinkedShare(Linkage::Repeat) => acc.repeat_provisional,
+                Value::Count
+                | Value::Share
+                | Value::DurationMean
+                | Value::DurationMedian
+                | Value::WaitingMedian
+                | Value::AmountMean
+                | Value::SatisfactionMean(_) => false,
+            },
             contributors: provider.is_none().then(|| {
                 acc.contributors
                     .get(population)

@@ -4,9 +4,15 @@ pub type Result<T, E = AggregateError> = std::result::Result<T, E>;
 /// Failures of the aggregate stage. None carries a pseudonym.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
-    /// The state directory could not be read or written.
-    #[error("aggregate state: {0}")]
-    Io(#[from] std::io::Error),
+    /// A file or directory of the state could not be read or written.
+    #[error("aggregate state at {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A topic could not be read or written.
     #[error(transparent)]
     Transport(#[from] spiegel_transport::TransportError),
@@ -31,4 +37,14 @@ pub enum AggregateError {
     /// The configuration could not be serialised for the release id.
     #[error("configuration: {0}")]
     Config(#[from] serde_json::Error),
+}
+
+impl AggregateError {
+    /// An IO failure on `path`, for `map_err`.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }

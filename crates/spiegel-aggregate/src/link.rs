@@ -27,6 +27,9 @@ pub(crate) struct Flags {
     pub(crate) no_new_start: Option<bool>,
     /// The window of `no_new_start` is not yet fully delivered by every provider.
     pub(crate) provisional: bool,
+    /// A new start whose lookback reaches before the earliest period anyone delivered: an
+    /// earlier end may be missing, so `repeat` may be false where it is true.
+    pub(crate) repeat_provisional: bool,
 }
 
 impl Flags {
@@ -40,6 +43,7 @@ impl Flags {
                 Some(true) => 2 << 2,
             }
             | u8::from(self.provisional) << 4
+            | u8::from(self.repeat_provisional) << 5
     }
 }
 
@@ -124,7 +128,8 @@ fn link_shard(
                         .end
                         .is_some_and(|e| e <= tx.start && tx.start - e <= windows.continuation)
             });
-            let repeat = !continuation
+            let new_start = !continuation;
+            let repeat = new_start
                 && others().any(|ty| {
                     ty.start < tx.start
                         && ty
@@ -150,6 +155,8 @@ fn link_shard(
                 repeat,
                 no_new_start,
                 provisional,
+                repeat_provisional: new_start
+                    && tx.start.saturating_sub(windows.lookback) < coverage.history_start,
             };
             if f != Flags::default() {
                 flags.extend(entries[members.clone()].iter().map(|&(s, r)| (s, r, f)));
@@ -165,6 +172,9 @@ fn link_shard(
 struct Coverage {
     /// Per provider, merged day intervals, inclusive.
     by_provider: Vec<Vec<(i32, i32)>>,
+    /// The first day of the earliest period anyone delivered: Spiegel knows of no end
+    /// before it.
+    history_start: i32,
 }
 
 impl Coverage {
@@ -190,12 +200,30 @@ impl Coverage {
                 merged
             })
             .collect();
-        Self { by_provider }
+        let history_start = submissions
+            .iter()
+            .map(|s| date32(s.period.start()))
+            .min()
+            .unwrap_or(i32::MIN);
+        Self {
+            by_provider,
+            history_start,
+        }
     }
 
+    /// Whether every provider has delivered the days `from..=to`. A provider whose first
+    /// delivered period starts later is taken to have had no clients before it, as the
+    /// history start is for all: otherwise one newcomer would leave every earlier window
+    /// provisional for ever.
     fn covers(&self, from: i32, to: i32) -> bool {
-        self.by_provider
-            .iter()
-            .all(|intervals| intervals.iter().any(|&(a, b)| a <= from && to <= b))
+        self.by_provider.iter().all(|intervals| {
+            let Some(&(first, _)) = intervals.first() else {
+                return true;
+            };
+            first > to
+                || intervals
+                    .iter()
+                    .any(|&(a, b)| a <= from.max(first) && to <= b)
+        })
     }
 }

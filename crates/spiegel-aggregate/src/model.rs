@@ -3,8 +3,10 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type, Int16Type, UInt8Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
+use spiegel_core::wire::{self, submission_column};
 use spiegel_core::{Agb, AgeBand, CodeList, GemeenteCode, Geslacht, Hulpvorm, Period, Reference};
-use spiegel_core::{RedenBeeindiging, Verwijzer, ZonderHulpVerder};
+use spiegel_core::{DoelenBehaald, ProblematiekAfgenomen, RedenBeeindiging, Verwijzer};
+use spiegel_core::{DoelrealisatieInformant, ZonderHulpVerder};
 use spiegel_pseudonymise::{LinkKey, TtpId};
 
 use crate::AggregateError;
@@ -53,6 +55,7 @@ pub(crate) struct Traj {
     pub(crate) tevredenheid: [Option<u8>; 2],
     /// Youth, parent; 0..=3 for answers 01..04.
     pub(crate) zonder_hulp_verder: [Option<u8>; 2],
+    pub(crate) doelrealisatie: Doelrealisatie,
     pub(crate) aanmelding: Option<i32>,
     pub(crate) amount_cent: Option<i64>,
 }
@@ -74,6 +77,41 @@ impl Traj {
 }
 
 pub(crate) use spiegel_core::mix64 as mix;
+
+/// `doelen_behaald`, `problematiek_afgenomen` and their informant in one byte: the stage
+/// holds millions of trajectories, and three `Option<u8>` would grow each by eight bytes.
+/// Bits 0-1: goals answer + 1 (0 none); bits 2-3: problems answer + 1; bits 4-6: informant
+/// + 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Doelrealisatie(u8);
+
+impl Doelrealisatie {
+    /// From the code-list positions (0 for code 01).
+    pub(crate) fn new(doelen: Option<u8>, problematiek: Option<u8>, informant: Option<u8>) -> Self {
+        let field = |v: Option<u8>, mask: u8| v.map_or(0, |v| (v + 1) & mask);
+        Self(field(doelen, 0b11) | field(problematiek, 0b11) << 2 | field(informant, 0b111) << 4)
+    }
+
+    fn field(self, shift: u8, mask: u8) -> Option<u8> {
+        (self.0 >> shift & mask).checked_sub(1)
+    }
+
+    /// 0..=2 for goals answers 01..03.
+    pub(crate) fn doelen(self) -> Option<u8> {
+        self.field(0, 0b11)
+    }
+
+    /// 0..=1 for 01 ja, 02 nee.
+    pub(crate) fn problematiek(self) -> Option<u8> {
+        self.field(2, 0b11)
+    }
+
+    /// 0..=3 for informants 01..04.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn informant(self) -> Option<u8> {
+        self.field(4, 0b111)
+    }
+}
 
 /// One stored submission: whose, which period, and its trajectories.
 #[derive(Debug)]
@@ -97,19 +135,19 @@ pub(crate) fn batch_identity(batch: &RecordBatch) -> Result<(Agb, Period, String
             .cloned()
             .ok_or_else(|| AggregateError::Malformed(format!("no {key} in the batch metadata")))
     };
-    let provider = get("spiegel.provider")?
+    let provider = get(wire::META_PROVIDER)?
         .parse()
         .map_err(|e: spiegel_core::CoreError| AggregateError::Malformed(e.to_string()))?;
-    let period = get("spiegel.period")?
+    let period = get(wire::META_PERIOD)?
         .parse()
         .map_err(|e: spiegel_core::CoreError| AggregateError::Malformed(e.to_string()))?;
-    Ok((provider, period, get("spiegel.submission")?))
+    Ok((provider, period, get(wire::META_SUBMISSION)?))
 }
 
 /// Reads what the pseudonymise stage stamped on a batch: the K2 version of its pseudonyms,
 /// where it read the submission, and the digest of its record keys.
 pub(crate) fn pseudonymisation(batch: &RecordBatch) -> Result<crate::store::Entry, AggregateError> {
-    use spiegel_pseudonymise::stage::{META_KEY_VERSION, META_RECORD_KEYS, META_SOURCE};
+    use spiegel_core::wire::{META_KEY_VERSION, META_RECORD_KEYS, META_SOURCE};
     let metadata = batch.schema_ref().metadata();
     let get = |key: &str| {
         metadata.get(key).ok_or_else(|| {
@@ -200,56 +238,78 @@ pub(crate) fn decode(
             .position(|g| g.code == code)
             .map(|p| p as u16)
     };
-    let subject_kind = dictionary_codes(batch, "subject_kind", |k| match k {
+    let subject_kind = dictionary_codes(batch, submission_column::SUBJECT_KIND, |k| match k {
         "token" => Some(0),
         "unknown" => Some(1),
         "unborn" => Some(2),
         _ => None,
     })?;
     let age_band = required(
-        dictionary_codes(batch, "age_band", |l| {
+        dictionary_codes(batch, submission_column::AGE_BAND, |l| {
             let band = AgeBand::from_label(l)?;
             AgeBand::ALL
                 .iter()
                 .position(|b| *b == band)
                 .map(|p| p as u16)
         })?,
-        "age_band",
+        submission_column::AGE_BAND,
     )?;
     let geslacht = required(
-        dictionary_codes(batch, "geslacht", position::<Geslacht>)?,
-        "geslacht",
+        dictionary_codes(batch, submission_column::GESLACHT, position::<Geslacht>)?,
+        submission_column::GESLACHT,
     )?;
     let gemeente = required(
-        dictionary_codes(batch, "gemeentecode", gemeente_index)?,
-        "gemeentecode",
+        dictionary_codes(batch, submission_column::GEMEENTECODE, gemeente_index)?,
+        submission_column::GEMEENTECODE,
     )?;
     let verwijzer = required(
-        dictionary_codes(batch, "verwijzer", position::<Verwijzer>)?,
-        "verwijzer",
+        dictionary_codes(batch, submission_column::VERWIJZER, position::<Verwijzer>)?,
+        submission_column::VERWIJZER,
     )?;
     let hulpvorm = required(
-        dictionary_codes(batch, "hulpvorm", position::<Hulpvorm>)?,
-        "hulpvorm",
+        dictionary_codes(batch, submission_column::HULPVORM, position::<Hulpvorm>)?,
+        submission_column::HULPVORM,
     )?;
     let crisis = required(
-        dictionary_codes(batch, "gestart_met_crisis", |c| match c {
+        dictionary_codes(batch, submission_column::GESTART_MET_CRISIS, |c| match c {
             "01" => Some(1),
             "02" => Some(0),
             _ => None,
         })?,
-        "gestart_met_crisis",
+        submission_column::GESTART_MET_CRISIS,
     )?;
-    let reden = dictionary_codes(batch, "reden_beeindiging", position::<RedenBeeindiging>)?;
+    let reden = dictionary_codes(
+        batch,
+        submission_column::REDEN_BEEINDIGING,
+        position::<RedenBeeindiging>,
+    )?;
     let zhv_j = dictionary_codes(
         batch,
-        "zonder_hulp_verder_jeugdige",
+        submission_column::ZONDER_HULP_VERDER_JEUGDIGE,
         position::<ZonderHulpVerder>,
     )?;
     let zhv_o = dictionary_codes(
         batch,
-        "zonder_hulp_verder_ouder",
+        submission_column::ZONDER_HULP_VERDER_OUDER,
         position::<ZonderHulpVerder>,
+    )?;
+    // Submissions stored before format v1 carried goal attainment lack these columns: they
+    // did not measure it, exactly as a submission without them does now.
+    let optional_codes = |name: &str, code: fn(&str) -> Option<u16>| {
+        if batch.column_by_name(name).is_some() {
+            dictionary_codes(batch, name, code)
+        } else {
+            Ok(vec![None; rows])
+        }
+    };
+    let doelen = optional_codes(submission_column::DOELEN_BEHAALD, position::<DoelenBehaald>)?;
+    let problematiek = optional_codes(
+        submission_column::PROBLEMATIEK_AFGENOMEN,
+        position::<ProblematiekAfgenomen>,
+    )?;
+    let informant = optional_codes(
+        submission_column::DOELREALISATIE_INFORMANT,
+        position::<DoelrealisatieInformant>,
     )?;
     let column = |name: &str| {
         batch
@@ -268,20 +328,20 @@ pub(crate) fn decode(
             .cloned()
             .ok_or_else(|| malformed(format!("column {name} is not a score")))
     };
-    let aanvang = date("datum_aanvang")?;
-    let einde = date("datum_einde")?;
-    let aanmelding = date("datum_aanmelding")?;
-    let tev_j = score("tevredenheid_jeugdige")?;
-    let tev_o = score("tevredenheid_ouder")?;
-    let amount = column("gedeclareerd_bedrag")?
+    let aanvang = date(submission_column::DATUM_AANVANG)?;
+    let einde = date(submission_column::DATUM_EINDE)?;
+    let aanmelding = date(submission_column::DATUM_AANMELDING)?;
+    let tev_j = score(submission_column::TEVREDENHEID_JEUGDIGE)?;
+    let tev_o = score(submission_column::TEVREDENHEID_OUDER)?;
+    let amount = column(submission_column::GEDECLAREERD_BEDRAG)?
         .as_primitive_opt::<Decimal128Type>()
         .cloned()
         .ok_or_else(|| malformed("gedeclareerd_bedrag is not a decimal".into()))?;
-    let pseudonyms = column("pseudonym")?
+    let pseudonyms = column(submission_column::PSEUDONYM)?
         .as_string_opt::<i32>()
         .cloned()
         .ok_or_else(|| malformed("pseudonym is not text".into()))?;
-    let record_keys = column("record_key")?
+    let record_keys = column(submission_column::RECORD_KEY)?
         .as_primitive_opt::<UInt32Type>()
         .cloned()
         .ok_or_else(|| malformed("record_key is not a 32-bit number".into()))?;
@@ -341,6 +401,11 @@ pub(crate) fn decode(
                 option(&tev_o, row).then(|| tev_o.value(row)),
             ],
             zonder_hulp_verder: [zhv_j[row].map(|z| z as u8), zhv_o[row].map(|z| z as u8)],
+            doelrealisatie: Doelrealisatie::new(
+                doelen[row].map(|d| d as u8),
+                problematiek[row].map(|p| p as u8),
+                informant[row].map(|i| i as u8),
+            ),
             aanmelding: option(&aanmelding, row).then(|| aanmelding.value(row)),
             amount_cent: option(&amount, row).then(|| amount.value(row) as i64),
         });
@@ -356,5 +421,25 @@ mod tests {
         // grow them (a u128 link key beside it made a child 48 bytes and a trajectory 112).
         assert_eq!(size_of::<super::Child>(), 32);
         assert_eq!(size_of::<super::Traj>(), 96);
+    }
+
+    #[test]
+    fn goal_attainment_packs_into_one_byte_and_back() {
+        use super::Doelrealisatie;
+        for doelen in [None, Some(0), Some(1), Some(2)] {
+            for problematiek in [None, Some(0), Some(1)] {
+                for informant in [None, Some(0), Some(1), Some(2), Some(3)] {
+                    let packed = Doelrealisatie::new(doelen, problematiek, informant);
+                    assert_eq!(
+                        (packed.doelen(), packed.problematiek(), packed.informant()),
+                        (doelen, problematiek, informant)
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            Doelrealisatie::default(),
+            Doelrealisatie::new(None, None, None)
+        );
     }
 }

@@ -8,7 +8,7 @@ use arrow_array::RecordBatch;
 use spiegel_core::durable::{read_if_present, write_atomically};
 use spiegel_core::{Agb, Period};
 
-use crate::Result;
+use crate::{AggregateError, Result};
 
 pub(crate) struct Store {
     dir: PathBuf,
@@ -58,8 +58,10 @@ pub(crate) enum Put {
 
 impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir.join("submissions"))?;
-        fs::create_dir_all(dir.join(PARTS))?;
+        for sub in ["submissions", PARTS] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(io(&path))?;
+        }
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -88,8 +90,8 @@ impl Store {
         }
         // Data first, then its entry: a crash in between leaves an entry that no longer
         // matches, so the uncommitted message is stored again on restart.
-        write_atomically(&data_path, payload)?;
-        write_atomically(&entry_path, &serde_json::to_vec(&entry)?)?;
+        write_atomically(&data_path, payload).map_err(io(&data_path))?;
+        write_atomically(&entry_path, &serde_json::to_vec(&entry)?).map_err(io(&entry_path))?;
         remove_if_present(&self.dir.join("submissions").join(format!("{stem}.id")))?;
         Ok(Put::Stored)
     }
@@ -98,8 +100,8 @@ impl Store {
     /// wait, like those of a retired K2 version, for the pseudonymise stage's replay.
     pub(crate) fn legacy(&self) -> Result<usize> {
         let mut count = 0;
-        for file in fs::read_dir(self.dir.join("submissions"))? {
-            count += usize::from(file?.path().extension().is_some_and(|e| e == "id"));
+        for path in list(&self.dir.join("submissions"))? {
+            count += usize::from(path.extension().is_some_and(|e| e == "id"));
         }
         Ok(count)
     }
@@ -107,8 +109,7 @@ impl Store {
     /// (provider_period, entry) of every stored submission, in name order.
     pub(crate) fn index(&self) -> Result<Vec<(String, Entry)>> {
         let mut out = Vec::new();
-        for file in fs::read_dir(self.dir.join("submissions"))? {
-            let path = file?.path();
+        for path in list(&self.dir.join("submissions"))? {
             if path.extension().is_some_and(|e| e == "entry") {
                 let stem = path
                     .file_stem()
@@ -125,31 +126,34 @@ impl Store {
 
     /// The stored submission `stem` (`<AGB>_<PERIOD>`).
     pub(crate) fn load_one(&self, stem: &str) -> Result<RecordBatch> {
-        let bytes = fs::read(self.dir.join("submissions").join(format!("{stem}.arrows")))?;
+        let path = self.dir.join("submissions").join(format!("{stem}.arrows"));
+        let bytes = fs::read(&path).map_err(io(&path))?;
         Ok(spiegel_core::ipc::from_ipc(&bytes)?)
     }
 
     /// The changelog offset of the last submission applied, if any.
     pub(crate) fn watermark(&self) -> Result<Option<u64>> {
-        Ok(read_if_present(&self.dir.join("watermark"))?.and_then(|s| s.trim().parse().ok()))
+        let path = self.dir.join("watermark");
+        Ok(read_if_present(&path)
+            .map_err(io(&path))?
+            .and_then(|s| s.trim().parse().ok()))
     }
 
     pub(crate) fn set_watermark(&self, offset: u64) -> Result<()> {
-        Ok(write_atomically(
-            &self.dir.join("watermark"),
-            offset.to_string().as_bytes(),
-        )?)
+        let path = self.dir.join("watermark");
+        write_atomically(&path, offset.to_string().as_bytes()).map_err(io(&path))
     }
 
     pub(crate) fn released(&self) -> Result<Option<String>> {
-        Ok(read_if_present(&self.dir.join("released"))?.map(|s| s.trim().to_owned()))
+        let path = self.dir.join("released");
+        Ok(read_if_present(&path)
+            .map_err(io(&path))?
+            .map(|s| s.trim().to_owned()))
     }
 
     pub(crate) fn set_released(&self, release: &str) -> Result<()> {
-        Ok(write_atomically(
-            &self.dir.join("released"),
-            release.as_bytes(),
-        )?)
+        let path = self.dir.join("released");
+        write_atomically(&path, release.as_bytes()).map_err(io(&path))
     }
 }
 
@@ -160,15 +164,14 @@ impl Store {
     /// The part of digest `digest`, if it was kept and reads back whole.
     pub(crate) fn part(&self, digest: &str) -> Result<Option<Vec<u8>>> {
         let prefix = format!("{digest}-");
-        for file in fs::read_dir(self.dir.join(PARTS))? {
-            let path = file?.path();
+        for path in list(&self.dir.join(PARTS))? {
             let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;
             };
             let Some(checksum) = name.strip_prefix(&prefix) else {
                 continue;
             };
-            let bytes = fs::read(&path)?;
+            let bytes = fs::read(&path).map_err(io(&path))?;
             if checksum == part_checksum(&bytes) {
                 return Ok(Some(bytes));
             }
@@ -195,15 +198,15 @@ impl Store {
         let dir = self.dir.join(PARTS);
         let name = format!("{digest}-{}.ipc", part_checksum(ipc));
         let temporary = dir.join(format!(".{name}.tmp"));
-        fs::write(&temporary, ipc)?;
-        fs::rename(&temporary, dir.join(name))?;
+        fs::write(&temporary, ipc).map_err(io(&temporary))?;
+        let path = dir.join(name);
+        fs::rename(&temporary, &path).map_err(io(&path))?;
         Ok(())
     }
 
     /// Removes every kept part not among `keep`: only the last release's are worth keeping.
     pub(crate) fn retain_parts(&self, keep: &std::collections::BTreeSet<String>) -> Result<()> {
-        for file in fs::read_dir(self.dir.join(PARTS))? {
-            let path = file?.path();
+        for path in list(&self.dir.join(PARTS))? {
             let name = path
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -224,16 +227,28 @@ fn part_checksum(bytes: &[u8]) -> String {
 
 fn remove_if_present(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
         _ => Ok(()),
     }
 }
 
 fn read_entry(path: &Path) -> Result<Option<Entry>> {
-    let Some(text) = read_if_present(path)? else {
+    let Some(text) = read_if_present(path).map_err(io(path))? else {
         return Ok(None);
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| crate::AggregateError::Malformed(format!("{}: {e}", path.display())))
+        .map_err(|e| AggregateError::Malformed(format!("{}: {e}", path.display())))
+}
+
+/// An IO failure on `path`, for `map_err`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AggregateError + '_ {
+    AggregateError::io(path)
+}
+
+/// The paths in directory `dir`.
+fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    fs::read_dir(dir)
+        .and_then(|files| files.map(|file| Ok(file?.path())).collect())
+        .map_err(io(dir))
 }

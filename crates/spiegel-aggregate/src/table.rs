@@ -16,42 +16,22 @@ use arrow_array::{
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 
-use crate::cells::Count;
+/// Column names of the master table (defined with every other name between stages in
+/// [`spiegel_core::wire`]).
+pub use spiegel_core::wire::master_column as column;
 
-/// Column names of the master table.
-pub mod column {
-    /// Delivery period.
-    pub const PERIOD: &str = "period";
-    /// mirror | municipality | region | national.
-    pub const REPORT_KIND: &str = "report_kind";
-    /// `GMxxxx`, for mirror and municipality cells.
-    pub const MUNICIPALITY_CODE: &str = "municipality_code";
-    /// Jeugdzorgregio, for mirror, municipality and region cells.
-    pub const REGION: &str = "region";
-    /// AGB code, for mirror cells only.
-    pub const PROVIDER_ID: &str = "provider_id";
-    /// Indicator code.
-    pub const INDICATOR: &str = "indicator";
-    /// Breakdown.
-    pub const DIMENSION: &str = "dimension";
-    /// Category of the breakdown.
-    pub const CATEGORY: &str = "category";
-    /// Exact numerator count.
-    pub const NUMERATOR: &str = "numerator";
-    /// Cell key of the numerator's units.
-    pub const NUMERATOR_KEY: &str = "numerator_key";
-    /// Exact denominator count.
-    pub const DENOMINATOR: &str = "denominator";
-    /// Cell key of the denominator's units.
-    pub const DENOMINATOR_KEY: &str = "denominator_key";
-    /// Exact value.
-    pub const VALUE: &str = "value";
-    /// Whether the figure may still change as periods are delivered.
-    pub const PROVISIONAL: &str = "provisional";
-    /// Providers contributing to the cell's population (aggregate scopes).
-    pub const CONTRIBUTORS: &str = "contributors";
-    /// Units each of them contributes, in the same order.
-    pub const CONTRIBUTOR_UNITS: &str = "contributor_units";
+/// A count of distinct units with its cell key: the sum of the units' 64-bit keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Count {
+    pub(crate) n: u32,
+    pub(crate) key: u64,
+}
+
+impl Count {
+    pub(crate) fn add(&mut self, key: u64) {
+        self.n += 1;
+        self.key = self.key.wrapping_add(key);
+    }
 }
 
 /// The Arrow schema of the master table.

@@ -148,9 +148,17 @@ fn render(parts: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
 }
 
 fn parts(label: &PseudonymLabel, batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    parts_with(&AggregateConfig::default(), label, batches)
+}
+
+fn parts_with(
+    config: &AggregateConfig,
+    label: &PseudonymLabel,
+    batches: &[RecordBatch],
+) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     master_table(
-        &AggregateConfig::default(),
+        config,
         label,
         batches.iter().cloned().map(Ok),
         |_, _, part| {
@@ -162,12 +170,18 @@ fn parts(label: &PseudonymLabel, batches: &[RecordBatch]) -> Vec<RecordBatch> {
     out
 }
 
-#[test]
-fn every_indicator_matches_its_hand_computed_value() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let (batches, label) = pseudonymised(&root.join("submissions"));
+/// Checks the cells of the submissions in `submissions` against the hand-computed `expected`
+/// file; returns the codes of the indicators it covers, and the computed cells.
+fn check_golden(
+    submissions: &Path,
+    expected: &Path,
+) -> (
+    std::collections::BTreeSet<String>,
+    BTreeMap<String, Vec<String>>,
+) {
+    let (batches, label) = pseudonymised(submissions);
     let cells = render(&parts(&label, &batches));
-    let expected = std::fs::read_to_string(root.join("indicators.expected")).unwrap();
+    let expected = std::fs::read_to_string(expected).unwrap();
     let mut failures = Vec::new();
     let mut covered = std::collections::BTreeSet::new();
     for line in expected
@@ -191,6 +205,13 @@ fn every_indicator_matches_its_hand_computed_value() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    (covered, cells)
+}
+
+#[test]
+fn every_indicator_matches_its_hand_computed_value() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let (covered, _) = check_golden(&root.join("submissions"), &root.join("indicators.expected"));
     for indicator in INDICATORS {
         assert!(
             covered.contains(indicator.code),
@@ -198,6 +219,100 @@ fn every_indicator_matches_its_hand_computed_value() {
             indicator.code
         );
     }
+}
+
+#[test]
+fn linked_indicators_are_final_only_where_the_data_cover_their_window() {
+    // The golden data run from 2025-01-01 to 2025-12-31. The earliest new start of 2025-H1
+    // is on 2025-01-05, the only one of 2025-H2 on 2025-12-01; the only end with reason
+    // 01..04 in 2025-H2 is on 2025-10-15.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/submissions");
+    let (batches, label) = pseudonymised(&root);
+    let status = |config: AggregateConfig, indicator: &str, period: &str| -> String {
+        let cells = render(&parts_with(&config, &label, &batches));
+        let key = format!("municipality {period} GM0363 {indicator} total total");
+        cells[&key][3].clone()
+    };
+    let lookback = |days| AggregateConfig {
+        repeat_lookback_days: days,
+        ..AggregateConfig::default()
+    };
+    let window = |days| AggregateConfig {
+        no_new_start_days: days,
+        ..AggregateConfig::default()
+    };
+    let repeat = "repeat_request_share";
+    let nns = "no_new_start_share";
+    // Herhaald beroep needs the lookback before every new start delivered.
+    assert_eq!(status(lookback(4), repeat, "2025-H1"), "final");
+    assert_eq!(status(lookback(5), repeat, "2025-H1"), "provisional");
+    assert_eq!(status(lookback(334), repeat, "2025-H2"), "final");
+    assert_eq!(status(lookback(335), repeat, "2025-H2"), "provisional");
+    assert_eq!(
+        status(AggregateConfig::default(), repeat, "2025-H2"),
+        "provisional",
+        "five years of lookback on one year of data"
+    );
+    // Geen nieuwe start needs the W days after every end delivered.
+    assert_eq!(status(window(77), nns, "2025-H2"), "final");
+    assert_eq!(status(window(78), nns, "2025-H2"), "provisional");
+    assert_eq!(status(window(182), nns, "2025-H1"), "final");
+}
+
+#[test]
+fn a_provider_delivering_only_later_periods_leaves_earlier_windows_final() {
+    // A provider whose first delivery is 2026-H1 cannot be waited for in 2025: before it
+    // delivered, Spiegel counts it as having had no clients, as for the history start.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/submissions");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("33333333_2026-H1.csv"),
+        "bsn,geboortedatum,geslacht,gemeentecode,verwijzer,hulpvorm,gestart_met_crisis,\
+         datum_aanvang,datum_einde,reden_beeindiging,tevredenheid_jeugdige,tevredenheid_ouder,\
+         zonder_hulp_verder_jeugdige,zonder_hulp_verder_ouder,datum_aanmelding,\
+         gedeclareerd_bedrag\n111222394,20120101,V,GM0363,01,02,02,20260201,,,,,,,,\n",
+    )
+    .unwrap();
+    let (batches, label) = pseudonymised(dir.path());
+    let cells = render(&parts(&label, &batches));
+    let key = "municipality 2025-H1 GM0363 no_new_start_share total total";
+    assert_eq!(cells[key][3], "final");
+}
+
+#[test]
+fn goal_attainment_matches_its_hand_computed_cells() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/doelrealisatie");
+    let (covered, cells) = check_golden(&root.join("submissions"), &root.join("goals.expected"));
+    for code in [
+        "goals_response_share",
+        "goals_achieved_01",
+        "goals_achieved_02",
+        "goals_achieved_03",
+        "problems_response_share",
+        "problems_reduced_01",
+        "problems_reduced_02",
+    ] {
+        assert!(covered.contains(code), "no golden value for {code}");
+    }
+    // Published for the care breakdowns only: finer cells would mostly be too small.
+    let finer: Vec<&String> = cells
+        .keys()
+        .filter(|k| {
+            let mut parts = k.split(' ').skip(3);
+            let (indicator, dimension) = (parts.next().unwrap(), parts.next().unwrap());
+            (indicator.starts_with("goals_") || indicator.starts_with("problems_"))
+                && !["total", "hulpvorm", "verblijf"].contains(&dimension)
+        })
+        .collect();
+    assert!(
+        finer.is_empty(),
+        "{} cells beyond the care breakdowns",
+        finer.len()
+    );
 }
 
 #[test]

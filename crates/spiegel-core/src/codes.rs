@@ -141,6 +141,36 @@ code_list! {
     }
 }
 
+code_list! {
+    /// Whether the agreed goals of the trajectory were achieved (NJi outcome indicator 3.4).
+    /// Spiegel's operationalisation, pending a national definition.
+    DoelenBehaald, "doelen_behaald" {
+        Volledig = "01", "volledig behaald", "fully achieved";
+        Gedeeltelijk = "02", "gedeeltelijk behaald", "partly achieved";
+        NietBehaald = "03", "niet behaald", "not achieved";
+    }
+}
+
+code_list! {
+    /// Whether the problems decreased (NJi outcome indicator 3.3). Spiegel's
+    /// operationalisation, pending a national definition.
+    ProblematiekAfgenomen, "problematiek_afgenomen" {
+        Ja = "01", "ja", "yes";
+        Nee = "02", "nee", "no";
+    }
+}
+
+code_list! {
+    /// Who judged `doelen_behaald` and `problematiek_afgenomen`. Spiegel's operationalisation,
+    /// pending a national definition.
+    DoelrealisatieInformant, "doelrealisatie_informant" {
+        Jeugdige = "01", "jeugdige", "youth";
+        Ouder = "02", "ouder/verzorger", "parent/carer";
+        JeugdigeEnOuder = "03", "jeugdige en ouder samen", "youth and parent together";
+        MetProfessional = "04", "jeugdprofessional samen met jeugdige/ouder", "youth-care professional together with youth/parent";
+    }
+}
+
 /// Which code list a submission uses for `reden_beeindiging`.
 ///
 /// BIJ codes 01..05 are the default. Software built for the iJw messages delivers JZ588 codes;

@@ -22,4 +22,8 @@ pub enum CoreError {
     /// The embedded reference data could not be read; a build defect, never user input.
     #[error("embedded reference data is corrupt: {0}")]
     Reference(String),
+    /// A population table (the embedded one or an operator's) that does not fit the
+    /// municipality reference.
+    #[error("bevolkingstabel ongeldig: {0} / population table invalid: {0}")]
+    Population(String),
 }

@@ -117,7 +117,7 @@ mod tests {
             ("numerator", Arc::new(counts) as ArrayRef),
         ])
         .unwrap();
-        let old = HashMap::from([("spiegel.part".to_owned(), "1".to_owned())]);
+        let old = HashMap::from([(crate::wire::META_PART.to_owned(), "1".to_owned())]);
         let stored = to_ipc(
             &batch
                 .clone()
@@ -126,8 +126,8 @@ mod tests {
         )
         .unwrap();
         let new = HashMap::from([
-            ("spiegel.release".to_owned(), "abc".to_owned()),
-            ("spiegel.part".to_owned(), "2".to_owned()),
+            (crate::wire::META_RELEASE.to_owned(), "abc".to_owned()),
+            (crate::wire::META_PART.to_owned(), "2".to_owned()),
         ]);
         let stamped = with_metadata(&stored, new.clone()).unwrap();
         assert_eq!(schema_of(&stamped).unwrap().metadata(), &new);

@@ -35,12 +35,14 @@ mod gemeente;
 pub mod ipc;
 pub mod parallel;
 mod period;
+mod population;
 mod provider;
+pub mod wire;
 
 pub use age::{AgeBand, age_in_years};
 pub use codes::{
-    CodeList, Geslacht, GestartMetCrisis, Hulpvorm, RedenBeeindiging, RedenCodelijst, Verwijzer,
-    ZonderHulpVerder,
+    CodeList, DoelenBehaald, DoelrealisatieInformant, Geslacht, GestartMetCrisis, Hulpvorm,
+    ProblematiekAfgenomen, RedenBeeindiging, RedenCodelijst, Verwijzer, ZonderHulpVerder,
 };
 pub use date::{BirthDate, DateError, format_bij, parse_birth_date, parse_date};
 pub use error::{CoreError, Result};
@@ -48,6 +50,7 @@ pub use gemeente::{
     Gemeente, GemeenteCode, GemeenteError, Herindeling, HerindelingKind, Reference, Resolved,
 };
 pub use period::Period;
+pub use population::{Population, PopulationKind};
 pub use provider::Agb;
 
 /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit over the

@@ -25,10 +25,13 @@ pub enum Column {
     ZonderHulpVerderOuder,
     DatumAanmelding,
     GedeclareerdBedrag,
+    DoelenBehaald,
+    ProblematiekAfgenomen,
+    DoelrealisatieInformant,
 }
 
 /// The number of columns of format v1.
-pub(crate) const COLUMN_COUNT: usize = 18;
+pub(crate) const COLUMN_COUNT: usize = 21;
 
 impl Column {
     /// Every column, in the order of docs/submission.md (and of files Spiegel writes).
@@ -51,6 +54,9 @@ impl Column {
         Self::ZonderHulpVerderOuder,
         Self::DatumAanmelding,
         Self::GedeclareerdBedrag,
+        Self::DoelenBehaald,
+        Self::ProblematiekAfgenomen,
+        Self::DoelrealisatieInformant,
     ];
 
     /// The column name as it appears in a header or JSON key.
@@ -74,6 +80,9 @@ impl Column {
             Self::ZonderHulpVerderOuder => "zonder_hulp_verder_ouder",
             Self::DatumAanmelding => "datum_aanmelding",
             Self::GedeclareerdBedrag => "gedeclareerd_bedrag",
+            Self::DoelenBehaald => "doelen_behaald",
+            Self::ProblematiekAfgenomen => "problematiek_afgenomen",
+            Self::DoelrealisatieInformant => "doelrealisatie_informant",
         }
     }
 

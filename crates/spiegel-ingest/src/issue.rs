@@ -6,8 +6,8 @@
 use chrono::NaiveDate;
 use serde::ser::SerializeStruct;
 use spiegel_core::{
-    CodeList, GemeenteCode, Geslacht, GestartMetCrisis, Hulpvorm, RedenCodelijst, Verwijzer,
-    ZonderHulpVerder,
+    CodeList, DoelenBehaald, DoelrealisatieInformant, GemeenteCode, Geslacht, GestartMetCrisis,
+    Hulpvorm, ProblematiekAfgenomen, RedenCodelijst, Verwijzer, ZonderHulpVerder,
 };
 
 use crate::Column;
@@ -60,6 +60,7 @@ pub enum IssueKind {
     ReasonInvalid(RedenCodelijst),
     SatisfactionRange,
     OutcomeWithoutEnd,
+    InformantMissing,
     RegistrationAfterStart,
     AmountFormat,
     FieldTooLong {
@@ -105,6 +106,47 @@ pub enum IssueKind {
         max_share: f64,
     },
     EmptySubmission,
+    /// A file offered as a submission whose name does not say whose it is, for which period
+    /// or in which encoding; it was not read.
+    FileNameInvalid(FileNameProblem),
+}
+
+/// What is wrong with the name of a file offered as a submission
+/// (`<AGB>_<PERIOD>.<csv|jsonl|parquet>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileNameProblem {
+    /// No extension, or one that names no encoding.
+    Extension,
+    /// No `_` between the AGB code and the period.
+    Separator,
+    /// The part before the `_` is not an AGB code.
+    Provider,
+    /// The part after the `_` is not a period.
+    Period,
+}
+
+impl FileNameProblem {
+    /// What to change, in Dutch and English.
+    pub fn messages(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Extension => (
+                "de extensie moet .csv, .jsonl of .parquet zijn",
+                "the extension must be .csv, .jsonl or .parquet",
+            ),
+            Self::Separator => (
+                "tussen de AGB-code en de periode hoort een '_'",
+                "an '_' belongs between the AGB code and the period",
+            ),
+            Self::Provider => (
+                "het deel voor de '_' moet de AGB-code van de aanbieder zijn: 8 cijfers",
+                "the part before the '_' must be the provider's AGB code: 8 digits",
+            ),
+            Self::Period => (
+                "het deel na de '_' moet een periode zijn: JJJJ-H1 of JJJJ-H2 (halfjaar), JJJJ-Q1 tot en met JJJJ-Q4 (kwartaal)",
+                "the part after the '_' must be a period: YYYY-H1 or YYYY-H2 (half-year), YYYY-Q1 to YYYY-Q4 (quarter)",
+            ),
+        }
+    }
 }
 
 fn expected_codes(column: Option<Column>) -> String {
@@ -116,6 +158,9 @@ fn expected_codes(column: Option<Column>) -> String {
         Some(Column::ZonderHulpVerderJeugdige | Column::ZonderHulpVerderOuder) => {
             ZonderHulpVerder::codes_joined()
         }
+        Some(Column::DoelenBehaald) => DoelenBehaald::codes_joined(),
+        Some(Column::ProblematiekAfgenomen) => ProblematiekAfgenomen::codes_joined(),
+        Some(Column::DoelrealisatieInformant) => DoelrealisatieInformant::codes_joined(),
         _ => String::new(),
     }
 }
@@ -151,6 +196,7 @@ impl IssueKind {
             ReasonInvalid(_) => "REASON_INVALID",
             SatisfactionRange => "SATISFACTION_RANGE",
             OutcomeWithoutEnd => "OUTCOME_WITHOUT_END",
+            InformantMissing => "INFORMANT_MISSING",
             RegistrationAfterStart => "REGISTRATION_AFTER_START",
             AmountFormat => "AMOUNT_FORMAT",
             FieldTooLong { .. } => "FIELD_TOO_LONG",
@@ -173,6 +219,7 @@ impl IssueKind {
             ParquetColumnType(_) => "PARQUET_COLUMN_TYPE",
             TooManyRejectedRows { .. } => "TOO_MANY_REJECTED_ROWS",
             EmptySubmission => "EMPTY_SUBMISSION",
+            FileNameInvalid(_) => "FILE_NAME_INVALID",
         }
     }
 
@@ -297,6 +344,10 @@ impl IssueKind {
                 format!("'{col}' wordt gemeten bij het einde van het traject, maar datum_einde is leeg"),
                 format!("'{col}' is measured when the trajectory ends, but datum_einde is empty"),
             ),
+            InformantMissing => (
+                "doelrealisatie_informant is verplicht als doelen_behaald of problematiek_afgenomen is ingevuld (01 jeugdige, 02 ouder/verzorger, 03 jeugdige en ouder samen, 04 jeugdprofessional samen met jeugdige/ouder)".into(),
+                "doelrealisatie_informant is required when doelen_behaald or problematiek_afgenomen is filled in (01 youth, 02 parent/carer, 03 youth and parent together, 04 youth-care professional together with youth/parent)".into(),
+            ),
             RegistrationAfterStart => (
                 "datum_aanmelding ligt na datum_aanvang".into(),
                 "datum_aanmelding (registration) lies after datum_aanvang (start)".into(),
@@ -393,6 +444,13 @@ impl IssueKind {
                 "de levering bevat geen trajecten; alle eerder geleverde trajecten voor deze periode vervallen".into(),
                 "the submission holds no trajectories; everything delivered earlier for this period is withdrawn".into(),
             ),
+            FileNameInvalid(problem) => {
+                let (nl, en) = problem.messages();
+                (
+                    format!("het bestand is niet gelezen: de naam moet de vorm <AGB>_<PERIODE>.<csv|jsonl|parquet> hebben, bijv. 12345678_2026-H1.csv, en {nl}. Hernoem het bestand en lever het opnieuw aan"),
+                    format!("the file was not read: its name must look like <AGB>_<PERIOD>.<csv|jsonl|parquet>, e.g. 12345678_2026-H1.csv, and {en}. Rename the file and submit it again"),
+                )
+            }
         }
     }
 }

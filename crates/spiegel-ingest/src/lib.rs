@@ -38,7 +38,7 @@ use spiegel_pseudonymise::{SourceKey, TtpId};
 pub use column::Column;
 pub use config::{IngestConfig, Limits};
 pub use error::{IngestError, Result};
-pub use issue::{FileIssue, HeaderProblem, Issue, IssueKind, Severity};
+pub use issue::{FileIssue, FileNameProblem, HeaderProblem, Issue, IssueKind, Severity};
 pub use receipt::{Counts, Receipt, Status};
 pub use record::{
     NormalisedRecord, Subject, Trajectory, ValidRecord, normalised_schema, submission_schema,
@@ -107,27 +107,61 @@ pub struct SubmissionMeta {
 impl SubmissionMeta {
     /// Reads `<AGB>_<PERIOD>.<csv|jsonl|parquet>`, the naming convention of deliveries.
     pub fn from_file_name(name: &str) -> Result<Self> {
-        let error = |reason: String| IngestError::FileName {
-            name: name.to_owned(),
-            reason,
+        Self::parse_file_name(name).map_err(|misnamed| {
+            let (nl, en) = misnamed.problem.messages();
+            IngestError::FileName {
+                name: name.to_owned(),
+                reason: format!("{nl} / {en}"),
+            }
+        })
+    }
+
+    /// Like [`SubmissionMeta::from_file_name`], keeping what the name does say when it fails,
+    /// for the receipt of a misnamed file ([`Receipt::misnamed`]).
+    pub fn parse_file_name(name: &str) -> std::result::Result<Self, Misnamed> {
+        let mut misnamed = Misnamed {
+            problem: FileNameProblem::Extension,
+            provider: None,
+            format: None,
         };
-        let (stem, extension) = name
-            .rsplit_once('.')
-            .ok_or_else(|| error("geen extensie / no extension".into()))?;
-        let format = extension.parse().map_err(error)?;
-        let (agb, period) = stem
-            .split_once('_')
-            .ok_or_else(|| error("geen '_' / no '_'".into()))?;
+        let Some((stem, extension)) = name.rsplit_once('.') else {
+            return Err(misnamed);
+        };
+        let Ok(format) = extension.parse::<Format>() else {
+            return Err(misnamed);
+        };
+        misnamed.format = Some(format);
+        let Some((agb, period)) = stem.split_once('_') else {
+            misnamed.problem = FileNameProblem::Separator;
+            return Err(misnamed);
+        };
+        let Ok(provider) = agb.parse::<Agb>() else {
+            misnamed.problem = FileNameProblem::Provider;
+            return Err(misnamed);
+        };
+        misnamed.provider = Some(provider);
+        let Ok(period) = period.parse::<Period>() else {
+            misnamed.problem = FileNameProblem::Period;
+            return Err(misnamed);
+        };
         Ok(Self {
-            provider: agb
-                .parse()
-                .map_err(|e: spiegel_core::CoreError| error(e.to_string()))?,
-            period: period
-                .parse()
-                .map_err(|e: spiegel_core::CoreError| error(e.to_string()))?,
+            provider,
+            period,
             format,
         })
     }
+}
+
+/// A file name that is not `<AGB>_<PERIOD>.<csv|jsonl|parquet>`: what is wrong with it and
+/// what it did say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Misnamed {
+    /// The first thing wrong, reading from the extension back.
+    pub problem: FileNameProblem,
+    /// The provider, when the name has a valid AGB code.
+    pub provider: Option<Agb>,
+    /// The encoding, when the extension names one.
+    pub format: Option<Format>,
 }
 
 /// The result of reading a submission.

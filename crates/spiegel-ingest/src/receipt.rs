@@ -3,7 +3,7 @@ use std::fmt::Write;
 
 use spiegel_core::{Agb, Period};
 
-use crate::{FileIssue, Format, Issue, IssueKind, Severity};
+use crate::{FileIssue, Format, Issue, IssueKind, Misnamed, Severity};
 
 /// Whether a submission is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -35,12 +35,16 @@ pub struct Counts {
 pub struct Receipt {
     /// Version of this receipt layout.
     pub receipt_version: u32,
-    /// The provider's AGB code.
-    pub provider: Agb,
-    /// The period delivered.
-    pub period: Period,
-    /// The encoding read.
-    pub format: Format,
+    /// The name of the file, where the command that read it says (`spiegel validate`, and
+    /// every receipt of a misnamed file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The provider's AGB code; null only when a misnamed file's name does not say.
+    pub provider: Option<Agb>,
+    /// The period delivered; null only when a misnamed file's name does not say.
+    pub period: Option<Period>,
+    /// The encoding read; null only when a misnamed file's name does not say.
+    pub format: Option<Format>,
     /// Accepted or rejected.
     pub status: Status,
     /// Why the whole submission was rejected, if it was.
@@ -61,6 +65,37 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The receipt of a file offered as a submission whose name is not
+    /// `<AGB>_<PERIOD>.<csv|jsonl|parquet>`: rejected unread, saying what to rename.
+    /// A name whose digits could hold a BSN is repeated with its digits masked (`#`).
+    pub fn misnamed(file: &str, misnamed: Misnamed, max_rejected_share: f64) -> Self {
+        // Someone may have named the file after a child; the receipt never repeats a BSN.
+        let shown = if spiegel_pseudonymise::mentions_bsn(file) {
+            file.chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect()
+        } else {
+            file.to_owned()
+        };
+        Self {
+            receipt_version: 1,
+            file: Some(shown),
+            provider: misnamed.provider,
+            period: None,
+            format: misnamed.format,
+            status: Status::Rejected,
+            rejection: Some(FileIssue {
+                kind: IssueKind::FileNameInvalid(misnamed.problem),
+            }),
+            notices: Vec::new(),
+            counts: Counts::default(),
+            max_rejected_share,
+            issues: Vec::new(),
+            unlisted: BTreeMap::new(),
+            issue_counts: BTreeMap::new(),
+        }
+    }
+
     /// Whether the submission is applied.
     pub fn accepted(&self) -> bool {
         self.status == Status::Accepted
@@ -75,12 +110,16 @@ impl Receipt {
         };
         let c = &self.counts;
         // Writing to a String cannot fail.
+        let unknown = || "onbekend/unknown".to_owned();
+        if let Some(file) = &self.file {
+            let _ = writeln!(out, "Bestand / file: {file}");
+        }
         let _ = writeln!(
             out,
             "Ontvangstbewijs / receipt: aanbieder {} periode {} ({})",
-            self.provider,
-            self.period,
-            self.format.name()
+            self.provider.map_or_else(unknown, |p| p.to_string()),
+            self.period.map_or_else(unknown, |p| p.to_string()),
+            self.format.map_or_else(unknown, |f| f.name().to_owned())
         );
         let _ = writeln!(out, "Status: {status}");
         let _ = writeln!(

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use spiegel_core::{
-    AgeBand, BirthDate, GemeenteCode, Geslacht, GestartMetCrisis, Hulpvorm, RedenBeeindiging,
-    Verwijzer, ZonderHulpVerder,
+    AgeBand, BirthDate, DoelenBehaald, DoelrealisatieInformant, GemeenteCode, Geslacht,
+    GestartMetCrisis, Hulpvorm, ProblematiekAfgenomen, RedenBeeindiging, Verwijzer,
+    ZonderHulpVerder,
 };
 use spiegel_pseudonymise::{ClientToken, Sentinel};
 
@@ -56,6 +57,12 @@ pub struct Trajectory {
     pub datum_aanmelding: Option<NaiveDate>,
     /// Amount declared in the period, in euro cents.
     pub gedeclareerd_bedrag_cent: Option<i64>,
+    /// Whether the agreed goals were achieved (NJi 3.4).
+    pub doelen_behaald: Option<DoelenBehaald>,
+    /// Whether the problems decreased (NJi 3.3).
+    pub problematiek_afgenomen: Option<ProblematiekAfgenomen>,
+    /// Who judged the two above; set whenever either is.
+    pub doelrealisatie_informant: Option<DoelrealisatieInformant>,
 }
 
 impl Trajectory {
@@ -74,6 +81,9 @@ impl Trajectory {
             self.tevredenheid_ouder = later.tevredenheid_ouder;
             self.zonder_hulp_verder_jeugdige = later.zonder_hulp_verder_jeugdige;
             self.zonder_hulp_verder_ouder = later.zonder_hulp_verder_ouder;
+            self.doelen_behaald = later.doelen_behaald;
+            self.problematiek_afgenomen = later.problematiek_afgenomen;
+            self.doelrealisatie_informant = later.doelrealisatie_informant;
         }
         self.datum_aanmelding = match (self.datum_aanmelding, later.datum_aanmelding) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -135,6 +145,9 @@ impl ValidRecord {
             t.datum_aanmelding.map(format_bij),
             t.gedeclareerd_bedrag_cent
                 .map(|c| format!("{}.{:02}", c / 100, c % 100)),
+            t.doelen_behaald.map(|d| d.code().to_owned()),
+            t.problematiek_afgenomen.map(|p| p.code().to_owned()),
+            t.doelrealisatie_informant.map(|i| i.code().to_owned()),
         ]
     }
 
@@ -167,92 +180,126 @@ fn field(name: &str, data_type: DataType, nullable: bool, description: &str) -> 
 /// The Arrow schema of the normalised record, as the ingest stage hands records on.
 /// `schemas/normalised-record.arrow.json` is this schema, kept in step by a test.
 pub fn normalised_schema() -> Arc<Schema> {
+    use spiegel_core::wire::submission_column as column;
     let code = || DataType::Utf8;
     Arc::new(Schema::new(vec![
         field(
-            "provider",
+            column::PROVIDER,
             DataType::Utf8,
             false,
             "AGB code of the provider (8 digits)",
         ),
         field(
-            "period",
+            column::PERIOD,
             DataType::Utf8,
             false,
             "delivery period, e.g. 2026-H1",
         ),
         field(
-            "subject_kind",
+            column::SUBJECT_KIND,
             DataType::Utf8,
             false,
             "token | unknown (BSN 999999999) | unborn (BSN 000000000); only tokens are linked",
         ),
         field(
-            "client_token",
+            column::CLIENT_TOKEN,
             DataType::Utf8,
             true,
             "labelled stage-1 token ct.<ttp>.<version>.<mac>; null unless subject_kind = token",
         ),
         field(
-            "age_years",
+            column::AGE_YEARS,
             DataType::UInt8,
             false,
             "age in whole years at datum_aanvang",
         ),
         field(
-            "age_band",
+            column::AGE_BAND,
             code(),
             false,
             "CBS age band: 0-3, 4-11, 12-17, 18-22",
         ),
-        field("geslacht", code(), false, "M, V, O"),
+        field(column::GESLACHT, code(), false, "M, V, O"),
         field(
-            "gemeentecode",
+            column::GEMEENTECODE,
             code(),
             false,
             "responsible municipality on the 2026 boundaries, GMxxxx",
         ),
-        field("verwijzer", code(), false, "BIJ verwijzer code"),
-        field("hulpvorm", code(), false, "BIJ hulpvorm code"),
-        field("gestart_met_crisis", code(), false, "01 ja, 02 nee"),
+        field(column::VERWIJZER, code(), false, "BIJ verwijzer code"),
+        field(column::HULPVORM, code(), false, "BIJ hulpvorm code"),
+        field(column::GESTART_MET_CRISIS, code(), false, "01 ja, 02 nee"),
         field(
-            "datum_aanvang",
+            column::DATUM_AANVANG,
             DataType::Date32,
             false,
             "start of the trajectory",
         ),
         field(
-            "datum_einde",
+            column::DATUM_EINDE,
             DataType::Date32,
             true,
             "end, if it ended within the period",
         ),
         field(
-            "reden_beeindiging",
+            column::REDEN_BEEINDIGING,
             code(),
             true,
             "BIJ reason code 01..05 (JZ588 mapped)",
         ),
         field(
-            "tevredenheid_jeugdige",
+            column::TEVREDENHEID_JEUGDIGE,
             DataType::UInt8,
             true,
             "1..10, youth",
         ),
-        field("tevredenheid_ouder", DataType::UInt8, true, "1..10, parent"),
-        field("zonder_hulp_verder_jeugdige", code(), true, "01..04, youth"),
-        field("zonder_hulp_verder_ouder", code(), true, "01..04, parent"),
         field(
-            "datum_aanmelding",
+            column::TEVREDENHEID_OUDER,
+            DataType::UInt8,
+            true,
+            "1..10, parent",
+        ),
+        field(
+            column::ZONDER_HULP_VERDER_JEUGDIGE,
+            code(),
+            true,
+            "01..04, youth",
+        ),
+        field(
+            column::ZONDER_HULP_VERDER_OUDER,
+            code(),
+            true,
+            "01..04, parent",
+        ),
+        field(
+            column::DATUM_AANMELDING,
             DataType::Date32,
             true,
             "registration date",
         ),
         field(
-            "gedeclareerd_bedrag",
+            column::GEDECLAREERD_BEDRAG,
             DataType::Decimal128(14, 2),
             true,
             "euros declared for the trajectory in the period",
+        ),
+        field(
+            column::DOELEN_BEHAALD,
+            code(),
+            true,
+            "01 volledig, 02 gedeeltelijk, 03 niet behaald (NJi 3.4)",
+        ),
+        field(
+            column::PROBLEMATIEK_AFGENOMEN,
+            code(),
+            true,
+            "01 ja, 02 nee (NJi 3.3)",
+        ),
+        field(
+            column::DOELREALISATIE_INFORMANT,
+            code(),
+            true,
+            "01 jeugdige, 02 ouder, 03 samen, 04 met jeugdprofessional",
         ),
     ]))
 }

@@ -17,12 +17,7 @@ use spiegel_core::ipc::date32;
 
 use crate::{NormalisedRecord, Subject, normalised_schema};
 
-/// Schema metadata key: the provider's AGB code.
-pub const META_PROVIDER: &str = "spiegel.provider";
-/// Schema metadata key: the delivery period.
-pub const META_PERIOD: &str = "spiegel.period";
-/// Schema metadata key: the SHA-256 of the submitted file, which identifies the submission.
-pub const META_SUBMISSION: &str = "spiegel.submission";
+pub use spiegel_core::wire::{META_PERIOD, META_PROVIDER, META_SUBMISSION};
 
 /// One accepted submission as a record batch of [`normalised_schema`], with the provider,
 /// period and submission id in the schema metadata.
@@ -41,7 +36,7 @@ pub fn submission_batch(
     let mut subject_kind = StringDictionaryBuilder::<Int16Type>::new();
     let mut token = StringBuilder::with_capacity(rows, rows * 56);
     let mut age_years = UInt8Builder::with_capacity(rows);
-    let mut code_columns: [StringDictionaryBuilder<Int16Type>; 9] =
+    let mut code_columns: [StringDictionaryBuilder<Int16Type>; 12] =
         std::array::from_fn(|_| StringDictionaryBuilder::new());
     let mut dates: [Date32Builder; 3] = std::array::from_fn(|_| Date32Builder::with_capacity(rows));
     let mut scores: [UInt8Builder; 2] = std::array::from_fn(|_| UInt8Builder::with_capacity(rows));
@@ -72,6 +67,9 @@ pub fn submission_batch(
             reden,
             zhv_j,
             zhv_o,
+            doelen,
+            problematiek,
+            informant,
         ] = &mut code_columns;
         age_band.append_value(t.age_band.label());
         geslacht.append_value(t.geslacht.code());
@@ -82,6 +80,9 @@ pub fn submission_batch(
         reden.append_option(t.reden_beeindiging.map(CodeList::code));
         zhv_j.append_option(t.zonder_hulp_verder_jeugdige.map(CodeList::code));
         zhv_o.append_option(t.zonder_hulp_verder_ouder.map(CodeList::code));
+        doelen.append_option(t.doelen_behaald.map(CodeList::code));
+        problematiek.append_option(t.problematiek_afgenomen.map(CodeList::code));
+        informant.append_option(t.doelrealisatie_informant.map(CodeList::code));
         let [aanvang, einde, aanmelding] = &mut dates;
         aanvang.append_value(date32(t.datum_aanvang));
         einde.append_option(t.datum_einde.map(date32));
@@ -100,6 +101,9 @@ pub fn submission_batch(
         reden,
         zhv_j,
         zhv_o,
+        doelen,
+        problematiek,
+        informant,
     ] = code_columns.map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let [aanvang, einde, aanmelding] = dates.map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let [tev_j, tev_o] = scores.map(|mut b| Arc::new(b.finish()) as ArrayRef);
@@ -125,6 +129,9 @@ pub fn submission_batch(
         zhv_o,
         aanmelding,
         amount,
+        doelen,
+        problematiek,
+        informant,
     ];
     let metadata: std::collections::HashMap<String, String> = [
         (META_PROVIDER.to_owned(), provider.as_str().to_owned()),
@@ -142,7 +149,9 @@ pub fn wire_schema() -> Schema {
         .fields()
         .iter()
         .map(|f| {
-            if f.data_type() == &DataType::Utf8 && f.name() != "client_token" {
+            if f.data_type() == &DataType::Utf8
+                && f.name() != spiegel_core::wire::submission_column::CLIENT_TOKEN
+            {
                 f.as_ref().clone().with_data_type(DataType::Dictionary(
                     Box::new(DataType::Int16),
                     Box::new(DataType::Utf8),

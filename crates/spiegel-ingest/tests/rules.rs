@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use spiegel_core::CodeList;
 use spiegel_ingest::{Column::*, Ingest, IngestConfig, Status, Subject};
 use spiegel_pseudonymise::{Sentinel, SourceKey, TtpId};
 
@@ -180,6 +181,9 @@ fn end_reason_rules() {
         (TevredenheidOuder, ""),
         (ZonderHulpVerderJeugdige, ""),
         (ZonderHulpVerderOuder, ""),
+        (DoelenBehaald, ""),
+        (ProblematiekAfgenomen, ""),
+        (DoelrealisatieInformant, ""),
     ];
     let mut with_reason = running.to_vec();
     with_reason.push((RedenBeeindiging, "01"));
@@ -195,6 +199,160 @@ fn outcome_rules() {
     rejects(
         &[(DatumEinde, ""), (RedenBeeindiging, "")],
         "OUTCOME_WITHOUT_END",
+    );
+}
+
+#[test]
+fn goal_attainment_rules() {
+    rejects(&[(DoelenBehaald, "04")], "CODE_INVALID");
+    rejects(&[(DoelenBehaald, "1")], "CODE_INVALID");
+    rejects(&[(ProblematiekAfgenomen, "03")], "CODE_INVALID");
+    rejects(&[(DoelrealisatieInformant, "05")], "CODE_INVALID");
+    rejects(&[(DoelrealisatieInformant, "")], "INFORMANT_MISSING");
+    rejects(
+        &[(DoelenBehaald, ""), (DoelrealisatieInformant, "")],
+        "INFORMANT_MISSING",
+    );
+    rejects(
+        &[(ProblematiekAfgenomen, ""), (DoelrealisatieInformant, "")],
+        "INFORMANT_MISSING",
+    );
+    // Judged at the end: on a running trajectory each goal column is an error of its own.
+    let running = validate_csv(&[running(base_row())]);
+    let mut columns: Vec<&str> = running
+        .receipt
+        .issues
+        .iter()
+        .filter(|i| i.kind.code() == "OUTCOME_WITHOUT_END")
+        .filter_map(|i| i.column.map(|c| c.name()))
+        .collect();
+    columns.sort_unstable();
+    assert_eq!(
+        columns,
+        [
+            "doelen_behaald",
+            "doelrealisatie_informant",
+            "problematiek_afgenomen"
+        ]
+    );
+    assert_eq!(running.receipt.counts.rejected, 1);
+    // Every code of the lists is accepted, and an informant without a judgement is harmless.
+    for (doelen, problematiek, informant) in [
+        ("01", "02", "01"),
+        ("02", "", "02"),
+        ("03", "01", "03"),
+        ("", "02", "04"),
+        ("", "", "01"),
+        ("", "", ""),
+    ] {
+        let outcome = validate_csv(&[with(
+            base_row(),
+            &[
+                (DoelenBehaald, doelen),
+                (ProblematiekAfgenomen, problematiek),
+                (DoelrealisatieInformant, informant),
+            ],
+        )]);
+        assert_eq!(
+            outcome.receipt.counts.accepted,
+            1,
+            "{doelen}/{problematiek}/{informant}: {:?}",
+            codes_at(&outcome, 2)
+        );
+    }
+}
+
+#[test]
+fn goal_attainment_messages_name_the_column_and_the_codes_in_both_languages() {
+    let outcome = validate_csv(&[with(
+        base_row(),
+        &[(DoelenBehaald, "9"), (DoelrealisatieInformant, "")],
+    )]);
+    let messages: Vec<(String, String)> = outcome
+        .receipt
+        .issues
+        .iter()
+        .map(|i| i.kind.messages(i.column))
+        .collect();
+    assert_eq!(messages.len(), 2, "{:?}", codes_at(&outcome, 2));
+    let (nl, en) = &messages[0];
+    assert!(
+        nl.contains("'doelen_behaald' is geen geldige code; geldig: 01, 02, 03"),
+        "{nl}"
+    );
+    assert!(
+        en.contains("'doelen_behaald' is not a valid code; valid: 01, 02, 03"),
+        "{en}"
+    );
+    let (nl, en) = &messages[1];
+    assert!(
+        nl.starts_with("doelrealisatie_informant is verplicht"),
+        "{nl}"
+    );
+    assert!(
+        en.starts_with("doelrealisatie_informant is required"),
+        "{en}"
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|(nl, en)| !nl.contains('9') && !en.contains('9'))
+    );
+}
+
+#[test]
+fn a_submission_without_the_goal_columns_is_accepted_as_not_measured() {
+    let names: Vec<&str> = spiegel_ingest::Column::ALL
+        .iter()
+        .map(|c| c.name())
+        .filter(|n| {
+            ![
+                "doelen_behaald",
+                "problematiek_afgenomen",
+                "doelrealisatie_informant",
+            ]
+            .contains(n)
+        })
+        .collect();
+    let row = base_row();
+    let values: Vec<String> = spiegel_ingest::Column::ALL
+        .iter()
+        .filter(|c| names.contains(&c.name()))
+        .map(|c| quote(row.get(c).map_or("", String::as_str), ','))
+        .collect();
+    let text = format!("{}\n{}\n", names.join(","), values.join(","));
+    let outcome = Ingest::new(&IngestConfig::default(), &meta("csv"))
+        .tokenise_with(&test_key())
+        .read(text.as_bytes())
+        .unwrap();
+    assert_eq!(outcome.receipt.status, Status::Accepted);
+    assert!(
+        outcome.receipt.issues.is_empty(),
+        "{:?}",
+        codes_at(&outcome, 2)
+    );
+    let t = &outcome.records[0].trajectory;
+    assert_eq!(
+        (
+            t.doelen_behaald,
+            t.problematiek_afgenomen,
+            t.doelrealisatie_informant
+        ),
+        (None, None, None)
+    );
+    // With the columns, the same row carries its judgement.
+    let with_columns = Ingest::new(&IngestConfig::default(), &meta("csv"))
+        .tokenise_with(&test_key())
+        .read(csv_text(&[base_row()], ',').as_bytes())
+        .unwrap();
+    let t = &with_columns.records[0].trajectory;
+    assert_eq!(
+        (
+            t.doelen_behaald.map(|c| c.code()),
+            t.problematiek_afgenomen.map(|c| c.code()),
+            t.doelrealisatie_informant.map(|c| c.code())
+        ),
+        (Some("02"), Some("01"), Some("04"))
     );
 }
 

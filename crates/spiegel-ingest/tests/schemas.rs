@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use arrow_schema::Schema;
 use spiegel_core::{
-    CodeList, Geslacht, GestartMetCrisis, Hulpvorm, RedenBeeindiging, RedenCodelijst, Verwijzer,
-    ZonderHulpVerder,
+    CodeList, DoelenBehaald, DoelrealisatieInformant, Geslacht, GestartMetCrisis, Hulpvorm,
+    ProblematiekAfgenomen, RedenBeeindiging, RedenCodelijst, Verwijzer, ZonderHulpVerder,
 };
 use spiegel_ingest::{Column, normalised_schema, submission_schema};
 
@@ -77,6 +77,15 @@ fn code_lists_match_the_enums() {
         "codes/zonder_hulp_verder.csv",
         &code_csv::<ZonderHulpVerder>(),
     );
+    check("codes/doelen_behaald.csv", &code_csv::<DoelenBehaald>());
+    check(
+        "codes/problematiek_afgenomen.csv",
+        &code_csv::<ProblematiekAfgenomen>(),
+    );
+    check(
+        "codes/doelrealisatie_informant.csv",
+        &code_csv::<DoelrealisatieInformant>(),
+    );
     let mut jz588 = String::from("jz588_code,bij_code,only_with_codelijst_jz588\n");
     for code in ["02", "31", "32", "33", "34", "35", "39"] {
         let (bij, _) = RedenCodelijst::Jz588.resolve(code).unwrap();
@@ -130,7 +139,8 @@ fn json_schema_names_exactly_the_columns_of_format_v1() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
+            // `null` marks an optional column.
+            .filter_map(|v| v.as_str().map(str::to_owned))
             .collect()
     };
     let codes = |all: Vec<&str>| all.into_iter().map(str::to_owned).collect::<Vec<_>>();
@@ -145,5 +155,27 @@ fn json_schema_names_exactly_the_columns_of_format_v1() {
     assert_eq!(
         enum_of("geslacht"),
         codes(Geslacht::ALL.iter().map(|c| c.code()).collect())
+    );
+    assert_eq!(
+        enum_of("doelen_behaald"),
+        codes(DoelenBehaald::ALL.iter().map(|c| c.code()).collect())
+    );
+    assert_eq!(
+        enum_of("problematiek_afgenomen"),
+        codes(
+            ProblematiekAfgenomen::ALL
+                .iter()
+                .map(|c| c.code())
+                .collect()
+        )
+    );
+    assert_eq!(
+        enum_of("doelrealisatie_informant"),
+        codes(
+            DoelrealisatieInformant::ALL
+                .iter()
+                .map(|c| c.code())
+                .collect()
+        )
     );
 }

@@ -16,16 +16,13 @@ fn varied_rows() -> Vec<Row> {
     vec![
         base_row(),
         with(
-            base_row(),
+            running(base_row()),
             &[
                 (Bsn, "111222333"),
                 (Hulpvorm, "11"),
-                (DatumEinde, ""),
-                (RedenBeeindiging, ""),
-                (TevredenheidJeugdige, ""),
-                (TevredenheidOuder, ""),
-                (ZonderHulpVerderJeugdige, ""),
-                (ZonderHulpVerderOuder, ""),
+                (DoelenBehaald, ""),
+                (ProblematiekAfgenomen, ""),
+                (DoelrealisatieInformant, ""),
                 (GedeclareerdBedrag, "17"),
             ],
         ),
@@ -44,6 +41,7 @@ fn varied_rows() -> Vec<Row> {
                 (Bsn, "249566758"),
                 (Geboortedatum, "20080700"),
                 (RedenBeeindiging, "31"),
+                (ProblematiekAfgenomen, ""),
                 (DatumAanmelding, ""),
                 (GedeclareerdBedrag, ""),
             ],
@@ -334,6 +332,57 @@ fn file_names_carry_provider_period_and_format() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn a_misnamed_file_gets_a_rejecting_receipt_saying_what_to_rename() {
+    use spiegel_ingest::{FileNameProblem, Receipt, SubmissionMeta};
+    let cases = [
+        ("levering.xlsx", FileNameProblem::Extension, None),
+        ("levering", FileNameProblem::Extension, None),
+        ("12345678-2026-H1.csv", FileNameProblem::Separator, None),
+        ("1234567_2026-H1.csv", FileNameProblem::Provider, None),
+        (
+            "12345678_2026-H9.csv",
+            FileNameProblem::Period,
+            Some("12345678"),
+        ),
+    ];
+    for (name, problem, provider) in cases {
+        let misnamed = SubmissionMeta::parse_file_name(name).unwrap_err();
+        assert_eq!(misnamed.problem, problem, "{name}");
+        let receipt = Receipt::misnamed(name, misnamed, 0.05);
+        assert!(!receipt.accepted());
+        let json = serde_json::to_value(&receipt).unwrap();
+        assert_eq!(json["status"], "rejected", "{name}");
+        assert_eq!(json["file"], name);
+        assert_eq!(json["rejection"]["code"], "FILE_NAME_INVALID", "{name}");
+        assert_eq!(json["provider"].as_str(), provider, "{name}");
+        assert!(json["period"].is_null(), "{name}");
+        let (nl, en) = problem.messages();
+        let message = |lang: &str| json["rejection"][lang].as_str().unwrap().to_owned();
+        assert!(message("message_nl").contains(nl), "{name}");
+        assert!(message("message_en").contains(en), "{name}");
+        let text = receipt.to_text();
+        assert!(
+            text.contains(name) && text.contains("AFGEWEZEN / REJECTED"),
+            "{text}"
+        );
+    }
+    // A file named after a child: its receipt does not repeat the number.
+    let name = "123456782_2026-H1.csv";
+    let receipt = Receipt::misnamed(
+        name,
+        SubmissionMeta::parse_file_name(name).unwrap_err(),
+        0.05,
+    );
+    assert_eq!(receipt.file.as_deref(), Some("#########_####-H#.csv"));
+    let all = format!(
+        "{}{}",
+        serde_json::to_string(&receipt).unwrap(),
+        receipt.to_text()
+    );
+    assert!(!all.contains("123456782"));
 }
 
 #[test]

@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
 /// Result alias for this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = PseudonymiseError> = std::result::Result<T, E>;
 
 /// Errors of key handling. None of them ever carries key material.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum PseudonymiseError {
     /// A key file could not be read or written.
     #[error("key file {path}: {source}")]
     KeyFile {

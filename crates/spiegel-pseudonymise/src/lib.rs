@@ -20,6 +20,6 @@ pub mod stage;
 mod token;
 
 pub use bsn::{Bsn, BsnError, ParsedBsn, Sentinel, mentions_bsn};
-pub use error::{Error, Result};
+pub use error::{PseudonymiseError, Result};
 pub use key::{KeyStage, SourceKey, TtpId, TtpKey};
 pub use token::{ClientToken, LinkKey, Pseudonym, Pseudonymiser, TokenError};

@@ -21,6 +21,8 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use spiegel_transport::{Consumer, PendingCommit, Producer, topic};
 
+use spiegel_core::wire::submission_column as column;
+
 use crate::{ClientToken, Pseudonymiser, TokenError};
 
 /// The consumer group of this stage under K2 version `version`.
@@ -28,15 +30,7 @@ pub fn group(version: u32) -> String {
     format!("spiegel-pseudonymise.k2v{version}")
 }
 
-/// Schema metadata key: the K2 version of the batch's pseudonyms.
-pub const META_KEY_VERSION: &str = "spiegel.key_version";
-/// Schema metadata key: where the submission was read, `<partition>:<offset>` of the
-/// submissions topic. A provider's submissions share a partition, so a higher offset is a later
-/// submission.
-pub const META_SOURCE: &str = "spiegel.source";
-/// Schema metadata key: SHA-256 (hex) of the record keys in row order, which with the
-/// submission id identifies everything a release computes from the batch, under any K2 version.
-pub const META_RECORD_KEYS: &str = "spiegel.record_keys";
+pub use spiegel_core::wire::{META_KEY_VERSION, META_RECORD_KEYS, META_SOURCE};
 
 /// Failures of the stage. None carries a token or pseudonym.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +111,11 @@ impl PseudonymiseStage {
             };
             let input = spiegel_core::ipc::from_ipc(&message.payload)
                 .map_err(|e| malformed(e.to_string()))?;
-            if let Some(id) = input.schema_ref().metadata().get("spiegel.submission") {
+            if let Some(id) = input
+                .schema_ref()
+                .metadata()
+                .get(spiegel_core::wire::META_SUBMISSION)
+            {
                 span.record("submission", id.as_str());
             }
             let source = format!("{}:{}", message.partition, message.offset);
@@ -140,7 +138,7 @@ impl PseudonymiseStage {
     fn pseudonymise(&self, batch: &RecordBatch, source: &str) -> Result<RecordBatch, String> {
         let schema = batch.schema();
         let index = schema
-            .index_of("client_token")
+            .index_of(column::CLIENT_TOKEN)
             .map_err(|_| "no client_token column".to_owned())?;
         let tokens = batch
             .column(index)
@@ -150,7 +148,7 @@ impl PseudonymiseStage {
         let (pseudonyms, record_keys) = pseudonymise_column(&self.pseudonymiser, tokens)
             .map_err(|(row, e)| format!("row {row}: {e}"))?;
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields[index] = Field::new("pseudonym", DataType::Utf8, true).with_metadata(
+        fields[index] = Field::new(column::PSEUDONYM, DataType::Utf8, true).with_metadata(
             [(
                 "description".to_owned(),
                 "labelled stage-2 pseudonym ps.<ttp>.<version>.<mac>; null unless subject_kind = token"
@@ -161,7 +159,7 @@ impl PseudonymiseStage {
         );
         fields.insert(
             index + 1,
-            Field::new("record_key", DataType::UInt32, true).with_metadata(
+            Field::new(column::RECORD_KEY, DataType::UInt32, true).with_metadata(
                 [(
                     "description".to_owned(),
                     "the child's record key for cell keys (SDC-4), the same under every K2 \

@@ -1070,10 +1070,13 @@ fn write_parquet(
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
             KeyValue::new(
-                "spiegel.schema_version".to_owned(),
+                spiegel_core::wire::META_SCHEMA_VERSION.to_owned(),
                 REPORT_SCHEMA_VERSION.to_owned(),
             ),
-            KeyValue::new("spiegel.release".to_owned(), release.to_owned()),
+            KeyValue::new(
+                spiegel_core::wire::META_RELEASE.to_owned(),
+                release.to_owned(),
+            ),
         ]))
         .build();
     let mut bytes = Vec::new();

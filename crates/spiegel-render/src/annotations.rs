@@ -13,6 +13,16 @@ pub const MAX_ANNOTATION_CHARS: usize = 4000;
 /// Name of the registry file in the data directory (beside `sharing.json`).
 pub const ANNOTATIONS_FILE: &str = "annotations.json";
 
+/// The route of the HTTP API through which a provider attaches its explanation.
+pub const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
+
+/// Why an explanation that mentions what could be a BSN is refused, wherever it is attached
+/// (the API, `spiegel annotate`). The number itself is not repeated.
+pub const HOLDS_BSN: &str = "the explanation contains a number that could be a BSN (nine digits \
+     that pass the 11-proef); remove it, an explanation may never identify a child / de \
+     toelichting bevat een nummer dat een BSN kan zijn (negen cijfers die de 11-proef \
+     doorstaan); haal het weg, een toelichting mag nooit een jeugdige identificeren";
+
 /// The explanations providers attached to their mirror reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AnnotationRegistry {
@@ -219,6 +229,9 @@ pub struct ProviderNotes {
     pub annotations: AnnotationRegistry,
     /// The requests to share that are pending.
     pub pending_shares: std::collections::BTreeSet<spiegel_publish::Share>,
+    /// Every share that took effect, withdrawn or not: where one exists, the municipality's
+    /// figures were judged for it alone (NB-3) and are shown to nobody else.
+    pub effective_shares: std::collections::BTreeSet<spiegel_publish::Share>,
 }
 
 impl ProviderNotes {
@@ -230,6 +243,7 @@ impl ProviderNotes {
         let ledger = spiegel_publish::SharingLedger::load(&spiegel_publish::ledger_path(&sharing))?;
         Ok(Self {
             annotations: AnnotationRegistry::load(&data_dir.join(ANNOTATIONS_FILE))?,
+            effective_shares: ledger.sharing(&requests).effective,
             pending_shares: ledger
                 .states(&requests)
                 .into_iter()
@@ -244,5 +258,12 @@ impl ProviderNotes {
     pub fn share_pending(&self, provider: &str, period: &str, municipality: &str) -> bool {
         self.pending_shares
             .contains(&spiegel_publish::Share::new(provider, period, municipality))
+    }
+
+    /// Whether a share with `municipality` took effect in `period`.
+    pub fn shares_in_effect(&self, period: &str, municipality: &str) -> bool {
+        self.effective_shares
+            .iter()
+            .any(|s| s.period == period && s.municipality == municipality)
     }
 }

@@ -10,7 +10,8 @@ const HEIGHT: f64 = 170.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 18.0;
-const BOTTOM: f64 = 26.0;
+/// Room for the period names under the plot, in two lines.
+const BOTTOM: f64 = 34.0;
 
 /// One period's point of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,17 +33,17 @@ pub(crate) struct Series {
     pub(crate) points: Vec<Point>,
 }
 
-/// Draws the trend of `indicator` over `periods`: bars for counts, lines for shares and
-/// statistics (with the reference series drawn beside the own one).
+/// Draws the trend of `indicator` (shown as `label`) over `periods`: bars for counts, lines for
+/// shares and statistics (with the reference series drawn beside the own one). A provisional
+/// value is an open point, joined to its neighbours by a dotted line.
 pub(crate) fn trend(
     out: &mut String,
     id: &str,
     language: Language,
-    indicator: &Indicator,
+    (indicator, label): (&Indicator, &str),
     periods: &[String],
     series: &[Series],
 ) {
-    let label = language.indicator(indicator);
     let max = series
         .iter()
         .flat_map(|s| &s.points)
@@ -79,7 +80,14 @@ pub(crate) fn trend(
         for (i, (period, point)) in periods.iter().zip(&s.points).enumerate() {
             let shown = shown(language, indicator, *point);
             let separator = if i > 0 { "; " } else { "" };
-            push(out, format_args!("{separator}{period} {}", Escaped(&shown)));
+            push(
+                out,
+                format_args!(
+                    "{separator}{} {}",
+                    Escaped(&language.period(period)),
+                    Escaped(&shown)
+                ),
+            );
         }
     }
     out.push_str("</desc>");
@@ -103,15 +111,21 @@ pub(crate) fn trend(
     }
     out.push_str("</g><g class=\"periods\">");
     for (i, period) in periods.iter().enumerate() {
+        // "1e halfjaar" over "2026": a period in words is too wide for one line.
+        let (part, year) = language.period_parts(period);
         push(
             out,
             format_args!(
-                "<text x={} y={}>{}</text>",
+                "<text x={} y={}>{}",
                 x(i),
-                HEIGHT - 8.0,
-                Escaped(period)
+                HEIGHT - BOTTOM + 14.0,
+                Escaped(&part)
             ),
         );
+        if let Some(year) = year {
+            push(out, format_args!("<tspan x={} dy=11>{year}</tspan>", x(i)));
+        }
+        out.push_str("</text>");
     }
     out.push_str("</g>");
     let baseline = y(0.0);
@@ -142,11 +156,12 @@ pub(crate) fn trend(
                 .flat_map(|s| s.points.iter().enumerate())
             {
                 match *point {
-                    Point::Value(v, _) => {
+                    Point::Value(v, provisional) => {
                         push(
                             out,
                             format_args!(
-                                "<rect x={} y={} width={bar} height={} />",
+                                "<rect{} x={} y={} width={bar} height={} />",
+                                if provisional { " class=prov" } else { "" },
                                 x(i) - bar / 2,
                                 y(v),
                                 baseline - y(v),
@@ -162,30 +177,55 @@ pub(crate) fn trend(
         Kind::Share | Kind::Statistic => {
             for (n, s) in series.iter().enumerate() {
                 push(out, format_args!("<g class=\"{}\">", s.class));
-                // A line joins neighbouring published values only: a gap stays a gap.
+                // A line joins neighbouring published values only: a gap stays a gap. A
+                // segment touching a provisional value is dotted, apart from the solid run.
                 let mut run: Vec<(i64, i64)> = Vec::new();
                 let mut circles = String::new();
+                let mut dotted = String::new();
+                let mut previous: Option<((i64, i64), bool)> = None;
                 for (i, point) in s.points.iter().enumerate() {
                     let here = match *point {
-                        Point::Value(v, _) => Some((x(i), y(v))),
+                        Point::Value(v, provisional) => Some(((x(i), y(v)), provisional)),
                         _ => None,
                     };
                     match here {
-                        Some((cx, cy)) => {
-                            run.push((cx, cy));
-                            push(&mut circles, format_args!("<circle cx={cx} cy={cy} r=3 />"));
+                        Some(((cx, cy), provisional)) => {
+                            match previous {
+                                Some(((px, py), was)) if was || provisional => {
+                                    polyline(out, &mut run);
+                                    push(
+                                        &mut dotted,
+                                        format_args!(
+                                            "<polyline class=prov points=\"{px},{py} {cx},{cy}\" />"
+                                        ),
+                                    );
+                                }
+                                _ => {}
+                            }
+                            if provisional {
+                                polyline(out, &mut run);
+                            } else {
+                                run.push((cx, cy));
+                            }
+                            let class = if provisional { " class=prov" } else { "" };
+                            push(
+                                &mut circles,
+                                format_args!("<circle{class} cx={cx} cy={cy} r=3 />"),
+                            );
                         }
                         None => polyline(out, &mut run),
                     }
+                    previous = here;
                     // Only the own series is labelled; the references are in the table.
                     if n == 0 {
                         match here {
-                            Some((cx, cy)) => label((cx, cy - 7), *point),
+                            Some(((cx, cy), _)) => label((cx, cy - 7), *point),
                             None => label((x(i), baseline - 4), *point),
                         }
                     }
                 }
                 polyline(out, &mut run);
+                out.push_str(&dotted);
                 out.push_str(&circles);
                 out.push_str("</g>");
             }
@@ -331,7 +371,7 @@ mod tests {
             &mut out,
             "c1",
             Language::Nl,
-            dropout,
+            (dropout, "uitval"),
             &periods,
             &[
                 Series {
@@ -347,8 +387,8 @@ mod tests {
             ],
         );
         assert!(out.contains(
-            "<desc id=\"c1-d\">Utrecht: 2025-H1 geheim; 2025-H2 12% | Nederland: 2025-H1 10%; \
-             2025-H2 11%\u{2020}</desc>"
+            "<desc id=\"c1-d\">Utrecht: 1e halfjaar 2025 geheim; 2e halfjaar 2025 12% | \
+             Nederland: 1e halfjaar 2025 10%; 2e halfjaar 2025 11%\u{2020}</desc>"
         ));
         assert!(out.starts_with("<svg") && out.ends_with("</svg>"));
         let own = &out[out.find("<g class=\"own\">").unwrap()..];
@@ -360,7 +400,50 @@ mod tests {
         );
         let national = &out[out.find("<g class=\"national\">").unwrap()..];
         let national = &national[..national.find("</g>").unwrap()];
-        assert_eq!(national.matches("<polyline points=\"").count(), 1);
+        assert_eq!(
+            national.matches("<polyline points=\"").count(),
+            0,
+            "a segment to a provisional value is not solid"
+        );
+        assert_eq!(national.matches("<polyline class=prov").count(), 1);
+        assert_eq!(national.matches("<circle class=prov").count(), 1);
+        assert_eq!(national.matches("<circle cx").count(), 1);
         assert!(out.contains(">geheim</text>"));
+        assert!(!out.contains("2025-H"), "no period code in the chart");
+    }
+
+    #[test]
+    fn provisional_values_are_drawn_apart_from_the_solid_line() {
+        let mut out = String::new();
+        let share = indicator("no_new_start_share").unwrap();
+        let periods: Vec<String> = ["2025-H1", "2025-H2", "2026-H1", "2026-H2"]
+            .map(String::from)
+            .to_vec();
+        trend(
+            &mut out,
+            "c2",
+            Language::En,
+            (share, "no new start"),
+            &periods,
+            &[Series {
+                class: "own",
+                name: "Utrecht".into(),
+                points: vec![
+                    Point::Value(60.0, false),
+                    Point::Value(62.0, false),
+                    Point::Value(65.0, false),
+                    Point::Value(81.0, true),
+                ],
+            }],
+        );
+        let own = &out[out.find("<g class=\"own\">").unwrap()..];
+        let own = &own[..own.find("</g>").unwrap()];
+        // Three settled values on one solid line, the last joined to them dotted.
+        assert_eq!(own.matches("<polyline points=\"").count(), 1);
+        let solid = &own[own.find("<polyline points=\"").unwrap()..];
+        assert_eq!(solid[..solid.find("/>").unwrap()].matches(',').count(), 3);
+        assert_eq!(own.matches("<polyline class=prov").count(), 1);
+        assert_eq!(own.matches("<circle class=prov").count(), 1);
+        assert!(out.contains("second half of 2026 81%\u{2020}"));
     }
 }

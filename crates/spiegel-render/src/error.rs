@@ -27,9 +27,8 @@ pub enum RenderError {
         /// What is wrong.
         what: String,
     },
-    /// The requested report is not in the current release, or is not rendered as a page
-    /// (region and national reports are shown inside municipality pages).
-    #[error("no mirror or municipality report {0} in the current release")]
+    /// The requested report is not in the current release.
+    #[error("no report {0} in the current release")]
     NotFound(String),
     /// The sharing registry or its ledger could not be read.
     #[error(transparent)]

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use maud::{Markup, html};
 use spiegel_core::{GemeenteCode, Reference};
 use spiegel_publish::{Manifest, ManifestFile, region_slug};
 
+use crate::page::document;
 use crate::text::{Escaped, push};
-use crate::{Language, page_path};
+use crate::{Language, overview_path, page_path};
 
 /// Where the region of a municipality the reference does not know is listed.
 const UNKNOWN_REGION: &str = "onbekende regio / unknown region";
@@ -32,7 +34,7 @@ fn municipality(code: &str) -> (String, String) {
 
 /// `path` as a relative URL: every byte outside the unreserved set and `/`, `=` is
 /// percent-encoded, so a name with a space or `#` still points at its file.
-fn url(path: &str) -> String {
+pub(crate) fn url(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for byte in path.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~/=".contains(&byte) {
@@ -46,57 +48,47 @@ fn url(path: &str) -> String {
 
 /// A list item per municipality, by (name, code), with the links to its report's pages.
 fn municipality_items(
-    out: &mut String,
     pages: &str,
     release: &str,
     reports: &BTreeMap<(String, &str), &ManifestFile>,
     languages: &[Language],
-) {
-    for ((name, code), file) in reports {
-        push(
-            out,
-            format_args!("<li>{} ({}): ", Escaped(name), Escaped(code)),
-        );
-        page_links(out, pages, release, file, languages);
-        out.push_str("</li>");
+) -> Markup {
+    html! {
+        @for ((name, code), file) in reports {
+            li { (Escaped(name)) " (" (Escaped(code)) "): " (page_links(pages, release, file, languages)) }
+        }
     }
 }
 
 /// The links to a report's page in each of `languages`, under `pages` (relative to the index).
-fn page_links(
-    out: &mut String,
+fn page_links(pages: &str, release: &str, file: &ManifestFile, languages: &[Language]) -> Markup {
+    language_links(pages, languages, |language| {
+        page_path(release, file, language)
+    })
+}
+
+/// A link per language to the page at `path(language)` under `pages`.
+fn language_links(
     pages: &str,
-    release: &str,
-    file: &ManifestFile,
     languages: &[Language],
-) {
-    for (at, &language) in languages.iter().enumerate() {
-        if at > 0 {
-            out.push_str(" · ");
+    path: impl Fn(Language) -> String,
+) -> Markup {
+    html! {
+        @for (at, &language) in languages.iter().enumerate() {
+            @if at > 0 { " · " }
+            a href=(Escaped(&url(&format!("{pages}/{}", path(language))))) hreflang=(language.code()) {
+                (language.code().to_uppercase())
+            }
         }
-        let target = format!("{pages}/{}", page_path(release, file, language));
-        push(
-            out,
-            format_args!(
-                "<a href=\"{}\" hreflang=\"{}\">{}</a>",
-                Escaped(&url(&target)),
-                language.code(),
-                language.code().to_uppercase()
-            ),
-        );
     }
 }
 
 /// A link to a published Parquet file under `reports` (relative to the index).
-fn report_link(out: &mut String, reports: &str, file: &ManifestFile, text: &str) {
-    push(
-        out,
-        format_args!(
-            "<a href=\"{}\">{}</a> <span class=\"kind\">(Parquet)</span>",
-            Escaped(&url(&format!("{reports}/{}", file.path))),
-            Escaped(text)
-        ),
-    );
+fn report_link(reports: &str, file: &ManifestFile, text: &str) -> Markup {
+    html! {
+        a href=(Escaped(&url(&format!("{reports}/{}", file.path)))) { (Escaped(text)) }
+        " " span class="kind" { "(Parquet)" }
+    }
 }
 
 /// The entry page of `manifest`'s release: per period, newest first, the national and region
@@ -114,41 +106,42 @@ pub fn index_page(
     for file in &manifest.files {
         periods.entry(&file.period).or_default().push(file);
     }
-    let mut out = String::new();
-    push(
-        &mut out,
-        format_args!(
-            "<!DOCTYPE html>\n<html lang=\"nl\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-             style-src 'unsafe-inline'\"><title>{}</title><style>{STYLE}</style></head><body>\n\
-             <h1>{}</h1>\n<p>Release <code>{}</code>. Elke gemeente- en spiegelrapportage in \
-             het Nederlands (NL) en Engels (EN); de regionale en landelijke rapportages als \
-             Parquet-bestand. / Every municipality and mirror report in Dutch (NL) and English \
-             (EN); the region and national reports as Parquet files.</p>\n<nav>",
-            Escaped(title),
-            Escaped(title),
-            Escaped(&manifest.release)
-        ),
-    );
-    for period in periods.keys().rev() {
-        push(
-            &mut out,
-            format_args!("<a href=\"#p-{}\">{}</a>", Escaped(period), Escaped(period)),
-        );
-    }
-    out.push_str("</nav>\n");
-    for (period, files) in periods.iter().rev() {
-        period_section(&mut out, manifest, period, files, pages, reports, languages);
-    }
-    out.push_str("</body></html>\n");
-    out
+    let body = html! {
+        h1 { (Escaped(title)) }
+        "\n"
+        p {
+            "Release " code { (Escaped(&manifest.release)) } ". Elke rapportage in het \
+             Nederlands (NL) en Engels (EN) en als Parquet-bestand, en per aanbieder een \
+             overzicht van zijn spiegelrapportages. / Every report in Dutch (NL) and English \
+             (EN) and as a Parquet file, and per provider an overview of its mirror reports."
+        }
+        "\n"
+        nav {
+            @for period in periods.keys().rev() {
+                a href={ "#p-" (Escaped(period)) } { (Escaped(&period_both(period))) }
+            }
+        }
+        "\n"
+        @for (period, files) in periods.iter().rev() {
+            (period_section(manifest, period, files, pages, reports, languages))
+        }
+    };
+    document(Language::Nl, title, STYLE, body)
+}
+
+/// A period in words in both languages of the index: "1e halfjaar 2026 / first half of 2026".
+fn period_both(period: &str) -> String {
+    format!(
+        "{} / {}",
+        Language::Nl.period(period),
+        Language::En.period(period)
+    )
 }
 
 /// A jeugdzorgregio's reports in one period.
 #[derive(Default)]
 struct Region<'a> {
-    /// As the reference names it; none when only the region's own report is published.
+    /// As the reference and the region report name it.
     name: Option<String>,
     reports: Vec<&'a ManifestFile>,
     /// By (name, code).
@@ -156,44 +149,22 @@ struct Region<'a> {
 }
 
 fn period_section(
-    out: &mut String,
     manifest: &Manifest,
     period: &str,
     files: &[&ManifestFile],
     pages: &str,
     reports: &str,
     languages: &[Language],
-) {
+) -> Markup {
     let of_kind = |kind: &'static str| files.iter().copied().filter(move |f| f.kind == kind);
-    push(
-        out,
-        format_args!(
-            "<section id=\"p-{}\"><h2>{}</h2>\n",
-            Escaped(period),
-            Escaped(period)
-        ),
-    );
-    out.push_str("<h3>Nederland / The Netherlands</h3>\n<ul>");
-    for file in of_kind("national") {
-        out.push_str("<li>");
-        report_link(
-            out,
-            reports,
-            file,
-            "Landelijke rapportage / National report",
-        );
-        out.push_str("</li>");
-    }
-    out.push_str("</ul>\n");
-
-    // By the region's slug (a region report's recipient), its name from its municipalities.
+    let release = &manifest.release;
+    // By the region's slug: a region report's recipient is the region's name, as the reference
+    // names a municipality's region.
     let mut regions: BTreeMap<String, Region<'_>> = BTreeMap::new();
     for file in of_kind("region") {
-        regions
-            .entry(file.recipient.clone())
-            .or_default()
-            .reports
-            .push(file);
+        let entry = regions.entry(region_slug(&file.recipient)).or_default();
+        entry.name = Some(file.recipient.clone());
+        entry.reports.push(file);
     }
     for file in of_kind("municipality") {
         let (name, region) = municipality(&file.recipient);
@@ -208,31 +179,6 @@ fn period_section(
         .map(|(slug, region)| (region.name.clone().unwrap_or(slug), region))
         .collect();
     regions.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push_str("<h3>Gemeenten per jeugdzorgregio / Municipalities by youth-care region</h3>\n");
-    for (name, region) in &regions {
-        push(
-            out,
-            format_args!(
-                "<details><summary>{} ({} gemeenten / municipalities)</summary><ul>",
-                Escaped(name),
-                region.municipalities.len()
-            ),
-        );
-        for file in &region.reports {
-            out.push_str("<li>");
-            report_link(out, reports, file, "Regionale rapportage / Region report");
-            out.push_str("</li>");
-        }
-        municipality_items(
-            out,
-            pages,
-            &manifest.release,
-            &region.municipalities,
-            languages,
-        );
-        out.push_str("</ul></details>\n");
-    }
-
     let mut providers: BTreeMap<&str, BTreeMap<(String, &str), &ManifestFile>> = BTreeMap::new();
     for file in of_kind("mirror") {
         let code = file.municipality.as_deref().unwrap_or_default();
@@ -241,23 +187,61 @@ fn period_section(
             .or_default()
             .insert((municipality(code).0, code), file);
     }
-    out.push_str(
-        "<h3>Spiegelrapportages per aanbieder (AGB-code) / Mirror reports by provider (AGB \
-         code)</h3>\n",
-    );
-    for (provider, mirrors) in &providers {
-        push(
-            out,
-            format_args!(
-                "<details><summary>{} ({} gemeenten / municipalities)</summary><ul>",
-                Escaped(provider),
-                mirrors.len()
-            ),
-        );
-        municipality_items(out, pages, &manifest.release, mirrors, languages);
-        out.push_str("</ul></details>\n");
+    html! {
+        section id={ "p-" (Escaped(period)) } {
+            h2 { (Escaped(&period_both(period))) }
+            "\n"
+            h3 { "Nederland / The Netherlands" }
+            "\n"
+            ul {
+                @for file in of_kind("national") {
+                    li {
+                        (report_link(reports, file, "Landelijke rapportage / National report"))
+                        ": " (page_links(pages, release, file, languages))
+                    }
+                }
+            }
+            "\n"
+            h3 { "Gemeenten per jeugdzorgregio / Municipalities by youth-care region" }
+            "\n"
+            @for (name, region) in &regions {
+                details {
+                    summary {
+                        (Escaped(name)) " (" (region.municipalities.len())
+                        " gemeenten / municipalities)"
+                    }
+                    ul {
+                        @for file in &region.reports {
+                            li {
+                                (report_link(reports, file, "Regionale rapportage / Region report"))
+                                ": " (page_links(pages, release, file, languages))
+                            }
+                        }
+                        (municipality_items(pages, release, &region.municipalities, languages))
+                    }
+                }
+                "\n"
+            }
+            h3 { "Spiegelrapportages per aanbieder (AGB-code) / Mirror reports by provider (AGB code)" }
+            "\n"
+            @for (provider, mirrors) in &providers {
+                details {
+                    summary { (Escaped(provider)) " (" (mirrors.len()) " gemeenten / municipalities)" }
+                    ul {
+                        li {
+                            "Overzicht / Overview: "
+                            (language_links(pages, languages, |language| {
+                                overview_path(release, provider, period, language)
+                            }))
+                        }
+                        (municipality_items(pages, release, mirrors, languages))
+                    }
+                }
+                "\n"
+            }
+        }
+        "\n"
     }
-    out.push_str("</section>\n");
 }
 
 #[cfg(test)]

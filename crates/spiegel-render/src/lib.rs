@@ -1,20 +1,25 @@
-//! Readable reports (docs/reports.md): each mirror report and each municipality report of the
-//! current release as one self-contained HTML page in Dutch, with an English variant, for the
-//! quarterly quality conversation.
+//! Readable reports (docs/reports.md): each report of the current release as one
+//! self-contained HTML page in Dutch, with an English variant, for the quarterly quality
+//! conversation, and a provider's overview of its mirror reports per period.
 //!
 //! A page is a rendering of the published Parquet file, never a second computation: every
 //! figure on it is read from that file (and, for the trend and the reference columns, from the
 //! same recipient's files of earlier periods and the region's and country's files of the
 //! release). Pages carry inline CSS and SVG only, no script and nothing fetched from elsewhere,
-//! and a print stylesheet for A4 handouts. Nothing on a municipality page names a provider;
-//! a mirror page names only its own provider (NB-1, NB-2).
+//! and a print stylesheet for A4 handouts. A municipality page names no provider but those
+//! that shared their mirror report with it, listed without figures; a mirror page and an
+//! overview name only their own provider (NB-1, NB-2).
 
 mod annotations;
 mod chart;
 mod error;
+mod goals;
 mod index;
 mod load;
+mod overview;
 mod page;
+mod rates;
+mod recipients;
 mod text;
 
 use std::collections::BTreeMap;
@@ -26,14 +31,19 @@ use object_store::ObjectStore;
 use spiegel_publish::{Manifest, ManifestFile};
 
 pub use annotations::{
-    ANNOTATIONS_FILE, Annotation, AnnotationRegistry, MAX_ANNOTATION_CHARS, ProviderNotes,
+    ANNOTATION_ROUTE, ANNOTATIONS_FILE, Annotation, AnnotationRegistry, HOLDS_BSN,
+    MAX_ANNOTATION_CHARS, ProviderNotes,
 };
 pub use error::{RenderError, Result};
 pub use index::index_page;
+pub use rates::use_population;
+pub use recipients::overview_path;
+pub use spiegel_aggregate::AggregateConfig;
 pub use text::Language;
 
 use load::Report;
 use page::Page;
+use recipients::{Context, Headline};
 
 /// Reports read from the store at once.
 const CONCURRENT_READS: usize = 16;
@@ -47,17 +57,24 @@ pub struct RenderSummary {
     pub mirror: usize,
     /// Municipality reports rendered.
     pub municipality: usize,
+    /// Region reports rendered.
+    pub region: usize,
+    /// National reports rendered.
+    pub national: usize,
+    /// Provider overviews rendered, one per provider and period.
+    pub overview: usize,
     /// Page files written.
     pub pages: usize,
     /// Bytes written.
     pub bytes: u64,
 }
 
-/// Where the page of a mirror or municipality report in `language` goes, relative to the
-/// output directory, under the release of the whole set (`release`, the manifest's): one
-/// directory per recipient holding a page per period, so a reader finds
-/// a report's history together (`release=R/mirror/provider=A/municipality=G/2025-H1.html`,
-/// `release=R/municipality/GM0344/2025-H1.en.html`).
+/// Where the page of a report in `language` goes, relative to the output directory, under the
+/// release of the whole set (`release`, the manifest's): one directory per recipient holding a
+/// page per period, so a reader finds a report's history together
+/// (`release=R/mirror/provider=A/municipality=G/2025-H1.html`,
+/// `release=R/municipality/GM0344/2025-H1.en.html`, `release=R/region/utrecht-stad/2025-H1.html`
+/// by the region's slug, `release=R/national/2025-H1.html`).
 pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> String {
     let release = format!("release={release}");
     let suffix = match language {
@@ -70,6 +87,11 @@ pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> St
             "{release}/{}/provider={}/municipality={gemeente}/{period}.{suffix}",
             report.kind, report.recipient
         ),
+        None if report.kind == "national" => format!("{release}/national/{period}.{suffix}"),
+        None if report.kind == "region" => format!(
+            "{release}/region/{}/{period}.{suffix}",
+            spiegel_publish::region_slug(&report.recipient)
+        ),
         None => format!(
             "{release}/{}/{}/{period}.{suffix}",
             report.kind, report.recipient
@@ -77,11 +99,14 @@ pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> St
     }
 }
 
-/// Renders every mirror and municipality report of the store's current release into `out`,
-/// in each of `languages`, on every core.
+/// Renders every report of the store's current release into `out`, in each of `languages`,
+/// on every core, and a provider overview per provider and period.
+/// `indicators` holds the windows and norms the release was computed with (the aggregate
+/// section of the configuration), which the labels and notes name.
 pub fn render_release(
     store: Arc<dyn ObjectStore>,
     notes: &ProviderNotes,
+    indicators: &AggregateConfig,
     languages: &[Language],
     out: &Path,
 ) -> Result<RenderSummary> {
@@ -99,62 +124,67 @@ pub fn render_release(
     ))?;
     let references = References::new(references);
     let periods = release_periods(&manifest);
-    let mut families: BTreeMap<(&str, &str, Option<&str>), Vec<&ManifestFile>> = BTreeMap::new();
-    for file in manifest
-        .files
-        .iter()
-        .filter(|f| f.kind == "mirror" || f.kind == "municipality")
-    {
-        families
-            .entry((&file.kind, &file.recipient, file.municipality.as_deref()))
-            .or_default()
-            .push(file);
-    }
-    let handle = runtime.handle();
-    let results = spiegel_core::parallel::map(
-        families.into_values().collect(),
-        usize::MAX,
-        |files| -> Result<(usize, usize, u64)> {
-            let reports = handle.block_on(read_all(store.as_ref(), files.into_iter()))?;
-            let family = Family::new(reports, &periods);
-            let mut pages = 0;
-            let mut bytes = 0;
-            for (at, report) in family.reports.iter().enumerate() {
-                for &language in languages {
-                    let html = family.page(at, &manifest, &references, notes, language, languages);
-                    let path = out.join(page_path(&manifest.release, &report.file, language));
-                    write(&path, html.as_bytes())?;
-                    pages += 1;
-                    bytes += html.len() as u64;
-                }
-            }
-            let mirror = family
-                .reports
-                .iter()
-                .filter(|r| r.file.kind == "mirror")
-                .count();
-            Ok((mirror, pages, bytes))
-        },
-    );
-    let mut summary = RenderSummary {
-        release: manifest.release.clone(),
-        ..RenderSummary::default()
+    let rendering = Rendering {
+        store: store.as_ref(),
+        handle: runtime.handle(),
+        manifest: &manifest,
+        references: &references,
+        periods: &periods,
+        notes,
+        indicators,
+        languages,
+        out,
     };
-    for result in results {
-        let (mirror, pages, bytes) = result?;
-        summary.mirror += mirror;
-        summary.pages += pages;
-        summary.bytes += bytes;
+    // Region pages list their municipalities' figures, the national page its regions': the
+    // municipality reports are rendered first and hand their headline figures on.
+    let (mut pages, mut bytes, mut headlines) =
+        rendering.families(&["mirror", "municipality"], &[])?;
+    headlines.extend(
+        references
+            .reports
+            .values()
+            .filter(|r| r.file.kind == "region")
+            .map(Headline::of),
+    );
+    let (more_pages, more_bytes, _) = rendering.families(&["region", "national"], &headlines)?;
+    pages += more_pages;
+    bytes += more_bytes;
+    let mut providers: BTreeMap<(&str, &str), Vec<&Headline>> = BTreeMap::new();
+    for headline in headlines.iter().filter(|h| h.file.kind == "mirror") {
+        providers
+            .entry((&headline.file.recipient, &headline.file.period))
+            .or_default()
+            .push(headline);
     }
-    summary.municipality = manifest
-        .files
-        .iter()
-        .filter(|f| f.kind == "municipality")
-        .count();
+    for ((provider, period), mirrors) in &providers {
+        for &language in languages {
+            let html = overview::page(
+                &manifest, provider, period, mirrors, notes, language, languages,
+            );
+            let path = out.join(overview_path(&manifest.release, provider, period, language));
+            write(&path, html.as_bytes())?;
+            pages += 1;
+            bytes += html.len() as u64;
+        }
+    }
+    let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
+    let summary = RenderSummary {
+        release: manifest.release.clone(),
+        mirror: count("mirror"),
+        municipality: count("municipality"),
+        region: count("region"),
+        national: count("national"),
+        overview: providers.len(),
+        pages,
+        bytes,
+    };
     tracing::info!(
         release = %summary.release,
         mirror = summary.mirror,
         municipality = summary.municipality,
+        region = summary.region,
+        national = summary.national,
+        overview = summary.overview,
         pages = summary.pages,
         bytes = summary.bytes,
         "rendered the release"
@@ -162,19 +192,104 @@ pub fn render_release(
     Ok(summary)
 }
 
-/// The page of one mirror or municipality report of the store's current release, by its path
-/// in the manifest; for serving a report as HTML.
+/// What every page of a release is rendered from.
+struct Rendering<'a> {
+    store: &'a dyn ObjectStore,
+    handle: &'a tokio::runtime::Handle,
+    manifest: &'a Manifest,
+    references: &'a References,
+    periods: &'a [String],
+    notes: &'a ProviderNotes,
+    indicators: &'a AggregateConfig,
+    languages: &'a [Language],
+    out: &'a Path,
+}
+
+impl Rendering<'_> {
+    /// Renders the reports of `kinds`, a family (one recipient over the periods) at a time on
+    /// every core; the pages and bytes written and every report's headline figures.
+    fn families(
+        &self,
+        kinds: &[&str],
+        headlines: &[Headline],
+    ) -> Result<(usize, u64, Vec<Headline>)> {
+        let mut families: BTreeMap<(&str, &str, Option<&str>), Vec<&ManifestFile>> =
+            BTreeMap::new();
+        for file in self
+            .manifest
+            .files
+            .iter()
+            .filter(|f| kinds.contains(&f.kind.as_str()))
+        {
+            families
+                .entry((&file.kind, &file.recipient, file.municipality.as_deref()))
+                .or_default()
+                .push(file);
+        }
+        let context = Context {
+            manifest: self.manifest,
+            notes: self.notes,
+            indicators: self.indicators,
+            headlines,
+        };
+        let results = spiegel_core::parallel::map(
+            families.into_values().collect(),
+            usize::MAX,
+            |files| -> Result<(usize, u64, Vec<Headline>)> {
+                let reports = self
+                    .handle
+                    .block_on(read_all(self.store, files.into_iter()))?;
+                let family = Family::new(reports, self.periods);
+                let mut pages = 0;
+                let mut bytes = 0;
+                for (at, report) in family.reports.iter().enumerate() {
+                    for &language in self.languages {
+                        let html =
+                            family.page(at, &context, self.references, language, self.languages);
+                        let path = self.out.join(page_path(
+                            &self.manifest.release,
+                            &report.file,
+                            language,
+                        ));
+                        write(&path, html.as_bytes())?;
+                        pages += 1;
+                        bytes += html.len() as u64;
+                    }
+                }
+                Ok((
+                    pages,
+                    bytes,
+                    family.reports.iter().map(Headline::of).collect(),
+                ))
+            },
+        );
+        let mut pages = 0;
+        let mut bytes = 0;
+        let mut headlines = Vec::new();
+        for result in results {
+            let (p, b, h) = result?;
+            pages += p;
+            bytes += b;
+            headlines.extend(h);
+        }
+        Ok((pages, bytes, headlines))
+    }
+}
+
+/// The page of one report of the store's current release, by its path in the manifest; for
+/// serving a report as HTML.
 pub async fn render_report(
     store: &dyn ObjectStore,
     report_path: &str,
     notes: &ProviderNotes,
+    indicators: &AggregateConfig,
     language: Language,
 ) -> Result<String> {
     let manifest = load::manifest(store).await?;
     let wanted = manifest
         .files
         .iter()
-        .find(|f| f.path == report_path && (f.kind == "mirror" || f.kind == "municipality"))
+        .find(|f| f.path == report_path)
         .ok_or_else(|| RenderError::NotFound(report_path.to_owned()))?;
     // Owned lists, not filtering iterators, across the awaits: the future stays `Send` for
     // every lifetime, as a server's handler needs.
@@ -206,7 +321,29 @@ pub async fn render_report(
         .collect();
     let references = read_all(store, reference_files.iter().copied()).await?;
     let references = References::new(references);
-    Ok(family.page(at, &manifest, &references, notes, language, &Language::ALL))
+    // A region page lists its municipalities, the national page its regions.
+    let parts: Vec<&ManifestFile> = manifest
+        .files
+        .iter()
+        .filter(|f| f.period == wanted.period)
+        .filter(|f| match wanted.kind.as_str() {
+            "region" => {
+                f.kind == "municipality"
+                    && recipients::region_of(&f.recipient).as_ref() == Some(&wanted.recipient)
+            }
+            "national" => f.kind == "region",
+            _ => false,
+        })
+        .collect();
+    let parts = read_all(store, parts.iter().copied()).await?;
+    let headlines: Vec<Headline> = parts.iter().map(Headline::of).collect();
+    let context = Context {
+        manifest: &manifest,
+        notes,
+        indicators,
+        headlines: &headlines,
+    };
+    Ok(family.page(at, &context, &references, language, &Language::ALL))
 }
 
 async fn read_all<'a>(
@@ -278,12 +415,12 @@ impl<'p> Family<'p> {
     fn page(
         &self,
         at: usize,
-        manifest: &Manifest,
+        context: &Context<'_>,
         references: &References,
-        notes: &ProviderNotes,
         language: Language,
         variants: &[Language],
     ) -> String {
+        let (manifest, notes) = (context.manifest, context.notes);
         let report = &self.reports[at];
         // The trend runs from the family's first published period to this report's.
         let first = self
@@ -303,7 +440,12 @@ impl<'p> Family<'p> {
             .map(|p| self.reports[..=at].iter().find(|r| r.file.period == *p))
             .collect();
         let municipality = report.file.kind == "municipality";
-        let reference = |kind: &str| -> Vec<Option<&Report>> {
+        // A municipality is shown beside its region and the country, a region beside the
+        // country; a mirror report beside nothing (NB-2).
+        let reference = |kind: &str, shown: bool| -> Vec<Option<&Report>> {
+            if !shown {
+                return Vec::new();
+            }
             periods
                 .iter()
                 .map(|p| {
@@ -311,14 +453,12 @@ impl<'p> Family<'p> {
                         "region" => report.region.as_deref(),
                         _ => Some("national"),
                     };
-                    recipient
-                        .filter(|_| municipality)
-                        .and_then(|r| references.get(kind, r, p))
+                    recipient.and_then(|r| references.get(kind, r, p))
                 })
                 .collect()
         };
-        let region = reference("region");
-        let national = reference("national");
+        let region = reference("region", municipality);
+        let national = reference("national", municipality || report.file.kind == "region");
         let other = match language {
             Language::Nl => Language::En,
             Language::En => Language::Nl,
@@ -340,6 +480,7 @@ impl<'p> Family<'p> {
         let share_pending = report.file.municipality.as_deref().is_some_and(|g| {
             !municipality && notes.share_pending(&report.file.recipient, &report.file.period, g)
         });
+        let extra = recipients::extra(report, context, language);
         page::render(&Page {
             language,
             manifest,
@@ -351,6 +492,8 @@ impl<'p> Family<'p> {
             annotation,
             share_pending,
             other_language,
+            indicators: context.indicators,
+            extra,
         })
     }
 }

@@ -32,6 +32,20 @@ pub enum ServeError {
     Checkpoint(String),
 }
 
+/// The audit chain's failures are this crate's, variant for variant, so that callers matching
+/// on them and the messages they show are as before the chain moved to `spiegel-audit`.
+impl From<spiegel_audit::AuditError> for ServeError {
+    fn from(e: spiegel_audit::AuditError) -> Self {
+        use spiegel_audit::AuditError;
+        match e {
+            AuditError::Io(e) => Self::Io(e),
+            AuditError::Corrupt { path, what } => Self::Corrupt { path, what },
+            AuditError::InvalidPrincipal(what) => Self::InvalidPrincipal(what),
+            AuditError::Checkpoint(what) => Self::Checkpoint(what),
+        }
+    }
+}
+
 /// A JSON state file of the data directory, or the empty default when there is none yet; a
 /// file that is not the expected JSON is [`ServeError::Corrupt`], never silently empty.
 pub(crate) fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(

@@ -21,8 +21,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use spiegel_publish::{FEED_PREFIX, FeedEvent, SharingRegistry, feed_object};
 
+use crate::api_error::ApiError;
 use crate::reports::{may_read, report_id};
-use crate::server::{App, Caller, Credential, error, unauthorised, unavailable};
+use crate::server::{App, Caller, Credential};
 use crate::{Action, Outcome, Principal};
 
 /// The longest a feed request waits for a release.
@@ -169,13 +170,13 @@ pub(crate) async fn read(
     Caller(principal): Caller,
     credential: Credential,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     if matches!(principal, Principal::Operator(_)) {
         // Operators receive no reports, so they have no feed.
-        return app.refuse(&principal, Action::ReportRead, "feed");
+        return Err(app.refuse(&principal, Action::ReportRead, "feed"));
     }
     let Ok(Query(query)) = query else {
-        return invalid_query();
+        return Err(ApiError::InvalidQuery);
     };
     let number = |name: &str| -> Result<Option<u64>, ()> {
         query
@@ -184,25 +185,20 @@ pub(crate) async fn read(
             .transpose()
     };
     let (Ok(after), Ok(wait)) = (number("after"), number("wait")) else {
-        return invalid_query();
+        return Err(ApiError::InvalidQuery);
     };
     let after = after.unwrap_or(0);
     let wait = wait.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
-        return invalid_query();
+        return Err(ApiError::InvalidQuery);
     }
     if after > app.feed.latest() {
         // A position beyond the head was never handed out.
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_cursor",
-            "this cursor was never handed out; start again without after / deze cursor is \
-             nooit uitgegeven; begin opnieuw zonder after",
-        );
+        return Err(ApiError::UnknownCursor);
     }
     // Every read is recorded; one that cannot be is not answered.
     if !app.record(&principal, Action::ReportRead, "feed", Outcome::Success) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changed = app.feed.subscribe();
@@ -211,7 +207,7 @@ pub(crate) async fn read(
     loop {
         // A credential revoked while the request waits ends it: nothing more is sent for it.
         if !app.still_valid(&credential, &principal) {
-            return unauthorised();
+            return Err(ApiError::Unauthorised);
         }
         // Mark the current head as seen before scanning, so an event arriving during the scan
         // wakes the wait below.
@@ -236,7 +232,7 @@ pub(crate) async fn read(
             !entries.is_empty() || tokio::time::Instant::now() >= deadline || *closing.borrow();
         if done {
             let body = serde_json::json!({"entries": entries, "cursor": cursor.to_string()});
-            return (StatusCode::OK, axum::Json(body)).into_response();
+            return Ok((StatusCode::OK, axum::Json(body)).into_response());
         }
         tokio::select! {
             _ = changed.changed() => {}
@@ -245,16 +241,4 @@ pub(crate) async fn read(
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
-}
-
-fn invalid_query() -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-        &format!(
-            "after is a cursor from an earlier answer and wait a number of seconds from 0 to \
-             {MAX_WAIT_SECONDS} / after is een cursor uit een eerder antwoord en wait een aantal \
-             seconden van 0 tot en met {MAX_WAIT_SECONDS}"
-        ),
-    )
 }

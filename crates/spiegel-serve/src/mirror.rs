@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use spiegel_publish::{Share, ShareState, SharingLedger, SharingRegistry};
 use spiegel_render::AnnotationRegistry;
 
-use crate::server::{App, Caller, SHARING_FILE, error, unavailable};
+use crate::api_error::ApiError;
+use crate::server::{App, Caller, SHARING_FILE};
 use crate::{Action, Outcome, Principal};
 
 impl App {
@@ -53,12 +54,12 @@ fn valid_mirror_path(period: &str, gemeente: &str) -> bool {
     period_ok && gemeente_ok
 }
 
-fn invalid_mirror_path(app: &App, principal: &Principal, action: Action) -> Response {
+fn invalid_mirror_path(app: &App, principal: &Principal, action: Action) -> ApiError {
     app.record(principal, action, "mirror", Outcome::Rejected);
-    crate::server::invalid_parameter(
-        "period, gemeente",
-        "a period such as 2026-H1 or 2026-Q3 and a municipality code GMxxxx",
-    )
+    ApiError::InvalidParameter {
+        name: "period, gemeente",
+        rule: "a period such as 2026-H1 or 2026-Q3 and a municipality code GMxxxx",
+    }
 }
 
 pub(crate) async fn annotate(
@@ -66,60 +67,49 @@ pub(crate) async fn annotate(
     Caller(principal): Caller,
     UrlPath((period, gemeente)): UrlPath<(String, String)>,
     text: Result<String, StringRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !valid_mirror_path(&period, &gemeente) {
-        return invalid_mirror_path(&app, &principal, Action::Annotation);
+        return Err(invalid_mirror_path(&app, &principal, Action::Annotation));
     }
     let object = format!("mirror.{period}.{gemeente}");
     // Only the provider of an existing mirror report may explain it.
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        return app.refuse(&principal, Action::Annotation, &object);
+        return Err(app.refuse(&principal, Action::Annotation, &object));
     };
     let text = match text {
         Ok(text) => text,
         Err(rejection) => {
             app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
             // In the API's error format, not axum's plain text.
-            return if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "annotation_too_large",
-                    "the explanation is too long; keep it to a few paragraphs / de toelichting \
-                     is te lang; houd het bij een paar alinea's",
-                )
+            return Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::AnnotationTooLarge
             } else {
-                error(
-                    rejection.status(),
-                    "invalid_annotation",
-                    "send the explanation as UTF-8 text / stuur de toelichting als UTF-8-tekst",
-                )
-            };
+                ApiError::InvalidAnnotation {
+                    status: rejection.status(),
+                    message: "send the explanation as UTF-8 text / stuur de toelichting als \
+                              UTF-8-tekst"
+                        .into(),
+                }
+            });
         }
     };
     if spiegel_pseudonymise::mentions_bsn(&text) {
         // research/privacy.md C-11: a municipality reads the explanation; it may never
         // identify a child. The number itself is not repeated.
         app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "annotation_holds_bsn",
-            "the explanation contains a number that could be a BSN (nine digits that pass the \
-             11-proef); remove it, an explanation may never identify a child / de toelichting \
-             bevat een nummer dat een BSN kan zijn (negen cijfers die de 11-proef doorstaan); \
-             haal het weg, een toelichting mag nooit een jeugdige identificeren",
-        );
+        return Err(ApiError::AnnotationHoldsBsn);
     }
     let agb = &agb;
     let path = app.config.data_dir.join(spiegel_render::ANNOTATIONS_FILE);
     let Ok(_guard) = app.annotations.lock() else {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     };
     let mut registry = match AnnotationRegistry::load(&path) {
         Ok(registry) => registry,
         Err(e) => {
             app.record(&principal, Action::Annotation, &object, Outcome::Error);
             tracing::error!(error = %e, "the annotation registry cannot be read");
-            return unavailable();
+            return Err(ApiError::Unavailable);
         }
     };
     if text.trim().is_empty() {
@@ -131,18 +121,21 @@ pub(crate) async fn annotate(
         text: text.clone(),
     }) {
         app.record(&principal, Action::Annotation, &object, Outcome::Rejected);
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_annotation", &why);
+        return Err(ApiError::InvalidAnnotation {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: why.into(),
+        });
     }
     // Recorded before it is stored: a change that cannot be recorded does not happen.
     if !app.record(&principal, Action::Annotation, &object, Outcome::Success) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
     if let Err(e) = registry.save(&path) {
         app.record(&principal, Action::Annotation, &object, Outcome::Error);
         tracing::error!(error = %e, "the annotation registry cannot be written");
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
-    (
+    Ok((
         StatusCode::OK,
         axum::Json(serde_json::json!({
             "period": period,
@@ -150,7 +143,7 @@ pub(crate) async fn annotate(
             "characters": if text.trim().is_empty() { 0 } else { text.chars().count() },
         })),
     )
-        .into_response()
+        .into_response())
 }
 
 pub(crate) async fn share(
@@ -158,13 +151,13 @@ pub(crate) async fn share(
     Caller(principal): Caller,
     UrlPath((period, gemeente)): UrlPath<(String, String)>,
     body: axum::body::Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !valid_mirror_path(&period, &gemeente) {
-        return invalid_mirror_path(&app, &principal, Action::Share);
+        return Err(invalid_mirror_path(&app, &principal, Action::Share));
     }
     let object = format!("mirror.{period}.{gemeente}");
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
-        return app.refuse(&principal, Action::Share, &object);
+        return Err(app.refuse(&principal, Action::Share, &object));
     };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -173,12 +166,7 @@ pub(crate) async fn share(
     }
     let Ok(ShareRequest { shared }) = serde_json::from_slice(&body) else {
         app.record(&principal, Action::Share, &object, Outcome::Rejected);
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "expected {\"shared\": true} or {\"shared\": false} / verwacht \
-             {\"shared\": true} of {\"shared\": false}",
-        );
+        return Err(ApiError::InvalidBody);
     };
     let path = app.config.data_dir.join(SHARING_FILE);
     let stored = match app.sharing.lock() {
@@ -187,7 +175,7 @@ pub(crate) async fn share(
                 // Recorded before it is stored: a change that cannot be recorded does not
                 // happen.
                 if !app.record(&principal, Action::Share, &object, Outcome::Success) {
-                    return unavailable();
+                    return Err(ApiError::Unavailable);
                 }
                 registry.set(&agb, &period, &gemeente, shared);
                 registry.save(&path).map(|()| registry)
@@ -205,25 +193,28 @@ pub(crate) async fn share(
     match states {
         Ok(states) => {
             let share = Share::new(&agb, &period, &gemeente);
-            (
+            Ok((
                 StatusCode::OK,
                 axum::Json(share_json(&share, states.get(&share).copied())),
             )
-                .into_response()
+                .into_response())
         }
         Err(e) => {
             app.record(&principal, Action::Share, &object, Outcome::Error);
             tracing::error!(error = %e, "the sharing registry cannot be written");
-            unavailable()
+            Err(ApiError::Unavailable)
         }
     }
 }
 
 /// `GET /v1/mirror/shares`: the caller's requests to share, each with where it stands.
-pub(crate) async fn shares(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+pub(crate) async fn shares(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+) -> Result<Response, ApiError> {
     let object = "mirror.shares";
     let Principal::Provider(agb) = &principal else {
-        return app.refuse(&principal, Action::Share, object);
+        return Err(app.refuse(&principal, Action::Share, object));
     };
     let path = app.config.data_dir.join(SHARING_FILE);
     let states = SharingRegistry::load(&path).and_then(|registry| {
@@ -237,17 +228,17 @@ pub(crate) async fn shares(State(app): State<Arc<App>>, Caller(principal): Calle
                 .filter(|(share, _)| share.provider == *agb)
                 .map(|(share, state)| share_json(share, Some(*state)))
                 .collect();
-            (
+            Ok((
                 StatusCode::OK,
                 axum::Json(serde_json::json!({ "shares": shares })),
             )
-                .into_response()
+                .into_response())
         }
-        Ok(_) => unavailable(),
+        Ok(_) => Err(ApiError::Unavailable),
         Err(e) => {
             app.record(&principal, Action::Share, object, Outcome::Error);
             tracing::error!(error = %e, "the sharing registry cannot be read");
-            unavailable()
+            Err(ApiError::Unavailable)
         }
     }
 }

@@ -9,7 +9,7 @@ pub(crate) const REPORTS_ROUTE: &str = "/v1/reports";
 /// One report.
 pub(crate) const REPORT_ROUTE: &str = "/v1/reports/{id}";
 /// A provider's explanation of one of its mirror reports.
-pub(crate) const ANNOTATION_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/annotation";
+pub(crate) const ANNOTATION_ROUTE: &str = spiegel_render::ANNOTATION_ROUTE;
 /// A provider sharing one of its mirror reports with the municipality it is about.
 pub(crate) const SHARE_ROUTE: &str = "/v1/mirror/{period}/{gemeente}/share";
 /// A provider's requests to share, with where each stands.
@@ -241,7 +241,7 @@ pub fn openapi() -> Value {
             "responses": {"Error": {"description": "An error, in words an administrator can act on", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "string"},
+                    "error": {"type": "string", "enum": crate::api_error::ApiError::CODES},
                     "message": {"type": "string"}
                 }},
                 "Annotation": {"type": "object", "required": ["period", "municipality", "characters"], "properties": {

@@ -11,7 +11,8 @@ use object_store::ObjectStoreExt;
 use spiegel_publish::{ManifestFile, SharingRegistry, region_slug};
 use spiegel_render::{Language, ProviderNotes};
 
-use crate::server::{App, Caller, not_found, unavailable};
+use crate::api_error::ApiError;
+use crate::server::{App, Caller};
 use crate::{Action, Outcome, Principal};
 
 /// The longest report id, `.html` included (the OpenAPI document's `maxLength`).
@@ -77,10 +78,13 @@ struct Listed<'a> {
     suppressed: u64,
 }
 
-pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller) -> Response {
+pub(crate) async fn list(
+    State(app): State<Arc<App>>,
+    Caller(principal): Caller,
+) -> Result<Response, ApiError> {
     // Every read is recorded; one that cannot be is not answered.
     if !app.record(&principal, Action::ReportRead, "reports", Outcome::Success) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
     let manifest = app.manifest().await;
     let sharing = app.sharing_now();
@@ -105,7 +109,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>, Caller(principal): Caller)
         .collect();
     let release = manifest.as_ref().map(|m| m.release.as_str());
     let body = serde_json::json!({"release": release, "reports": files});
-    (StatusCode::OK, axum::Json(body)).into_response()
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 pub(crate) async fn get(
@@ -113,7 +117,7 @@ pub(crate) async fn get(
     Caller(principal): Caller,
     UrlPath(requested): UrlPath<String>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !crate::server::within(&requested, MAX_ID_CHARS) {
         // Only its length is recorded: the id itself is what must not reach the log.
         app.record(
@@ -122,7 +126,10 @@ pub(crate) async fn get(
             &format!("report id of {} characters", requested.chars().count()),
             Outcome::Rejected,
         );
-        return crate::server::invalid_parameter("id", "at most 200 characters");
+        return Err(ApiError::InvalidParameter {
+            name: "id",
+            rule: "at most 200 characters",
+        });
     }
     let (id, html) = match requested.strip_suffix(".html") {
         Some(id) => (id.to_owned(), true),
@@ -149,22 +156,11 @@ pub(crate) async fn get(
                 Outcome::Rejected
             };
             app.record(&principal, Action::ReportRead, &id, outcome);
-            return not_found();
+            return Err(ApiError::NotFound);
         }
     };
-    let has_page = file.kind == "mirror" || file.kind == "municipality";
-    if html && !has_page {
-        // Region and national reports are shown inside municipality pages only.
-        app.record(
-            &principal,
-            Action::ReportRead,
-            &requested,
-            Outcome::Rejected,
-        );
-        return not_found();
-    }
     if !app.record(&principal, Action::ReportRead, &id, Outcome::Success) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
     if html {
         let notes = ProviderNotes::load(&app.config.data_dir).unwrap_or_else(|e| {
@@ -178,14 +174,22 @@ pub(crate) async fn get(
             Some(l) if l.trim_start().starts_with("en") => Language::En,
             _ => Language::Nl,
         };
-        match spiegel_render::render_report(app.store.as_ref(), &file.path, &notes, language).await
+        match spiegel_render::render_report(
+            app.store.as_ref(),
+            &file.path,
+            &notes,
+            &app.config.indicators,
+            language,
+        )
+        .await
         {
             Ok(page) => {
-                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+                Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
             }
             Err(e) => {
                 tracing::error!(error = %e, report = %id, "rendering failed");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                // A fault of Spiegel's, not the caller's: no code for the caller to act on.
+                Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }
     } else {
@@ -205,12 +209,12 @@ pub(crate) async fn get(
                     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", file.sha256)) {
                         headers.insert(header::ETAG, etag);
                     }
-                    response
+                    Ok(response)
                 }
-                Err(_) => unavailable(),
+                Err(_) => Err(ApiError::Unavailable),
             },
             // Replaced by a newer release between reading the manifest and the file.
-            Err(_) => unavailable(),
+            Err(_) => Err(ApiError::Unavailable),
         }
     }
 }

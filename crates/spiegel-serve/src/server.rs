@@ -2,28 +2,30 @@
 //! the caller's [`Principal`] from its bearer token ([`Caller`]) and answers another tenant's
 //! resource exactly as a resource that does not exist: 404, never 403 and never a hint.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_publish::{MANIFEST, Manifest, SharingRegistry};
 
+use crate::admin::Metrics;
+use crate::api_error::ApiError;
+use crate::auth::bearer;
+pub(crate) use crate::auth::{Caller, Credential};
 use crate::certificates::{CertificateRegistry, CertificateSubject};
-use crate::connections::{ConnectionLimits, Incoming};
+use crate::connections::ConnectionLimits;
 use crate::feed::Feed;
 use crate::stamp::Stamped;
 use crate::submissions::Intake;
-use crate::tls::{Peer, TlsConfig, TlsListener};
+use crate::tls::{Peer, TlsConfig};
 use crate::webhooks::{WebhookConfig, Webhooks};
 use crate::{Action, Actor, AuditLog, AuditOptions, Entry, Outcome, Principal, Result, TokenStore};
 
@@ -57,6 +59,8 @@ pub struct ServeConfig {
     pub credentials_poll: Duration,
     /// Deadlines for slow clients and the most connections at once, on each listener.
     pub connections: ConnectionLimits,
+    /// The windows and norms the reports were computed with, which rendered pages name.
+    pub indicators: spiegel_render::AggregateConfig,
 }
 
 impl ServeConfig {
@@ -73,6 +77,7 @@ impl ServeConfig {
             audit: None,
             audit_checkpoint_interval: Duration::from_secs(60),
             credentials_poll: Duration::from_millis(200),
+            indicators: spiegel_render::AggregateConfig::default(),
             connections: ConnectionLimits::default(),
         }
     }
@@ -113,7 +118,7 @@ pub struct App {
     pub(crate) feed: Feed,
     pub(crate) webhooks: Webhooks,
     /// The token store, read again whenever `spiegel tokens` changed it.
-    tokens: Stamped<TokenStore>,
+    pub(crate) tokens: Stamped<TokenStore>,
     /// The client-certificate registry, read again whenever `spiegel certs` changed it.
     certificates: Stamped<CertificateRegistry>,
     /// Changes whenever the token store or the certificate registry changed: whoever holds
@@ -175,7 +180,7 @@ impl App {
     /// nobody: a mistake in credentials must never fall back to other ones. The token store
     /// and the certificate registry are read again when their files change, so that
     /// `spiegel tokens` and `spiegel certs` count from the next request on.
-    fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         certificate: Option<&CertificateSubject>,
@@ -268,79 +273,9 @@ impl App {
     }
 
     /// Not this caller's resource: recorded as denied, answered as if it did not exist.
-    pub(crate) fn refuse(&self, principal: &Principal, action: Action, object: &str) -> Response {
+    pub(crate) fn refuse(&self, principal: &Principal, action: Action, object: &str) -> ApiError {
         self.record(principal, action, object, Outcome::Denied);
-        not_found()
-    }
-}
-
-/// The bearer token an `Authorization` header presents.
-fn bearer(value: &header::HeaderValue) -> Option<&str> {
-    // RFC 7235 §2.1: the scheme is case-insensitive (`bearer`, `BEARER`).
-    let (scheme, presented) = value.to_str().ok()?.trim_start().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(presented)
-}
-
-/// The credentials a request presented, by which it can be checked again later: the id of
-/// its bearer token (never the token) and the subject of its client certificate. A long poll
-/// or a webhook ends when its credential is revoked.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Credential {
-    /// The public id of the bearer token.
-    pub(crate) token: Option<String>,
-    /// The client certificate's subject.
-    pub(crate) certificate: Option<CertificateSubject>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Credential {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &S,
-    ) -> std::result::Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(bearer)
-            .and_then(|presented| crate::tokens::token_id(presented.trim()))
-            .map(str::to_owned);
-        let certificate = parts
-            .extensions
-            .get::<ConnectInfo<Peer>>()
-            .and_then(|peer| peer.0.certificate.as_deref().cloned());
-        Ok(Self { token, certificate })
-    }
-}
-
-/// The principal of an authenticated request. Extracting it answers 401 when the request has
-/// no valid credentials, so a handler that takes a `Caller` never runs unauthenticated.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller(pub(crate) Principal);
-
-impl FromRequestParts<Arc<App>> for Caller {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> std::result::Result<Self, Response> {
-        let certificate = parts
-            .extensions
-            .get::<ConnectInfo<Peer>>()
-            .and_then(|peer| peer.0.certificate.clone());
-        match app.authenticate(&parts.headers, certificate.as_deref()) {
-            Some(principal) => Ok(Caller(principal)),
-            None => {
-                // Named by the route as declared, never by the caller's path or credentials.
-                let route = parts
-                    .extensions
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", |m| m.as_str());
-                app.record_unauthenticated(route);
-                Err(unauthorised())
-            }
-        }
+        ApiError::NotFound
     }
 }
 
@@ -369,7 +304,7 @@ pub fn api(app: Arc<App>) -> Router {
             post(crate::webhooks::create).get(crate::webhooks::list),
         )
         .route(routes::WEBHOOK_ROUTE, delete(crate::webhooks::remove))
-        .fallback(|| async { not_found() })
+        .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(protect_pages))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -379,15 +314,6 @@ pub fn api(app: Arc<App>) -> Router {
             Arc::clone(&app),
             count_requests,
         ))
-        .with_state(app)
-}
-
-/// The admin router: liveness, readiness and Prometheus metrics, on a port of its own.
-pub fn admin(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .with_state(app)
 }
 
@@ -436,13 +362,7 @@ async fn bound_target(State(app): State<Arc<App>>, request: Request, next: Next)
             Outcome::Rejected,
         );
     }
-    error(
-        StatusCode::URI_TOO_LONG,
-        "uri_too_long",
-        &format!(
-            "the request target is longer than {MAX_TARGET_BYTES} bytes; check the ids in the              path / het verzoekdoel is langer dan {MAX_TARGET_BYTES} bytes; controleer de ids              in het pad"
-        ),
-    )
+    ApiError::UriTooLong.into_response()
 }
 
 /// What a request on `route` would be recorded as.
@@ -465,15 +385,6 @@ fn action_of(route: &str) -> Option<Action> {
 /// document gives it.
 pub(crate) fn within(value: &str, max_chars: usize) -> bool {
     value.len() <= max_chars || value.chars().count() <= max_chars
-}
-
-/// A parameter outside what the OpenAPI document allows.
-pub(crate) fn invalid_parameter(name: &str, rule: &str) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
-        &format!("{name}: {rule} / {name}: zie de OpenAPI-beschrijving ({rule})"),
-    )
 }
 
 /// What a browser may do with an answer. Pages carry the same policy in a meta tag, which a
@@ -501,318 +412,4 @@ async fn protect_pages(request: Request, next: Next) -> Response {
         );
     }
     response
-}
-
-/// An error answer: a code for programs and a message, in Dutch and English, for the person
-/// who has to act on it.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"error": code, "message": message})),
-    )
-        .into_response()
-}
-
-pub(crate) fn unauthorised() -> Response {
-    let mut response = error(
-        StatusCode::UNAUTHORIZED,
-        "unauthorised",
-        "a valid bearer token is required / een geldig bearer-token is nodig",
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
-}
-
-/// Spiegel cannot answer right now (a store or log it needs is unavailable); try again.
-pub(crate) fn unavailable() -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "try again shortly / probeer het zo opnieuw",
-    )
-}
-
-pub(crate) fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "not_found"})),
-    )
-        .into_response()
-}
-
-/// Ready when the token store and the report store can be read. A report store without a
-/// release yet is ready: uploads must reach a new deployment for there ever to be one.
-async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let tokens = app
-        .tokens
-        .get(|| TokenStore::open(&app.config.data_dir))
-        .is_some();
-    let manifest = app.store.list_with_delimiter(None).await.is_ok();
-    let status = if tokens && manifest {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        axum::Json(serde_json::json!({"tokens": tokens, "reports": manifest})),
-    )
-        .into_response()
-}
-
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut text = app.metrics.render();
-    text.push_str(&format!(
-        "# HELP spiegel_audit_checkpoint_failures_total Audit checkpoints that could not be \
-         written (tried again with the next record).\n# TYPE \
-         spiegel_audit_checkpoint_failures_total counter\n\
-         spiegel_audit_checkpoint_failures_total {}\n",
-        app.audit.checkpoint_failures()
-    ));
-    text.push_str(&app.webhooks.metrics());
-    if !app.config.stages.is_empty() {
-        text.push_str(&crate::stage_admin::render_stages(&app.config.stages));
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
-}
-
-/// Requests by route and status, in Prometheus text format.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    /// Uploads by validation outcome (`accepted`, `rejected`).
-    submissions: Mutex<BTreeMap<&'static str, u64>>,
-    /// Rows of uploads by what became of them (`read`, `accepted`, `merged`, `rejected`).
-    records: Mutex<BTreeMap<&'static str, u64>>,
-    audit_failures: AtomicU64,
-    failed_handshakes: Arc<AtomicU64>,
-}
-
-impl Metrics {
-    /// Counts an upload and its rows.
-    pub(crate) fn uploaded(&self, accepted: bool, counts: &spiegel_ingest::Counts) {
-        if let Ok(mut submissions) = self.submissions.lock() {
-            *submissions
-                .entry(if accepted { "accepted" } else { "rejected" })
-                .or_default() += 1;
-        }
-        if let Ok(mut records) = self.records.lock() {
-            for (kind, n) in [
-                ("read", counts.rows),
-                ("accepted", counts.accepted),
-                ("merged", counts.merged),
-                ("rejected", counts.rejected),
-            ] {
-                *records.entry(kind).or_default() += n;
-            }
-        }
-    }
-
-    fn count(&self, route: String, status: u16) {
-        if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry((route, status)).or_default() += 1;
-        }
-    }
-
-    fn render(&self) -> String {
-        let mut out = String::from(
-            "# HELP spiegel_http_requests_total HTTP API requests by route and status.\n\
-             # TYPE spiegel_http_requests_total counter\n",
-        );
-        if let Ok(requests) = self.requests.lock() {
-            for ((route, status), n) in requests.iter() {
-                out.push_str(&format!(
-                    "spiegel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
-                ));
-            }
-        }
-        out.push_str(&format!(
-            "# HELP spiegel_audit_write_failures_total Requests refused because the audit log \
-             could not be written.\n# TYPE spiegel_audit_write_failures_total counter\n\
-             spiegel_audit_write_failures_total {}\n",
-            self.audit_failures.load(Ordering::Relaxed)
-        ));
-        for (name, help, label, counts) in [
-            (
-                "spiegel_submissions_total",
-                "Uploaded submissions by validation outcome.",
-                "outcome",
-                &self.submissions,
-            ),
-            (
-                "spiegel_submission_records_total",
-                "Rows of uploaded submissions: read, accepted, merged into another, rejected.",
-                "kind",
-                &self.records,
-            ),
-        ] {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-            if let Ok(counts) = counts.lock() {
-                for (value, n) in counts.iter() {
-                    out.push_str(&format!("{name}{{{label}=\"{value}\"}} {n}\n"));
-                }
-            }
-        }
-        out.push_str(&format!(
-            "# HELP spiegel_tls_handshake_failures_total API connections whose TLS handshake \
-             failed or timed out.\n# TYPE spiegel_tls_handshake_failures_total counter\n\
-             spiegel_tls_handshake_failures_total {}\n",
-            self.failed_handshakes.load(Ordering::Relaxed)
-        ));
-        out
-    }
-}
-
-/// Binds the API and admin listeners, reports their addresses through `bound`, and serves
-/// until SIGTERM or SIGINT, finishing the requests in flight. Beside the listeners it follows
-/// the feed of releases and delivers webhooks.
-pub fn run(
-    config: ServeConfig,
-    intake: Option<Intake>,
-    listen: std::net::SocketAddr,
-    admin_listen: std::net::SocketAddr,
-    bound: impl FnOnce(std::net::SocketAddr, std::net::SocketAddr),
-) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let app = App::open(config, intake)?;
-        // Cursors the feed handed out before a restart are valid from the first request on.
-        if let Err(e) = app.feed.refresh(app.store.as_ref()).await {
-            tracing::warn!(error = %e, "the feed cannot be read yet");
-        }
-        let api_listener = tokio::net::TcpListener::bind(listen).await?;
-        let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
-        let api_address = api_listener.local_addr()?;
-        let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
-        let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
-            let mut receiver = stop.subscribe();
-            async move {
-                let _ = receiver.recv().await;
-            }
-        };
-        let limits = app.config.connections;
-        let slots = || Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-        let api_slots = slots();
-        // Unusable TLS files stop the start, before anyone is told the server listens.
-        let api_incoming = match app.config.tls.clone() {
-            None => Incoming::Plain(api_listener),
-            Some(tls) => Incoming::Tls(TlsListener::new(
-                api_listener,
-                tls,
-                Arc::clone(&app.metrics.failed_handshakes),
-                Arc::clone(&api_slots),
-            )?),
-        };
-        let api_server = crate::connections::serve(
-            api_incoming,
-            api(Arc::clone(&app)),
-            limits,
-            api_slots,
-            stopped(&stop),
-        );
-        bound(api_address, admin_listener.local_addr()?);
-        let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
-        let anchor = tokio::spawn(anchor_audit_log(Arc::clone(&app)));
-        let credentials = tokio::spawn(watch_credentials(Arc::clone(&app)));
-        crate::webhooks::start_deliveries(&app);
-        let admin_server = crate::connections::serve(
-            Incoming::Plain(admin_listener),
-            admin(Arc::clone(&app)),
-            limits,
-            slots(),
-            stopped(&stop),
-        );
-        let signal = async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down: finishing the requests in flight");
-            let _ = stop.send(());
-        };
-        tokio::join!(api_server, admin_server, signal);
-        feed.abort();
-        anchor.abort();
-        credentials.abort();
-        // What was recorded since the last checkpoint is anchored before the process ends.
-        if let Err(e) = app.audit.checkpoint() {
-            tracing::error!(error = %e, "the audit log's last records could not be anchored");
-        }
-        Ok(())
-    })
-}
-
-/// Anchors the audit log's head now and then, so records written since the last periodic
-/// checkpoint are anchored even when few follow.
-async fn anchor_audit_log(app: Arc<App>) {
-    let mut every = tokio::time::interval(app.config.audit_checkpoint_interval);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let writer = Arc::clone(&app);
-        match tokio::task::spawn_blocking(move || writer.audit.checkpoint()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "the audit log could not be anchored; trying again")
-            }
-            Err(e) => tracing::error!(error = %e, "anchoring the audit log panicked"),
-        }
-    }
-}
-
-/// Notices changes of the token store and the certificate registry (`spiegel tokens revoke`,
-/// `spiegel certs remove` run as other processes): wakes whatever holds a credential, and
-/// disables the webhooks of revoked tokens.
-async fn watch_credentials(app: Arc<App>) {
-    let files = [
-        app.config.data_dir.join(crate::TOKENS_FILE),
-        app.config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE),
-    ];
-    let stamps = || {
-        files
-            .iter()
-            .map(|f| crate::stamp::file_stamp(f))
-            .collect::<Vec<_>>()
-    };
-    let mut seen = stamps();
-    let mut every = tokio::time::interval(app.config.credentials_poll);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let now = stamps();
-        if now != seen {
-            seen = now;
-            app.credentials.send_modify(|generation| *generation += 1);
-        }
-        // Every time, not only on a change: a disabling that could not be recorded is
-        // tried again.
-        let sweeper = Arc::clone(&app);
-        let _ =
-            tokio::task::spawn_blocking(move || crate::webhooks::disable_revoked(&sweeper)).await;
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => std::future::pending::<()>().await,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -15,24 +15,26 @@
 //! that only happens when the upload says so with `?withdraw=true`; without it an empty file is
 //! refused, since a header-only export is more often a mistake than a withdrawal.
 
+mod registry;
+mod stream;
+
 use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use spiegel_core::{Agb, Period};
 use spiegel_ingest::stage::{IngestStage, Submitted};
-use spiegel_ingest::{Format, IngestError, Ingested, SubmissionMeta};
+use spiegel_ingest::{Format, Ingested, SubmissionMeta};
 
-use crate::server::{App, Caller, error, not_found, unavailable};
+use self::registry::{InFlight, Registry};
+use self::stream::{Cutoff, stream_into_validator};
+use crate::api_error::ApiError;
+use crate::server::{App, Caller};
 use crate::{Action, Outcome, Principal};
 
 /// Where uploads go: the ingest stage (with its stage-1 key and its producer) and what to do
@@ -57,9 +59,6 @@ impl Intake {
         }
     }
 }
-
-/// The directory of submission records in the data directory.
-const SUBMISSIONS_DIR: &str = "submissions";
 
 /// What the API keeps of a submission: its identity and receipt, never its content.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -88,92 +87,6 @@ fn submission_id(provider: &Agb, period: &Period, format: Format, sha256: &str) 
         format!("{provider}\n{period}\n{format}\n{sha256}").as_bytes(),
     );
     hex::encode(&digest.as_ref()[..16])
-}
-
-/// Why an upload was cut off while it streamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-enum Cutoff {
-    #[error("larger than {0} bytes")]
-    TooLarge(u64),
-    #[error("gzip expanded more than {0} times")]
-    Expansion(u64),
-    #[error("the upload stopped before its end")]
-    Interrupted,
-}
-
-/// The request body as a blocking reader, fed chunk by chunk through a small bounded channel:
-/// the validator pulls at its own pace and the connection waits for it.
-struct BodyReader {
-    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, Cutoff>>,
-    current: Bytes,
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.chunks.blocking_recv() {
-                None => return Ok(0),
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(cutoff)) => return Err(io::Error::other(cutoff)),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
-
-/// The decompressed upload on its way to the validator: hashed, counted and cut off at the
-/// byte limit or, for gzip, at the expansion limit.
-struct Measured<R> {
-    inner: R,
-    digest: ring::digest::Context,
-    read: u64,
-    max_bytes: u64,
-    /// For gzip: the allowed expansion and the compressed bytes received so far.
-    expansion: Option<(u64, Arc<AtomicU64>)>,
-    cutoff: Option<Cutoff>,
-    unreadable: Option<String>,
-}
-
-impl<R: Read> Read for Measured<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(cutoff) = self.cutoff {
-            return Err(io::Error::other(cutoff));
-        }
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                match e.get_ref().and_then(|i| i.downcast_ref::<Cutoff>()) {
-                    Some(cutoff) => self.cutoff = Some(*cutoff),
-                    None => self.unreadable = Some(e.to_string()),
-                }
-                return Err(e);
-            }
-        };
-        self.read += n as u64;
-        if self.read > self.max_bytes {
-            self.cutoff = Some(Cutoff::TooLarge(self.max_bytes));
-        } else if let Some((ratio, compressed)) = &self.expansion {
-            let compressed = compressed.load(Ordering::Acquire);
-            if self.read > (1 << 20) && self.read > ratio.saturating_mul(compressed) {
-                self.cutoff = Some(Cutoff::Expansion(*ratio));
-            }
-        }
-        if let Some(cutoff) = self.cutoff {
-            return Err(io::Error::other(cutoff));
-        }
-        self.digest.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// What the validator made of a streamed upload.
-struct Streamed {
-    ingested: Result<Ingested, IngestError>,
-    sha256: String,
-    cutoff: Option<Cutoff>,
-    unreadable: Option<String>,
 }
 
 /// The encoding a Content-Type names.
@@ -223,6 +136,39 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ()> {
     }
 }
 
+/// What an upload asks for, read from its query and headers before any of its body.
+struct UploadRequest {
+    period: Period,
+    /// `?withdraw=true`: an empty file may withdraw the period.
+    withdraw: bool,
+    format: Format,
+    gzip: bool,
+    idempotency: Option<String>,
+}
+
+impl UploadRequest {
+    /// The request's parameters, checked in the order their errors are answered.
+    fn read(query: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let period = query.get("period").and_then(|p| Period::from_str(p).ok());
+        let withdraw = match query.get("withdraw").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::InvalidWithdraw),
+        };
+        let period = period.ok_or(ApiError::InvalidPeriod)?;
+        let format = format_of(headers).ok_or(ApiError::UnsupportedMediaType)?;
+        let gzip = gzipped(headers).map_err(|()| ApiError::UnsupportedEncoding)?;
+        let idempotency = idempotency_key(headers).map_err(|()| ApiError::InvalidIdempotencyKey)?;
+        Ok(Self {
+            period,
+            withdraw,
+            format,
+            gzip,
+            idempotency,
+        })
+    }
+}
+
 /// `POST /v1/submissions?period=PERIOD`.
 pub(crate) async fn upload(
     State(app): State<Arc<App>>,
@@ -230,212 +176,58 @@ pub(crate) async fn upload(
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
+) -> Result<Response, ApiError> {
     let Principal::Provider(agb) = &principal else {
         // Only providers submit; for anyone else the resource does not exist.
-        return app.refuse(&principal, Action::SubmissionUpload, "submissions");
+        return Err(app.refuse(&principal, Action::SubmissionUpload, "submissions"));
     };
-    let Some(intake) = &app.intake else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "uploads_disabled",
-            "this server does not take submissions / deze server neemt geen aanleveringen aan",
-        );
-    };
-    let record_rejection = || {
-        app.record(
-            &principal,
-            Action::SubmissionUpload,
-            &format!("submission.{agb}"),
-            Outcome::Rejected,
-        );
-    };
-    let reject = |status, code: &str, message: &str| {
-        record_rejection();
-        error(status, code, message)
-    };
-    // A refusal the validator's receipt explains: the receipt goes with the error.
-    let reject_with_receipt = |status, code: &str, message: &str, receipt| {
-        record_rejection();
-        let body = serde_json::json!({ "error": code, "message": message, "receipt": receipt });
-        (status, axum::Json(body)).into_response()
-    };
-    let query = query.map(|Query(q)| q).unwrap_or_default();
-    let period = query.get("period").and_then(|p| Period::from_str(p).ok());
-    let withdraw = match query.get("withdraw").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "invalid_withdraw",
-                "withdraw is true or false / withdraw is true of false",
+    let intake = app.intake.as_ref().ok_or(ApiError::UploadsDisabled)?;
+    // The upload's own faults are recorded as its rejection; Spiegel's (unavailable) are not,
+    // and those after the audit record was written are recorded as errors where they happen.
+    let rejected = |error: ApiError| {
+        if !matches!(error, ApiError::Unavailable) {
+            app.record(
+                &principal,
+                Action::SubmissionUpload,
+                &format!("submission.{agb}"),
+                Outcome::Rejected,
             );
         }
+        error
     };
-    let Some(period) = period else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_period",
-            "give the period as ?period=2026-H1 (or a quarter, 2026-Q3) / geef de periode op \
-             als ?period=2026-H1 (of een kwartaal, 2026-Q3)",
-        );
-    };
-    let Some(format) = format_of(&headers) else {
-        return reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type text/csv, application/x-ndjson or application/vnd.apache.parquet \
-             / stuur Content-Type text/csv, application/x-ndjson of \
-             application/vnd.apache.parquet",
-        );
-    };
-    let Ok(gzip) = gzipped(&headers) else {
-        return reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
-            "Content-Encoding may only be gzip / Content-Encoding mag alleen gzip zijn",
-        );
-    };
-    let Ok(idempotency) = idempotency_key(&headers) else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "an Idempotency-Key is 1 to 255 visible ASCII characters / een Idempotency-Key is 1 \
-             tot 255 zichtbare ASCII-tekens",
-        );
-    };
-    let Ok(provider) = Agb::from_str(agb) else {
-        return unavailable();
-    };
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let request = UploadRequest::read(&query, &headers).map_err(&rejected)?;
+    let provider = Agb::from_str(agb).map_err(|_| ApiError::Unavailable)?;
     // Held until this upload is answered: a second upload with the same key meanwhile would
     // be decided without knowing how the first ends.
-    let _in_flight = match &idempotency {
+    let _in_flight = match &request.idempotency {
         None => None,
-        Some(key) => match InFlight::claim(&app, agb, key) {
-            Some(claim) => Some(claim),
-            None => {
-                return reject(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_in_use",
-                    "an upload with this Idempotency-Key is still in progress; wait for its \
-                     answer, then retry to get the same answer / er loopt nog een upload met \
-                     deze Idempotency-Key; wacht op het antwoord en probeer het dan opnieuw \
-                     voor hetzelfde antwoord",
-                );
-            }
-        },
+        Some(key) => Some(
+            InFlight::claim(&app, agb, key)
+                .ok_or_else(|| rejected(ApiError::IdempotencyKeyInUse))?,
+        ),
     };
-    let max_bytes = intake.stage.config().limits.max_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_bytes) {
-        return too_large(&reject, Cutoff::TooLarge(max_bytes));
-    }
     let meta = SubmissionMeta {
         provider,
-        period,
-        format,
+        period: request.period,
+        format: request.format,
     };
-
-    let streamed = stream_into_validator(
-        Arc::clone(&intake.stage),
-        meta,
-        body,
-        gzip,
-        max_bytes,
-        app.config.upload.max_gzip_ratio,
-    )
-    .await;
-    let Ok(streamed) = streamed else {
-        return unavailable();
-    };
-    if let Some(cutoff) = streamed.cutoff {
-        return too_large(&reject, cutoff);
-    }
-    let ingested = match (streamed.unreadable, streamed.ingested) {
-        (None, Ok(ingested)) => ingested,
-        (unreadable, result) => {
-            let why = unreadable
-                .or_else(|| result.err().map(|e| e.to_string()))
-                .unwrap_or_default();
-            tracing::info!(provider = %agb, error = %why, "an upload could not be read");
-            let message = if gzip {
-                "the upload is not a readable gzip stream of the format its Content-Type names / \
-                 de upload is geen leesbare gzip-stroom van het formaat dat Content-Type noemt"
-            } else {
-                "the upload could not be read in the format its Content-Type names / de upload \
-                 kon niet worden gelezen in het formaat dat Content-Type noemt"
-            };
-            return reject(StatusCode::BAD_REQUEST, "unreadable_upload", message);
-        }
-    };
-    let receipt = match serde_json::to_value(&ingested.receipt) {
-        Ok(receipt) => receipt,
-        Err(_) => return unavailable(),
-    };
-    // Limits reached inside the file are answered as such; the receipt says where.
-    let limit_status = ingested
-        .receipt
-        .rejection
-        .as_ref()
-        .and_then(|r| match r.kind.code() {
-            "FILE_TOO_LARGE" | "TOO_MANY_ROWS" => Some(StatusCode::PAYLOAD_TOO_LARGE),
-            "RECORD_TOO_LONG" | "FIELD_TOO_LONG" => Some(StatusCode::BAD_REQUEST),
-            _ => None,
-        });
-    if let Some(status) = limit_status {
-        return reject_with_receipt(
-            status,
-            "limit_exceeded",
-            "the submission exceeds a limit; the receipt says which / de aanlevering \
-             overschrijdt een limiet; het ontvangstbewijs zegt welke",
-            receipt,
-        );
-    }
-
-    let withdrawal = ingested.receipt.accepted() && ingested.receipt.counts.rows == 0;
-    if withdrawal && !withdraw {
-        return reject_with_receipt(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "withdrawal_not_confirmed",
-            "the submission holds no rows, which would withdraw everything delivered for this \
-             period; to do that, send it again with ?withdraw=true / de aanlevering bevat geen \
-             regels en zou alles wat voor deze periode is geleverd intrekken; stuur hem \
-             daarvoor opnieuw met ?withdraw=true",
-            receipt,
-        );
-    }
-    let id = submission_id(&meta.provider, &meta.period, format, &streamed.sha256);
+    let (sha256, ingested) = receive(&app, intake, meta, &request, &headers, body, agb)
+        .await
+        .map_err(&rejected)?;
+    let (receipt, withdrawal) = receipt_of(&ingested, request.withdraw).map_err(&rejected)?;
+    let id = submission_id(&meta.provider, &meta.period, request.format, &sha256);
     let registry = Registry::new(&app.config.data_dir);
-    if let Some(key) = &idempotency {
-        match registry.idempotency(agb, key) {
-            Ok(Some(earlier)) if earlier != id => {
-                return reject(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different file; use a new key for a new \
-                     file / deze Idempotency-Key is gebruikt voor een ander bestand; gebruik een \
-                     nieuwe sleutel voor een nieuw bestand",
-                );
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "the idempotency keys cannot be read");
-                return unavailable();
-            }
-        }
-    }
+    check_idempotency(&registry, agb, request.idempotency.as_deref(), &id).map_err(&rejected)?;
+
     let accepted = ingested.receipt.accepted();
     app.metrics.uploaded(accepted, &ingested.receipt.counts);
     let record = SubmissionRecord {
         id: id.clone(),
         provider: agb.clone(),
-        period: period.to_string(),
-        format,
-        sha256: streamed.sha256.clone(),
+        period: request.period.to_string(),
+        format: request.format,
+        sha256: sha256.clone(),
         received: crate::now(),
         validation: if accepted { "accepted" } else { "rejected" }.to_owned(),
         receipt,
@@ -449,10 +241,131 @@ pub(crate) async fn upload(
     // Recorded before anything is sent on or stored: an upload that cannot be recorded does
     // not happen.
     if !app.record(&principal, Action::SubmissionUpload, &id, outcome) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
+    let failed = || {
+        app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
+        ApiError::Unavailable
+    };
+    let sent = send_on(intake, meta, sha256, ingested, accepted)
+        .await
+        .map_err(|()| failed())?;
+    let stored = registry
+        .store(&record)
+        .and_then(|()| match &request.idempotency {
+            Some(key) => registry.remember(agb, key, &id),
+            None => Ok(()),
+        });
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "the submission registry cannot be written");
+        return Err(failed());
+    }
+    if sent {
+        (intake.sent)();
+    }
+    tracing::info!(submission = %id, provider = %agb, period = %request.period, accepted, "submission received");
+    Ok(answer(&app, &record, accepted).await)
+}
+
+/// Streams the body into the validator: the SHA-256 of the file and what the validator made
+/// of it, or why the upload is refused.
+async fn receive(
+    app: &App,
+    intake: &Intake,
+    meta: SubmissionMeta,
+    request: &UploadRequest,
+    headers: &HeaderMap,
+    body: Body,
+    agb: &str,
+) -> Result<(String, Ingested), ApiError> {
+    let max_bytes = intake.stage.config().limits.max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_bytes) {
+        return Err(Cutoff::TooLarge(max_bytes).into());
+    }
+    let streamed = stream_into_validator(
+        Arc::clone(&intake.stage),
+        meta,
+        body,
+        request.gzip,
+        max_bytes,
+        app.config.upload.max_gzip_ratio,
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable)?;
+    if let Some(cutoff) = streamed.cutoff {
+        return Err(cutoff.into());
+    }
+    match (streamed.unreadable, streamed.ingested) {
+        (None, Ok(ingested)) => Ok((streamed.sha256, ingested)),
+        (unreadable, result) => {
+            let why = unreadable
+                .or_else(|| result.err().map(|e| e.to_string()))
+                .unwrap_or_default();
+            tracing::info!(provider = %agb, error = %why, "an upload could not be read");
+            Err(ApiError::UnreadableUpload { gzip: request.gzip })
+        }
+    }
+}
+
+/// The receipt as the answer carries it, and whether the submission withdraws its period. A
+/// limit reached inside the file, or a withdrawal not asked for, refuses the upload with the
+/// receipt.
+fn receipt_of(ingested: &Ingested, withdraw: bool) -> Result<(serde_json::Value, bool), ApiError> {
+    let receipt = serde_json::to_value(&ingested.receipt).map_err(|_| ApiError::Unavailable)?;
+    // Limits reached inside the file are answered as such; the receipt says where.
+    let limit_status = ingested
+        .receipt
+        .rejection
+        .as_ref()
+        .and_then(|r| match r.kind.code() {
+            "FILE_TOO_LARGE" | "TOO_MANY_ROWS" => Some(StatusCode::PAYLOAD_TOO_LARGE),
+            "RECORD_TOO_LONG" | "FIELD_TOO_LONG" => Some(StatusCode::BAD_REQUEST),
+            _ => None,
+        });
+    if let Some(status) = limit_status {
+        return Err(ApiError::LimitExceeded { status, receipt });
+    }
+    let withdrawal = ingested.receipt.accepted() && ingested.receipt.counts.rows == 0;
+    if withdrawal && !withdraw {
+        return Err(ApiError::WithdrawalNotConfirmed { receipt });
+    }
+    Ok((receipt, withdrawal))
+}
+
+/// Refuses an `Idempotency-Key` that was used before for a different file.
+fn check_idempotency(
+    registry: &Registry,
+    agb: &str,
+    key: Option<&str>,
+    id: &str,
+) -> Result<(), ApiError> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    match registry.idempotency(agb, key) {
+        Ok(Some(earlier)) if earlier != id => Err(ApiError::IdempotencyKeyReused),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "the idempotency keys cannot be read");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Hands the submission to the ingest stage, which sends it on unless the same file is
+/// already current; whether it was sent.
+async fn send_on(
+    intake: &Intake,
+    meta: SubmissionMeta,
+    sha256: String,
+    ingested: Ingested,
+    accepted: bool,
+) -> Result<bool, ()> {
     let stage = Arc::clone(&intake.stage);
-    let sha256 = streamed.sha256.clone();
     let applied = tokio::task::spawn_blocking(move || {
         if accepted && stage.is_current(&meta, &sha256) {
             return Ok(Submitted::Unchanged);
@@ -460,141 +373,29 @@ pub(crate) async fn upload(
         stage.apply(&meta, &sha256, ingested)
     })
     .await;
-    let sent = match applied {
-        Ok(Ok(submitted)) => matches!(submitted, Submitted::Sent { .. }),
+    match applied {
+        Ok(Ok(submitted)) => Ok(matches!(submitted, Submitted::Sent { .. })),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "an accepted submission could not be sent on");
-            app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
-            return unavailable();
+            Err(())
         }
-        Err(_) => {
-            app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
-            return unavailable();
-        }
-    };
-    let stored = registry.store(&record).and_then(|()| match &idempotency {
-        Some(key) => registry.remember(agb, key, &id),
-        None => Ok(()),
-    });
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "the submission registry cannot be written");
-        app.record(&principal, Action::SubmissionUpload, &id, Outcome::Error);
-        return unavailable();
+        Err(_) => Err(()),
     }
-    if sent {
-        (intake.sent)();
-    }
-    tracing::info!(submission = %id, provider = %agb, period = %period, accepted, "submission received");
+}
+
+/// The answer to an upload that was taken: 202 when accepted, 422 when validation rejected
+/// it, with where its status can be read.
+async fn answer(app: &App, record: &SubmissionRecord, accepted: bool) -> Response {
     let status = if accepted {
         StatusCode::ACCEPTED
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let mut response = (status, axum::Json(status_body(&app, &record).await)).into_response();
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/submissions/{id}")) {
+    let mut response = (status, axum::Json(status_body(app, record).await)).into_response();
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/submissions/{}", record.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
-}
-
-fn too_large(reject: &impl Fn(StatusCode, &str, &str) -> Response, cutoff: Cutoff) -> Response {
-    match cutoff {
-        Cutoff::TooLarge(max) => reject(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "upload_too_large",
-            &format!(
-                "the submission is larger than {max} bytes (after decompression) / de \
-                 aanlevering is groter dan {max} bytes (na uitpakken)"
-            ),
-        ),
-        Cutoff::Expansion(ratio) => reject(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "decompression_limit",
-            &format!(
-                "the gzip upload expands more than {ratio} times; send it uncompressed or \
-                 compressed normally / de gzip-upload wordt meer dan {ratio} keer groter; stuur \
-                 hem ongecomprimeerd of normaal gecomprimeerd"
-            ),
-        ),
-        Cutoff::Interrupted => reject(
-            StatusCode::BAD_REQUEST,
-            "upload_interrupted",
-            "the upload stopped before its end; send it again / de upload stopte voor het \
-             einde; stuur hem opnieuw",
-        ),
-    }
-}
-
-/// Streams `body` (decompressing gzip) into the validator on a blocking thread, at most
-/// `max_bytes` of content; stops reading the body as soon as the validator has stopped.
-async fn stream_into_validator(
-    stage: Arc<IngestStage>,
-    meta: SubmissionMeta,
-    body: Body,
-    gzip: bool,
-    max_bytes: u64,
-    max_gzip_ratio: u64,
-) -> Result<Streamed, tokio::task::JoinError> {
-    let (sender, chunks) = tokio::sync::mpsc::channel::<Result<Bytes, Cutoff>>(8);
-    let compressed = Arc::new(AtomicU64::new(0));
-    let counted = Arc::clone(&compressed);
-    let validator = tokio::task::spawn_blocking(move || {
-        let body = BodyReader {
-            chunks,
-            current: Bytes::new(),
-        };
-        let (inner, expansion): (Box<dyn Read + Send>, _) = if gzip {
-            (
-                Box::new(flate2::read::MultiGzDecoder::new(body)),
-                Some((max_gzip_ratio, counted)),
-            )
-        } else {
-            (Box::new(body), None)
-        };
-        let mut measured = Measured {
-            inner,
-            digest: ring::digest::Context::new(&ring::digest::SHA256),
-            read: 0,
-            max_bytes,
-            expansion,
-            cutoff: None,
-            unreadable: None,
-        };
-        let ingested = stage.read(&meta, &mut measured);
-        // The digest covers the whole file, whatever the validator left unread after its end.
-        if ingested.is_ok() && measured.cutoff.is_none() && measured.unreadable.is_none() {
-            let _ = io::copy(&mut measured, &mut io::sink());
-        }
-        Streamed {
-            ingested,
-            sha256: hex::encode(measured.digest.finish()),
-            cutoff: measured.cutoff,
-            unreadable: measured.unreadable,
-        }
-    });
-    let mut stream = body.into_data_stream();
-    let mut received: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let message = match chunk {
-            Ok(bytes) => {
-                received += bytes.len() as u64;
-                compressed.store(received, Ordering::Release);
-                if received > max_bytes {
-                    Err(Cutoff::TooLarge(max_bytes))
-                } else {
-                    Ok(bytes)
-                }
-            }
-            Err(_) => Err(Cutoff::Interrupted),
-        };
-        let stop = message.is_err();
-        // A closed channel means the validator has stopped: the rest is not read.
-        if sender.send(message).await.is_err() || stop {
-            break;
-        }
-    }
-    drop(sender);
-    validator.await
 }
 
 /// `GET /v1/submissions/{id}`: the provider's own submissions only.
@@ -602,7 +403,7 @@ pub(crate) async fn status(
     State(app): State<Arc<App>>,
     Caller(principal): Caller,
     UrlPath(id): UrlPath<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !crate::server::within(&id, 64) {
         app.record(
             &principal,
@@ -610,7 +411,10 @@ pub(crate) async fn status(
             "submission",
             Outcome::Rejected,
         );
-        return crate::server::invalid_parameter("id", "at most 64 characters");
+        return Err(ApiError::InvalidParameter {
+            name: "id",
+            rule: "at most 64 characters",
+        });
     }
     let registry = Registry::new(&app.config.data_dir);
     let record = match registry.load(&id) {
@@ -622,17 +426,17 @@ pub(crate) async fn status(
                 Outcome::Rejected
             };
             app.record(&principal, Action::ReceiptRead, "submission", outcome);
-            return not_found();
+            return Err(ApiError::NotFound);
         }
         Err(e) => {
             tracing::error!(error = %e, "the submission registry cannot be read");
-            return unavailable();
+            return Err(ApiError::Unavailable);
         }
     };
     if !app.record(&principal, Action::ReceiptRead, &id, Outcome::Success) {
-        return unavailable();
+        return Err(ApiError::Unavailable);
     }
-    (StatusCode::OK, axum::Json(status_body(&app, &record).await)).into_response()
+    Ok((StatusCode::OK, axum::Json(status_body(&app, &record).await)).into_response())
 }
 
 /// A submission as the API shows it: its record and where it stands now — `rejected`,
@@ -679,155 +483,5 @@ async fn status_body(app: &App, record: &SubmissionRecord) -> serde_json::Value 
     })
 }
 
-/// An upload in progress under an Idempotency-Key; the claim ends when it is dropped.
-struct InFlight<'a> {
-    app: &'a App,
-    claim: (String, String),
-}
-
-impl<'a> InFlight<'a> {
-    /// The claim on `key` of `provider`; None while another upload holds it.
-    fn claim(app: &'a App, provider: &str, key: &str) -> Option<Self> {
-        let claim = (provider.to_owned(), key.to_owned());
-        // A poisoned set only means a panic elsewhere; the set itself is still sound.
-        let mut claimed = app
-            .uploads_in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Lazily: a claim built and dropped here would take this lock again (a deadlock) and
-        // release the claim of the upload in progress.
-        claimed.insert(claim.clone()).then(|| Self { app, claim })
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.app
-            .uploads_in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.claim);
-    }
-}
-
-/// The submission records and idempotency keys in the data directory.
-struct Registry {
-    dir: PathBuf,
-}
-
-impl Registry {
-    fn new(data_dir: &Path) -> Self {
-        Self {
-            dir: data_dir.join(SUBMISSIONS_DIR),
-        }
-    }
-
-    fn path(&self, id: &str) -> Option<PathBuf> {
-        // Ids are 32 lower-case hex digits; anything else names no file.
-        (id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| self.dir.join(format!("{id}.json")))
-    }
-
-    fn load(&self, id: &str) -> io::Result<Option<SubmissionRecord>> {
-        let Some(path) = self.path(id) else {
-            return Ok(None);
-        };
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn store(&self, record: &SubmissionRecord) -> io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self
-            .path(&record.id)
-            .ok_or_else(|| io::Error::other("malformed submission id"))?;
-        let json = serde_json::to_vec(record).map_err(io::Error::other)?;
-        spiegel_core::durable::write_atomically(&path, &json)
-            .map_err(|e| io::Error::other(e.to_string()))
-    }
-
-    /// The file of an idempotency key: named by a hash, so a key's text is never a path.
-    fn key_path(&self, provider: &str, key: &str) -> PathBuf {
-        let digest = ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("{provider}\n{key}").as_bytes(),
-        );
-        self.dir
-            .join("idempotency")
-            .join(format!("{}.id", hex::encode(digest)))
-    }
-
-    fn idempotency(&self, provider: &str, key: &str) -> io::Result<Option<String>> {
-        match std::fs::read_to_string(self.key_path(provider, key)) {
-            Ok(id) => Ok(Some(id.trim().to_owned())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn remember(&self, provider: &str, key: &str, id: &str) -> io::Result<()> {
-        let path = self.key_path(provider, key);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        spiegel_core::durable::write_atomically(&path, id.as_bytes())
-            .map_err(|e| io::Error::other(e.to_string()))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_gzip_bomb_is_cut_off_by_its_expansion_not_by_the_byte_limit() {
-        let zeros = vec![0u8; 64 << 20];
-        let mut compressed = Vec::new();
-        {
-            use std::io::Write;
-            let mut encoder =
-                flate2::write::GzEncoder::new(&mut compressed, flate2::Compression::best());
-            encoder.write_all(&zeros).unwrap();
-            encoder.finish().unwrap();
-        }
-        let received = Arc::new(AtomicU64::new(compressed.len() as u64));
-        let mut measured = Measured {
-            inner: flate2::read::MultiGzDecoder::new(&compressed[..]),
-            digest: ring::digest::Context::new(&ring::digest::SHA256),
-            read: 0,
-            max_bytes: u64::MAX,
-            expansion: Some((100, received)),
-            cutoff: None,
-            unreadable: None,
-        };
-        let error = io::copy(&mut measured, &mut io::sink()).unwrap_err();
-        assert!(error.to_string().contains("expanded"), "{error}");
-        assert_eq!(measured.cutoff, Some(Cutoff::Expansion(100)));
-        // 100 times the compressed size, far below the 64 MiB it would expand to.
-        assert!(measured.read < 16 << 20, "stopped early: {}", measured.read);
-    }
-
-    #[test]
-    fn ids_follow_from_provider_period_and_content() {
-        let agb: Agb = "12345678".parse().unwrap();
-        let h1: Period = "2026-H1".parse().unwrap();
-        let h2: Period = "2026-H2".parse().unwrap();
-        let a = submission_id(&agb, &h1, Format::Csv, "ab");
-        assert_eq!(a, submission_id(&agb, &h1, Format::Csv, "ab"));
-        assert_ne!(a, submission_id(&agb, &h2, Format::Csv, "ab"));
-        assert_ne!(a, submission_id(&agb, &h1, Format::Csv, "ac"));
-        assert_ne!(a, submission_id(&agb, &h1, Format::Jsonl, "ab"));
-        assert_eq!(a.len(), 32);
-        let registry = Registry::new(Path::new("/x"));
-        assert!(registry.path(&a).is_some());
-        assert!(registry.path("../../etc/passwd").is_none());
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use spiegel_serve::{Checkpoint, CheckpointSink, ServeError};
+use spiegel_audit::{AuditError, Checkpoint, CheckpointSink};
 use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 use spiegel_transport::{Producer, Transport as _, topic};
 
@@ -33,7 +33,7 @@ impl KafkaCheckpoints {
     /// `SPIEGEL_KAFKA_INSTANCE` (default the host name).
     pub(crate) fn from_env() -> anyhow::Result<Self> {
         let path = std::env::var_os("SPIEGEL_CONFIG").map(std::path::PathBuf::from);
-        let mut config = crate::run::PipelineConfig::load(path.as_deref())?.kafka;
+        let mut config = crate::config::PipelineConfig::load(path.as_deref())?.kafka;
         if let Ok(brokers) = std::env::var("SPIEGEL_KAFKA_BROKERS") {
             config.brokers = brokers;
         }
@@ -63,12 +63,12 @@ impl KafkaCheckpoints {
     }
 }
 
-fn failed(e: impl std::fmt::Display) -> ServeError {
-    ServeError::Checkpoint(e.to_string())
+fn failed(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Checkpoint(e.to_string())
 }
 
 impl CheckpointSink for KafkaCheckpoints {
-    fn put(&self, checkpoint: &Checkpoint) -> spiegel_serve::Result<()> {
+    fn put(&self, checkpoint: &Checkpoint) -> spiegel_audit::Result<()> {
         let mut producer = self
             .producer
             .lock()
@@ -90,7 +90,7 @@ impl CheckpointSink for KafkaCheckpoints {
         Ok(())
     }
 
-    fn all(&self) -> spiegel_serve::Result<Vec<Checkpoint>> {
+    fn all(&self) -> spiegel_audit::Result<Vec<Checkpoint>> {
         let messages = self
             .transport
             .read_whole(topic::AUDIT_CHECKPOINTS, Duration::from_secs(5))

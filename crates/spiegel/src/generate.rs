@@ -1,10 +1,12 @@
 //! `spiegel generate`: realistic synthetic submissions, deterministic for a seed.
 //!
-//! Children live in one of the 342 municipalities, get one to four trajectories at providers
+//! Children live in one of the 342 municipalities, drawn in proportion to its inhabitants
+//! (`schemas/reference/bevolking-2026.csv`), get one to four trajectories at providers
 //! serving their region, and move between providers: some continue at the same provider the
 //! next day with another hulpvorm, some start elsewhere within half a year, some come back after
 //! longer. Each trajectory is delivered in every period it overlaps, open-ended in the periods
-//! before it ends, exactly as a provider's source system would.
+//! before it ends, exactly as a provider's source system would. The care mix follows CBS's
+//! published starts per hulpvorm; docs/demo-data.md lists every figure and its source.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,7 +16,7 @@ use anyhow::{Context, Result};
 use chrono::{Datelike, Duration, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use spiegel_core::{Agb, CodeList, Gemeente, Hulpvorm, Period, Reference, Verwijzer};
+use spiegel_core::{Agb, CodeList, Gemeente, Hulpvorm, Period, Population, Reference, Verwijzer};
 use spiegel_ingest::Column;
 
 /// What to generate.
@@ -110,7 +112,7 @@ struct Generator<'a> {
     rng: ChaCha8Rng,
     gemeenten: &'a [Gemeente],
     region_of: Vec<usize>,
-    weights: Vec<u32>,
+    weights: Vec<u64>,
     total_weight: u64,
     providers: Vec<Provider>,
     providers_by_region: Vec<Vec<usize>>,
@@ -130,12 +132,12 @@ impl<'a> Generator<'a> {
             .iter()
             .map(|g| regions.iter().position(|r| *r == g.regio).unwrap_or(0))
             .collect();
-        // Municipality sizes vary by two orders of magnitude; a log-uniform weight mimics that.
-        let weights: Vec<u32> = gemeenten
+        let population = Population::embedded();
+        let weights: Vec<u64> = gemeenten
             .iter()
-            .map(|_| (2f64.powf(rng.random_range(0.0..7.0)) * 10.0) as u32)
+            .map(|g| population.gemeente(g.code).unwrap_or(1))
             .collect();
-        let total_weight = weights.iter().map(|w| u64::from(*w)).sum();
+        let total_weight = weights.iter().sum();
         let count = options
             .providers
             .unwrap_or_else(|| (options.records / 15_000).clamp(12, 200) as usize);
@@ -203,10 +205,10 @@ impl<'a> Generator<'a> {
         }
         let mut roll = self.rng.random_range(0..self.total_weight);
         for (i, w) in self.weights.iter().enumerate() {
-            if roll < u64::from(*w) {
+            if roll < *w {
                 return i;
             }
-            roll -= u64::from(*w);
+            roll -= *w;
         }
         0
     }
@@ -228,17 +230,19 @@ impl<'a> Generator<'a> {
         previous: Option<Hulpvorm>,
     ) -> Trajectory {
         let rng = &mut self.rng;
+        // Starts per form of care, per mille: CBS, Jeugdhulp 1e halfjaar 2021, table 2.1.2
+        // (instroom per hulpvorm); see docs/demo-data.md.
         let mut hulpvorm = pick(
             rng,
             &[
-                (Hulpvorm::WijkBuurtteam, 20),
-                (Hulpvorm::AmbulantLocatieAanbieder, 40),
-                (Hulpvorm::Daghulp, 8),
-                (Hulpvorm::NetwerkJeugdige, 12),
-                (Hulpvorm::Pleegzorg, 8),
-                (Hulpvorm::Gezinsgericht, 4),
-                (Hulpvorm::GeslotenPlaatsing, 2),
-                (Hulpvorm::OverigVerblijf, 6),
+                (Hulpvorm::WijkBuurtteam, 98),
+                (Hulpvorm::AmbulantLocatieAanbieder, 619),
+                (Hulpvorm::Daghulp, 54),
+                (Hulpvorm::NetwerkJeugdige, 171),
+                (Hulpvorm::Pleegzorg, 26),
+                (Hulpvorm::Gezinsgericht, 7),
+                (Hulpvorm::GeslotenPlaatsing, 3),
+                (Hulpvorm::OverigVerblijf, 22),
             ],
         );
         if Some(hulpvorm) == previous {
@@ -261,14 +265,20 @@ impl<'a> Generator<'a> {
                 (Verwijzer::RechterOfficier, 3),
             ],
         );
-        // Durations are long-tailed: most take months, some years.
-        let days = (rng.random_range(3.0f64..7.2).exp()) as i64;
+        // Durations are long-tailed: most take months, some years; care with verblijf lasts
+        // longer, so its share of the youths in care is above its share of the starts.
+        let days = if hulpvorm.met_verblijf() {
+            rng.random_range(3.5f64..7.5).exp()
+        } else {
+            rng.random_range(3.0f64..7.0).exp()
+        } as i64;
         let end = start + Duration::days(days);
         // Past the last period the trajectory is still running as far as any delivery knows.
         let end = (end <= self.last).then_some(end);
+        // End reasons: mostly as planned (an assumption, docs/demo-data.md).
         let reden = pick(
             rng,
-            &[("01", 60), ("02", 15), ("03", 10), ("04", 5), ("05", 10)],
+            &[("01", 70), ("02", 12), ("03", 9), ("04", 3), ("05", 6)],
         );
         let outcome = (end.is_some() && reden != "05" && rng.random_bool(0.6)).then(|| Outcome {
             tevredenheid_jeugdige: rng
@@ -377,6 +387,42 @@ impl<'a> Generator<'a> {
             };
         }
         path
+    }
+}
+
+/// Appends the goal-attainment columns (`doelen_behaald`, `problematiek_afgenomen`,
+/// `doelrealisatie_informant`) to a row whose other columns are written. Drawn from a hash of
+/// the row's number, not from the generator's random stream, so that every other value of the
+/// data set stays as it was. Only ended trajectories with an outcome measurement get them,
+/// seven in ten of those; no national figure exists yet, so the answer mix (half the goals
+/// fully achieved, a third partly) is a plausible invention, not a published one.
+fn push_doelrealisatie(line: &mut String, separator: char, measured: bool, row: u64) {
+    let bits = spiegel_core::mix64(row ^ 0x646f_656c_7265_616c);
+    let draw = |shift: u32| (bits >> shift) % 100;
+    let judged = measured && draw(0) < 70;
+    let doelen = match draw(8) {
+        _ if !judged => "",
+        0..50 => "01",
+        50..85 => "02",
+        _ => "03",
+    };
+    let problematiek = match draw(16) {
+        _ if !judged => "",
+        0..65 => "01",
+        65..90 => "02",
+        // Judged on goals only.
+        _ => "",
+    };
+    let informant = match draw(24) {
+        _ if !judged => "",
+        0..15 => "01",
+        15..40 => "02",
+        40..60 => "03",
+        _ => "04",
+    };
+    for value in [doelen, problematiek, informant] {
+        line.push(separator);
+        line.push_str(value);
     }
 }
 
@@ -515,6 +561,7 @@ pub(crate) fn generate(
                     format!("{}{decimal}{:02}", cents / 100, cents % 100)
                 });
                 line.push_str(&amount.unwrap_or_default());
+                push_doelrealisatie(&mut line, sep, outcome.is_some(), summary.records);
                 line.push('\n');
                 let provider = &generator.providers[trajectory.provider];
                 let slot = &mut files[trajectory.provider][p];

@@ -21,7 +21,9 @@ use spiegel_transport::kafka::{KafkaConfig, KafkaTransport};
 use spiegel_core::durable::DirLock;
 use spiegel_serve::StageHealth;
 
-use crate::run::PipelineConfig;
+use crate::config::PipelineConfig;
+use crate::health::{aggregate_pass, publish_metrics};
+use crate::{key_files, pipeline, records};
 
 /// Options every Kafka command shares.
 #[derive(Debug, clap::Args)]
@@ -81,7 +83,7 @@ impl KafkaArgs {
         role: &'static str,
     ) -> Result<(KafkaTransport, Shutdown)> {
         crate::inputs::dir_or_absent(&self.data_dir, "--data-dir")?;
-        let lock = crate::run::claim(&self.data_dir)?;
+        let lock = pipeline::claim(&self.data_dir)?;
         let health = StageHealth::new(role);
         if let Some(listen) = self.admin_listen {
             let bound = spiegel_serve::serve_stage_admin(listen, Arc::clone(&health))
@@ -194,7 +196,7 @@ pub(crate) fn create_topics(args: &KafkaArgs) -> Result<()> {
 
 /// The stage-1 key K1 (`stage1.key` in `keys`): all that ingest holds, never K2.
 pub(crate) fn source_key(keys: &Path) -> Result<SourceKey> {
-    SourceKey::from_file(&keys.join(crate::keys::STAGE1))
+    SourceKey::from_file(&keys.join(key_files::STAGE1))
         .with_context(|| format!("reading the stage-1 key in {}", keys.display()))
 }
 
@@ -206,7 +208,7 @@ pub(crate) fn submit(args: &KafkaArgs, keys: &Path, files: &[PathBuf]) -> Result
     }
     let key = source_key(keys)?;
     let (transport, _shutdown) = args.transport(&config.kafka, "submit")?;
-    let ingest = crate::run::ingest_stage(&config, key, &args.data_dir, &transport)?;
+    let ingest = pipeline::ingest_stage(&config, key, &args.data_dir, &transport)?;
     let mut all_accepted = true;
     for file in files {
         all_accepted &= report(file, ingest.submit(file)?);
@@ -241,12 +243,13 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
     crate::inputs::readable_dir(inbox, "--inbox")?;
     let key = source_key(keys)?;
     let (transport, shutdown) = args.transport(&config.kafka, "ingest")?;
-    let ingest = crate::run::ingest_stage(&config, key, &args.data_dir, &transport)?;
+    let ingest = pipeline::ingest_stage(&config, key, &args.data_dir, &transport)?;
     let poll = Duration::from_millis(config.kafka.poll_timeout_ms);
     for dir in ["done", "rejected"] {
         std::fs::create_dir_all(inbox.join(dir))?;
     }
     shutdown.serve("ingest", || {
+        let mut handled = reject_misnamed(inbox, &config.ingest)?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(inbox)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
@@ -263,7 +266,6 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
                 p.clone(),
             )
         });
-        let mut handled = 0;
         for file in files {
             if shutdown.requested() {
                 break;
@@ -283,18 +285,37 @@ pub(crate) fn ingest(args: &KafkaArgs, keys: &Path, inbox: &Path) -> Result<()> 
     })
 }
 
+/// Moves every complete file in `inbox` whose name is not a submission name to `rejected/`,
+/// its receipt beside it, as [`ingest`] does with a rejected submission; returns how many.
+/// Both are named as the receipt names the file, which masks a name that could hold a BSN.
+fn reject_misnamed(inbox: &Path, config: &spiegel_ingest::IngestConfig) -> Result<u64> {
+    let misnamed = pipeline::input_files(inbox, config)?.misnamed;
+    for (file, receipt) in &misnamed {
+        let name = receipt.file.clone().unwrap_or_default();
+        tracing::warn!(file = %name, "not a submission name <AGB>_<PERIOD>.<ext>; rejected");
+        // The receipt first, as for every file handled.
+        let rejected = inbox.join("rejected");
+        std::fs::write(
+            rejected.join(format!("{name}.receipt.txt")),
+            receipt.to_text(),
+        )?;
+        std::fs::rename(file, rejected.join(&name))?;
+    }
+    Ok(misnamed.len() as u64)
+}
+
 /// `spiegel pseudonymise`.
 pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> Result<()> {
     let config = args.config()?;
-    let key = TtpKey::from_file(&keys.join(crate::keys::STAGE2))
+    let key = TtpKey::from_file(&keys.join(key_files::STAGE2))
         .with_context(|| format!("reading the stage-2 key in {}", keys.display()))?;
     let (transport, shutdown) = args.transport(&config.kafka, "pseudonymise")?;
-    let key_name = crate::serve::key_name(key.ttp(), key.version());
-    let mut stage = crate::run::pseudonymise_stage(key, versions.to_vec(), &transport)?;
-    let audit = crate::serve::audit_log(&args.data_dir)?;
+    let key_name = records::key_name(key.ttp(), key.version());
+    let mut stage = pipeline::pseudonymise_stage(key, versions.to_vec(), &transport)?;
+    let audit = records::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
         let progress = stage.run_until_idle()?;
-        crate::serve::record_key_use(&audit, &key_name, progress.submissions)?;
+        records::record_key_use(&audit, &key_name, progress.submissions)?;
         Ok(progress.submissions as u64)
     })
 }
@@ -312,7 +333,7 @@ pub(crate) fn aggregate(
         version: key_version,
     };
     let (transport, shutdown) = args.transport(&config.kafka, "aggregate")?;
-    let mut stage = crate::run::aggregate_stage(
+    let mut stage = pipeline::aggregate_stage(
         config.aggregate,
         label,
         &args.data_dir,
@@ -322,7 +343,7 @@ pub(crate) fn aggregate(
     .with_release_quiet(release_quiet);
     shutdown.serve("aggregate", || {
         let progress = stage.run_until_idle()?;
-        Ok(crate::serve::aggregate_pass(&shutdown.health, &progress))
+        Ok(aggregate_pass(&shutdown.health, &progress))
     })
 }
 
@@ -331,15 +352,47 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> R
     let config = args.config()?;
     crate::inputs::dir_or_absent(out, "--out")?;
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
-    let audit = Arc::new(crate::serve::audit_log(&args.data_dir)?);
+    let audit = Arc::new(records::audit_log(&args.data_dir)?);
     let mut stage =
-        crate::run::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?
-            .with_recorder(crate::serve::release_recorder(audit));
+        pipeline::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?
+            .with_recorder(records::release_recorder(audit));
     shutdown.serve("publish", || {
         let published = stage.run_until_idle()?.published;
         if let Some(manifest) = &published {
-            crate::serve::publish_metrics(&shutdown.health, manifest);
+            publish_metrics(&shutdown.health, manifest);
         }
         Ok(u64::from(published.is_some()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_misnamed_file_in_the_inbox_moves_to_rejected_with_its_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = dir.path();
+        std::fs::create_dir(inbox.join("rejected")).unwrap();
+        for name in [
+            "12345678_2026-H9.csv",
+            "12345678_2026-H1.csv",
+            ".12345678_2026-H2.csv.part",
+        ] {
+            std::fs::write(inbox.join(name), "bsn\n").unwrap();
+        }
+        let config = spiegel_ingest::IngestConfig::default();
+        assert_eq!(reject_misnamed(inbox, &config).unwrap(), 1);
+        let receipt =
+            std::fs::read_to_string(inbox.join("rejected/12345678_2026-H9.csv.receipt.txt"))
+                .unwrap();
+        assert!(receipt.contains("FILE_NAME_INVALID"), "{receipt}");
+        assert!(inbox.join("rejected/12345678_2026-H9.csv").is_file());
+        // The submission waits for the stage; the upload in progress is left alone.
+        assert!(inbox.join("12345678_2026-H1.csv").is_file());
+        assert!(inbox.join(".12345678_2026-H2.csv.part").is_file());
+        assert_eq!(reject_misnamed(inbox, &config).unwrap(), 0);
+    }
 }

@@ -397,6 +397,132 @@ fn validate_exit_codes() {
     assert_eq!(named.status.code(), Some(0), "{}", text(&named));
 }
 
+/// An input directory with one good submission, one rejected for its content, two misnamed
+/// files and an upload still being written under a hidden name.
+fn folder_with_misnamed_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let good = format!("{HEADER}\n{}\n", row("123456782"));
+    std::fs::write(dir.join("12345678_2026-H1.csv"), &good).unwrap();
+    std::fs::write(
+        dir.join("23456789_2026-H1.csv"),
+        format!("{HEADER}\n{}\n", row("123456789")),
+    )
+    .unwrap();
+    std::fs::write(dir.join("12345678_2026-H9.csv"), &good).unwrap();
+    std::fs::write(dir.join("levering.txt"), &good).unwrap();
+    std::fs::write(dir.join(".12345678_2026-H2.csv.part"), &good).unwrap();
+    // Named after a child: rejected like any misnamed file, the number never repeated.
+    std::fs::write(dir.join(format!("{CANARY_BSN}.csv")), &good).unwrap();
+}
+
+#[test]
+fn validate_json_of_a_folder_gives_a_receipt_for_every_file_and_the_worst_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("submissions");
+    folder_with_misnamed_files(&folder);
+    let validated = spiegel(&["validate", "--json", folder.to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(1), "{}", text(&validated));
+    let receipts = receipts(&validated);
+    let by_file: BTreeMap<String, &serde_json::Value> = receipts
+        .iter()
+        .map(|r| (r["file"].as_str().unwrap().to_owned(), r))
+        .collect();
+    assert_eq!(
+        by_file.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "#########.csv",
+            "12345678_2026-H1.csv",
+            "12345678_2026-H9.csv",
+            "23456789_2026-H1.csv",
+            "levering.txt"
+        ],
+        "one receipt per file, the upload in progress left alone"
+    );
+    assert_eq!(by_file["12345678_2026-H1.csv"]["status"], "accepted");
+    assert_eq!(
+        by_file["23456789_2026-H1.csv"]["issue_counts"]["BSN_ELFPROEF"],
+        1
+    );
+    assert!(!text(&validated).contains(CANARY_BSN));
+    for misnamed in ["12345678_2026-H9.csv", "levering.txt", "#########.csv"] {
+        let receipt = by_file[misnamed];
+        assert_eq!(receipt["status"], "rejected", "{misnamed}");
+        assert_eq!(receipt["rejection"]["code"], "FILE_NAME_INVALID");
+    }
+    let period = by_file["12345678_2026-H9.csv"]["rejection"]["message_nl"]
+        .as_str()
+        .unwrap();
+    assert!(period.contains("JJJJ-H1"), "{period}");
+    let extension = by_file["levering.txt"]["rejection"]["message_en"]
+        .as_str()
+        .unwrap();
+    assert!(
+        extension.contains(".csv, .jsonl or .parquet"),
+        "{extension}"
+    );
+
+    // Only accepted files: 0.
+    let clean = dir.path().join("clean");
+    std::fs::create_dir(&clean).unwrap();
+    std::fs::copy(
+        folder.join("12345678_2026-H1.csv"),
+        clean.join("12345678_2026-H1.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        folder.join(".12345678_2026-H2.csv.part"),
+        clean.join(".12345678_2026-H2.csv.part"),
+    )
+    .unwrap();
+    let validated = spiegel(&["validate", "--json", clean.to_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+}
+
+#[test]
+fn a_misnamed_file_in_a_run_input_gets_a_receipt_and_counts_as_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    folder_with_misnamed_files(&input);
+    let data = dir.path().join("data");
+    let out = dir.path().join("reports");
+    let run = spiegel(&[
+        "run",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let said = text(&run);
+    // Exit code 1: a file was rejected (docs/operations.md, `spiegel run --help`).
+    assert_eq!(run.status.code(), Some(1), "{said}");
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        summary.contains("1 submissions applied, 0 unchanged, 4 rejected"),
+        "{summary}"
+    );
+    let receipts = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !said.contains(CANARY_BSN),
+        "the run repeats a file name holding a BSN"
+    );
+    for misnamed in ["12345678_2026-H9.csv", "levering.txt", "#########.csv"] {
+        let receipt = receipts
+            .split(&format!("{}: ", input.join(misnamed).display()))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no receipt for {misnamed}: {receipts}"));
+        assert!(
+            receipt.contains("AFGEWEZEN / REJECTED") && receipt.contains("FILE_NAME_INVALID"),
+            "{misnamed}: {receipt}"
+        );
+    }
+    assert!(
+        !receipts.contains(".12345678_2026-H2.csv.part"),
+        "{receipts}"
+    );
+}
+
 #[test]
 fn prepare_writes_every_encoding_and_each_validates_again() {
     let dir = tempfile::tempdir().unwrap();

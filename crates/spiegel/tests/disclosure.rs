@@ -86,6 +86,25 @@ impl World {
         self.dir.path().join("reports")
     }
 
+    /// Renders the current release in Dutch and English into `name`; the release's directory.
+    fn render(&self, name: &str) -> PathBuf {
+        let pages = self.dir.path().join(name);
+        spiegel(&[
+            "render",
+            "--reports",
+            p(&self.out()),
+            "--out",
+            p(&pages),
+            "--data-dir",
+            p(&self.data()),
+            "--lang",
+            "both",
+        ]);
+        let manifest: Value =
+            serde_json::from_slice(&fs::read(self.out().join("manifest.json")).unwrap()).unwrap();
+        pages.join(format!("release={}", manifest["release"].as_str().unwrap()))
+    }
+
     /// Providers ask to share their mirror report with the municipality (the registry
     /// `spiegel run` reads), then the operator runs the pipeline and the municipality reads
     /// and keeps whatever it may.
@@ -232,22 +251,10 @@ fn a_municipality_keeping_every_release_never_recovers_the_provider_that_did_not
     let second = world.held_reports.last().unwrap();
     assert_eq!(total(second, "trajectories_ended").status, "ok");
     // The mirror pages say the requests wait, and why.
-    let pages = world.dir.path().join("pages");
-    spiegel(&[
-        "render",
-        "--reports",
-        p(&world.out()),
-        "--out",
-        p(&pages),
-        "--data-dir",
-        p(&world.data()),
-    ]);
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(world.out().join("manifest.json")).unwrap()).unwrap();
-    let release = manifest["release"].as_str().unwrap();
+    let pages = world.render("pages");
     for (agb, pending) in [(agbs[0], true), (agbs[2], false)] {
         let page = fs::read_to_string(pages.join(format!(
-            "release={release}/mirror/provider={agb}/municipality={GEMEENTE}/{PERIOD}.html"
+            "mirror/provider={agb}/municipality={GEMEENTE}/{PERIOD}.html"
         )))
         .unwrap();
         assert_eq!(page.contains("Dat verzoek wacht"), pending, "{agb}");
@@ -278,14 +285,26 @@ fn a_municipality_keeping_every_release_never_recovers_the_provider_that_did_not
     );
 }
 
+const FOUR_PROVIDERS: [&str; 4] = ["11111111", "22222222", "33333333", "44444444"];
+
+/// Four providers of 60 youths each in the municipality, every end reason among them.
+fn four_provider_world() -> World {
+    let every_reason: &[&str] = &["01", "02", "03", "04", "05"];
+    let deliveries: Vec<(&str, String)> = (0..4)
+        .map(|i| {
+            (
+                FOUR_PROVIDERS[i],
+                delivery(1000 * (i as u32 + 1), 60, every_reason),
+            )
+        })
+        .collect();
+    World::new(&deliveries)
+}
+
 #[test]
 fn in_a_four_provider_municipality_one_share_takes_effect_and_a_second_waits_for_the_rest() {
-    let every_reason: &[&str] = &["01", "02", "03", "04", "05"];
-    let agbs = ["11111111", "22222222", "33333333", "44444444"];
-    let deliveries: Vec<(&str, String)> = (0..4)
-        .map(|i| (agbs[i], delivery(1000 * (i as u32 + 1), 60, every_reason)))
-        .collect();
-    let mut world = World::new(&deliveries);
+    let agbs = FOUR_PROVIDERS;
+    let mut world = four_provider_world();
     world.ask_and_run(&[]);
 
     // One shares: three stay non-sharing, so it takes effect at once, and the municipality's
@@ -361,4 +380,96 @@ fn every_published_share_agrees_with_its_counts_and_nothing_rests_on_fewer_than_
         shares > 1000 && statistics > 100,
         "{shares} shares, {statistics} statistics"
     );
+}
+
+/// The municipality's page lists the mirror reports shared with it and links them, and counts
+/// the requests that wait without naming who asked (NB-4). The region and national pages,
+/// read by other municipalities too, show none of the municipality's figures once a share
+/// took effect: NB-3 judged those figures with its shares, for it alone.
+#[test]
+fn a_municipality_page_lists_its_shared_mirrors_and_counts_the_pending_ones() {
+    let agbs = FOUR_PROVIDERS;
+    let mut world = four_provider_world();
+    let pending = |page: &str| -> usize {
+        let at = page.find("data-pending=\"").unwrap() + "data-pending=\"".len();
+        page[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let region = |page: &str| -> String {
+        let at = page.find("class=\"members\"").unwrap();
+        let row = &page[page[at..].find(&format!("data-c=\"{GEMEENTE}\"")).unwrap() + at..];
+        let end = row[1..]
+            .find("<tr")
+            .map(|e| e + 1)
+            .into_iter()
+            .chain(row.find("</tbody>"))
+            .min()
+            .unwrap();
+        row[..end].to_owned()
+    };
+
+    // Nobody asked: nothing shared, nothing waits, and the region page shows the
+    // municipality's figures as its own report publishes them.
+    world.ask_and_run(&[]);
+    let root = world.render("pages0");
+    let municipality =
+        fs::read_to_string(root.join(format!("municipality/{GEMEENTE}/{PERIOD}.html"))).unwrap();
+    assert!(municipality.contains("class=\"shared none\""));
+    assert_eq!(pending(&municipality), 0);
+    let slug = fs::read_dir(root.join("region"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let slug = slug.to_string_lossy().into_owned();
+    let region_page =
+        fs::read_to_string(root.join(format!("region/{slug}/{PERIOD}.html"))).unwrap();
+    let row = region(&region_page);
+    assert!(!row.contains("own-only"), "{row}");
+    assert!(municipality.contains(&format!("href=\"../../region/{slug}/{PERIOD}.html\"")));
+
+    // One shares (three stay non-sharing: in effect), two more ask (one would be left: they
+    // wait).
+    world.ask_and_run(&agbs[..1]);
+    world.ask_and_run(&agbs[..3]);
+    assert_eq!(world.readable_per_run[2].len(), 1);
+    let root = world.render("pages1");
+    for (file, lang) in [
+        (format!("{PERIOD}.html"), "nl"),
+        (format!("{PERIOD}.en.html"), "en"),
+    ] {
+        let page =
+            fs::read_to_string(root.join(format!("municipality/{GEMEENTE}/{file}"))).unwrap();
+        let link = format!(
+            "href=\"../../mirror/provider={}/municipality={GEMEENTE}/{file}\"",
+            agbs[0]
+        );
+        assert!(
+            page.contains(&link),
+            "{lang}: no link to the shared mirror report"
+        );
+        assert!(
+            root.join(format!(
+                "mirror/provider={}/municipality={GEMEENTE}/{file}",
+                agbs[0]
+            ))
+            .is_file()
+        );
+        assert_eq!(pending(&page), 2, "{lang}");
+        // Who asked stays the providers' own business until the request takes effect.
+        for agb in &agbs[1..] {
+            assert!(!page.contains(agb), "{lang}: {agb} named");
+        }
+    }
+    // The region and national pages: the municipality's figures only in its own report.
+    let region_page =
+        fs::read_to_string(root.join(format!("region/{slug}/{PERIOD}.html"))).unwrap();
+    let row = region(&region_page);
+    assert!(row.contains("own-only"), "{row}");
+    assert!(
+        !row.contains("<td>") && !row.contains("<td class=\"r\">"),
+        "{row}"
+    );
+    let national = fs::read_to_string(root.join(format!("national/{PERIOD}.html"))).unwrap();
+    assert!(national.contains("own-only"));
 }

@@ -342,6 +342,21 @@ impl Drop for World {
     }
 }
 
+/// What the aggregate stage logs when a changed state gives the release it sent before.
+const RELEASE_ALREADY_SENT: &str = "the stored state gives the release already sent";
+
+/// A Kafka client of the test's own on the world's topics, reading committed messages only, as
+/// the stages do.
+fn reader(world: &World) -> spiegel_transport::kafka::KafkaTransport {
+    let config = spiegel_transport::kafka::KafkaConfig {
+        brokers: broker(),
+        topic_prefix: world.prefix.clone(),
+        ..Default::default()
+    };
+    let shutdown = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    spiegel_transport::kafka::KafkaTransport::new(config, "test-reader", shutdown)
+}
+
 fn release_of(out: &Path) -> Option<String> {
     let bytes = fs::read(out.join("manifest.json")).ok()?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
@@ -459,8 +474,31 @@ fn four_stage_processes_over_kafka_publish_exactly_what_the_embedded_run_publish
     // Duplicate delivery: a submitter without memory of what it sent produces the same
     // content again; nothing changes, not even the release.
     let before = fs::read(world.out().join("manifest.json")).unwrap();
-    submit(&world, "forgetful-submitter", &sorted_files(&last));
-    std::thread::sleep(Duration::from_secs(5));
+    let admin = world.admin("aggregate");
+    let handled = |samples: &common::prometheus::Samples| {
+        common::prometheus::find(
+            samples,
+            "spiegel_stage_handled_total",
+            &[("stage", "aggregate")],
+        )
+        .unwrap_or(0.0)
+    };
+    let handled_before = handled(&common::prometheus::scrape_until(&admin, |_| true));
+    let again = sorted_files(&last);
+    submit(&world, "forgetful-submitter", &again);
+    // Known, not waited for: each duplicate is forwarded to the changelog and found unchanged
+    // there (two handlings), and the pass that handled the last one has also decided that
+    // there is nothing to release.
+    let all_handled = |samples: &common::prometheus::Samples| {
+        handled(samples) >= handled_before + 2.0 * again.len() as f64
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !all_handled(&common::prometheus::scrape_until(&admin, all_handled)) {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregate stage did not handle the duplicates"
+        );
+    }
     assert_eq!(release_of(&world.out()).as_deref(), Some(release.as_str()));
     assert_eq!(fs::read(world.out().join("manifest.json")).unwrap(), before);
     assert_same(
@@ -525,17 +563,29 @@ fn a_key_rotation_over_kafka_republishes_nothing_and_later_corrections_go_on() {
             "the aggregate stage did not switch"
         );
     }
-    // No new release: the same manifest, byte for byte, some time after the switch.
-    std::thread::sleep(Duration::from_secs(3));
+    // No new release: once the switched state is quiet, the stage says that it gives the
+    // release already published, and the manifest is the same, byte for byte.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let since_switch = loop {
+        let aggregate_log = fs::read_to_string(world.log("aggregate")).unwrap();
+        let since_switch = aggregate_log
+            .rsplit("running until SIGTERM")
+            .next()
+            .unwrap()
+            .to_owned();
+        if since_switch.contains(RELEASE_ALREADY_SENT) {
+            break since_switch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the switched aggregate stage never decided on its release:\n{since_switch}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(
         fs::read(world.out().join("manifest.json")).unwrap(),
         manifest
     );
-    let aggregate_log = fs::read_to_string(world.log("aggregate")).unwrap();
-    let since_switch = aggregate_log
-        .rsplit("running until SIGTERM")
-        .next()
-        .unwrap();
     assert!(
         !since_switch.contains("release computed and sent"),
         "the switched aggregate stage computed a release:\n{since_switch}"
@@ -629,9 +679,12 @@ fn a_submission_cut_off_mid_transaction_never_shows_and_its_complete_resend_does
         "killed the submitter after {} KiB of its submission reached the broker",
         (submissions_log_bytes() - before) / 1024
     );
-    // Past the transaction timeout the broker aborts the transaction; the pipeline goes on and
-    // still shows the release without the submission.
-    std::thread::sleep(Duration::from_secs(15));
+    // Past the transaction timeout the broker aborts the transaction: a reader that sees only
+    // committed messages then reaches the end of the topic, aborted chunks and marker
+    // included. The pipeline goes on and still shows the release without the submission.
+    reader(&world)
+        .read_whole(spiegel_transport::topic::SUBMISSIONS, Duration::MAX)
+        .expect("the broker never aborted the transaction of the killed submitter");
     assert_eq!(
         release_of(&world.out()).as_deref(),
         Some(release_without.as_str())
@@ -1036,10 +1089,15 @@ fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
     config["kafka"]["drain_timeout_ms"] = serde_json::json!(1);
     fs::write(world.config(), config.to_string()).unwrap();
     let log = world.log("pseudonymise");
-    let (status, took) = sigterm_mid_submission(&mut world);
+    let (status, _) = sigterm_mid_submission(&mut world);
     assert_eq!(status.code(), Some(1), "{status}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(count_in(&log, "did not finish within the drain timeout"), 1);
+    // It left without finishing what it had in hand (how fast depends on the machine's load,
+    // so the log says it rather than a clock).
+    assert!(
+        count_in(&log, "submission pseudonymised") < count_in(&log, "pseudonymising a submission"),
+        "the submission in hand was finished after all"
+    );
     // Nothing was lost: the next instance redoes what was in hand.
     config["kafka"]["drain_timeout_ms"] = serde_json::json!(DRAIN_TIMEOUT_MS);
     fs::write(world.config(), config.to_string()).unwrap();

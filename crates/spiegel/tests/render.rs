@@ -31,6 +31,8 @@ struct Rendered {
     providers: BTreeSet<String>,
     /// The mirror report that carries [`HOSTILE_STORY`].
     annotated: Value,
+    /// The provider whose deliveries lack the goal-attainment columns.
+    unmeasured: String,
 }
 
 impl Rendered {
@@ -67,13 +69,43 @@ impl Rendered {
         };
         let recipient = file["recipient"].as_str().unwrap();
         let dir = self.pages().join(release).join(kind);
-        match file["municipality"].as_str() {
-            Some(gemeente) => dir
+        match (file["municipality"].as_str(), kind) {
+            (Some(gemeente), _) => dir
                 .join(format!("provider={recipient}"))
                 .join(format!("municipality={gemeente}"))
                 .join(name),
-            None => dir.join(recipient).join(name),
+            (None, "national") => dir.join(name),
+            (None, "region") => dir.join(spiegel_publish::region_slug(recipient)).join(name),
+            (None, _) => dir.join(recipient).join(name),
         }
+    }
+
+    /// A provider's overview of one period.
+    fn overview_path(&self, provider: &str, period: &str, lang: &str) -> PathBuf {
+        let release = format!("release={}", self.manifest["release"].as_str().unwrap());
+        let name = if lang == "nl" {
+            format!("{period}.html")
+        } else {
+            format!("{period}.en.html")
+        };
+        self.pages()
+            .join(release)
+            .join("mirror")
+            .join(format!("provider={provider}"))
+            .join(name)
+    }
+
+    /// Every (provider, period) with a mirror report.
+    fn overviews(&self) -> BTreeSet<(String, String)> {
+        self.files("mirror")
+            .into_iter()
+            .map(|f| {
+                (
+                    f["recipient"].as_str().unwrap().to_owned(),
+                    f["period"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 
     fn rows(&self, file: &Value) -> Vec<Row> {
@@ -110,12 +142,13 @@ fn add_large_mirror(input: &Path) -> (String, &'static str) {
             "bsn,client_token,geboortedatum,geslacht,gemeentecode,postcode,verwijzer,hulpvorm,\
              gestart_met_crisis,datum_aanvang,datum_einde,reden_beeindiging,\
              tevredenheid_jeugdige,tevredenheid_ouder,zonder_hulp_verder_jeugdige,\
-             zonder_hulp_verder_ouder,datum_aanmelding,gedeclareerd_bedrag\n"
+             zonder_hulp_verder_ouder,datum_aanmelding,gedeclareerd_bedrag,doelen_behaald,\
+             problematiek_afgenomen,doelrealisatie_informant\n"
         ));
         for i in 0..60u32 {
             let child = 900_000 + 1000 * n as u32 + i;
             csv.push_str(&format!(
-                "{},,2012{:02}15,{},{GEMEENTE},,01,02,02,{start},{end},0{},{},{},0{},0{},{start},1250.00\n",
+                "{},,2012{:02}15,{},{GEMEENTE},,01,02,02,{start},{end},0{},{},{},0{},0{},{start},1250.00,0{},0{},0{}\n",
                 bsn(child),
                 1 + i % 12,
                 if i.is_multiple_of(2) { "M" } else { "V" },
@@ -124,11 +157,43 @@ fn add_large_mirror(input: &Path) -> (String, &'static str) {
                 5 + i % 6,
                 1 + i % 4,
                 1 + (i + 1) % 4,
+                1 + i % 3,
+                1 + i % 2,
+                1 + i % 4,
             ));
         }
         fs::write(&file, csv).unwrap();
     }
     (provider.unwrap(), GEMEENTE)
+}
+
+/// Takes the goal-attainment columns out of every delivery of the generated provider with the
+/// highest AGB code, as a provider whose software predates them would deliver; returns it.
+fn drop_goal_columns(input: &Path) -> String {
+    let mut files: Vec<PathBuf> = fs::read_dir(input)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let last = files.last().unwrap().file_name().unwrap().to_string_lossy()[..8].to_owned();
+    for file in files
+        .iter()
+        .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with(&last))
+    {
+        let csv = fs::read_to_string(file).unwrap();
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",doelrealisatie_informant")
+        );
+        let kept: String = csv
+            .lines()
+            .map(|line| line.rsplitn(4, ',').last().unwrap().to_owned() + "\n")
+            .collect();
+        fs::write(file, kept).unwrap();
+    }
+    last
 }
 
 fn rendered() -> &'static Rendered {
@@ -141,6 +206,8 @@ fn rendered() -> &'static Rendered {
         let input = root.join("input");
         generate(&input, 12000, 4, 11, "2025-H1,2025-H2,2026-H1");
         let large_mirror = add_large_mirror(&input);
+        let unmeasured = drop_goal_columns(&input);
+        assert_ne!(unmeasured, large_mirror.0);
         spiegel(&["keys", "generate", "--out", p(&root.join("keys"))]);
         let data = root.join("data");
         spiegel(&[
@@ -204,6 +271,7 @@ fn rendered() -> &'static Rendered {
             manifest,
             providers,
             annotated,
+            unmeasured,
         }
     })
 }
@@ -222,7 +290,10 @@ fn page_cells(html: &str) -> BTreeMap<(String, String, String), Vec<Figure>> {
     let mut out = BTreeMap::new();
     for table in html.split("<table").skip(1) {
         let table = &table[..table.find("</table>").unwrap()];
-        let indicator = attribute(table, "data-indicator").unwrap();
+        // The lists of a region or national page's parts are checked on their own.
+        let Some(indicator) = attribute(table, "data-indicator") else {
+            continue;
+        };
         let (head, body) = table.split_at(table.find("</thead>").unwrap());
         // The header row: the category column, then one per figure.
         let columns: Vec<String> = head[head.find("<tr>").unwrap()..]
@@ -287,6 +358,14 @@ fn number(text: &str, lang: &str) -> f64 {
         .unwrap_or_else(|_| panic!("{text:?} is not a number"))
 }
 
+/// A value as its page writes it: statistics in days or euros whole, scores to one decimal.
+fn shown_as(code: &str, value: f64) -> f64 {
+    match indicator(code).unwrap().unit {
+        "score" => (value * 10.0).round() / 10.0,
+        _ => value.round(),
+    }
+}
+
 /// Checks one page against its report file (and, on a municipality page, the reference
 /// columns against the region's and the country's files).
 fn check_page(rendered: &Rendered, file: &Value, lang: &str, references: &[Vec<Row>]) -> usize {
@@ -322,7 +401,7 @@ fn check_page(rendered: &Rendered, file: &Value, lang: &str, references: &[Vec<R
         } else {
             match row.value {
                 Some(v) => assert!(
-                    (number(&value.text, lang) - v).abs() < 1e-9,
+                    (number(&value.text, lang) - shown_as(&row.indicator, v)).abs() < 1e-9,
                     "{path} ({lang}): {key:?} shows {} for {v}",
                     value.text
                 ),
@@ -372,7 +451,7 @@ fn check_page(rendered: &Rendered, file: &Value, lang: &str, references: &[Vec<R
                 Some(r) if r.status == "suppressed" => assert_eq!(shown.text, secret),
                 Some(Row { value: Some(v), .. }) => {
                     assert!(
-                        (number(&shown.text, lang) - v).abs() < 1e-9,
+                        (number(&shown.text, lang) - shown_as(&row.indicator, *v)).abs() < 1e-9,
                         "{key:?} reference"
                     )
                 }
@@ -416,17 +495,200 @@ fn every_published_cell_appears_on_its_page_with_the_same_value() {
         }
         suppressed += file["suppressed"].as_u64().unwrap();
     }
+    // A region page has the country beside it; the national page nothing.
+    for file in rendered.files("region") {
+        let references = [reference(
+            "national",
+            "national",
+            file["period"].as_str().unwrap(),
+        )];
+        for lang in ["nl", "en"] {
+            checked += check_page(rendered, file, lang, &references);
+        }
+    }
+    for file in rendered.files("national") {
+        for lang in ["nl", "en"] {
+            checked += check_page(rendered, file, lang, &[]);
+        }
+    }
     assert!(
         checked > 10_000 && suppressed > 100,
         "{checked} cells, {suppressed} suppressed"
     );
-    // Region and national reports are shown inside municipality pages, not as pages of
-    // their own.
+    // A page per report and language, and a provider overview per provider and period.
     let pages = tree(&rendered.pages());
-    assert_eq!(
-        pages.len(),
-        2 * (rendered.files("mirror").len() + rendered.files("municipality").len())
-    );
+    let reports = ["mirror", "municipality", "region", "national"]
+        .iter()
+        .map(|kind| rendered.files(kind).len())
+        .sum::<usize>();
+    assert_eq!(pages.len(), 2 * (reports + rendered.overviews().len()));
+}
+
+/// The rows of the parts table of a region or national page (`class="members"`), by their
+/// `data-c`, each with its figures' texts.
+fn part_rows(html: &str) -> BTreeMap<String, Vec<String>> {
+    let at = html.find("class=\"members\"").expect("a table of parts");
+    let table = &html[at..at + html[at..].find("</table>").unwrap()];
+    table
+        .split("<tr")
+        .skip(1)
+        .filter_map(|row| {
+            let key = attribute(row, "data-c")?;
+            let figures = row
+                .split("<td")
+                .skip(1)
+                .map(|td| unescape(td[td.find('>').unwrap() + 1..].split('<').next().unwrap()))
+                .collect();
+            Some((key, figures))
+        })
+        .collect()
+}
+
+/// The headline figures a region, national or overview page lists for a part.
+const HEADLINE: [&str; 4] = [
+    "youths_in_care",
+    "trajectories_started",
+    "trajectories_ended",
+    "ended_as_planned_share",
+];
+
+/// Checks the figures a page lists for one part against the part's own report file.
+fn check_part(shown: &[String], rows: &[Row], lang: &str, what: &str) {
+    let secret = if lang == "nl" { "geheim" } else { "suppressed" };
+    assert_eq!(shown.len(), HEADLINE.len(), "{what}");
+    for (text, code) in shown.iter().zip(HEADLINE) {
+        let row = rows
+            .iter()
+            .find(|r| r.indicator == code && r.dimension == "total" && r.category == "total");
+        match row {
+            Some(r) if r.status == "suppressed" => assert_eq!(text, secret, "{what} {code}"),
+            Some(Row { value: Some(v), .. }) => assert!(
+                (number(text, lang) - v).abs() < 1e-9,
+                "{what} {code}: {text} for {v}"
+            ),
+            _ => assert_eq!(text, "–", "{what} {code}"),
+        }
+    }
+}
+
+/// A region page lists every municipality report of its region and period, the national page
+/// every region report, each figure exactly as that report publishes it ("geheim" where it is
+/// suppressed), and they link each other and the municipality pages link their region.
+#[test]
+fn region_and_national_pages_list_their_parts_as_published() {
+    let rendered = rendered();
+    let mut listed = 0;
+    for region in rendered.files("region") {
+        let period = region["period"].as_str().unwrap();
+        let name = region["recipient"].as_str().unwrap();
+        let members: Vec<&Value> = rendered
+            .files("municipality")
+            .into_iter()
+            .filter(|m| {
+                m["period"] == period
+                    && region_of(
+                        &fs::read(rendered.reports().join(m["path"].as_str().unwrap())).unwrap(),
+                    ) == name
+            })
+            .collect();
+        for lang in ["nl", "en"] {
+            let html = rendered.page(region, lang);
+            let parts = part_rows(&html);
+            assert_eq!(parts.len(), members.len(), "{name} {period}");
+            for member in &members {
+                let code = member["recipient"].as_str().unwrap();
+                check_part(&parts[code], &rendered.rows(member), lang, code);
+                listed += 1;
+                // The municipality page links its region page.
+                let page = rendered.page(member, lang);
+                let own = rendered.page_path(member, lang);
+                let target = rendered.page_path(region, lang);
+                assert!(target.is_file());
+                let href = format!(
+                    "href=\"../../region/{}/{}\"",
+                    spiegel_publish::region_slug(name),
+                    target.file_name().unwrap().to_string_lossy()
+                );
+                assert!(page.contains(&href), "{}: {href}", own.display());
+            }
+            assert!(html.contains(&format!(
+                "href=\"../../national/{}\"",
+                rendered.page_path(region, lang).file_name().unwrap().to_string_lossy()
+            )));
+        }
+    }
+    for national in rendered.files("national") {
+        let period = national["period"].as_str().unwrap();
+        let regions: Vec<&Value> = rendered
+            .files("region")
+            .into_iter()
+            .filter(|r| r["period"] == period)
+            .collect();
+        for lang in ["nl", "en"] {
+            let parts = part_rows(&rendered.page(national, lang));
+            assert_eq!(parts.len(), regions.len(), "{period}");
+            for region in &regions {
+                let slug = spiegel_publish::region_slug(region["recipient"].as_str().unwrap());
+                check_part(&parts[&slug], &rendered.rows(region), lang, &slug);
+                listed += 1;
+            }
+        }
+    }
+    assert!(listed > 100, "{listed} parts listed");
+}
+
+/// A provider's overview of a period lists each of its mirror reports of that period by
+/// jeugdzorgregio, with the figures as published, names no other provider (NB-2), and every
+/// mirror page links it.
+#[test]
+fn a_provider_overview_lists_its_own_mirrors_and_names_no_other_provider() {
+    let rendered = rendered();
+    let overviews = rendered.overviews();
+    assert!(overviews.len() >= 6, "{} overviews", overviews.len());
+    for (provider, period) in &overviews {
+        let mirrors: Vec<&Value> = rendered
+            .files("mirror")
+            .into_iter()
+            .filter(|f| f["recipient"] == provider.as_str() && f["period"] == period.as_str())
+            .collect();
+        for lang in ["nl", "en"] {
+            let path = rendered.overview_path(provider, period, lang);
+            let html = fs::read_to_string(&path).unwrap();
+            for other in rendered.providers.iter().filter(|a| *a != provider) {
+                assert!(
+                    !html.contains(other.as_str()),
+                    "{other} on {}",
+                    path.display()
+                );
+            }
+            let mut shown = 0;
+            for table in html.split("<table class=\"members\"").skip(1) {
+                let rows = part_rows(&format!("<table class=\"members\"{table}"));
+                for mirror in &mirrors {
+                    let code = mirror["municipality"].as_str().unwrap();
+                    if let Some(figures) = rows.get(code) {
+                        // The last column says whether the report is shared.
+                        check_part(
+                            &figures[..HEADLINE.len()],
+                            &rendered.rows(mirror),
+                            lang,
+                            code,
+                        );
+                        shown += 1;
+                    }
+                }
+            }
+            assert_eq!(shown, mirrors.len(), "{}", path.display());
+            for mirror in &mirrors {
+                let page = rendered.page(mirror, lang);
+                let href = format!(
+                    "href=\"../{}\"",
+                    path.file_name().unwrap().to_string_lossy()
+                );
+                assert!(page.contains(&href), "{}", mirror["path"]);
+            }
+        }
+    }
 }
 
 fn region_of(bytes: &[u8]) -> String {
@@ -502,6 +764,113 @@ fn pages_name_every_reason_a_figure_may_be_missing_and_explain_a_mostly_secret_p
     }
 }
 
+/// The "Doelen behaald" card of a page, as text between its tags.
+fn goals_card(html: &str) -> String {
+    let card = html
+        .split_once("id=\"doelrealisatie\"")
+        .map(|(_, rest)| rest.split("</figure>").next().unwrap_or_default())
+        .unwrap_or_default();
+    unescape(card)
+}
+
+#[test]
+fn goal_attainment_is_on_every_page_and_reads_not_measured_where_nobody_delivered_it() {
+    let rendered = rendered();
+    let mut pages = 0;
+    for kind in ["municipality", "region", "national", "mirror"] {
+        for file in rendered.files(kind) {
+            // Region and national reports are published as Parquet; where a page is rendered
+            // for one, it carries the card like every other page.
+            if matches!(kind, "region" | "national") && !rendered.page_path(file, "nl").exists() {
+                continue;
+            }
+            for (lang, title) in [("nl", "Doelen behaald"), ("en", "Goals achieved")] {
+                let card = goals_card(&rendered.page(file, lang));
+                assert!(card.contains(title), "{lang} {}", file["path"]);
+                pages += 1;
+            }
+        }
+    }
+    assert!(pages > 100, "{pages}");
+    // Every mirror report of the provider without the columns: measured for none of its ended
+    // trajectories, and the page says so rather than showing 0%.
+    let unmeasured: Vec<&Value> = rendered
+        .files("mirror")
+        .into_iter()
+        .filter(|f| f["recipient"] == rendered.unmeasured.as_str())
+        .collect();
+    assert!(!unmeasured.is_empty());
+    for file in unmeasured {
+        let rows = rendered.rows(file);
+        let judged = rows
+            .iter()
+            .find(|r| r.indicator == "goals_achieved_01" && r.dimension == "total")
+            .unwrap();
+        assert_eq!(judged.denominator, Some(0), "{}", file["path"]);
+        let nl = goals_card(&rendered.page(file, "nl"));
+        assert!(nl.contains(">niet gemeten<"), "{}", file["path"]);
+        assert!(
+            !nl.contains("Respons:") && !nl.contains('%'),
+            "{}",
+            file["path"]
+        );
+        assert!(goals_card(&rendered.page(file, "en")).contains(">not measured<"));
+    }
+    // Every page shows what its report file says: "niet gemeten" for nothing judged, "geheim"
+    // for a suppressed figure, and otherwise the share, with the country's beside a
+    // municipality's.
+    let headline = |file: &Value| {
+        let rows = rendered.rows(file);
+        let cell = rows
+            .iter()
+            .find(|r| r.indicator == "goals_achieved_01" && r.dimension == "total")
+            .unwrap();
+        match (cell.status.as_str(), cell.denominator, cell.value) {
+            ("suppressed", _, _) => "geheim".to_owned(),
+            (_, Some(0), _) => "niet gemeten".to_owned(),
+            (_, _, Some(v)) => format!("{}%", v.round()),
+            _ => "–".to_owned(),
+        }
+    };
+    let national: BTreeMap<String, String> = rendered
+        .files("national")
+        .into_iter()
+        .map(|f| (f["period"].as_str().unwrap().to_owned(), headline(f)))
+        .collect();
+    assert!(national.values().all(|v| v.ends_with('%')), "{national:?}");
+    let mut shown = BTreeMap::new();
+    for kind in ["municipality", "mirror"] {
+        for file in rendered.files(kind) {
+            let expected = headline(file);
+            let card = goals_card(&rendered.page(file, "nl"));
+            assert!(
+                card.contains(&format!(">{expected}<")),
+                "{expected}: {card}"
+            );
+            assert_eq!(
+                card.contains("Respons:"),
+                expected != "niet gemeten",
+                "{card}"
+            );
+            if kind == "municipality" {
+                let country = &national[file["period"].as_str().unwrap()];
+                assert!(card.contains(&format!("Nederland {country}")), "{card}");
+            }
+            *shown.entry((kind, expected == "niet gemeten")).or_insert(0) += 1;
+        }
+    }
+    assert!(shown.len() == 4, "{shown:?}");
+    // The distributions are drawn where they are published.
+    let file = rendered
+        .files("municipality")
+        .into_iter()
+        .find(|f| headline(f).ends_with('%'));
+    if let Some(file) = file {
+        let page = rendered.page(file, "nl");
+        assert!(page.contains("<h3>Doelen behaald (3.4)</h3>"));
+    }
+}
+
 #[test]
 fn a_municipality_page_names_no_provider_and_a_mirror_page_only_its_own() {
     let rendered = rendered();
@@ -522,6 +891,191 @@ fn a_municipality_page_names_no_provider_and_a_mirror_page_only_its_own() {
             assert!(!html.contains(agb.as_str()), "{agb} on {}", file["path"]);
         }
     }
+}
+
+#[test]
+fn linked_indicators_are_provisional_with_their_reason_where_the_data_do_not_reach() {
+    // The data run from 2025-01-01 to 2026-06-30: five years of lookback reach before them in
+    // every period, and the 182 days after an end in 2026-H1 lie after them. Every end in
+    // 2025-H1 has its 182 days delivered.
+    let rendered = rendered();
+    let mut notes = BTreeMap::new();
+    for kind in ["municipality", "mirror", "region", "national"] {
+        for file in rendered.files(kind) {
+            let period = file["period"].as_str().unwrap();
+            let published: Vec<Row> = rendered
+                .rows(file)
+                .into_iter()
+                .filter(|r| r.status != "suppressed" && r.value.is_some())
+                .collect();
+            for row in &published {
+                let expected = match (row.indicator.as_str(), period) {
+                    ("repeat_request_share", _) | ("no_new_start_share", "2026-H1") => {
+                        "provisional"
+                    }
+                    ("no_new_start_share", "2025-H1") => "ok",
+                    _ => continue,
+                };
+                assert_eq!(
+                    row.status, expected,
+                    "{} {period}: {} {} {}",
+                    file["path"], row.indicator, row.dimension, row.category
+                );
+            }
+            for (code, nl, en) in [
+                (
+                    "repeat_request_share",
+                    "Voorlopig: nog onvolledige historie.",
+                    "read the figure as a lower bound",
+                ),
+                (
+                    "no_new_start_share",
+                    "lees het cijfer als een bovengrens",
+                    "read the figure as an upper bound",
+                ),
+            ] {
+                if !published.iter().any(|r| r.indicator == code) {
+                    continue;
+                }
+                let provisional = published
+                    .iter()
+                    .any(|r| r.indicator == code && r.status == "provisional");
+                let (dutch, english) = (rendered.page(file, "nl"), rendered.page(file, "en"));
+                // The indicator's table and what follows it up to the next table.
+                let table = |html: &str| {
+                    let at = html
+                        .find(&format!("data-indicator=\"{code}\""))
+                        .unwrap_or_else(|| panic!("{code} has no table"));
+                    let after = &html[at..];
+                    let next = after.find("<table").unwrap_or(after.len());
+                    after[..next].to_owned()
+                };
+                // The reason stands right under the indicator's table, in both languages, and
+                // only where a figure of it is provisional.
+                assert_eq!(
+                    table(&dutch).contains(nl),
+                    provisional,
+                    "{}: {code} reason",
+                    file["path"]
+                );
+                assert_eq!(
+                    table(&english).contains(en),
+                    provisional,
+                    "{}: {code} reason",
+                    file["path"]
+                );
+                *notes.entry(code).or_insert(0) += usize::from(provisional);
+            }
+        }
+    }
+    assert!(
+        notes.len() == 2 && notes.values().all(|&n| n > 0),
+        "pages with a provisional figure: {notes:?}"
+    );
+}
+
+/// The visible text of a page: its markup and style sheet left out, entities read.
+fn visible_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    if let (Some(a), Some(b)) = (rest.find("<style>"), rest.find("</style>")) {
+        text.push_str(&rest[..a]);
+        rest = &rest[b..];
+    }
+    let mut in_tag = false;
+    let mut out = String::new();
+    for c in text.chars().chain(rest.chars()) {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    unescape(&out)
+}
+
+/// A period code such as `2026-H1` or `2025-Q3` in `text`, if there is one.
+fn period_code(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(6))
+        .find(|&i| {
+            bytes[i..i + 4].iter().all(u8::is_ascii_digit)
+                && bytes[i + 4] == b'-'
+                && matches!(bytes[i + 5], b'H' | b'Q')
+                && (b'1'..=b'4').contains(&bytes[i + 6])
+        })
+        .map(|i| &text[i..i + 7])
+}
+
+/// The footnote marks a page uses: written in its text, or added by the classes that mark a
+/// figure suppressed (¹), rounded (°) or provisional (†).
+fn marks_used(html: &str, text: &str) -> BTreeSet<char> {
+    let mut marks: BTreeSet<char> = text.chars().filter(|c| "¹°†".contains(*c)).collect();
+    for class in html.split("class=\"").skip(1) {
+        let class = &class[..class.find('"').unwrap_or(0)];
+        for (token, mark) in [("s", '¹'), ("r", '°'), ("p", '†')] {
+            if class.split(' ').any(|t| t == token) {
+                marks.insert(mark);
+            }
+        }
+    }
+    marks
+}
+
+#[test]
+fn every_dutch_demo_page_reads_without_codes_placeholders_or_unexplained_marks() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-text");
+    spiegel(&["demo", "--dir", p(&root), "--records", "1000"]);
+    let mut pages = vec![root.join("index.html")];
+    let mut dirs = vec![root.join("pages")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "html")
+                && !path.to_string_lossy().ends_with(".en.html")
+            {
+                pages.push(path);
+            }
+        }
+    }
+    assert!(pages.len() > 100, "{} Dutch pages", pages.len());
+    let mut provisional = 0;
+    for page in &pages {
+        let html = fs::read_to_string(page).unwrap();
+        let text = visible_text(&html);
+        let name = page.strip_prefix(&root).unwrap().display();
+        assert_eq!(
+            period_code(&text),
+            None,
+            "{name}: a period code in the text"
+        );
+        assert!(
+            !text
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|word| word == "W"),
+            "{name}: the placeholder W in the text"
+        );
+        // Every mark is explained in the page's own legend.
+        let legend: String = html
+            .split("<dt>")
+            .skip(1)
+            .map(|dt| &dt[..dt.find("</dt>").unwrap()])
+            .collect();
+        for mark in marks_used(&html, &text) {
+            assert!(
+                legend.contains(mark),
+                "{name}: the mark {mark} has no note on the page"
+            );
+        }
+        provisional += usize::from(html.contains("class=\"note provisional\""));
+    }
+    assert!(provisional > 0, "no demo page shows a provisional figure");
 }
 
 #[test]
@@ -641,10 +1195,23 @@ fn pages_load_in_headless_chromium_without_errors_and_print_to_a4() {
         .filter(|f| f["period"] == "2026-H1")
         .max_by_key(|f| f["rows"].as_u64().unwrap())
         .unwrap();
+    let region = rendered
+        .files("region")
+        .into_iter()
+        .filter(|f| f["period"] == "2026-H1")
+        .max_by_key(|f| f["rows"].as_u64().unwrap())
+        .unwrap();
+    let national = rendered
+        .files("national")
+        .into_iter()
+        .find(|f| f["period"] == "2026-H1")
+        .unwrap();
     let pages = [
         (municipality, "nl", "municipality-nl"),
         (municipality, "en", "municipality-en"),
         (&rendered.annotated, "nl", "mirror-nl"),
+        (region, "nl", "region-nl"),
+        (national, "en", "national-en"),
     ];
     let mut browser = cdp::Browser::launch(&chromium());
     let tab = browser.tab();
@@ -716,7 +1283,9 @@ fn pages_load_in_headless_chromium_without_errors_and_print_to_a4() {
         assert_eq!(overflowing, json!([]), "{name}: cut off on A4");
         let headings: Vec<String> = serde_json::from_value(browser.evaluate(
             &tab,
-            "[...document.querySelectorAll('h1, h2, caption')].map(h => h.textContent)",
+            "[...document.querySelectorAll('h1, h2, caption')].flatMap(h => h.tagName == \
+             'CAPTION' ? [h.firstChild.textContent, (h.querySelector('.def')?.textContent ?? '')] : \
+             [h.textContent])",
         ))
         .unwrap();
         let pdf = browser.pdf(&tab);
@@ -758,16 +1327,29 @@ fn one_report_rendered_on_request_is_the_page_render_wrote() {
             &store,
             file["path"].as_str().unwrap(),
             &notes,
+            &spiegel_render::AggregateConfig::default(),
             language,
         ))
         .unwrap();
         assert_eq!(page, rendered.page(file, lang), "{}", file["path"]);
     }
-    let region = rendered.files("region")[0]["path"].as_str().unwrap();
+    // Region and national pages too, with the lists of their parts.
+    for file in [rendered.files("region")[0], rendered.files("national")[0]] {
+        let page = futures::executor::block_on(spiegel_render::render_report(
+            &store,
+            file["path"].as_str().unwrap(),
+            &notes,
+            &spiegel_render::AggregateConfig::default(),
+            spiegel_render::Language::Nl,
+        ))
+        .unwrap();
+        assert_eq!(page, rendered.page(file, "nl"), "{}", file["path"]);
+    }
     let refused = futures::executor::block_on(spiegel_render::render_report(
         &store,
-        region,
+        "region/period=2026-H1/region=nowhere/none.parquet",
         &notes,
+        &spiegel_render::AggregateConfig::default(),
         spiegel_render::Language::Nl,
     ));
     assert!(matches!(
@@ -802,13 +1384,65 @@ fn the_demo_index_loads_in_headless_chromium_without_errors() {
     for target in &targets {
         assert!(Path::new(target).is_file(), "{target}");
     }
-    // A municipality page reached from the index loads as well.
+    // A municipality page reached from the index loads as well, and so does every region,
+    // national and provider overview page, on screen and printed on A4 without being cut off.
     let page = targets
         .iter()
         .find(|t| t.contains("/municipality/") && t.ends_with(".en.html"))
         .unwrap();
     browser.navigate(&tab, &format!("file://{page}"));
     assert_eq!(browser.errors(&tab), Vec::<String>::new(), "{page}");
+    let overview = |t: &str| {
+        t.contains("/mirror/provider=")
+            && Path::new(t)
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("provider=")
+    };
+    let mut loaded = BTreeMap::new();
+    for target in targets
+        .iter()
+        .filter(|t| t.contains("/region/") || t.contains("/national/") || overview(t))
+        .filter(|t| t.ends_with(".html"))
+    {
+        browser.navigate(&tab, &format!("file://{target}"));
+        assert_eq!(browser.errors(&tab), Vec::<String>::new(), "{target}");
+        let kind = if overview(target) {
+            "overview"
+        } else if target.contains("/region/") {
+            "region"
+        } else {
+            "national"
+        };
+        *loaded.entry(kind).or_insert(0) += 1;
+    }
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(root.join("reports/manifest.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    let count = |kind: &str| files.iter().filter(|f| f["kind"] == kind).count();
+    let providers: BTreeSet<(String, String)> = files
+        .iter()
+        .filter(|f| f["kind"] == "mirror")
+        .map(|f| (f["recipient"].to_string(), f["period"].to_string()))
+        .collect();
+    // Every page in Dutch and English.
+    assert_eq!(loaded.get("region"), Some(&(2 * count("region"))));
+    assert_eq!(loaded.get("national"), Some(&(2 * count("national"))));
+    assert_eq!(loaded.get("overview"), Some(&(2 * providers.len())));
+    let overview_page = targets.iter().find(|t| overview(t)).unwrap();
+    browser.navigate(&tab, &format!("file://{overview_page}"));
+    browser.emulate(&tab, A4_PRINTABLE_WIDTH, "print");
+    let overflowing = browser.evaluate(
+        &tab,
+        "[...document.querySelectorAll('table, p, dl')].filter(e => \
+         e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5 \
+         || e.scrollWidth > e.clientWidth + 1).map(e => e.outerHTML.slice(0, 80))",
+    );
+    assert_eq!(overflowing, json!([]), "{overview_page}: cut off on A4");
+    browser.emulate(&tab, 1100, "screen");
     let png = {
         browser.navigate(&tab, &format!("file://{}", p(&index)));
         browser.screenshot(&tab)

@@ -29,10 +29,30 @@ pub fn base_row() -> Row {
         (ZonderHulpVerderOuder, "02"),
         (DatumAanmelding, "20251201"),
         (GedeclareerdBedrag, "1234,50"),
+        (DoelenBehaald, "02"),
+        (ProblematiekAfgenomen, "01"),
+        (DoelrealisatieInformant, "04"),
     ]
     .into_iter()
     .map(|(c, v)| (c, v.to_owned()))
     .collect()
+}
+
+/// The base row's trajectory still running: no end, no reason, no satisfaction or zonder hulp
+/// verder (the goal-attainment columns are left as they are).
+pub fn running(row: Row) -> Row {
+    use Column::*;
+    with(
+        row,
+        &[
+            (DatumEinde, ""),
+            (RedenBeeindiging, ""),
+            (TevredenheidJeugdige, ""),
+            (TevredenheidOuder, ""),
+            (ZonderHulpVerderJeugdige, ""),
+            (ZonderHulpVerderOuder, ""),
+        ],
+    )
 }
 
 pub fn with(mut row: Row, changes: &[(Column, &str)]) -> Row {

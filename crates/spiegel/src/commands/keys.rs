@@ -4,54 +4,76 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use spiegel_pseudonymise::{SourceKey, TtpId, TtpKey};
-use spiegel_serve::{Action, Actor, Principal};
+use clap::Subcommand;
+use spiegel_audit::{Action, Actor, Principal};
+use spiegel_pseudonymise::{TtpId, TtpKey};
 
-use crate::PipelineArgs;
+use crate::args::PipelineArgs;
+use crate::config::PipelineConfig;
+use crate::key_files::{STAGE1, STAGE2, install_rotated, retired, write_pair};
+use crate::{pipeline, records};
 
-/// The stage-1 key's file in a keys directory.
-pub(crate) const STAGE1: &str = "stage1.key";
-/// The stage-2 key in force.
-pub(crate) const STAGE2: &str = "stage2.key";
-
-/// Where a retired stage-2 key waits for `spiegel keys destroy`.
-fn retired(dir: &Path, version: u32) -> PathBuf {
-    dir.join(format!("stage2.v{version}.key"))
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Writes a new random stage-1 key (K1) and stage-2 key (K2) to DIR, mode 0600.
+    Generate {
+        /// Directory for `stage1.key` and `stage2.key`; created if absent.
+        #[arg(long, env = "SPIEGEL_KEYS_OUT")]
+        out: PathBuf,
+        /// Key version written into both keys and every label made with them.
+        #[arg(long, env = "SPIEGEL_KEY_VERSION", default_value_t = 1)]
+        version: u32,
+        /// Identifier of this trusted third party, carried in every label.
+        #[arg(long, env = "SPIEGEL_TTP_ID", default_value = "spiegel")]
+        ttp: String,
+    },
+    /// Puts a new stage-2 key version in force (the old one is kept as stage2.v<N>.key) and
+    /// switches the embedded pipeline of the data directory to it: every stored submission
+    /// is re-pseudonymised and the aggregate stage takes the copies; the reports do not
+    /// change. Stop `spiegel serve` on that data directory first.
+    Rotate {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Only put the new key in force in the keys directory, for a deployment whose stages
+        /// run as separate processes (see the runbook in deploy/README.md).
+        #[arg(long)]
+        key_only: bool,
+        /// The operator running this command, as recorded in the audit log.
+        #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
+        by: String,
+    },
+    /// Overwrites and removes a retired stage-2 key version (never the one in force).
+    Destroy {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The retired version, as in stage2.v<VERSION>.key.
+        #[arg(long)]
+        version: u32,
+        /// The operator running this command, as recorded in the audit log.
+        #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
+        by: String,
+    },
 }
 
-/// Writes a fresh K1 (`stage1.key`) and K2 (`stage2.key`) into `dir`, created with mode
-/// 0700, each file mode 0600; existing keys are never overwritten.
-pub(crate) fn write_pair(dir: &Path, version: u32, ttp: &TtpId) -> Result<(PathBuf, PathBuf)> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let stage1 = dir.join(STAGE1);
-    let stage2 = dir.join(STAGE2);
-    SourceKey::generate(version, ttp.clone())?.write_new(&stage1)?;
-    TtpKey::generate(version, ttp.clone())?.write_new(&stage2)?;
-    Ok((stage1, stage2))
-}
-
-/// Writes the demo K1 and K2 of `seed` into `dir` (as [`write_pair`] does real ones): keys
-/// anyone can derive again, marked so that every command but `spiegel demo` refuses them.
-pub(crate) fn write_demo_pair(dir: &Path, seed: u64) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let ttp = TtpId::new("spiegel-demo")?;
-    SourceKey::demo(seed, ttp.clone()).write_new(&dir.join(STAGE1))?;
-    TtpKey::demo(seed, ttp).write_new(&dir.join(STAGE2))?;
-    Ok(())
+/// Runs a `spiegel keys` command.
+pub(crate) fn run(command: &KeysCommand) -> Result<ExitCode> {
+    match command {
+        KeysCommand::Generate { out, version, ttp } => generate(out, *version, ttp),
+        KeysCommand::Rotate {
+            pipeline,
+            key_only,
+            by,
+        } => rotate(pipeline, *key_only, by),
+        KeysCommand::Destroy {
+            pipeline,
+            version,
+            by,
+        } => destroy(pipeline, *version, by),
+    }
 }
 
 /// `spiegel keys generate`: [`write_pair`] and where the keys went.
-pub(crate) fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
+fn generate(dir: &Path, version: u32, ttp: &str) -> Result<ExitCode> {
     let ttp = TtpId::new(ttp)?;
     crate::inputs::dir_or_absent(dir, "--out")?;
     // Both refused before either is written: never one new key beside an old one.
@@ -83,39 +105,11 @@ fn keys_dir(args: &PipelineArgs) -> PathBuf {
         .unwrap_or_else(|| args.data_dir.join("keys"))
 }
 
-/// Puts the next version of K2 in force in `dir`: the new key is written beside the current
-/// one, the current one is linked to its retired name, and the new one replaces
-/// `stage2.key` in one rename. Until the rename the old version stays in force and running the
-/// rotation again starts over; after it, the next run switches the data directory (or a
-/// further rotation does). Returns (old, new) versions.
-fn install_rotated(dir: &Path) -> Result<(u32, u32)> {
-    let current_path = dir.join(STAGE2);
-    let current = TtpKey::from_file(&current_path)
-        .with_context(|| format!("reading the stage-2 key in {}", dir.display()))?;
-    let next_path = dir.join("stage2.key.next");
-    // Never in force: what a stopped rotation left here is no one's key.
-    match std::fs::remove_file(&next_path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
-    }
-    let next = current.rotate()?;
-    next.write_new(&next_path)?;
-    let retired = retired(dir, current.version());
-    if !retired.exists() {
-        std::fs::hard_link(&current_path, &retired)
-            .with_context(|| format!("keeping the retired key as {}", retired.display()))?;
-    }
-    std::fs::rename(&next_path, &current_path)
-        .with_context(|| format!("putting the new key in force in {}", dir.display()))?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok((current.version(), next.version()))
-}
-
 /// `spiegel keys rotate`: a new K2 version in force in the keys directory; unless
 /// `key_only`, the embedded pipeline in the data directory is then switched to it: its stored
 /// stage-1-tokenised submissions are re-pseudonymised and the aggregate stage takes them in
 /// place of the old ones (docs/pseudonymisation.md).
-pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<ExitCode> {
+fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<ExitCode> {
     let dir = keys_dir(args);
     let operator = Principal::operator(by)?;
     // The key in force is read before the data directory is claimed: a wrong --keys leaves
@@ -133,12 +127,12 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
                 args.data_dir.display()
             );
         }
-        Some(crate::run::PipelineConfig::load(args.config.as_deref())?)
+        Some(PipelineConfig::load(args.config.as_deref())?)
     };
     // Claimed before the key changes: with a server still running on the data directory the
     // rotation is refused whole, not left half done.
     let _lock = match config {
-        Some(_) => Some(crate::run::claim(&args.data_dir)?),
+        Some(_) => Some(pipeline::claim(&args.data_dir)?),
         None => None,
     };
     let (old, new) = install_rotated(&dir)?;
@@ -157,7 +151,7 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let switched = crate::run::switch_key_version(&config, &args.data_dir, &dir)?;
+    let switched = pipeline::switch_key_version(&config, &args.data_dir, &dir)?;
     record(
         args,
         operator,
@@ -181,8 +175,8 @@ pub(crate) fn rotate(args: &PipelineArgs, key_only: bool, by: &str) -> Result<Ex
 
 /// Records what `operator` did to a key in the data directory's audit log.
 fn record(args: &PipelineArgs, operator: Principal, what: &str) -> Result<()> {
-    let audit = crate::serve::audit_log(&args.data_dir)?;
-    crate::admin::record(
+    let audit = records::audit_log(&args.data_dir)?;
+    records::record(
         &audit,
         Actor::Principal(operator),
         Action::KeyUse,
@@ -193,7 +187,7 @@ fn record(args: &PipelineArgs, operator: Principal, what: &str) -> Result<()> {
 
 /// `spiegel keys destroy --version N`: overwrites and removes a retired K2 version. The
 /// version in force is never destroyed.
-pub(crate) fn destroy(args: &PipelineArgs, version: u32, by: &str) -> Result<ExitCode> {
+fn destroy(args: &PipelineArgs, version: u32, by: &str) -> Result<ExitCode> {
     use std::io::Write as _;
     let dir = keys_dir(args);
     let operator = Principal::operator(by)?;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use spiegel_core::{Agb, GemeenteCode, Reference};
 
-use crate::{Result, ServeError};
+use crate::{AuditError, Result};
 
 /// The one party a token or certificate stands for; every request is authorised against it.
 #[derive(
@@ -25,7 +25,7 @@ impl Principal {
     /// A provider; the AGB code must be 8 digits.
     pub fn provider(agb: &str) -> Result<Self> {
         let agb = Agb::from_str(agb).map_err(|_| {
-            ServeError::InvalidPrincipal(format!(
+            AuditError::InvalidPrincipal(format!(
                 "AGB code {agb:?} is not 8 digits / AGB-code {agb:?} is geen 8 cijfers"
             ))
         })?;
@@ -39,7 +39,7 @@ impl Principal {
             .filter(|c| Reference::embedded().gemeente(*c).is_some());
         match known {
             Some(c) => Ok(Self::Gemeente(c.to_string())),
-            None => Err(ServeError::InvalidPrincipal(format!(
+            None => Err(AuditError::InvalidPrincipal(format!(
                 "{code:?} is not a current municipality code GMxxxx / {code:?} is geen \
                  huidige gemeentecode GMxxxx"
             ))),
@@ -56,7 +56,7 @@ impl Principal {
         if valid {
             Ok(Self::Operator(name.to_owned()))
         } else {
-            Err(ServeError::InvalidPrincipal(format!(
+            Err(AuditError::InvalidPrincipal(format!(
                 "operator name {name:?}: 1 to 64 of a-z, 0-9, '.', '_', '-' / operatornaam \
                  {name:?}: 1 tot 64 van a-z, 0-9, '.', '_', '-'"
             )))

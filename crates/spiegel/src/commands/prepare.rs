@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,7 +10,25 @@ use anyhow::{Context, Result};
 use spiegel_ingest::{Column, Format, Ingest, ValidRecord};
 use spiegel_pseudonymise::SourceKey;
 
-use crate::PrepareArgs;
+use clap::Args;
+
+use crate::args::ValidationArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct PrepareArgs {
+    /// The stage-1 key file (K1) received from the TTP.
+    #[arg(long, env = "SPIEGEL_SOURCE_KEY_FILE")]
+    source_key: PathBuf,
+    /// The submission with BSNs.
+    input: PathBuf,
+    /// Where to write the submission with client tokens (csv, jsonl or parquet by extension).
+    output: PathBuf,
+    /// Print the receipt as JSON.
+    #[arg(long, env = "SPIEGEL_JSON")]
+    json: bool,
+    #[command(flatten)]
+    validation: ValidationArgs,
+}
 
 pub(crate) fn run(args: &PrepareArgs) -> Result<ExitCode> {
     let key = SourceKey::from_file(&args.source_key)?;

@@ -7,18 +7,23 @@
 //! the server holds only the stage-1 key.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 use spiegel_aggregate::PseudonymLabel;
+use spiegel_audit::AuditLog;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
-use spiegel_serve::{Action, Actor, AuditLog, Entry, Intake, Outcome, StageHealth};
+use spiegel_serve::{Intake, StageHealth};
 use spiegel_transport::EmbeddedTransport;
 
-use crate::PipelineArgs;
-use crate::run::PipelineConfig;
+use crate::args::PipelineArgs;
+use crate::config::PipelineConfig;
+use crate::health::{aggregate_pass, publish_metrics};
+use crate::records::{key_name, record_key_use};
+use crate::{pipeline, records};
 
 /// Options of `spiegel serve`.
 #[derive(Debug, clap::Args)]
@@ -96,14 +101,23 @@ enum Targets {
     Loopback,
 }
 
+/// `spiegel serve`, with the population table of `SPIEGEL_POPULATION` when one is named.
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+    // The pages served divide their rates by the same table `render` would use.
+    if let Some(path) = std::env::var_os("SPIEGEL_POPULATION") {
+        crate::pages::use_population(Path::new(&path))?;
+    }
+    serve(args).map(|()| ExitCode::SUCCESS)
+}
+
 /// Serves until SIGTERM, then stops the pipeline worker after the batch in hand.
-pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
+fn serve(args: &ServeArgs) -> Result<()> {
     let data_dir = &args.pipeline.data_dir;
     let config = PipelineConfig::load(args.pipeline.config.as_deref())?;
     check_inputs(args)?;
     #[cfg(feature = "kafka")]
     if args.kafka {
-        let _lock = crate::run::claim(data_dir)?;
+        let _lock = pipeline::claim(data_dir)?;
         return serve_on_kafka(args, config);
     }
     // Keys that were named are read before anything is created; only the data directory's
@@ -112,35 +126,35 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
         .pipeline
         .keys
         .as_deref()
-        .map(|dir| crate::run::keys(Some(dir), data_dir))
+        .map(|dir| pipeline::keys(Some(dir), data_dir))
         .transpose()?;
-    let _lock = crate::run::claim(data_dir)?;
+    let _lock = pipeline::claim(data_dir)?;
     let (source_key, ttp_key) = match named_keys {
         Some(named) => named,
-        None => crate::run::keys(None, data_dir)?,
+        None => pipeline::keys(None, data_dir)?,
     };
     let versions = vec![source_key.version()];
     let transport = EmbeddedTransport::open(&data_dir.join("transport"))?;
-    let ingest = crate::run::ingest_stage(&config, source_key, data_dir, &transport)?;
+    let ingest = pipeline::ingest_stage(&config, source_key, data_dir, &transport)?;
     let label = PseudonymLabel {
         ttp: ttp_key.ttp().clone(),
         version: ttp_key.version(),
     };
-    let pseudonymise = crate::run::pseudonymise_stage(ttp_key, versions, &transport)?;
-    let aggregate = crate::run::aggregate_stage(
+    let pseudonymise = pipeline::pseudonymise_stage(ttp_key, versions, &transport)?;
+    let aggregate = pipeline::aggregate_stage(
         config.aggregate,
         label.clone(),
         data_dir,
         "embedded",
         &transport,
     )?;
-    let audit = Arc::new(crate::admin::open_audit_log(
+    let audit = Arc::new(records::open_audit_log(
         data_dir,
         args.audit_checkpoints.as_deref(),
     )?);
     let publish =
-        crate::run::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?
-            .with_recorder(release_recorder(Arc::clone(&audit)));
+        pipeline::publish_stage(config.publish, data_dir, None, &args.reports, &transport)?
+            .with_recorder(records::release_recorder(Arc::clone(&audit)));
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let stop = Arc::new(AtomicBool::new(false));
     let health = [
@@ -245,7 +259,7 @@ fn serve_on_kafka(args: &ServeArgs, mut config: PipelineConfig) -> Result<()> {
     let never = Arc::new(AtomicBool::new(false));
     let transport =
         spiegel_transport::kafka::KafkaTransport::new(config.kafka.clone(), "serve", never);
-    let ingest = crate::run::ingest_stage(
+    let ingest = pipeline::ingest_stage(
         &config,
         crate::stages::source_key(keys)?,
         &args.pipeline.data_dir,
@@ -266,8 +280,10 @@ fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) ->
     serve_config.webhooks.first_retry = Duration::from_millis(args.webhook_first_retry_ms);
     serve_config.webhooks.proxy = args.webhook_proxy.clone();
     serve_config.tls = tls_config(args);
+    // The pages name the windows and norms the reports were computed with.
+    serve_config.indicators = PipelineConfig::load(args.pipeline.config.as_deref())?.aggregate;
     serve_config.stages = stages;
-    serve_config.audit = Some(crate::admin::audit_options(
+    serve_config.audit = Some(records::audit_options(
         data_dir,
         args.audit_checkpoints.as_deref(),
     )?);
@@ -328,68 +344,4 @@ impl Stages {
         }
         Ok(())
     }
-}
-
-/// Counts the release an aggregate pass sent, if any, and returns what the pass handled
-/// (submissions forwarded, stored or found unchanged).
-pub(crate) fn aggregate_pass(health: &StageHealth, progress: &spiegel_aggregate::Progress) -> u64 {
-    if progress.released.is_some() {
-        health.released();
-    }
-    health.key_rotation(progress.rejected as u64, progress.awaiting as u64);
-    (progress.stored + progress.unchanged + progress.forwarded) as u64
-}
-
-/// Counts a published release and keeps its size and suppressed cells for the metrics.
-pub(crate) fn publish_metrics(health: &StageHealth, manifest: &spiegel_publish::Manifest) {
-    let suppressed = manifest.files.iter().map(|f| f.suppressed).sum();
-    health.published(manifest.files.len() as u64, suppressed);
-}
-
-/// Records that the pseudonymise stage used the stage-2 key `key` on `submissions`
-/// submissions (nothing when it had none).
-pub(crate) fn record_key_use(audit: &AuditLog, key: &str, submissions: usize) -> Result<()> {
-    if submissions == 0 {
-        return Ok(());
-    }
-    let object = format!("{key}: {submissions} submissions");
-    crate::admin::record(
-        audit,
-        Actor::System("pseudonymise"),
-        Action::KeyUse,
-        &object,
-        None,
-    )
-}
-
-/// Records each release before the publish stage publishes it (its manifest makes it
-/// readable): a release that cannot be recorded is not published.
-pub(crate) fn release_recorder(
-    audit: Arc<AuditLog>,
-) -> impl Fn(&str) -> std::io::Result<()> + Send + 'static {
-    move |release| {
-        audit
-            .append(
-                Entry {
-                    actor: Actor::System("publish"),
-                    on_behalf_of: None,
-                    action: Action::Release,
-                    object: format!("release {release}"),
-                    outcome: Outcome::Success,
-                },
-                &spiegel_serve::now(),
-            )
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    }
-}
-
-/// The name of a stage-2 key in the audit log (never the key).
-pub(crate) fn key_name(ttp: &impl std::fmt::Display, version: u32) -> String {
-    format!("stage-2 key {ttp}.v{version}")
-}
-
-/// Opens the audit log of `data_dir` for a stage's records.
-pub(crate) fn audit_log(data_dir: &Path) -> Result<AuditLog> {
-    crate::admin::open_audit_log(data_dir, None)
 }
