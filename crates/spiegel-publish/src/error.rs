@@ -4,9 +4,27 @@ pub type Result<T, E = PublishError> = std::result::Result<T, E>;
 /// Failures of the publish stage.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// Local state or the sharing registry could not be read or written.
-    #[error("publish state: {0}")]
-    Io(#[from] std::io::Error),
+    /// A file or directory of the stage's state, the sharing registry or its ledger could
+    /// not be read or written.
+    #[error("publish state at {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the stage's state is not what the stage writes there.
+    #[error("publish state file {path} cannot be read: {reason}")]
+    StateFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stage's worker threads could not be started.
+    #[error("the publish stage's threads could not be started: {0}")]
+    Runtime(#[source] std::io::Error),
     /// The report store's writes could not be made durable; the release is not announced.
     #[error("the report store could not be synced to disk: {0}")]
     Sync(#[source] std::io::Error),
@@ -54,4 +72,14 @@ pub enum PublishError {
     /// configuration or sharing registry that changed while the release was being written.
     #[error("report {0} already exists with other content; nothing overwritten")]
     Conflict(String),
+}
+
+impl PublishError {
+    /// An IO failure on `path`, for `map_err`.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }

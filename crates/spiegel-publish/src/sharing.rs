@@ -270,7 +270,7 @@ impl SharingLedger {
     /// written a request yet).
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(PublishError::io(dir))?;
         }
         write_json(path, self)
     }
@@ -440,7 +440,7 @@ fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T>
             source,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(PublishError::io(path)(e)),
     }
 }
 
@@ -448,8 +448,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let mut json = serde_json::to_vec_pretty(value)
         .map_err(|e| PublishError::Malformed(format!("{}: {e}", path.display())))?;
     json.push(b'\n');
-    spiegel_core::durable::write_atomically(path, &json)?;
-    Ok(())
+    crate::state::write(path, &json)
 }
 
 #[cfg(test)]
