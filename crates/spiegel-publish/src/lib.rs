@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::{ObjectStore, ObjectStoreExt};
+use spiegel_core::ReportKind;
 use spiegel_transport::{Consumer, Producer, topic};
 
 pub use error::{PublishError, Result};
@@ -834,9 +835,9 @@ impl PublishStage {
 
         // The Kafka feed of each municipality: the releases that changed what it may read
         // (its own report, and the mirror reports shared with it as of the release).
-        let for_feed = |f: &ManifestFile| match f.kind.as_str() {
-            "municipality" => Some(f.recipient.clone()),
-            "mirror" if f.shared == Some(true) => f.municipality.clone(),
+        let for_feed = |f: &ManifestFile| match f.kind {
+            ReportKind::Municipality => Some(f.recipient.clone()),
+            ReportKind::Mirror if f.shared == Some(true) => f.municipality.clone(),
             _ => None,
         };
         let mut feeds: BTreeMap<String, bool> = BTreeMap::new();
@@ -909,14 +910,7 @@ impl PublishStage {
 /// report on (kind, period, recipient and, for a mirror report, municipality), not by path:
 /// a report's path names its release.
 fn changes(before: &[ManifestFile], now: &[ManifestFile]) -> Vec<FeedChange> {
-    let report = |f: &ManifestFile| {
-        (
-            f.kind.clone(),
-            f.period.clone(),
-            f.recipient.clone(),
-            f.municipality.clone(),
-        )
-    };
+    let report = report::report_key;
     let before: BTreeMap<_, &ManifestFile> = before.iter().map(|f| (report(f), f)).collect();
     let now_reports: BTreeSet<_> = now.iter().map(report).collect();
     let mut changes: Vec<FeedChange> = now
