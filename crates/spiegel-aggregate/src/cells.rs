@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use spiegel_core::{AgeBand, CodeList, Geslacht, Hulpvorm, Verwijzer};
+use spiegel_core::{AgeBand, CodeList, Geslacht, Hulpvorm, ReportKind, Verwijzer};
 
 use crate::indicators::tally as count;
 use crate::indicators::{Breakdowns, INDICATORS, Kind, Linkage, Value, count as count_named};
@@ -319,15 +319,19 @@ fn emit_cell(
     let (dimension, category) = slot_label(slot);
     let region_of = |g: u16| names.regions[usize::from(names.gemeenten[usize::from(g)].1)].as_str();
     let (kind, gemeente, region) = match scope {
-        Scope::National => ("national", None, None),
-        Scope::Region(r) => ("region", None, Some(names.regions[usize::from(r)].as_str())),
+        Scope::National => (ReportKind::National, None, None),
+        Scope::Region(r) => (
+            ReportKind::Region,
+            None,
+            Some(names.regions[usize::from(r)].as_str()),
+        ),
         Scope::Gemeente(g) => (
-            "municipality",
+            ReportKind::Municipality,
             Some(names.gemeenten[usize::from(g)].0.as_str()),
             Some(region_of(g)),
         ),
         Scope::Mirror(g) => (
-            "mirror",
+            ReportKind::Mirror,
             Some(names.gemeenten[usize::from(g)].0.as_str()),
             Some(region_of(g)),
         ),

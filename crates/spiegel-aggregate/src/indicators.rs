@@ -439,6 +439,14 @@ pub fn indicators_csv() -> String {
         "code,label_nl,label_en,unit,kind,numerator,denominator,scopes,breakdowns,linked,numerator_count,denominator_count,definition_nl,definition_en\n",
     );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    // Every indicator is published in every kind of report, listed from the narrowest reader
+    // to the widest as the catalogue has always done.
+    let scopes = spiegel_core::ReportKind::ALL
+        .iter()
+        .rev()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join("|");
     for i in INDICATORS {
         let kind = match i.kind {
             Kind::Count => "count",
@@ -458,7 +466,7 @@ pub fn indicators_csv() -> String {
             kind,
             quote(i.numerator),
             quote(i.denominator),
-            "mirror|municipality|region|national",
+            scopes,
             breakdowns,
             i.linked,
             i.numerator_count,

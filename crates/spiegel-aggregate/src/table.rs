@@ -68,7 +68,7 @@ pub fn master_schema() -> Arc<Schema> {
 /// One row on its way into the table.
 pub(crate) struct CellRow<'a> {
     pub(crate) period: &'a str,
-    pub(crate) kind: &'a str,
+    pub(crate) kind: spiegel_core::ReportKind,
     pub(crate) gemeente: Option<&'a str>,
     pub(crate) region: Option<&'a str>,
     pub(crate) provider: Option<&'a str>,
@@ -202,7 +202,7 @@ impl TableBuilder {
             category,
         ] = &mut self.texts;
         period.append(Some(row.period));
-        kind.append(Some(row.kind));
+        kind.append(Some(row.kind.as_str()));
         gemeente.append(row.gemeente);
         region.append(row.region);
         provider.append(row.provider);

@@ -19,6 +19,11 @@ pub enum CoreError {
         "gemeentecode '{0}' is ongeldig; gebruik GM gevolgd door 4 cijfers / municipality code '{0}' is invalid; use GM followed by 4 digits"
     )]
     InvalidGemeenteCode(String),
+    /// A report kind that is not `national`, `region`, `municipality` or `mirror`.
+    #[error(
+        "rapportsoort '{0}' is ongeldig; gebruik national, region, municipality of mirror / report kind '{0}' is invalid; use national, region, municipality or mirror"
+    )]
+    InvalidReportKind(String),
     /// The embedded reference data could not be read; a build defect, never user input.
     #[error("embedded reference data is corrupt: {0}")]
     Reference(String),

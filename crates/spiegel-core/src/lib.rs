@@ -37,6 +37,7 @@ pub mod parallel;
 mod period;
 mod population;
 mod provider;
+mod report_kind;
 pub mod wire;
 
 pub use age::{AgeBand, age_in_years};
@@ -52,6 +53,7 @@ pub use gemeente::{
 pub use period::Period;
 pub use population::{Population, PopulationKind};
 pub use provider::Agb;
+pub use report_kind::ReportKind;
 
 /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit over the
 /// output. Cell keys (SDC-4, docs/release-rules.md) are built and drawn from with it.

@@ -17,7 +17,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use spiegel_aggregate::indicators::{INDICATORS, Indicator};
 use spiegel_aggregate::table::column;
-use spiegel_core::Reference;
+use spiegel_core::{Reference, ReportKind};
 
 use crate::rules::{self, Cell};
 use crate::sharing::{Holding, Sharing, SharingLedger, SharingRegistry};
@@ -94,8 +94,8 @@ pub enum Change {
 pub struct ManifestFile {
     /// Path in the object store, named by the report's own release id.
     pub path: String,
-    /// mirror | municipality | region | national.
-    pub kind: String,
+    /// Which of the four kinds of report it is.
+    pub kind: ReportKind,
     /// Period.
     pub period: String,
     /// Who may read it: a provider's AGB code (mirror), a municipality code, a region or
@@ -147,7 +147,8 @@ pub fn report_schema(mirror: bool) -> Arc<Schema> {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct FileKey {
-    kind_order: u8,
+    /// First, so that files sort national, region, municipality, mirror.
+    kind: ReportKind,
     period: Arc<str>,
     recipient: Arc<str>,
     municipality: Option<Arc<str>>,
@@ -155,19 +156,15 @@ struct FileKey {
 }
 
 impl FileKey {
-    fn kind(&self) -> &'static str {
-        ["national", "region", "municipality", "mirror"][usize::from(self.kind_order)]
-    }
-
     /// What the report is about, as [`report_key`] reads it from its manifest entry.
     fn report_key(&self) -> ReportKey {
-        (
-            self.kind().to_owned(),
-            self.period.to_string(),
-            self.recipient.to_string(),
-            (self.kind_order == 3)
+        ReportKey {
+            kind: self.kind,
+            period: self.period.to_string(),
+            recipient: self.recipient.to_string(),
+            municipality: (self.kind == ReportKind::Mirror)
                 .then(|| self.municipality.as_deref().unwrap_or_default().to_owned()),
-        )
+        }
     }
 
     /// Where the report released as `release` goes: partitioned by kind, period and
@@ -177,15 +174,17 @@ impl FileKey {
     /// period share its directory, named by municipality: a directory per mirror report would
     /// double what a local store creates.
     fn path(&self, release: &str) -> String {
-        let base = format!("{}/period={}", self.kind(), self.period);
-        match self.kind_order {
-            0 => format!("{base}/{release}.parquet"),
-            1 => format!(
+        let base = format!("{}/period={}", self.kind.as_str(), self.period);
+        match self.kind {
+            ReportKind::National => format!("{base}/{release}.parquet"),
+            ReportKind::Region => format!(
                 "{base}/region={}/{release}.parquet",
                 region_slug(&self.recipient)
             ),
-            2 => format!("{base}/municipality={}/{release}.parquet", self.recipient),
-            _ => format!(
+            ReportKind::Municipality => {
+                format!("{base}/municipality={}/{release}.parquet", self.recipient)
+            }
+            ReportKind::Mirror => format!(
                 "{base}/provider={}/{}-{release}.parquet",
                 self.recipient,
                 self.municipality.as_deref().unwrap_or_default()
@@ -204,7 +203,7 @@ impl FileKey {
             "spiegel:report:v1",
             REPORT_SCHEMA_VERSION,
             spiegel_aggregate::METHOD_VERSION,
-            self.kind(),
+            self.kind.as_str(),
             &self.period,
             &self.recipient,
             self.municipality.as_deref().unwrap_or("-"),
@@ -295,8 +294,8 @@ struct PartColumns {
     contributor_units: arrow_array::UInt32Array,
     /// Per key of `indicator_code`: the indicator's place in the catalogue and its definition.
     definitions: Vec<(usize, &'static Indicator)>,
-    /// Per key of `kind`: the report kind's order.
-    kinds: Vec<u8>,
+    /// Per key of `kind`: the report kind it names.
+    kinds: Vec<ReportKind>,
 }
 
 fn malformed(what: &str) -> PublishError {
@@ -331,13 +330,7 @@ impl PartColumns {
         let kinds = kind
             .values
             .iter()
-            .map(|k| match &**k {
-                "national" => Ok(0),
-                "region" => Ok(1),
-                "municipality" => Ok(2),
-                "mirror" => Ok(3),
-                _ => Err(malformed("report_kind")),
-            })
+            .map(|k| k.parse().map_err(|_| malformed("report_kind")))
             .collect::<Result<_>>()?;
         Ok(Self {
             period: text(column::PERIOD)?,
@@ -374,25 +367,27 @@ impl PartColumns {
 
     /// The report file `row` belongs to.
     fn file_key(&self, row: usize) -> Result<FileKey> {
-        let kind_order = self
+        let kind = self
             .kind
             .key(row)
             .and_then(|k| self.kinds.get(k).copied())
             .ok_or_else(|| malformed("report_kind"))?;
-        let recipient = match kind_order {
-            0 => None,
-            1 => self.region.get(row),
-            2 => self.gemeente.get(row),
-            _ => self.provider.get(row),
+        let recipient = match kind {
+            ReportKind::National => None,
+            ReportKind::Region => self.region.get(row),
+            ReportKind::Municipality => self.gemeente.get(row),
+            ReportKind::Mirror => self.provider.get(row),
         };
         Ok(FileKey {
-            kind_order,
+            kind,
             period: self
                 .period
                 .get(row)
                 .cloned()
                 .ok_or_else(|| malformed("period"))?,
-            recipient: recipient.cloned().unwrap_or_else(|| Arc::from("national")),
+            recipient: recipient
+                .cloned()
+                .unwrap_or_else(|| Arc::from(ReportKind::National.as_str())),
             municipality: self.gemeente.get(row).cloned(),
             region: self.region.get(row).cloned(),
         })
@@ -409,7 +404,7 @@ impl PartColumns {
     }
 
     /// The cell of `row`, in a report file of kind `kind`.
-    fn cell(&self, row: usize, kind: &str) -> Result<Cell> {
+    fn cell(&self, row: usize, kind: ReportKind) -> Result<Cell> {
         let option_u32 = |a: &arrow_array::UInt32Array| a.is_valid(row).then(|| a.value(row));
         let (indicator_order, definition) = self
             .indicator_code
@@ -548,7 +543,7 @@ impl PartColumns {
         for row in 0..self.rows() {
             let is =
                 |column: &TextColumn, value: &str| column.get(row).is_some_and(|v| &**v == value);
-            if !(is(&self.kind, "municipality")
+            if !(is(&self.kind, ReportKind::Municipality.as_str())
                 && is(&self.indicator_code, indicator)
                 && is(&self.dimension, "total"))
             {
@@ -625,16 +620,22 @@ pub struct FileAudit {
 
 /// What a report is about, as its manifest entry says: kind, period, recipient and, for a
 /// mirror report, the municipality.
-pub(crate) type ReportKey = (String, String, String, Option<String>);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ReportKey {
+    pub(crate) kind: ReportKind,
+    pub(crate) period: String,
+    pub(crate) recipient: String,
+    pub(crate) municipality: Option<String>,
+}
 
 /// The report of `file` by what it is about.
 pub(crate) fn report_key(file: &ManifestFile) -> ReportKey {
-    (
-        file.kind.clone(),
-        file.period.clone(),
-        file.recipient.clone(),
-        file.municipality.clone(),
-    )
+    ReportKey {
+        kind: file.kind,
+        period: file.period.clone(),
+        recipient: file.recipient.clone(),
+        municipality: file.municipality.clone(),
+    }
 }
 
 /// The reports of the last release, with their audits, by what they are about: a report
@@ -711,7 +712,7 @@ pub(crate) fn publish_part(
         }
         let cells = rows
             .iter()
-            .map(|&row| columns.cell(row as usize, key.kind()))
+            .map(|&row| columns.cell(row as usize, key.kind))
             .collect::<Result<Vec<Cell>>>()?;
         publish_file(
             key, cells, input, previous, &sharing, config, store, runtime,
@@ -752,20 +753,20 @@ struct Made {
 /// country. A provider counts for a reader once a share with that reader took effect.
 fn sharing_views(key: &FileKey, cells: &[Cell], sharing: &Sharing) -> Vec<rules::SharingView> {
     let reference = Reference::embedded();
-    let readers: Vec<String> = match key.kind_order {
-        0 => reference
+    let readers: Vec<String> = match key.kind {
+        ReportKind::National => reference
             .gemeenten()
             .iter()
             .map(|g| g.code.to_string())
             .collect(),
-        1 => reference
+        ReportKind::Region => reference
             .gemeenten()
             .iter()
             .filter(|g| key.region.as_deref() == Some(g.regio.as_str()))
             .map(|g| g.code.to_string())
             .collect(),
-        2 => vec![key.recipient.to_string()],
-        _ => return Vec::new(),
+        ReportKind::Municipality => vec![key.recipient.to_string()],
+        ReportKind::Mirror => return Vec::new(),
     };
     let contributors: BTreeSet<&str> = cells
         .iter()
@@ -800,7 +801,12 @@ fn publish_file(
     let period = key.period.to_string();
     let views = sharing_views(&key, &cells, sharing);
     rules::primary(&mut cells, config, &views);
-    let intervals = rules::secondary(&mut cells, config, config.protection(), key.kind_order != 3)?;
+    let intervals = rules::secondary(
+        &mut cells,
+        config,
+        config.protection(),
+        key.kind != ReportKind::Mirror,
+    )?;
     // Named before the cells are put in order: the audit points at cells by their place.
     let unprotected = intervals.iter().find(|i| !i.protects()).map(|bad| {
         let cell = &cells[bad.cell];
@@ -828,7 +834,7 @@ fn publish_file(
     };
     // What the municipality holds once it reads this report: who contributed to each figure
     // it shows (NB-4 judges later shares against it).
-    let held = (key.kind_order == 2).then(|| {
+    let held = (key.kind == ReportKind::Municipality).then(|| {
         let mut holding = Holding::default();
         for cell in cells.iter().filter(|c| !c.suppressed) {
             holding.add_cell(
@@ -840,7 +846,7 @@ fn publish_file(
         }
         (key.recipient.to_string(), holding)
     });
-    let mirror = key.kind_order == 3;
+    let mirror = key.kind == ReportKind::Mirror;
     let municipality = key.municipality.as_deref().unwrap_or_default();
     // Whether a mirror report is shared is no part of its file: only of its manifest entry.
     let shared = mirror.then(|| sharing.readable(&key.recipient, &period, municipality));
@@ -861,7 +867,7 @@ fn publish_file(
     runtime.block_on(put_create_only(store, &path, bytes))?;
     let file = ManifestFile {
         path,
-        kind: key.kind().to_owned(),
+        kind: key.kind,
         period: period.clone(),
         recipient: key.recipient.to_string(),
         municipality: mirror.then(|| municipality.to_owned()),
@@ -1022,19 +1028,21 @@ fn write_parquet(
     release: &str,
 ) -> Result<Vec<u8>> {
     let published = &figures.published;
-    let mirror = key.kind_order == 3;
+    let mirror = key.kind == ReportKind::Mirror;
     let rows = cells.len();
     let repeated =
         |value: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
     let mut columns: Vec<ArrayRef> = vec![
-        repeated(Some(key.kind())),
+        repeated(Some(key.kind.as_str())),
         repeated(Some(&key.period)),
-        repeated(if key.kind_order >= 2 {
-            key.municipality.as_deref()
-        } else {
-            None
-        }),
-        repeated(if key.kind_order >= 1 {
+        repeated(
+            if matches!(key.kind, ReportKind::Municipality | ReportKind::Mirror) {
+                key.municipality.as_deref()
+            } else {
+                None
+            },
+        ),
+        repeated(if key.kind != ReportKind::National {
             key.region.as_deref()
         } else {
             None

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use spiegel_aggregate::indicators::{Indicator, Kind};
+use spiegel_core::ReportKind;
 
 use crate::{PublishConfig, PublishError, Result};
 
@@ -465,8 +466,8 @@ fn add_complement(
 /// other provider's data), which stay exact so the provider can check its delivery was complete
 /// (docs/release-rules.md). A mirror may be shown to a municipality, so its shares and means follow
 /// SDC-1..4 like any other report's.
-pub fn counts_rounded(report_kind: &str, indicator: &Indicator) -> bool {
-    report_kind != "mirror" || indicator.linked || indicator.kind != Kind::Count
+pub fn counts_rounded(report_kind: ReportKind, indicator: &Indicator) -> bool {
+    report_kind != ReportKind::Mirror || indicator.linked || indicator.kind != Kind::Count
 }
 
 /// SDC-4: a count rounded to base 5, up with probability (n mod 5)/5, the draw fixed by the
@@ -910,11 +911,16 @@ mod tests {
         let dropout = indicator("dropout_share").unwrap();
         let mean = indicator("satisfaction_mean_youth").unwrap();
         let volume = indicator("trajectories_ended").unwrap();
-        assert!(counts_rounded("mirror", dropout) && counts_rounded("mirror", mean));
-        assert!(!counts_rounded("mirror", volume), "own volumes stay exact");
+        assert!(
+            counts_rounded(ReportKind::Mirror, dropout) && counts_rounded(ReportKind::Mirror, mean)
+        );
+        assert!(
+            !counts_rounded(ReportKind::Mirror, volume),
+            "own volumes stay exact"
+        );
         let mirror = |code: &str, n: u32| Cell {
             contributors: Vec::new(),
-            controlled: counts_rounded("mirror", indicator(code).unwrap()),
+            controlled: counts_rounded(ReportKind::Mirror, indicator(code).unwrap()),
             ..cell(code, "total", "total", n, &[])
         };
         let mut cells = vec![

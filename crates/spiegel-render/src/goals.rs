@@ -5,6 +5,7 @@
 
 use maud::{Markup, html};
 use spiegel_aggregate::indicators::indicator;
+use spiegel_core::ReportKind;
 
 use crate::load::{Report, Status};
 use crate::page::Page;
@@ -53,7 +54,7 @@ pub(crate) fn section(page: &Page<'_>) -> Markup {
     let goals = judged(report);
     // The region's and the country's figures beside a municipality's or a region's own.
     let mut refs = Vec::new();
-    if report.file.kind != "mirror" {
+    if report.file.kind != ReportKind::Mirror {
         for (reports, nl, en) in [
             (page.region, "regio", "region"),
             (page.national, "Nederland", "the Netherlands"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use maud::{Markup, html};
-use spiegel_core::{GemeenteCode, Reference};
+use spiegel_core::{GemeenteCode, Reference, ReportKind};
 use spiegel_publish::{Manifest, ManifestFile, region_slug};
 
 use crate::page::document;
@@ -156,17 +156,17 @@ fn period_section(
     reports: &str,
     languages: &[Language],
 ) -> Markup {
-    let of_kind = |kind: &'static str| files.iter().copied().filter(move |f| f.kind == kind);
+    let of_kind = |kind: ReportKind| files.iter().copied().filter(move |f| f.kind == kind);
     let release = &manifest.release;
     // By the region's slug: a region report's recipient is the region's name, as the reference
     // names a municipality's region.
     let mut regions: BTreeMap<String, Region<'_>> = BTreeMap::new();
-    for file in of_kind("region") {
+    for file in of_kind(ReportKind::Region) {
         let entry = regions.entry(region_slug(&file.recipient)).or_default();
         entry.name = Some(file.recipient.clone());
         entry.reports.push(file);
     }
-    for file in of_kind("municipality") {
+    for file in of_kind(ReportKind::Municipality) {
         let (name, region) = municipality(&file.recipient);
         let entry = regions.entry(region_slug(&region)).or_default();
         entry.name = Some(region);
@@ -180,7 +180,7 @@ fn period_section(
         .collect();
     regions.sort_by(|a, b| a.0.cmp(&b.0));
     let mut providers: BTreeMap<&str, BTreeMap<(String, &str), &ManifestFile>> = BTreeMap::new();
-    for file in of_kind("mirror") {
+    for file in of_kind(ReportKind::Mirror) {
         let code = file.municipality.as_deref().unwrap_or_default();
         providers
             .entry(&file.recipient)
@@ -194,7 +194,7 @@ fn period_section(
             h3 { "Nederland / The Netherlands" }
             "\n"
             ul {
-                @for file in of_kind("national") {
+                @for file in of_kind(ReportKind::National) {
                     li {
                         (report_link(reports, file, "Landelijke rapportage / National report"))
                         ": " (page_links(pages, release, file, languages))

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
+use spiegel_core::ReportKind;
 use spiegel_publish::{Manifest, ManifestFile};
 
 pub use annotations::{
@@ -82,20 +83,20 @@ pub fn page_path(release: &str, report: &ManifestFile, language: Language) -> St
         Language::En => "en.html",
     };
     let period = &report.period;
+    let kind = report.kind.as_str();
     match report.municipality.as_deref() {
         Some(gemeente) => format!(
-            "{release}/{}/provider={}/municipality={gemeente}/{period}.{suffix}",
-            report.kind, report.recipient
+            "{release}/{kind}/provider={}/municipality={gemeente}/{period}.{suffix}",
+            report.recipient
         ),
-        None if report.kind == "national" => format!("{release}/national/{period}.{suffix}"),
-        None if report.kind == "region" => format!(
-            "{release}/region/{}/{period}.{suffix}",
+        None if report.kind == ReportKind::National => {
+            format!("{release}/{kind}/{period}.{suffix}")
+        }
+        None if report.kind == ReportKind::Region => format!(
+            "{release}/{kind}/{}/{period}.{suffix}",
             spiegel_publish::region_slug(&report.recipient)
         ),
-        None => format!(
-            "{release}/{}/{}/{period}.{suffix}",
-            report.kind, report.recipient
-        ),
+        None => format!("{release}/{kind}/{}/{period}.{suffix}", report.recipient),
     }
 }
 
@@ -120,7 +121,7 @@ pub fn render_release(
         manifest
             .files
             .iter()
-            .filter(|f| f.kind == "region" || f.kind == "national"),
+            .filter(|f| matches!(f.kind, ReportKind::Region | ReportKind::National)),
     ))?;
     let references = References::new(references);
     let periods = release_periods(&manifest);
@@ -138,19 +139,23 @@ pub fn render_release(
     // Region pages list their municipalities' figures, the national page its regions': the
     // municipality reports are rendered first and hand their headline figures on.
     let (mut pages, mut bytes, mut headlines) =
-        rendering.families(&["mirror", "municipality"], &[])?;
+        rendering.families(&[ReportKind::Mirror, ReportKind::Municipality], &[])?;
     headlines.extend(
         references
             .reports
             .values()
-            .filter(|r| r.file.kind == "region")
+            .filter(|r| r.file.kind == ReportKind::Region)
             .map(Headline::of),
     );
-    let (more_pages, more_bytes, _) = rendering.families(&["region", "national"], &headlines)?;
+    let (more_pages, more_bytes, _) =
+        rendering.families(&[ReportKind::Region, ReportKind::National], &headlines)?;
     pages += more_pages;
     bytes += more_bytes;
     let mut providers: BTreeMap<(&str, &str), Vec<&Headline>> = BTreeMap::new();
-    for headline in headlines.iter().filter(|h| h.file.kind == "mirror") {
+    for headline in headlines
+        .iter()
+        .filter(|h| h.file.kind == ReportKind::Mirror)
+    {
         providers
             .entry((&headline.file.recipient, &headline.file.period))
             .or_default()
@@ -167,13 +172,13 @@ pub fn render_release(
             bytes += html.len() as u64;
         }
     }
-    let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
+    let count = |kind: ReportKind| manifest.files.iter().filter(|f| f.kind == kind).count();
     let summary = RenderSummary {
         release: manifest.release.clone(),
-        mirror: count("mirror"),
-        municipality: count("municipality"),
-        region: count("region"),
-        national: count("national"),
+        mirror: count(ReportKind::Mirror),
+        municipality: count(ReportKind::Municipality),
+        region: count(ReportKind::Region),
+        national: count(ReportKind::National),
         overview: providers.len(),
         pages,
         bytes,
@@ -210,19 +215,19 @@ impl Rendering<'_> {
     /// every core; the pages and bytes written and every report's headline figures.
     fn families(
         &self,
-        kinds: &[&str],
+        kinds: &[ReportKind],
         headlines: &[Headline],
     ) -> Result<(usize, u64, Vec<Headline>)> {
-        let mut families: BTreeMap<(&str, &str, Option<&str>), Vec<&ManifestFile>> =
+        let mut families: BTreeMap<(ReportKind, &str, Option<&str>), Vec<&ManifestFile>> =
             BTreeMap::new();
         for file in self
             .manifest
             .files
             .iter()
-            .filter(|f| kinds.contains(&f.kind.as_str()))
+            .filter(|f| kinds.contains(&f.kind))
         {
             families
-                .entry((&file.kind, &file.recipient, file.municipality.as_deref()))
+                .entry((file.kind, &file.recipient, file.municipality.as_deref()))
                 .or_default()
                 .push(file);
         }
@@ -316,7 +321,8 @@ pub async fn render_report(
         .files
         .iter()
         .filter(|f| {
-            f.kind == "national" || (f.kind == "region" && Some(&f.recipient) == region.as_ref())
+            f.kind == ReportKind::National
+                || (f.kind == ReportKind::Region && Some(&f.recipient) == region.as_ref())
         })
         .collect();
     let references = read_all(store, reference_files.iter().copied()).await?;
@@ -326,13 +332,13 @@ pub async fn render_report(
         .files
         .iter()
         .filter(|f| f.period == wanted.period)
-        .filter(|f| match wanted.kind.as_str() {
-            "region" => {
-                f.kind == "municipality"
+        .filter(|f| match wanted.kind {
+            ReportKind::Region => {
+                f.kind == ReportKind::Municipality
                     && recipients::region_of(&f.recipient).as_ref() == Some(&wanted.recipient)
             }
-            "national" => f.kind == "region",
-            _ => false,
+            ReportKind::National => f.kind == ReportKind::Region,
+            ReportKind::Municipality | ReportKind::Mirror => false,
         })
         .collect();
     let parts = read_all(store, parts.iter().copied()).await?;
@@ -370,7 +376,7 @@ fn release_periods(manifest: &Manifest) -> Vec<String> {
 
 /// Region and national reports by (kind, recipient, period).
 struct References {
-    reports: BTreeMap<(String, String, String), Report>,
+    reports: BTreeMap<(ReportKind, String, String), Report>,
 }
 
 impl References {
@@ -380,11 +386,7 @@ impl References {
                 .into_iter()
                 .map(|r| {
                     (
-                        (
-                            r.file.kind.clone(),
-                            r.file.recipient.clone(),
-                            r.file.period.clone(),
-                        ),
+                        (r.file.kind, r.file.recipient.clone(), r.file.period.clone()),
                         r,
                     )
                 })
@@ -392,9 +394,9 @@ impl References {
         }
     }
 
-    fn get(&self, kind: &str, recipient: &str, period: &str) -> Option<&Report> {
+    fn get(&self, kind: ReportKind, recipient: &str, period: &str) -> Option<&Report> {
         self.reports
-            .get(&(kind.to_owned(), recipient.to_owned(), period.to_owned()))
+            .get(&(kind, recipient.to_owned(), period.to_owned()))
     }
 }
 
@@ -439,26 +441,30 @@ impl<'p> Family<'p> {
             .iter()
             .map(|p| self.reports[..=at].iter().find(|r| r.file.period == *p))
             .collect();
-        let municipality = report.file.kind == "municipality";
+        let municipality = report.file.kind == ReportKind::Municipality;
         // A municipality is shown beside its region and the country, a region beside the
         // country; a mirror report beside nothing (NB-2).
-        let reference = |kind: &str, shown: bool| -> Vec<Option<&Report>> {
+        let reference = |kind: ReportKind, shown: bool| -> Vec<Option<&Report>> {
             if !shown {
                 return Vec::new();
             }
             periods
                 .iter()
                 .map(|p| {
+                    // A national report's recipient is the kind's own name.
                     let recipient = match kind {
-                        "region" => report.region.as_deref(),
-                        _ => Some("national"),
+                        ReportKind::Region => report.region.as_deref(),
+                        _ => Some(ReportKind::National.as_str()),
                     };
                     recipient.and_then(|r| references.get(kind, r, p))
                 })
                 .collect()
         };
-        let region = reference("region", municipality);
-        let national = reference("national", municipality || report.file.kind == "region");
+        let region = reference(ReportKind::Region, municipality);
+        let national = reference(
+            ReportKind::National,
+            municipality || report.file.kind == ReportKind::Region,
+        );
         let other = match language {
             Language::Nl => Language::En,
             Language::En => Language::Nl,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 use spiegel_aggregate::indicators::{Indicator, indicator};
+use spiegel_core::ReportKind;
 use spiegel_publish::{Manifest, counts_rounded};
 
 use crate::load::Status;
@@ -221,7 +222,7 @@ fn totals(mirrors: &[&Headline], language: Language, group: &str) -> Markup {
 /// The sum of a headline count over `mirrors`, when each of them is published exactly.
 fn sum(mirrors: &[&Headline], code: &str, indicator: &Indicator) -> Option<f64> {
     let at = HEADLINE.iter().position(|c| *c == code);
-    let exact = !counts_rounded("mirror", indicator);
+    let exact = !counts_rounded(ReportKind::Mirror, indicator);
     let mut sum = Some(0.0);
     for mirror in mirrors {
         let cell = at.and_then(|at| mirror.cells[at].as_ref());

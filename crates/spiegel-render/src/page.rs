@@ -16,7 +16,7 @@ use std::str::FromStr;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use spiegel_aggregate::AggregateConfig;
 use spiegel_aggregate::indicators::Indicator;
-use spiegel_core::{GemeenteCode, Period, Reference};
+use spiegel_core::{GemeenteCode, Period, Reference, ReportKind};
 use spiegel_publish::Manifest;
 
 use crate::load::Report;
@@ -80,7 +80,7 @@ pub(crate) struct Page<'a> {
 
 impl Page<'_> {
     fn mirror(&self) -> bool {
-        self.report.file.kind == "mirror"
+        self.report.file.kind == ReportKind::Mirror
     }
 
     pub(crate) fn municipality_code(&self) -> &str {

@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use maud::{Markup, html};
-use spiegel_core::{GemeenteCode, Population, PopulationKind};
+use spiegel_core::{GemeenteCode, Population, PopulationKind, ReportKind};
 use spiegel_publish::Manifest;
 
 use crate::load::{Report, Status};
@@ -62,7 +62,9 @@ pub(crate) fn providers_delivering(manifest: &Manifest, gemeente: &str, period: 
         .files
         .iter()
         .filter(|f| {
-            f.kind == "mirror" && f.period == period && f.municipality.as_deref() == Some(gemeente)
+            f.kind == ReportKind::Mirror
+                && f.period == period
+                && f.municipality.as_deref() == Some(gemeente)
         })
         .count()
 }
@@ -80,7 +82,7 @@ pub(crate) fn coverage_text(language: Language, providers: usize) -> String {
 /// inhabitants of the municipality, its region and the country, and the coverage line.
 /// Other pages have none.
 pub(crate) fn section(page: &Page<'_>) -> Markup {
-    if page.report.file.kind != "municipality" {
+    if page.report.file.kind != ReportKind::Municipality {
         return html! {};
     }
     let language = page.language;

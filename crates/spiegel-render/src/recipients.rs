@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use maud::{Markup, html};
 use spiegel_aggregate::indicators::indicator;
-use spiegel_core::{GemeenteCode, Reference};
+use spiegel_core::{GemeenteCode, Reference, ReportKind};
 use spiegel_publish::{Manifest, ManifestFile, region_slug};
 
 use crate::ProviderNotes;
@@ -72,7 +72,8 @@ fn suffix(language: Language) -> &'static str {
 /// mirror pages: `release=R/mirror/provider=A/2026-H1.html`.
 pub fn overview_path(release: &str, provider: &str, period: &str, language: Language) -> String {
     format!(
-        "release={release}/mirror/provider={provider}/{period}.{}",
+        "release={release}/{}/provider={provider}/{period}.{}",
+        ReportKind::Mirror.as_str(),
         suffix(language)
     )
 }
@@ -110,9 +111,9 @@ pub(crate) fn municipality_name(code: &str) -> String {
 
 /// The name of what a region or national page is about.
 pub(crate) fn scope_name(page: &Page<'_>) -> Option<String> {
-    match page.report.file.kind.as_str() {
-        "region" => Some(page.report.file.recipient.clone()),
-        "national" => Some(page.language.t("Nederland", "the Netherlands").to_owned()),
+    match page.report.file.kind {
+        ReportKind::Region => Some(page.report.file.recipient.clone()),
+        ReportKind::National => Some(page.language.t("Nederland", "the Netherlands").to_owned()),
         _ => None,
     }
 }
@@ -120,13 +121,13 @@ pub(crate) fn scope_name(page: &Page<'_>) -> Option<String> {
 /// The title of a region or national page.
 pub(crate) fn scope_title(page: &Page<'_>) -> Option<String> {
     let period = page.language.period(&page.report.file.period);
-    match page.report.file.kind.as_str() {
-        "region" => Some(format!(
+    match page.report.file.kind {
+        ReportKind::Region => Some(format!(
             "{} {} {period}",
             page.language.t("Regiorapportage", "Region report"),
             page.report.file.recipient
         )),
-        "national" => Some(format!(
+        ReportKind::National => Some(format!(
             "{} {period}",
             page.language.t("Landelijke rapportage", "National report")
         )),
@@ -139,8 +140,8 @@ pub(crate) fn scope_heading(page: &Page<'_>) -> Option<Markup> {
     let language = page.language;
     let file = &page.report.file;
     let period = language.period(&file.period);
-    match file.kind.as_str() {
-        "region" => {
+    match file.kind {
+        ReportKind::Region => {
             let members = Reference::embedded()
                 .gemeenten()
                 .iter()
@@ -155,7 +156,7 @@ pub(crate) fn scope_heading(page: &Page<'_>) -> Option<Markup> {
                 }
             })
         }
-        "national" => Some(html! {
+        ReportKind::National => Some(html! {
             h1 { (language.t("Landelijke rapportage", "National report")) }
             p class="sub" {
                 (language.t("alle gemeenten", "all municipalities")) " · "
@@ -168,8 +169,8 @@ pub(crate) fn scope_heading(page: &Page<'_>) -> Option<Markup> {
 
 /// The opening paragraph of a region or national page.
 pub(crate) fn scope_intro(page: &Page<'_>) -> Option<Markup> {
-    match (page.report.file.kind.as_str(), page.language) {
-        ("region", Language::Nl) => Some(html! {
+    match (page.report.file.kind, page.language) {
+        (ReportKind::Region, Language::Nl) => Some(html! {
             p {
                 "Deze rapportage toont de jeugdhulp aan jeugdigen uit de gemeenten van \
                  jeugdzorgregio " (Escaped(&page.report.file.recipient)) " (woonplaatsbeginsel), \
@@ -179,7 +180,7 @@ pub(crate) fn scope_intro(page: &Page<'_>) -> Option<Markup> {
                  rapportage zijn gepubliceerd."
             }
         }),
-        ("region", Language::En) => Some(html! {
+        (ReportKind::Region, Language::En) => Some(html! {
             p {
                 "This report shows the youth care given to youths from the municipalities of \
                  the youth-care region " (Escaped(&page.report.file.recipient)) " (by residence), \
@@ -189,7 +190,7 @@ pub(crate) fn scope_intro(page: &Page<'_>) -> Option<Markup> {
                  published in its own report."
             }
         }),
-        ("national", Language::Nl) => Some(html! {
+        (ReportKind::National, Language::Nl) => Some(html! {
             p {
                 "Deze rapportage toont de jeugdhulp aan alle jeugdigen in Nederland, voor alle \
                  aanbieders samen. Ze noemt geen aanbieders en bevat geen cijfers per aanbieder. \
@@ -197,7 +198,7 @@ pub(crate) fn scope_intro(page: &Page<'_>) -> Option<Markup> {
                  eigen rapportage zijn gepubliceerd."
             }
         }),
-        ("national", Language::En) => Some(html! {
+        (ReportKind::National, Language::En) => Some(html! {
             p {
                 "This report shows the youth care given to all youths in the Netherlands, for \
                  all providers together. It names no provider and holds no figures per provider. \
@@ -222,8 +223,8 @@ pub(crate) fn extra(report: &Report, context: &Context<'_>, language: Language) 
             "\n"
         }
     };
-    Some(match file.kind.as_str() {
-        "mirror" => link(
+    Some(match file.kind {
+        ReportKind::Mirror => link(
             &overview_path(release, &file.recipient, &file.period, language),
             html! {
                 (language.t(
@@ -232,10 +233,10 @@ pub(crate) fn extra(report: &Report, context: &Context<'_>, language: Language) 
                 ))
             },
         ),
-        "municipality" => {
+        ReportKind::Municipality => {
             let region = report.region.as_deref();
             let region_file = context.manifest.files.iter().find(|f| {
-                f.kind == "region"
+                f.kind == ReportKind::Region
                     && Some(f.recipient.as_str()) == region
                     && f.period == file.period
             });
@@ -252,12 +253,12 @@ pub(crate) fn extra(report: &Report, context: &Context<'_>, language: Language) 
                 (shared_mirrors(file, context, language, &from))
             }
         }
-        "region" => {
+        ReportKind::Region => {
             let national = context
                 .manifest
                 .files
                 .iter()
-                .find(|f| f.kind == "national" && f.period == file.period);
+                .find(|f| f.kind == ReportKind::National && f.period == file.period);
             html! {
                 @if let Some(target) = national {
                     (link(
@@ -268,8 +269,7 @@ pub(crate) fn extra(report: &Report, context: &Context<'_>, language: Language) 
                 (members(file, context, language))
             }
         }
-        "national" => regions(file, context, language),
-        _ => return None,
+        ReportKind::National => regions(file, context, language),
     })
 }
 
@@ -288,7 +288,7 @@ fn shared_mirrors(
         .files
         .iter()
         .filter(|f| {
-            f.kind == "mirror"
+            f.kind == ReportKind::Mirror
                 && f.period == file.period
                 && f.municipality.as_deref() == Some(file.recipient.as_str())
                 && f.shared == Some(true)
@@ -368,7 +368,7 @@ pub(crate) fn headline_cells(headline: &Headline, language: Language) -> Markup 
     html! {
         @for (code, cell) in HEADLINE.iter().zip(&headline.cells) {
             @if let Some(indicator) = indicator(code) {
-                @let class = classes(&headline.file.kind, indicator, cell.as_ref(), Field::Value);
+                @let class = classes(headline.file.kind, indicator, cell.as_ref(), Field::Value);
                 td class=[Some(class).filter(|c| !c.is_empty())];
                 @match cell {
                     Some(c) if c.status == Status::Suppressed => {
@@ -450,7 +450,7 @@ fn members(file: &ManifestFile, context: &Context<'_>, language: Language) -> Ma
         .headlines
         .iter()
         .filter(|h| {
-            h.file.kind == "municipality"
+            h.file.kind == ReportKind::Municipality
                 && h.file.period == file.period
                 && h.region.as_deref() == Some(file.recipient.as_str())
         })
@@ -505,7 +505,7 @@ fn regions(file: &ManifestFile, context: &Context<'_>, language: Language) -> Ma
     let mut parts: Vec<Part<'_>> = context
         .headlines
         .iter()
-        .filter(|h| h.file.kind == "region" && h.file.period == file.period)
+        .filter(|h| h.file.kind == ReportKind::Region && h.file.period == file.period)
         .map(|h| Part {
             key: region_slug(&h.file.recipient),
             label: h.file.recipient.clone(),

@@ -12,6 +12,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
+use spiegel_core::ReportKind;
 use spiegel_publish::{MANIFEST, Manifest, ManifestFile, PublishConfig, REPORT_SCHEMA_VERSION};
 use spiegel_render::{AggregateConfig, Annotation, Language, ProviderNotes, render_report};
 
@@ -131,7 +132,7 @@ fn manifest() -> Manifest {
         config: PublishConfig::default(),
         files: vec![ManifestFile {
             path: REPORT.to_owned(),
-            kind: "mirror".to_owned(),
+            kind: ReportKind::Mirror,
             period: PERIOD.to_owned(),
             recipient: PROVIDER.to_owned(),
             municipality: Some(GEMEENTE.to_owned()),

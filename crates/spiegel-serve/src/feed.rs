@@ -19,6 +19,7 @@ use futures_util::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
+use spiegel_core::ReportKind;
 use spiegel_publish::{FEED_PREFIX, FeedEvent, SharingRegistry, feed_object};
 
 use crate::api_error::ApiError;
@@ -139,7 +140,7 @@ pub(crate) fn entry_for(
         .filter(|c| may_read(principal, &c.file, sharing))
         .map(|c| {
             let id = report_id(&c.file);
-            let municipality = if c.file.kind == "municipality" {
+            let municipality = if c.file.kind == ReportKind::Municipality {
                 Some(&c.file.recipient)
             } else {
                 c.file.municipality.as_ref()

@@ -7,6 +7,7 @@ use axum::extract::rejection::StringRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use spiegel_core::ReportKind;
 use spiegel_publish::{Share, ShareState, SharingLedger, SharingRegistry};
 use spiegel_render::AnnotationRegistry;
 
@@ -31,7 +32,7 @@ impl App {
             .files
             .iter()
             .any(|f| {
-                f.kind == "mirror"
+                f.kind == ReportKind::Mirror
                     && f.recipient == *agb
                     && f.period == period
                     && f.municipality.as_deref() == Some(gemeente)
@@ -55,7 +56,13 @@ fn valid_mirror_path(period: &str, gemeente: &str) -> bool {
 }
 
 fn invalid_mirror_path(app: &App, principal: &Principal, action: Action) -> ApiError {
-    app.record(principal, action, "mirror", Outcome::Rejected);
+    // Neither path part can be trusted into the audit log: the object is the report kind alone.
+    app.record(
+        principal,
+        action,
+        ReportKind::Mirror.as_str(),
+        Outcome::Rejected,
+    );
     ApiError::InvalidParameter {
         name: "period, gemeente",
         rule: "a period such as 2026-H1 or 2026-Q3 and a municipality code GMxxxx",
@@ -71,7 +78,7 @@ pub(crate) async fn annotate(
     if !valid_mirror_path(&period, &gemeente) {
         return Err(invalid_mirror_path(&app, &principal, Action::Annotation));
     }
-    let object = format!("mirror.{period}.{gemeente}");
+    let object = format!("{}.{period}.{gemeente}", ReportKind::Mirror.as_str());
     // Only the provider of an existing mirror report may explain it.
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
         return Err(app.refuse(&principal, Action::Annotation, &object));
@@ -155,7 +162,7 @@ pub(crate) async fn share(
     if !valid_mirror_path(&period, &gemeente) {
         return Err(invalid_mirror_path(&app, &principal, Action::Share));
     }
-    let object = format!("mirror.{period}.{gemeente}");
+    let object = format!("{}.{period}.{gemeente}", ReportKind::Mirror.as_str());
     let Some(agb) = app.own_mirror(&principal, &period, &gemeente).await else {
         return Err(app.refuse(&principal, Action::Share, &object));
     };

@@ -3,6 +3,7 @@
 //! file equal to this.
 
 use serde_json::{Value, json};
+use spiegel_core::ReportKind;
 
 /// The reports the caller may read.
 pub(crate) const REPORTS_ROUTE: &str = "/v1/reports";
@@ -46,6 +47,8 @@ pub fn openapi() -> Value {
     let error = json!({"$ref": "#/components/responses/Error"});
     // The retry window as the delivery code has it, so the document cannot drift from it.
     let retry_hours = (crate::WebhookConfig::default().retry_for.as_secs() / 3600).to_string();
+    // From the narrowest reader to the widest, as the document has always listed them.
+    let kinds: Vec<&str> = ReportKind::ALL.iter().rev().map(|k| k.as_str()).collect();
     let mut paths = serde_json::Map::new();
     for route in API_ROUTES {
         let operation = match *route {
@@ -281,7 +284,7 @@ pub fn openapi() -> Value {
                     "reports": {"type": "array", "items": {"type": "object", "required": ["id", "change", "kind", "period", "content_sha256", "href"], "properties": {
                         "id": {"type": "string"},
                         "change": {"type": "string", "enum": ["new", "changed", "withdrawn"]},
-                        "kind": {"type": "string", "enum": ["mirror", "municipality", "region", "national"]},
+                        "kind": {"type": "string", "enum": kinds},
                         "period": {"type": "string"},
                         "municipality": {"type": ["string", "null"]},
                         "content_sha256": {"type": "string"},
@@ -310,7 +313,7 @@ pub fn openapi() -> Value {
                 }},
                 "Report": {"type": "object", "required": ["id", "kind", "period", "sha256", "content_sha256", "rows", "suppressed"], "properties": {
                     "id": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["mirror", "municipality", "region", "national"]},
+                    "kind": {"type": "string", "enum": kinds},
                     "period": {"type": "string"},
                     "municipality": {"type": "string"},
                     "sha256": {"type": "string"},

@@ -8,6 +8,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use object_store::ObjectStoreExt;
+use spiegel_core::ReportKind;
 use spiegel_publish::{ManifestFile, SharingRegistry, region_slug};
 use spiegel_render::{Language, ProviderNotes};
 
@@ -22,16 +23,17 @@ pub(crate) const MAX_ID_CHARS: usize = 200;
 /// version of the same report (`mirror.2026-H1.12345678.GM0363`, `municipality.2026-H1.GM0363`,
 /// `region.2026-H1.utrecht-stad`, `national.2026-H1`).
 pub fn report_id(file: &ManifestFile) -> String {
-    match file.kind.as_str() {
-        "mirror" => format!(
-            "mirror.{}.{}.{}",
+    let kind = file.kind.as_str();
+    match file.kind {
+        ReportKind::Mirror => format!(
+            "{kind}.{}.{}.{}",
             file.period,
             file.recipient,
             file.municipality.as_deref().unwrap_or_default()
         ),
-        "region" => format!("region.{}.{}", file.period, region_slug(&file.recipient)),
-        "national" => format!("national.{}", file.period),
-        kind => format!("{kind}.{}.{}", file.period, file.recipient),
+        ReportKind::Region => format!("{kind}.{}.{}", file.period, region_slug(&file.recipient)),
+        ReportKind::National => format!("{kind}.{}", file.period),
+        ReportKind::Municipality => format!("{kind}.{}.{}", file.period, file.recipient),
     }
 }
 
@@ -42,17 +44,16 @@ pub fn report_id(file: &ManifestFile) -> String {
 /// content.
 pub fn may_read(principal: &Principal, file: &ManifestFile, sharing: &SharingRegistry) -> bool {
     match principal {
-        Principal::Provider(agb) => file.kind == "mirror" && file.recipient == *agb,
-        Principal::Gemeente(code) => match file.kind.as_str() {
-            "municipality" => file.recipient == *code,
-            "mirror" => {
+        Principal::Provider(agb) => file.kind == ReportKind::Mirror && file.recipient == *agb,
+        Principal::Gemeente(code) => match file.kind {
+            ReportKind::Municipality => file.recipient == *code,
+            ReportKind::Mirror => {
                 file.municipality.as_deref() == Some(code)
                     && file.shared == Some(true)
                     && sharing.requested(&file.recipient, &file.period, code)
             }
-            "national" => true,
-            "region" => region_of(code).is_some_and(|r| r == file.recipient),
-            _ => false,
+            ReportKind::National => true,
+            ReportKind::Region => region_of(code).is_some_and(|r| r == file.recipient),
         },
         Principal::Operator(_) => false,
     }
@@ -94,9 +95,9 @@ pub(crate) async fn list(
         .filter(|f| may_read(&principal, f, &sharing))
         .map(|f| Listed {
             id: report_id(f),
-            kind: &f.kind,
+            kind: f.kind.as_str(),
             period: &f.period,
-            municipality: if f.kind == "municipality" {
+            municipality: if f.kind == ReportKind::Municipality {
                 Some(&f.recipient)
             } else {
                 f.municipality.as_deref()

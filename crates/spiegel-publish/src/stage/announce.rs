@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use object_store::ObjectStoreExt;
+use spiegel_core::ReportKind;
 use spiegel_transport::topic;
 
 use super::PublishStage;
@@ -62,10 +63,11 @@ impl PublishStage {
 /// The Kafka feed event of each municipality whose readable reports `feed` changed (its own
 /// report, and the mirror reports shared with it as of the release): topic, key and payload.
 fn municipality_events(manifest: &Manifest, feed: &FeedEvent) -> Vec<(String, String, Vec<u8>)> {
-    let for_feed = |f: &ManifestFile| match f.kind.as_str() {
-        "municipality" => Some(f.recipient.clone()),
-        "mirror" if f.shared == Some(true) => f.municipality.clone(),
-        _ => None,
+    let for_feed = |f: &ManifestFile| match f.kind {
+        ReportKind::Municipality => Some(f.recipient.clone()),
+        ReportKind::Mirror if f.shared == Some(true) => f.municipality.clone(),
+        // Its own mirror reports stay with the provider until shared.
+        ReportKind::National | ReportKind::Region | ReportKind::Mirror => None,
     };
     let mut feeds: BTreeMap<String, bool> = BTreeMap::new();
     for file in &manifest.files {

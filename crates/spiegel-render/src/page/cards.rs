@@ -205,7 +205,7 @@ fn distribution(page: &Page<'_>, n: usize, title: &str, codes: &[&'static str]) 
 
 /// The figure of the report's own period, with its reference values on a municipality page.
 fn now(page: &Page<'_>, indicator: &'static Indicator, cell: Option<&Cell>) -> Markup {
-    let kind = &page.report.file.kind;
+    let kind = page.report.file.kind;
     let shown = |cell: Option<&Cell>| -> String {
         match cell {
             Some(c) if c.status == Status::Suppressed => page.t("geheim", "suppressed").to_owned(),

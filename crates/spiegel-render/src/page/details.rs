@@ -3,6 +3,7 @@
 
 use maud::{Markup, Render, html};
 use spiegel_aggregate::indicators::{INDICATORS, Indicator, Kind};
+use spiegel_core::ReportKind;
 use spiegel_publish::counts_rounded;
 
 use crate::load::{Cell, Report, Status};
@@ -114,7 +115,7 @@ fn table(
         + usize::from(denominator)
         + usize::from(with_region)
         + usize::from(with_national);
-    let kind = page.report.file.kind.as_str();
+    let kind = page.report.file.kind;
     let rank = |d: &str| {
         DIMENSIONS
             .iter()
@@ -302,7 +303,7 @@ pub(crate) enum Field {
 
 /// CSS classes of a figure: `s` suppressed, `r` rounded to base 5, `p` provisional.
 pub(crate) fn classes(
-    kind: &str,
+    kind: ReportKind,
     indicator: &Indicator,
     cell: Option<&Cell>,
     field: Field,

@@ -2,6 +2,7 @@
 //! key figures mean.
 
 use maud::{Markup, html};
+use spiegel_core::ReportKind;
 use spiegel_publish::PublishConfig;
 
 use crate::load::Status;
@@ -22,7 +23,7 @@ pub(super) fn how_to_read(page: &Page<'_>, gemeente: &str) -> Markup {
                 (municipality_intro(page.language, gemeente))
             }
             (legend(page.language, config))
-            @if page.report.file.kind == "municipality" && mostly_suppressed(page) {
+            @if page.report.file.kind == ReportKind::Municipality && mostly_suppressed(page) {
                 p class="few-providers" {
                     (page.t(
                         "De meeste kerncijfers van deze gemeente zijn geheim. Dat \

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use spiegel_audit::{Action, Principal};
-use spiegel_core::{Agb, Period};
+use spiegel_core::{Agb, Period, ReportKind};
 use spiegel_render::{ANNOTATIONS_FILE, Annotation, AnnotationRegistry};
 
 #[derive(Debug, Args)]
@@ -148,7 +148,7 @@ fn mirror_in_release(reports: &Path, provider: &str, period: &str, gemeente: &st
     )
     .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
     let found = manifest.files.iter().any(|f| {
-        f.kind == "mirror"
+        f.kind == ReportKind::Mirror
             && f.recipient == provider
             && f.period == period
             && f.municipality.as_deref() == Some(gemeente)

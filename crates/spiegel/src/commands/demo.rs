@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use spiegel_core::ReportKind;
 
 use crate::config::PipelineConfig;
 use crate::pages::render;
@@ -91,7 +92,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
     let rendering = started.elapsed();
 
-    let count = |kind: &str| manifest.files.iter().filter(|f| f.kind == kind).count();
+    let count = |kind: ReportKind| manifest.files.iter().filter(|f| f.kind == kind).count();
     let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
     let suppressed: u64 = manifest.files.iter().map(|f| f.suppressed).sum();
     println!(
@@ -116,10 +117,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .join(", "),
         summary.sent,
         summary.rejected.len(),
-        count("mirror"),
-        count("municipality"),
-        count("region"),
-        count("national"),
+        count(ReportKind::Mirror),
+        count(ReportKind::Municipality),
+        count(ReportKind::Region),
+        count(ReportKind::National),
         rows,
         suppressed,
         manifest.release,
