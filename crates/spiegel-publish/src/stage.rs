@@ -209,9 +209,9 @@ impl PublishStage {
     /// older state than one already published or in hand (its watermark is lower: a slower
     /// aggregate instance, or a replay) is skipped; one from a newer state supersedes the
     /// release in hand. A release not yet begun is passed over when a newer one has already
-    /// arrived complete behind it ([`READ_AHEAD`]); a release begun is always finished, so
-    /// that releases arriving faster than they are audited still get published. A release
-    /// whose parts are still arriving is kept between calls.
+    /// arrived complete behind it (the stage reads up to 16 messages ahead); a release begun
+    /// is always finished, so that releases arriving faster than they are audited still get
+    /// published. A release whose parts are still arriving is kept between calls.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
         // A release complete but not yet recorded goes first; until it is, nothing new is read.

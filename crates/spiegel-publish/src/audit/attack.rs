@@ -125,7 +125,7 @@ pub(super) fn round_weights(targets: &[usize], round: u64) -> HashMap<usize, f64
 /// The size of a round's weights: small beside the objective's 1 on `z`, so that they only
 /// break the ties among the optima of an extreme. Were they ever to pull an extreme short,
 /// a count would be found narrower than it is and get a complement it did not need; no count
-/// is ever found wider, as every point is checked ([`Seen::see`]).
+/// is ever found wider, as every point is checked ([`super::Seen::see`]).
 pub(super) const ROUND_WEIGHT: f64 = 1e-5;
 
 /// The solution of a solve that must finish: the truth is a feasible point and every count is
