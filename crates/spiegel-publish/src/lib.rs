@@ -1,8 +1,9 @@
 //! The publish stage (docs/reports.md, docs/release-rules.md): turns the master table of a release
 //! into reports. It applies the non-benchmarking release rules and statistical disclosure control,
-//! writes one Parquet file per (kind, period, recipient) in the tidy layout to the object store,
-//! and a manifest listing them with their digests. The same release, sharing registry and
-//! configuration always give byte-identical files.
+//! writes one Parquet file per report (kind, period, recipient and, for a mirror report,
+//! municipality) in the tidy layout to the object store, and a manifest listing them with their
+//! digests. The same release, sharing registry and configuration always give byte-identical
+//! files.
 //!
 //! Each report is named by a release id of its own, derived from its published figures, so
 //! a release writes only the reports whose figures changed; the others stay where the release

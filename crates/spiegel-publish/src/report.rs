@@ -1,5 +1,5 @@
-//! Reports in the tidy layout of docs/reports.md, one Parquet file per (kind, period, recipient),
-//! and the manifest that lists them.
+//! Reports in the tidy layout of docs/reports.md, one Parquet file per report (kind, period,
+//! recipient and, for a mirror report, municipality), and the manifest that lists them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

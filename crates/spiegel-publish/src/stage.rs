@@ -10,11 +10,12 @@
 //! ask for the release in full ([`PublishStage::request_full_release`]).
 
 mod announce;
+mod read_ahead;
 mod release;
 mod republish;
 mod reuse;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::{
     Manifest, PublishConfig, PublishError, Result, SharingLedger, SharingRegistry, ledger_path,
     report,
 };
+use read_ahead::PartOf;
 use release::InProgress;
 use reuse::Reusable;
 
@@ -34,13 +36,6 @@ pub const GROUP: &str = "spiegel-publish";
 
 /// The key of every request on [`topic::AGGREGATE_REQUESTS`].
 const REQUESTS_KEY: &str = "requests";
-
-/// How many messages of the aggregates topic the stage reads beyond the one it handles: a
-/// release complete among them supersedes the older releases not yet begun. Auditing a
-/// release takes long beside computing one (a minute at 24,000 records, where the aggregate
-/// stage needs a second), so without it a burst of corrections would be published one
-/// outdated release after another. A few releases' worth of parts (one per period).
-const READ_AHEAD: usize = 16;
 
 /// Records that a release is about to be published; an error stops the publication.
 type Recorder = Box<dyn Fn(&str) -> std::io::Result<()> + Send>;
@@ -87,8 +82,9 @@ pub struct PublishStage {
     recorder: Option<Recorder>,
     /// The last message of a release complete in hand whose recording failed.
     unrecorded: Option<Message>,
-    /// Messages read from the aggregates topic but not yet handled ([`READ_AHEAD`]), each
-    /// with where it belongs, read once (`None`: unreadable; it stops the stage at its turn).
+    /// Messages read from the aggregates topic but not yet handled
+    /// ([`read_ahead::READ_AHEAD`]), each with where it belongs, read once (`None`: unreadable;
+    /// it stops the stage at its turn).
     ahead: VecDeque<(Message, Option<PartOf>)>,
 }
 
@@ -100,36 +96,10 @@ impl std::fmt::Debug for PublishStage {
     }
 }
 
-/// Where a message of the aggregates topic belongs: its part of which release.
-struct PartOf {
-    part: u64,
-    parts: u64,
-    watermark: u64,
-    computed: String,
-}
-
-impl PartOf {
-    fn read(meta: &arrow_schema::Metadata) -> Result<Self> {
-        let number = |key: &str| {
-            meta.get(key)
-                .and_then(|p| p.parse::<u64>().ok())
-                .ok_or_else(|| PublishError::Malformed(format!("no {key}")))
-        };
-        Ok(Self {
-            part: number(spiegel_aggregate::META_PART)?,
-            parts: number(spiegel_aggregate::META_PARTS)?,
-            watermark: number(spiegel_aggregate::META_WATERMARK)?,
-            computed: meta
-                .get(spiegel_aggregate::META_RELEASE)
-                .cloned()
-                .ok_or_else(|| PublishError::Malformed("no release id".into()))?,
-        })
-    }
-}
-
 impl PublishStage {
     /// The stage; `consumer` reads the aggregates topic in group [`GROUP`]. The sharing
-    /// registry is read from `sharing` at each release; audits are kept under `state_dir`.
+    /// registry is read from `sharing` at each release; the stage's state (see `state.rs`) is
+    /// kept under `state_dir`.
     pub fn new(
         config: PublishConfig,
         sharing: &Path,
@@ -209,9 +179,10 @@ impl PublishStage {
     /// older state than one already published or in hand (its watermark is lower: a slower
     /// aggregate instance, or a replay) is skipped; one from a newer state supersedes the
     /// release in hand. A release not yet begun is passed over when a newer one has already
-    /// arrived complete behind it (the stage reads up to 16 messages ahead); a release begun
-    /// is always finished, so that releases arriving faster than they are audited still get
-    /// published. A release whose parts are still arriving is kept between calls.
+    /// arrived complete behind it (the stage reads up to `READ_AHEAD` messages ahead); a
+    /// release begun is always finished, so that releases arriving faster than they are
+    /// audited still get published. A release whose parts are still arriving is kept between
+    /// calls.
     pub fn run_until_idle(&mut self) -> Result<Progress> {
         let mut progress = Progress::default();
         // A release complete but not yet recorded goes first; until it is, nothing new is read.
@@ -430,41 +401,6 @@ impl PublishStage {
         );
         release.requested = true;
         Ok(())
-    }
-
-    /// The next message of the aggregates topic, after reading ahead what has arrived.
-    fn next_message(&mut self) -> Result<Option<Message>> {
-        if self.consumer.stopping() {
-            self.ahead.clear();
-            return Ok(None);
-        }
-        if self.ahead.len() < READ_AHEAD {
-            let more = self.consumer.poll(READ_AHEAD - self.ahead.len())?;
-            self.ahead.extend(more.into_iter().map(|message| {
-                let part = spiegel_core::ipc::schema_of(&message.payload)
-                    .ok()
-                    .and_then(|schema| PartOf::read(schema.metadata()).ok());
-                (message, part)
-            }));
-        }
-        Ok(self.ahead.pop_front().map(|(message, _)| message))
-    }
-
-    /// Whether the messages read ahead hold every part of a release newer than `watermark`.
-    fn complete_ahead_after(&self, watermark: u64) -> bool {
-        let mut newer: HashMap<(u64, &str), (u64, BTreeSet<u64>)> = HashMap::new();
-        for part in self.ahead.iter().filter_map(|(_, part)| part.as_ref()) {
-            if part.watermark > watermark {
-                let (parts, seen) = newer
-                    .entry((part.watermark, part.computed.as_str()))
-                    .or_insert_with(|| (part.parts, BTreeSet::new()));
-                seen.insert(part.part);
-                if seen.len() as u64 >= *parts {
-                    return true;
-                }
-            }
-        }
-        false
     }
 
     /// The sharing ledger as the last release left it, with this stage's thresholds.

@@ -38,7 +38,8 @@ pub mod topic {
     /// Checkpoints of the API's audit log (sequence number and chain head, HMACed), keyed by
     /// the log's instance: kept where the API can add but not rewrite (docs/serving.md).
     pub const AUDIT_CHECKPOINTS: &str = "spiegel.audit-checkpoints.v1";
-    /// Indicator cells of a release (the master table), keyed by release.
+    /// Indicator cells of a release (the master table), in parts, all under one key so that
+    /// they stay in order.
     pub const AGGREGATES: &str = "spiegel.aggregates.v1";
     /// The publish stage's requests to the aggregate stage to send a release again with every
     /// part in full: a release carries the parts its predecessor carried already by reference

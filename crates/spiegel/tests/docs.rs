@@ -36,6 +36,7 @@ fn markdown_docs() -> Vec<PathBuf> {
     let root = repo_root();
     let mut files = vec![
         root.join("README.md"),
+        root.join("ARCHITECTURE.md"),
         root.join("schemas/README.md"),
         root.join("deploy/README.md"),
     ];

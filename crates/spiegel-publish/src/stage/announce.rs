@@ -66,7 +66,8 @@ fn municipality_events(manifest: &Manifest, feed: &FeedEvent) -> Vec<(String, St
     let for_feed = |f: &ManifestFile| match f.kind {
         ReportKind::Municipality => Some(f.recipient.clone()),
         ReportKind::Mirror if f.shared == Some(true) => f.municipality.clone(),
-        // Its own mirror reports stay with the provider until shared.
+        // Region and national reports have no municipality's feed; a mirror report enters
+        // one only once shared.
         ReportKind::National | ReportKind::Region | ReportKind::Mirror => None,
     };
     let mut feeds: BTreeMap<String, bool> = BTreeMap::new();
