@@ -281,8 +281,10 @@ impl PublishStage {
         let requests = SharingRegistry::load(&self.sharing)?;
         let ledger = self.ledger()?;
         let previous = self.previous_reports()?;
-        let reusable = self.reusable(&requests, &ledger, &previous)?;
-        let held = self.held_parts(self.current.as_ref())?;
+        // Read once: what the last release can lend this one, and the parts it left here.
+        let last = state::read_json::<LastRelease>(&self.state_dir.join(state::LAST_RELEASE))?;
+        let reusable = self.reusable(last.as_ref(), &requests, &ledger, &previous)?;
+        let held = self.held_parts(last.as_ref(), self.current.as_ref());
         let kept = state::kept_parts(&self.state_dir, &computed, watermark);
         // An attempt at this release that crashed may have left parts: start clean.
         if kept.exists() {

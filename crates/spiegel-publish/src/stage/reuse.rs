@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use object_store::ObjectStoreExt;
 
 use super::{InProgress, PublishStage};
-use crate::state::{self, ANNOUNCED, Announced, LAST_RELEASE, LastRelease};
+use crate::state::{self, ANNOUNCED, Announced, LastRelease};
 use crate::{FileAudit, MANIFEST, Result, SharingLedger, SharingRegistry, report};
 
 /// The reports of the release announced last, by path, while they are the ones in force.
@@ -67,18 +67,19 @@ impl PublishStage {
         })
     }
 
-    /// What a release with `sharing` can take from the last release as it is: when that was
+    /// What a release with `sharing` can take from the last release (`last`, as the state
+    /// directory holds it) as it is: when that was
     /// published with the same sharing and thresholds and its reports are still the ones in
     /// force, each of its reports with its audit, and the parts whose every report has one.
     pub(super) fn reusable(
         &self,
+        last: Option<&LastRelease>,
         requests: &SharingRegistry,
         ledger: &SharingLedger,
         previous: &Previous,
     ) -> Result<Reusable> {
         let mut reusable = Reusable::default();
-        let Some(last) = state::read_json::<LastRelease>(&self.state_dir.join(LAST_RELEASE))?
-        else {
+        let Some(last) = last else {
             return Ok(reusable);
         };
         if previous.release.is_empty()
@@ -111,11 +112,12 @@ impl PublishStage {
             }
         }
         let kept = state::kept_parts(&self.state_dir, &last.computed, last.watermark);
-        for (part, (digest, period)) in last.digests {
-            if !unaudited.contains(&period) {
-                reusable
-                    .parts
-                    .insert(digest, (state::kept_part(&kept, part), period));
+        for (part, (digest, period)) in &last.digests {
+            if !unaudited.contains(period) {
+                reusable.parts.insert(
+                    digest.clone(),
+                    (state::kept_part(&kept, *part), period.clone()),
+                );
             }
         }
         Ok(reusable)
@@ -126,13 +128,14 @@ impl PublishStage {
     /// next release is published).
     pub(super) fn held_parts(
         &self,
+        last: Option<&LastRelease>,
         in_hand: Option<&InProgress>,
-    ) -> Result<HashMap<String, PathBuf>> {
+    ) -> HashMap<String, PathBuf> {
         let mut held = HashMap::new();
-        if let Some(last) = state::read_json::<LastRelease>(&self.state_dir.join(LAST_RELEASE))? {
+        if let Some(last) = last {
             let kept = state::kept_parts(&self.state_dir, &last.computed, last.watermark);
-            for (part, (digest, _)) in last.digests {
-                held.insert(digest, state::kept_part(&kept, part));
+            for (part, (digest, _)) in &last.digests {
+                held.insert(digest.clone(), state::kept_part(&kept, *part));
             }
         }
         if let Some(in_hand) = in_hand {
@@ -141,6 +144,6 @@ impl PublishStage {
                 held.insert(digest.clone(), state::kept_part(&kept, *part));
             }
         }
-        Ok(held)
+        held
     }
 }
