@@ -234,3 +234,48 @@ fn what_the_relations_pin_one_at_a_time_is_narrow_without_an_lp() {
         assert_eq!(derived[u], (1.0, 31.0));
     }
 }
+
+#[test]
+fn hidden_counts_with_room_between_them_are_proven_wide_without_a_solver() {
+    // 100 trajectories ended, exact; end reasons 01 and 02 hidden with 30 each, the others
+    // published. One can rise as far as the other falls (01 up, 02 down, every sum the
+    // same), so each is about 30 wide either way: walks from the truth prove it, no LP is
+    // needed. Without the walks the audit solves at least one round.
+    let mut cells = vec![cell("trajectories_ended", Some(100), None, true)];
+    for (code, n) in [
+        ("end_reason_01", 30),
+        ("end_reason_02", 30),
+        ("end_reason_03", 20),
+        ("end_reason_04", 10),
+        ("end_reason_05", 10),
+    ] {
+        cells.push(cell(code, Some(n), Some(100), false));
+    }
+    for hidden in [1, 2] {
+        cells[hidden].suppressed = true;
+        cells[hidden].protected = [true, false];
+    }
+    let found = audit(&cells, &PublishConfig::default(), 10, &mut Seen::default()).unwrap();
+    assert_eq!(found.solves, 0, "proven by walks alone");
+    assert!(found.complements.is_empty());
+    for hidden in [1, 2] {
+        let interval = found.intervals.iter().find(|i| i.cell == hidden).unwrap();
+        assert!(interval.protects(), "{interval:?}");
+    }
+}
+
+#[test]
+fn a_walk_never_proves_wide_what_the_relations_pin() {
+    // The count of the first test, narrow through the sum of the end reasons: whatever the
+    // walks find, it stays narrow and gets its complement, as without walks.
+    let found = audit(
+        &end_reasons(5),
+        &PublishConfig::default(),
+        10,
+        &mut Seen::default(),
+    )
+    .unwrap();
+    let reason_02 = found.intervals.iter().find(|i| i.cell == 2).unwrap();
+    assert!(!reason_02.protects());
+    assert_eq!(found.complements, vec![vec![(1, 0)]]);
+}
