@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use spiegel_transport::{DeadLetter, EmbeddedTransport, Message, Transport, topic};
 
@@ -89,9 +88,10 @@ fn read(args: &ListArgs) -> anyhow::Result<Vec<Message>> {
             "dead-letter-list",
             std::sync::Arc::default(),
         );
-        return transport
-            .read_whole(topic::DEAD_LETTER, std::time::Duration::from_secs(5))
-            .with_context(|| format!("reading Kafka topic {name}"));
+        return anyhow::Context::with_context(
+            transport.read_whole(topic::DEAD_LETTER, std::time::Duration::from_secs(5)),
+            || format!("reading Kafka topic {name}"),
+        );
     }
     let root = args.data_dir.join("transport");
     crate::inputs::readable_dir(&args.data_dir, "--data-dir")?;
