@@ -30,6 +30,6 @@ pub use spiegel_core::wire::{
     META_SUBMISSIONS, META_WATERMARK,
 };
 pub use stage::{
-    AggregateStage, FullRelease, GROUP, Progress, RELEASES_KEY, request_group, state_dir,
+    AggregateStage, FullRelease, GROUP, Progress, RELEASES_KEY, STAGE, request_group, state_dir,
     state_group,
 };

@@ -370,7 +370,7 @@ pub(crate) fn decode(
                     ttp,
                     pseudonym_version,
                 )
-                .map_err(|e| malformed(format!("row {row}: {e}")))?,
+                .map_err(|source| AggregateError::Pseudonym { row, source })?,
             )
         } else {
             // The BIJ record key of an unknown child, minus the birth date that minimisation

@@ -54,6 +54,18 @@
 //! for or later. A stage without a consumer of requests ([`AggregateStage::with_requests`])
 //! sends every part in full.
 //!
+//! # Poison messages
+//!
+//! The forward step checks each message as the apply step and the release will read it (a
+//! damaged message, one that is no Arrow batch, lacks the metadata the pseudonymise stage
+//! stamps, or fails the validation of every row): one that fails is the message's fault
+//! ([`AggregateError::fault`]), goes to the dead-letter topic with its place on
+//! [`topic::PSEUDONYMISED`], and is committed past, never reaching the changelog that every
+//! instance reads. A poison message already on the changelog (forwarded before this check)
+//! is dead-lettered by the apply step, by each instance that reads it. A failure of the
+//! state directory or the topics, or pseudonyms of a newer K2 version, is the environment's:
+//! the stage stops as before and is retried from its committed offsets.
+//!
 //! # Key rotation
 //!
 //! The stage links pseudonyms of one K2 version, the one it is switched to
@@ -76,6 +88,8 @@ use spiegel_core::Reference;
 use spiegel_transport::{Consumer, PendingCommit, Producer, topic};
 
 use crate::compute::{compute_parts, decode_submission, number_providers};
+
+mod input;
 use crate::release::ReleaseHeader;
 // Named in the docs only.
 use crate::{
@@ -83,6 +97,9 @@ use crate::{
 };
 #[cfg(doc)]
 use crate::{META_BY_REFERENCE, META_PART_DIGEST, META_WATERMARK};
+
+/// The stage's name on the dead-letter topic.
+pub const STAGE: &str = "aggregate";
 
 /// The consumer group in which the stage's instances share [`topic::PSEUDONYMISED`].
 pub const GROUP: &str = "spiegel-aggregate";
@@ -126,6 +143,8 @@ pub struct Progress {
     pub awaiting: usize,
     /// Submissions copied from this instance's partitions to the changelog.
     pub forwarded: usize,
+    /// Poison messages sent to the dead-letter topic instead of being forwarded or applied.
+    pub dead_letters: usize,
     /// The release sent, if the state changed since the last one.
     pub released: Option<String>,
     /// Of its parts (periods), those computed now ...
@@ -277,48 +296,6 @@ impl AggregateStage {
         }
         self.send_release(&index, release, &mut progress)?;
         Ok(progress)
-    }
-
-    /// The forward step: copies the submissions of this instance's partitions, unchanged, to
-    /// the changelog, committing the input in batches once the copies are sent.
-    fn forward_to_changelog(&mut self, progress: &mut Progress) -> Result<()> {
-        let mut forwarded = PendingCommit::default();
-        while let Some(message) = self.input.poll(1)?.into_iter().next() {
-            self.producer
-                .send(topic::AGGREGATE_STATE, &message.key, &message.payload)?;
-            if forwarded.handled(&message) {
-                forwarded.commit(self.input.as_mut())?;
-            }
-            tracing::info!(
-                partition = message.partition,
-                "submission forwarded to the changelog"
-            );
-            progress.forwarded += 1;
-        }
-        forwarded.commit(self.input.as_mut())?;
-        Ok(())
-    }
-
-    /// The apply step: stores every submission of the changelog, committing the changelog
-    /// offset in batches once stored.
-    fn apply_changelog(&mut self, progress: &mut Progress) -> Result<()> {
-        let mut applied = PendingCommit::default();
-        while let Some(message) = self.changelog.poll(1)?.into_iter().next() {
-            let batch = spiegel_core::ipc::from_ipc(&message.payload)?;
-            let (provider, period, submission) = model::batch_identity(&batch)?;
-            let _span = tracing::info_span!(
-                "submission",
-                provider = %provider,
-                period = %period,
-                submission
-            )
-            .entered();
-            self.store_if_in_force(&batch, provider, period, &message.payload, progress)?;
-            if applied.handled(&message) {
-                self.commit_applied(&mut applied)?;
-            }
-        }
-        self.commit_applied(&mut applied)
     }
 
     /// Stores one submission of the changelog if its pseudonyms are of the K2 version in

@@ -14,16 +14,27 @@
 //! output says which K2 version made it ([`META_KEY_VERSION`]) and where its input was
 //! ([`META_SOURCE`]), so the aggregate stage can switch versions without ever going back to an
 //! older submission of a provider and period.
+//!
+//! # Poison messages
+//!
+//! A message that is not a submission batch, or holds a token that is not a valid stage-1
+//! token of an accepted version ([`StageError::Malformed`], [`Fault::Message`]), goes to the
+//! dead-letter topic ([`DeadLetter`]) and the stage commits past it; a failure of the topics
+//! ([`StageError::Transport`], [`Fault::Environment`]) stops the stage, to be retried from
+//! its committed offset ([`StageError::fault`]).
 
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use spiegel_transport::{Consumer, PendingCommit, Producer, topic};
+use spiegel_transport::{Consumer, DeadLetter, Fault, Message, PendingCommit, Producer, topic};
 
 use spiegel_core::wire::submission_column as column;
 
 use crate::{ClientToken, Pseudonymiser, TokenError};
+
+/// The stage's name on the dead-letter topic.
+pub const STAGE: &str = "pseudonymise";
 
 /// The consumer group of this stage under K2 version `version`.
 pub fn group(version: u32) -> String {
@@ -46,6 +57,37 @@ pub enum StageError {
         /// What is wrong.
         reason: String,
     },
+    /// A token of a row cannot be pseudonymised.
+    #[error("message at offset {offset}, row {row}: {source}")]
+    Token {
+        /// Where the message is.
+        offset: u64,
+        /// The row, from 0.
+        row: usize,
+        /// Why; never the token.
+        #[source]
+        source: TokenError,
+    },
+}
+
+impl StageError {
+    /// Whose fault the failure is. A message that is not a submission batch, or holds text
+    /// that is no client token, is its own ([`Fault::Message`], dead-lettered). A token of
+    /// another TTP or of a stage-1 key version not accepted is the environment's, as is a
+    /// transport failure ([`Fault::Environment`], the stage stops and is retried): ingest
+    /// tokenises with this TTP's K1, so such a token means the stages' keys or accepted
+    /// versions do not fit, and every message would go to the dead-letter topic until they do.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Transport(e) => e.fault(),
+            Self::Malformed { .. }
+            | Self::Token {
+                source: TokenError::Malformed,
+                ..
+            } => Fault::Message,
+            Self::Token { .. } => Fault::Environment,
+        }
+    }
 }
 
 /// Messages handled by one [`PseudonymiseStage::run_until_idle`].
@@ -55,6 +97,8 @@ pub struct Progress {
     pub submissions: usize,
     /// Records in them.
     pub records: usize,
+    /// Poison messages sent to the dead-letter topic instead.
+    pub dead_letters: usize,
 }
 
 /// The stage: a pseudonymiser between a consumer and a producer.
@@ -86,7 +130,7 @@ impl PseudonymiseStage {
     }
 
     /// Handles every message available now, committing them (in batches) once their output
-    /// is durable.
+    /// is durable; a poison message's output is its dead letter.
     pub fn run_until_idle(&mut self) -> Result<Progress, StageError> {
         let mut progress = Progress::default();
         let mut pending = PendingCommit::default();
@@ -96,57 +140,86 @@ impl PseudonymiseStage {
                 pending.commit(self.consumer.as_mut())?;
                 return Ok(progress);
             };
-            let span = tracing::info_span!(
-                "submission",
-                provider = %message.key,
-                submission = tracing::field::Empty
-            )
-            .entered();
-            // Said the moment it is taken (before decoding), so the log orders it exactly
-            // against a shutdown request.
-            tracing::info!(bytes = message.payload.len(), "pseudonymising a submission");
-            let malformed = |reason: String| StageError::Malformed {
-                offset: message.offset,
-                reason,
-            };
-            let input = spiegel_core::ipc::from_ipc(&message.payload)
-                .map_err(|e| malformed(e.to_string()))?;
-            if let Some(id) = input
-                .schema_ref()
-                .metadata()
-                .get(spiegel_core::wire::META_SUBMISSION)
-            {
-                span.record("submission", id.as_str());
+            match self.handle(&message) {
+                Ok(records) => {
+                    progress.submissions += 1;
+                    progress.records += records;
+                }
+                Err(e) if e.fault() == Fault::Message => {
+                    DeadLetter::new(STAGE, topic::SUBMISSIONS, &message, &e)
+                        .send(self.producer.as_mut())?;
+                    progress.dead_letters += 1;
+                }
+                Err(e) => return Err(e),
             }
-            let source = format!("{}:{}", message.partition, message.offset);
-            let output = self.pseudonymise(&input, &source).map_err(malformed)?;
-            let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
-            self.producer
-                .send(topic::PSEUDONYMISED, &message.key, &bytes)?;
             if pending.handled(&message) {
                 pending.commit(self.consumer.as_mut())?;
             }
-            progress.submissions += 1;
-            progress.records += output.num_rows();
-            tracing::info!(records = output.num_rows(), "submission pseudonymised");
-            drop(span);
         }
+    }
+
+    /// Pseudonymises one message and sends the result; returns its records.
+    fn handle(&mut self, message: &Message) -> Result<usize, StageError> {
+        let span = tracing::info_span!(
+            "submission",
+            provider = %message.key,
+            submission = tracing::field::Empty
+        )
+        .entered();
+        // Said the moment it is taken (before decoding), so the log orders it exactly
+        // against a shutdown request.
+        tracing::info!(bytes = message.payload.len(), "pseudonymising a submission");
+        let malformed = |reason: String| StageError::Malformed {
+            offset: message.offset,
+            reason,
+        };
+        if let Some(damage) = &message.damaged {
+            return Err(malformed(damage.clone()));
+        }
+        let input =
+            spiegel_core::ipc::from_ipc(&message.payload).map_err(|e| malformed(e.to_string()))?;
+        if let Some(id) = input
+            .schema_ref()
+            .metadata()
+            .get(spiegel_core::wire::META_SUBMISSION)
+        {
+            span.record("submission", id.as_str());
+        }
+        let source = format!("{}:{}", message.partition, message.offset);
+        let output = self.pseudonymise(&input, &source).map_err(|e| match e {
+            Unpseudonymised::Token(row, source) => StageError::Token {
+                offset: message.offset,
+                row,
+                source,
+            },
+            Unpseudonymised::Malformed(reason) => malformed(reason),
+        })?;
+        let bytes = spiegel_core::ipc::to_ipc(&output).map_err(|e| malformed(e.to_string()))?;
+        self.producer
+            .send(topic::PSEUDONYMISED, &message.key, &bytes)?;
+        tracing::info!(records = output.num_rows(), "submission pseudonymised");
+        Ok(output.num_rows())
     }
 
     /// Replaces the `client_token` column by a `pseudonym` and a `record_key` column and
     /// labels the batch with the K2 version and its source; the rest passes unchanged.
-    fn pseudonymise(&self, batch: &RecordBatch, source: &str) -> Result<RecordBatch, String> {
+    fn pseudonymise(
+        &self,
+        batch: &RecordBatch,
+        source: &str,
+    ) -> Result<RecordBatch, Unpseudonymised> {
         let schema = batch.schema();
+        let malformed = |reason: &str| Unpseudonymised::Malformed(reason.to_owned());
         let index = schema
             .index_of(column::CLIENT_TOKEN)
-            .map_err(|_| "no client_token column".to_owned())?;
+            .map_err(|_| malformed("no client_token column"))?;
         let tokens = batch
             .column(index)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or("client_token is not text")?;
+            .ok_or_else(|| malformed("client_token is not text"))?;
         let (pseudonyms, record_keys) = pseudonymise_column(&self.pseudonymiser, tokens)
-            .map_err(|(row, e)| format!("row {row}: {e}"))?;
+            .map_err(|(row, e)| Unpseudonymised::Token(row, e))?;
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields[index] = Field::new(column::PSEUDONYM, DataType::Utf8, true).with_metadata(
             [(
@@ -198,8 +271,14 @@ impl PseudonymiseStage {
             Arc::new(Schema::new(fields).with_metadata(metadata)),
             columns,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| Unpseudonymised::Malformed(e.to_string()))
     }
+}
+
+/// Why a batch could not be pseudonymised: a token of a row, or the batch's shape.
+enum Unpseudonymised {
+    Token(usize, TokenError),
+    Malformed(String),
 }
 
 /// Stage 2 over a column, on every core: HMAC per row is the stage's whole cost.
@@ -239,4 +318,33 @@ fn pseudonymise_column(
         StringArray::from(pseudonyms),
         UInt32Array::from(record_keys),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_message_is_its_own_fault_and_a_key_mismatch_the_environments() {
+        let malformed = StageError::Malformed {
+            offset: 1,
+            reason: "not arrow".into(),
+        };
+        assert_eq!(malformed.fault(), Fault::Message);
+        let token = |source| StageError::Token {
+            offset: 1,
+            row: 0,
+            source,
+        };
+        assert_eq!(token(TokenError::Malformed).fault(), Fault::Message);
+        assert_eq!(token(TokenError::OtherTtp).fault(), Fault::Environment);
+        assert_eq!(
+            token(TokenError::UnknownVersion(9)).fault(),
+            Fault::Environment
+        );
+        let transport = StageError::Transport(spiegel_transport::TransportError::Kafka(
+            "broker down".into(),
+        ));
+        assert_eq!(transport.fault(), Fault::Environment);
+    }
 }

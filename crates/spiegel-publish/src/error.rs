@@ -1,3 +1,5 @@
+use spiegel_transport::Fault;
+
 /// Result alias for this crate.
 pub type Result<T, E = PublishError> = std::result::Result<T, E>;
 
@@ -75,11 +77,60 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// Whose fault the failure is when it arises from a message (see the `stage` module):
+    /// a master-table part that is not what the aggregate stage sends is its own
+    /// ([`Fault::Message`], dead-lettered). The state directory, the object store, the
+    /// topics, the configuration, the sharing registry, the audit log and the attacker audit
+    /// are the environment's ([`Fault::Environment`], the stage stops and is retried).
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Malformed(_) | Self::Arrow(_) => Fault::Message,
+            Self::Transport(e) => e.fault(),
+            Self::Io { .. }
+            | Self::StateFile { .. }
+            | Self::Runtime(_)
+            | Self::Sync(_)
+            | Self::Store(_)
+            | Self::Parquet(_)
+            | Self::Config(_)
+            | Self::Sharing { .. }
+            | Self::Audit(_)
+            | Self::Unrecorded { .. }
+            | Self::Conflict(_) => Fault::Environment,
+        }
+    }
+
     /// An IO failure on `path`, for `map_err`.
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
         move |source| Self::Io {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_part_is_its_own_fault_and_an_unreachable_store_is_not() {
+        assert_eq!(
+            PublishError::Malformed("no spiegel.part".into()).fault(),
+            Fault::Message
+        );
+        assert_eq!(
+            PublishError::Arrow(arrow_schema::ArrowError::IpcError("not IPC".into())).fault(),
+            Fault::Message
+        );
+        let unreachable = object_store::Error::Generic {
+            store: "s3",
+            source: "connection refused".into(),
+        };
+        assert_eq!(PublishError::Store(unreachable).fault(), Fault::Environment);
+        assert_eq!(
+            PublishError::Sync(std::io::Error::other("disk full")).fault(),
+            Fault::Environment
+        );
     }
 }

@@ -39,4 +39,4 @@ pub use sharing::{
     LEDGER_FILE, SHARING_FILE, Share, ShareState, Sharing, SharingLedger, SharingRegistry,
     ledger_path,
 };
-pub use stage::{GROUP, Progress, PublishStage};
+pub use stage::{GROUP, Progress, PublishStage, STAGE};

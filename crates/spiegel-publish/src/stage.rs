@@ -8,6 +8,12 @@
 //! reports of a part, and [`PublishStage::finish`] records, completes and announces a release
 //! whose parts are all in. A part sent by reference that this stage does not hold makes it
 //! ask for the release in full ([`PublishStage::request_full_release`]).
+//!
+//! A message that is damaged, or whose metadata does not say which part of which release it
+//! is, is the message's fault ([`PublishError::fault`]): it goes to the dead-letter topic
+//! and is passed, committed at once unless a release is in hand (whose commit then covers
+//! it). A part that fails later, in the middle of its release, stops the stage as before:
+//! skipping it would publish a release without it.
 
 mod announce;
 mod read_ahead;
@@ -27,7 +33,8 @@ use crate::{
     Manifest, PublishConfig, PublishError, Result, SharingLedger, SharingRegistry, ledger_path,
     report,
 };
-use read_ahead::PartOf;
+pub use read_ahead::STAGE;
+use read_ahead::{PartOf, readable};
 use release::InProgress;
 use reuse::Reusable;
 
@@ -59,6 +66,8 @@ pub struct Progress {
     /// Releases not published because a newer one had already arrived complete before their
     /// turn came.
     pub passed_over: usize,
+    /// Poison messages sent to the dead-letter topic.
+    pub dead_letters: usize,
 }
 
 /// The stage: a consumer of master-table parts and an object store for reports.
@@ -191,6 +200,10 @@ impl PublishStage {
         }
         let mut passed_over: Option<String> = None;
         while let Some(message) = self.next_message()? {
+            if let Err(e) = readable(&message) {
+                self.dead_letter(&message, &e, &mut progress)?;
+                continue;
+            }
             self.handle(&message, &mut passed_over, &mut progress)?;
         }
         self.request_full_release()?;

@@ -29,6 +29,7 @@ pub struct StageHealth {
     failures: AtomicU64,
     handled: AtomicU64,
     rejected: AtomicU64,
+    dead_letters: AtomicU64,
     awaiting_rekey: AtomicU64,
     releases: AtomicU64,
     release_files: AtomicU64,
@@ -50,6 +51,7 @@ impl StageHealth {
             failures: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
             awaiting_rekey: AtomicU64::new(0),
             releases: AtomicU64::new(0),
             release_files: AtomicU64::new(0),
@@ -119,6 +121,12 @@ impl StageHealth {
         self.awaiting_rekey.store(awaiting, Ordering::Relaxed);
     }
 
+    /// The stage sent `count` more poison messages to the dead-letter topic and went on past
+    /// them.
+    pub fn dead_lettered(&self, count: u64) {
+        self.dead_letters.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// The stage's consumer is `lag` messages behind on `partition` of `topic`.
     pub fn consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
         if let Ok(mut lags) = self.lag.lock() {
@@ -143,7 +151,7 @@ type Counter = (&'static str, &'static str, fn(&StageHealth) -> &AtomicU64);
 pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
     let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
     let mut out = String::new();
-    let counters: [Counter; 5] = [
+    let counters: [Counter; 6] = [
         (
             "spiegel_stage_steps_total",
             "Passes of the stage loop.",
@@ -164,6 +172,12 @@ pub(crate) fn render_stages(stages: &[Arc<StageHealth>]) -> String {
             "Messages the stage rejected (aggregate: pseudonyms of a retired stage-2 key \
              version).",
             |h| &h.rejected,
+        ),
+        (
+            "spiegel_stage_dead_letters_total",
+            "Poison messages the stage could not decode or apply, sent to the dead-letter \
+             topic and committed past.",
+            |h| &h.dead_letters,
         ),
         (
             "spiegel_stage_releases_total",
@@ -318,5 +332,17 @@ mod tests {
         assert!(text.contains("spiegel_stage_handled_total{stage=\"publish\"} 3\n"));
         assert!(text.contains("spiegel_stage_ready{stage=\"publish\"} 0\n"));
         assert!(text.contains("spiegel_stage_step_failures_total{stage=\"publish\"} 1\n"));
+    }
+
+    #[test]
+    fn dead_letters_are_counted_per_stage() {
+        let health = StageHealth::new("aggregate");
+        let text = render_stages(std::slice::from_ref(&health));
+        assert!(text.contains("# TYPE spiegel_stage_dead_letters_total counter\n"));
+        assert!(text.contains("spiegel_stage_dead_letters_total{stage=\"aggregate\"} 0\n"));
+        health.dead_lettered(2);
+        health.dead_lettered(1);
+        let text = render_stages(&[health]);
+        assert!(text.contains("spiegel_stage_dead_letters_total{stage=\"aggregate\"} 3\n"));
     }
 }

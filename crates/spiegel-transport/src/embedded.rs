@@ -196,15 +196,18 @@ impl Consumer for EmbeddedConsumer {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(source) => return Err(TransportError::Io { path, source }),
             };
-            let (key, payload) = decode(&bytes).ok_or_else(|| TransportError::Corrupt {
-                path: path.clone(),
-                reason: "not a message".into(),
-            })?;
+            // A file that is not a message stops no stage: it is handed out damaged, for the
+            // dead-letter topic, and committed past like any other.
+            let (key, payload, damaged) = match decode(&bytes) {
+                Some((key, payload)) => (key, payload, None),
+                None => (String::new(), Vec::new(), Some("not a message".to_owned())),
+            };
             out.push(Message {
                 partition: 0,
                 offset: self.position,
                 key,
                 payload,
+                damaged,
             });
             self.position += 1;
         }
@@ -408,6 +411,35 @@ mod tests {
                 .unwrap()
                 .count(),
             5
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_message_is_handed_out_damaged_and_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = EmbeddedTransport::open(dir.path()).unwrap();
+        let mut producer = transport.producer().unwrap();
+        producer.send("t", "k", b"first").unwrap();
+        let topic = transport.topic_dir("t").unwrap();
+        fs::write(topic.join(message_name(1)), b"garbage").unwrap();
+        let mut producer = EmbeddedTransport::open(dir.path())
+            .unwrap()
+            .producer()
+            .unwrap();
+        producer.send("t", "k", b"third").unwrap();
+        let mut consumer = transport.consumer("t", "g").unwrap();
+        let read = consumer.poll(10).unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[1].damaged.as_deref(), Some("not a message"));
+        assert!(read[1].payload.is_empty());
+        assert_eq!(
+            (read[2].payload.as_slice(), read[2].damaged.as_deref()),
+            (&b"third"[..], None)
+        );
+        consumer.commit(&read[1]).unwrap();
+        assert_eq!(
+            transport.consumer("t", "g").unwrap().poll(10).unwrap()[0].offset,
+            2
         );
     }
 

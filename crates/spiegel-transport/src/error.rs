@@ -28,3 +28,12 @@ pub enum TransportError {
     #[error("kafka: {0}")]
     Kafka(String),
 }
+
+impl TransportError {
+    /// Always the environment's: a damaged message is no error of the transport but a
+    /// [`crate::Message::damaged`] handed out, so what fails here is the storage, the
+    /// cluster or a name the configuration gave.
+    pub fn fault(&self) -> crate::Fault {
+        crate::Fault::Environment
+    }
+}

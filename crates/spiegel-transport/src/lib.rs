@@ -10,11 +10,13 @@
 //!   message it did not commit, so every message is seen at least once and every stage must be
 //!   idempotent (which the pipeline's stages are: their output is a function of their input).
 
+pub mod dead_letter;
 mod embedded;
 mod error;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 
+pub use dead_letter::{DeadLetter, Fault};
 pub use embedded::EmbeddedTransport;
 pub use error::{Result, TransportError};
 
@@ -45,6 +47,10 @@ pub mod topic {
     /// part in full: a release carries the parts its predecessor carried already by reference
     /// only, and a publish stage that does not hold one of them (a new volume) asks here.
     pub const AGGREGATE_REQUESTS: &str = "spiegel.aggregate-requests.v1";
+    /// Poison messages: one [`crate::DeadLetter`] for each message a stage could not decode
+    /// or apply and went on past, keyed by the topic it was read from. Never the message
+    /// itself: only where it was, which stage gave up on it and why.
+    pub const DEAD_LETTER: &str = "spiegel.dead-letter.v1";
 
     /// Whether a topic's messages are needed only until every consumer group reading it has
     /// committed past them. Each release on [`AGGREGATES`] is complete in itself and a new
@@ -67,8 +73,13 @@ pub struct Message {
     pub offset: u64,
     /// The key (ordering holds per key).
     pub key: String,
-    /// The payload.
+    /// The payload; empty when the message is [`Self::damaged`].
     pub payload: Vec<u8>,
+    /// Why the transport could not read the message whole, if it could not: a Kafka frame
+    /// with missing or inconsistent headers or a wrong digest, a message file that is not
+    /// one. Such a message is handed out (and committed past) like any other, so that the
+    /// stage can send it to [`topic::DEAD_LETTER`] instead of stopping on it for good.
+    pub damaged: Option<String>,
 }
 
 /// Handled messages whose commit is still to come. A commit costs two fsyncs on the embedded
@@ -117,6 +128,7 @@ impl Message {
             offset: self.offset,
             key: self.key.clone(),
             payload: Vec::new(),
+            damaged: None,
         }
     }
 }

@@ -83,6 +83,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: commands::audit::AuditCommand,
     },
+    /// Poison messages: those a stage could not decode or apply, sent to the dead-letter
+    /// topic and gone past.
+    DeadLetter {
+        #[command(subcommand)]
+        command: commands::dead_letter::DeadLetterCommand,
+    },
     /// Creates the pipeline's Kafka topics with their partition counts and cleanup policies.
     #[cfg(feature = "kafka")]
     Topics {

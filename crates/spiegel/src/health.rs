@@ -9,6 +9,7 @@ pub(crate) fn aggregate_pass(health: &StageHealth, progress: &spiegel_aggregate:
         health.released();
     }
     health.key_rotation(progress.rejected as u64, progress.awaiting as u64);
+    health.dead_lettered(progress.dead_letters as u64);
     (progress.stored + progress.unchanged + progress.forwarded) as u64
 }
 

@@ -67,6 +67,7 @@ fn main() -> ExitCode {
         Command::Certs { command } => commands::certs::run(&command),
         Command::Config { command } => commands::config::run(&command),
         Command::Audit { command } => commands::audit::run(&command),
+        Command::DeadLetter { command } => commands::dead_letter::run(&command),
         Command::Keys { command } => commands::keys::run(&command),
         #[cfg(feature = "kafka")]
         Command::Topics { command } => commands::stages::topics(&command),

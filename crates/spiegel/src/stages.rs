@@ -315,6 +315,7 @@ pub(crate) fn pseudonymise(args: &KafkaArgs, keys: &Path, versions: &[u32]) -> R
     let audit = records::audit_log(&args.data_dir)?;
     shutdown.serve("pseudonymise", || {
         let progress = stage.run_until_idle()?;
+        shutdown.health.dead_lettered(progress.dead_letters as u64);
         records::record_key_use(&audit, &key_name, progress.submissions)?;
         Ok(progress.submissions as u64)
     })
@@ -357,7 +358,9 @@ pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> R
         pipeline::publish_stage(config.publish, &args.data_dir, sharing, out, &transport)?
             .with_recorder(records::release_recorder(audit));
     shutdown.serve("publish", || {
-        let published = stage.run_until_idle()?.published;
+        let progress = stage.run_until_idle()?;
+        shutdown.health.dead_lettered(progress.dead_letters as u64);
+        let published = progress.published;
         if let Some(manifest) = &published {
             publish_metrics(&shutdown.health, manifest);
         }

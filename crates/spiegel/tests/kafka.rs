@@ -1183,3 +1183,105 @@ fn audit_checkpoints_on_kafka_find_a_log_cut_short_or_deleted() {
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("4 checkpoints"), "{said}");
 }
+
+#[test]
+fn a_corrupt_message_on_the_pseudonymised_topic_is_dead_lettered_and_the_stages_go_on() {
+    use spiegel_transport::{DeadLetter, Transport as _, topic};
+    let mut world = World::new("poison", "2000", "2025-H1");
+    let input = world.path("input");
+    let (release, expected) = world.embedded(&input, "embedded");
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    // Ahead of every valid submission: a whole, committed message that is no Arrow batch.
+    let kafka = reader(&world);
+    let poison: &[u8] = b"not an arrow batch";
+    kafka
+        .producer()
+        .unwrap()
+        .send(topic::PSEUDONYMISED, "poison", poison)
+        .unwrap();
+    let args = world.submit_args("submitter", &sorted_files(&input));
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // The reports are those of the valid input (`published` fails if a stage exits).
+    let reports = world.published(&release, PUBLISHED_WITHIN);
+    assert_same(
+        &expected,
+        &reports,
+        "Kafka stages with a poison message vs spiegel run",
+    );
+
+    // On the dead-letter topic: where it was, the stage and why, nothing of its payload.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let letters = loop {
+        let letters: Vec<DeadLetter> = kafka
+            .read_whole(topic::DEAD_LETTER, Duration::from_secs(2))
+            .unwrap()
+            .iter()
+            .map(|m| DeadLetter::from_message(m).unwrap())
+            .collect();
+        if !letters.is_empty() || Instant::now() >= deadline {
+            break letters;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(
+        (letter.stage.as_str(), letter.topic.as_str()),
+        ("aggregate", topic::PSEUDONYMISED)
+    );
+    assert!(letter.reason.contains("arrow"), "{}", letter.reason);
+    let origin = kafka
+        .read_whole(topic::PSEUDONYMISED, Duration::from_secs(2))
+        .unwrap()
+        .into_iter()
+        .find(|m| m.partition == letter.partition && m.offset == letter.offset)
+        .expect("the message the dead letter names");
+    assert_eq!(origin.payload, poison);
+    let json = serde_json::to_string(letter).unwrap();
+    assert!(!json.contains("not an arrow batch"), "{json}");
+
+    // Logged once, counted, and the stage never exited.
+    assert_eq!(
+        count_in(
+            &world.log("aggregate"),
+            "poison message sent to the dead-letter topic"
+        ),
+        1
+    );
+    let samples = common::prometheus::scrape_until(&world.admin("aggregate"), |samples| {
+        common::prometheus::find(
+            samples,
+            "spiegel_stage_dead_letters_total",
+            &[("stage", "aggregate")],
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        common::prometheus::value(&samples, "spiegel_stage_ready", &[("stage", "aggregate")]),
+        1.0
+    );
+    for (stage, child) in &mut world.stages {
+        assert!(child.try_wait().unwrap().is_none(), "{stage} exited");
+    }
+
+    // What an operator sees.
+    let listed = world.kafka(&["dead-letter", "list", "--kafka", "--json"]);
+    let listed: Vec<DeadLetter> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(&listed, &letters);
+    let text = world.kafka(&["dead-letter", "list", "--kafka"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "aggregate  {} partition {} offset {}",
+            topic::PSEUDONYMISED,
+            letter.partition,
+            letter.offset
+        )),
+        "{text}"
+    );
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage}: {status}");
+    }
+}

@@ -3,10 +3,23 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use spiegel_transport::Message;
+use spiegel_transport::{DeadLetter, Message, topic};
 
-use super::PublishStage;
+use super::{Progress, PublishStage};
 use crate::{PublishError, Result};
+
+/// The stage's name on the dead-letter topic.
+pub const STAGE: &str = "publish";
+
+/// Whether `message` says which part of which release it is; an error if not, which is the
+/// message's fault.
+pub(super) fn readable(message: &Message) -> Result<()> {
+    if let Some(damage) = &message.damaged {
+        return Err(PublishError::Malformed(damage.clone()));
+    }
+    let schema = spiegel_core::ipc::schema_of(&message.payload)?;
+    PartOf::read(schema.metadata()).map(|_| ())
+}
 
 /// How many messages of the aggregates topic the stage reads beyond the one it handles: a
 /// release complete among them supersedes the older releases not yet begun. Auditing a
@@ -43,6 +56,22 @@ impl PartOf {
 }
 
 impl PublishStage {
+    /// Sends the dead letter of `message`, which fails with `error`, and passes it:
+    /// committed now if no release is in hand, else by the commit of that release.
+    pub(super) fn dead_letter(
+        &mut self,
+        message: &Message,
+        error: &PublishError,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        DeadLetter::new(STAGE, topic::AGGREGATES, message, error).send(self.producer.as_mut())?;
+        progress.dead_letters += 1;
+        if self.current.is_none() {
+            self.consumer.commit(message)?;
+        }
+        Ok(())
+    }
+
     /// The next message of the aggregates topic, after reading ahead what has arrived.
     pub(super) fn next_message(&mut self) -> Result<Option<Message>> {
         if self.consumer.stopping() {

@@ -144,6 +144,8 @@ impl KafkaConfig {
             // The anchors of the API's audit log: never deleted (ACLs should let the API
             // write to it, not delete from it).
             (self.topic_name(topic::AUDIT_CHECKPOINTS), 1, "-1"),
+            // Small, and the operator's only record of what was skipped: kept until deleted.
+            (self.topic_name(topic::DEAD_LETTER), 1, "-1"),
         ]
         .into_iter()
         .chain(

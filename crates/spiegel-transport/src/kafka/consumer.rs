@@ -13,7 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{
     HEADER_CHUNK, HEADER_DIGEST, HEADER_FRAME, HEADER_LENGTH, StatisticsContext, kafka_error,
 };
-use crate::{Consumer, Message, Result, TransportError};
+use crate::{Consumer, Message, Result};
 
 /// A message whose chunks are still arriving.
 pub(super) struct Partial {
@@ -99,38 +99,66 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The frame headers of one record: its frame id, chunk index and count, message length and
+/// digest; or why they cannot be read.
+type FrameHeaders = std::result::Result<(String, usize, usize, usize, String), &'static str>;
+
 impl Reassembly {
-    pub(super) fn corrupt(&self, partition: i32, offset: i64, reason: &str) -> TransportError {
-        TransportError::Corrupt {
-            path: format!("{}/{partition}@{offset}", self.topic).into(),
-            reason: reason.to_owned(),
-        }
+    /// Hands out, as [`Message::damaged`], the message that spans `first..=last` of
+    /// `partition` and cannot be reassembled: the stage sends it to the dead-letter topic and
+    /// commits past it, where an error would stop it on the same record after every restart.
+    fn damaged(&mut self, partition: i32, first: i64, last: i64, key: String, reason: &str) {
+        tracing::debug!(topic = %self.topic, partition, offset = last, reason, "a damaged message");
+        self.open.push_back(Open {
+            partition,
+            first,
+            last,
+        });
+        self.ready.push_back(Message {
+            partition: u32::try_from(partition).unwrap_or_default(),
+            offset: u64::try_from(last).unwrap_or_default(),
+            key,
+            payload: Vec::new(),
+            damaged: Some(format!("damaged Kafka frame: {reason}")),
+        });
     }
 
-    /// Adds one record; a message whose last chunk this was moves to `ready`.
-    pub(super) fn take(&mut self, record: &Record<'_>) -> Result<()> {
-        let (partition, offset) = (record.partition, record.offset);
+    fn headers(record: &Record<'_>) -> FrameHeaders {
         let frame = record
             .header(HEADER_FRAME)
-            .ok_or_else(|| self.corrupt(partition, offset, "a record without a frame header"))?
+            .ok_or("a record without a frame header")?
             .to_owned();
         let (index, count) = record
             .header(HEADER_CHUNK)
             .and_then(|c| c.split_once('/'))
             .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
-            .ok_or_else(|| self.corrupt(partition, offset, "a chunk header that is not i/n"))?;
+            .ok_or("a chunk header that is not i/n")?;
         let length = record
             .header(HEADER_LENGTH)
             .and_then(|l| l.parse::<usize>().ok())
-            .ok_or_else(|| self.corrupt(partition, offset, "no message length"))?;
+            .ok_or("no message length")?;
         let digest = record
             .header(HEADER_DIGEST)
-            .ok_or_else(|| self.corrupt(partition, offset, "no message digest"))?
+            .ok_or("no message digest")?
             .to_owned();
+        Ok((frame, index, count, length, digest))
+    }
+
+    /// Adds one record; a message whose last chunk this was moves to `ready`, as does one
+    /// found damaged (with [`Message::damaged`] set).
+    pub(super) fn take(&mut self, record: &Record<'_>) -> Result<()> {
+        let (partition, offset) = (record.partition, record.offset);
         let key = record
             .key
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default();
+        let (frame, index, count, length, digest) = match Self::headers(record) {
+            Ok(headers) => headers,
+            Err(reason) => {
+                self.damaged(partition, offset, offset, key, reason);
+                return Ok(());
+            }
+        };
         let slot = (partition, frame);
         if index == 0 {
             self.partial.insert(
@@ -152,7 +180,10 @@ impl Reassembly {
             return Ok(());
         };
         if index != partial.next || count != partial.count {
-            return Err(self.corrupt(partition, offset, "chunks out of order"));
+            let (first, key) = (partial.first_offset, std::mem::take(&mut partial.key));
+            self.partial.remove(&slot);
+            self.damaged(partition, first, offset, key, "chunks out of order");
+            return Ok(());
         }
         partial.data.extend_from_slice(record.payload);
         partial.next += 1;
@@ -164,7 +195,14 @@ impl Reassembly {
         };
         let actual = hex::encode(ring::digest::digest(&ring::digest::SHA256, &done.data));
         if done.data.len() != done.length || actual != done.digest {
-            return Err(self.corrupt(partition, offset, "message length or digest mismatch"));
+            self.damaged(
+                partition,
+                done.first_offset,
+                offset,
+                done.key,
+                "message length or digest mismatch",
+            );
+            return Ok(());
         }
         self.open.push_back(Open {
             partition,
@@ -176,6 +214,7 @@ impl Reassembly {
             offset: u64::try_from(offset).unwrap_or_default(),
             key: done.key,
             payload: done.data,
+            damaged: None,
         });
         Ok(())
     }

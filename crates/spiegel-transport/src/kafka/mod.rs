@@ -10,7 +10,10 @@
 //! `isolation.level=read_committed`, so the chunks of a message become visible all together or,
 //! when the producer dies half-way (its transaction is aborted by the coordinator, at the latest
 //! when a producer with the same transactional id starts again), never. The consumer reassembles
-//! the frame, checks length and digest, and only then hands the message to the stage.
+//! the frame, checks length and digest, and only then hands the message to the stage. A frame
+//! that cannot be reassembled (a record without the headers, chunks out of order, a wrong
+//! length or digest: a foreign producer, or damage) is handed out as [`Message::damaged`], for
+//! the stage to send to the dead-letter topic and commit past.
 //!
 //! # Offsets: stored only after the effect is durable
 //!

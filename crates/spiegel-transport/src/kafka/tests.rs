@@ -85,19 +85,39 @@ fn a_message_still_arriving_holds_the_commit_back_to_its_first_chunk() {
 }
 
 #[test]
-fn a_damaged_message_is_refused_not_handed_out() {
+fn a_damaged_message_is_handed_out_damaged_and_committed_past() {
     let mut r = reassembly();
     let mut records = chunks("f", b"payload", 4);
     records[1].1[0] ^= 1;
     take(&mut r, 0, &records[0]).unwrap();
-    let error = take(&mut r, 1, &records[1]).unwrap_err();
-    assert!(error.to_string().contains("digest"), "{error}");
-    assert!(r.ready.is_empty());
-    // Chunks out of order are refused too.
+    take(&mut r, 1, &records[1]).unwrap();
+    let damaged = r.ready.pop_front().unwrap();
+    assert!(damaged.damaged.as_deref().unwrap().contains("digest"));
+    assert!(damaged.payload.is_empty(), "nothing of it is handed out");
+    assert_eq!(r.done(&damaged), Some(BTreeMap::from([(0, 2)])));
+    // Chunks out of order: damaged from the frame's first chunk on.
     let mut r = reassembly();
     let records = chunks("g", b"payload", 2);
     take(&mut r, 0, &records[0]).unwrap();
-    assert!(take(&mut r, 1, &records[2]).is_err());
+    take(&mut r, 1, &records[2]).unwrap();
+    let damaged = r.ready.pop_front().unwrap();
+    assert!(damaged.damaged.as_deref().unwrap().contains("out of order"));
+    assert!(r.partial.is_empty());
+    assert_eq!(r.done(&damaged), Some(BTreeMap::from([(0, 2)])));
+    // A record some other producer wrote, without any frame header.
+    let mut r = reassembly();
+    r.take(&Record {
+        partition: 0,
+        offset: 7,
+        key: None,
+        payload: b"not framed",
+        headers: Vec::new(),
+    })
+    .unwrap();
+    let damaged = r.ready.pop_front().unwrap();
+    assert_eq!(damaged.offset, 7);
+    assert!(damaged.damaged.as_deref().unwrap().contains("frame header"));
+    assert_eq!(r.done(&damaged), Some(BTreeMap::from([(0, 8)])));
 }
 
 #[test]

@@ -4,6 +4,7 @@ pub(crate) mod annotate;
 pub(crate) mod audit;
 pub(crate) mod certs;
 pub(crate) mod config;
+pub(crate) mod dead_letter;
 pub(crate) mod demo;
 pub(crate) mod generate;
 pub(crate) mod keys;
