@@ -94,26 +94,10 @@ impl Seen {
     /// Takes in a point the solver found, if it is one: each relation and bound holds. The
     /// check makes the audit's proofs of width independent of the solver's correctness.
     fn see(&mut self, model: &Model, relations: &[usize], point: &HashMap<usize, f64>) {
-        let slack = |v: f64| TOLERANCE * (1.0 + v.abs());
-        let within = point.iter().all(|(&u, &v)| {
-            let unknown = &model.unknowns[u];
-            v >= unknown.lower - slack(unknown.lower) && v <= unknown.upper + slack(unknown.upper)
-        });
-        let holds = relations.iter().all(|&r| {
-            let relation = &model.relations[r];
-            let (mut sum, mut size) = (0.0, 0.0);
-            for &(u, c) in &relation.terms {
-                let v = point.get(&u).copied().unwrap_or(f64::NAN);
-                sum += c * v;
-                size += v.abs();
-            }
-            match relation.comparison {
-                ComparisonOp::Eq => sum.abs() <= slack(size),
-                ComparisonOp::Le => sum <= slack(size),
-                ComparisonOp::Ge => sum >= -slack(size),
-            }
-        });
-        if within && holds {
+        let value = |u: usize| point.get(&u).copied().unwrap_or(f64::NAN);
+        let within = point.keys().all(|&u| within_bounds(model, u, value(u)));
+        let kept = relations.iter().all(|&r| holds(model, r, value));
+        if within && kept {
             for (&u, &v) in point {
                 self.low[u] = self.low[u].min(v);
                 self.high[u] = self.high[u].max(v);
@@ -141,40 +125,52 @@ impl Seen {
                         .map(|&(_, c)| c)
                         .sum::<f64>()
         };
-        let slack = |v: f64| TOLERANCE * (1.0 + v.abs());
-        let within = direction.iter().all(|&(u, _)| {
-            let (unknown, v) = (&model.unknowns[u], at(u));
-            v >= unknown.lower - slack(unknown.lower) && v <= unknown.upper + slack(unknown.upper)
-        });
-        let holds = direction
+        let within = direction
+            .iter()
+            .all(|&(u, _)| within_bounds(model, u, at(u)));
+        let kept = direction
             .iter()
             .flat_map(|&(u, _)| &model.uses[u])
-            .all(|&r| {
-                let relation = &model.relations[r];
-                let (mut sum, mut size) = (0.0, 0.0);
-                for &(u, c) in &relation.terms {
-                    let v = at(u);
-                    sum += c * v;
-                    size += v.abs();
-                }
-                match relation.comparison {
-                    ComparisonOp::Eq => sum.abs() <= slack(size),
-                    ComparisonOp::Le => sum <= slack(size),
-                    ComparisonOp::Ge => sum >= -slack(size),
-                }
-            });
-        if within && holds {
+            .all(|&r| holds(model, r, at));
+        if within && kept {
             for &(u, _) in direction {
                 let v = at(u);
                 self.low[u] = self.low[u].min(v);
                 self.high[u] = self.high[u].max(v);
             }
         }
-        within && holds
+        within && kept
     }
 
     fn wide(&self, u: usize, protection: f64) -> bool {
         self.high[u] - self.low[u] >= protection - TOLERANCE
+    }
+}
+
+/// The slack of the solver's arithmetic at a value of size `v`.
+fn slack(v: f64) -> f64 {
+    TOLERANCE * (1.0 + v.abs())
+}
+
+/// Whether `v` lies within the bounds of unknown `u`, up to the solver's slack.
+fn within_bounds(model: &Model, u: usize, v: f64) -> bool {
+    let unknown = &model.unknowns[u];
+    v >= unknown.lower - slack(unknown.lower) && v <= unknown.upper + slack(unknown.upper)
+}
+
+/// Whether relation `r` holds with each unknown at `value(u)`, up to the solver's slack.
+fn holds(model: &Model, r: usize, value: impl Fn(usize) -> f64) -> bool {
+    let relation = &model.relations[r];
+    let (mut sum, mut size) = (0.0, 0.0);
+    for &(u, c) in &relation.terms {
+        let v = value(u);
+        sum += c * v;
+        size += v.abs();
+    }
+    match relation.comparison {
+        ComparisonOp::Eq => sum.abs() <= slack(size),
+        ComparisonOp::Le => sum <= slack(size),
+        ComparisonOp::Ge => sum >= -slack(size),
     }
 }
 
