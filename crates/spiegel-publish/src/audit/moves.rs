@@ -27,7 +27,7 @@
 use microlp::ComparisonOp;
 
 use super::model::Model;
-use super::{Seen, TOLERANCE};
+use super::{Seen, TOLERANCE, within_bounds};
 
 /// Terms added to a direction to unblock it before it is given up. A chain through a total
 /// takes a category in every breakdown and the sums of each: on the 50k release 16 proved
@@ -41,8 +41,14 @@ const WALK: usize = 12;
 /// sign, directions are taken one after another from where the last one ended, each as far
 /// as it goes, so that the target passes the room of one partner after another.
 pub(super) fn prove(model: &Model, targets: &[usize], seen: &mut Seen, protection: f64) {
-    let walker = Walker::new(model);
     let truth: Vec<f64> = model.unknowns.iter().map(|u| f64::from(u.truth)).collect();
+    // Walks start from the truth because it is a point; that needs every exact count within
+    // what the publication says of it (the relations are checked in `Model::of`). Were one
+    // not, the LP alone decides, as it checks every point it finds whole.
+    if !(0..truth.len()).all(|u| within_bounds(model, u, truth[u])) {
+        return;
+    }
+    let walker = Walker::new(model);
     let mut point = truth.clone();
     for &target in targets {
         for sign in [1.0, -1.0] {

@@ -279,3 +279,42 @@ fn a_walk_never_proves_wide_what_the_relations_pin() {
     assert!(!reason_02.protects());
     assert_eq!(found.complements, vec![vec![(1, 0)]]);
 }
+
+#[test]
+fn walks_do_not_start_from_a_truth_outside_what_is_published() {
+    // The example of the walks, with end reason 03 published 9 away from its exact count
+    // (more than the perturbation ever moves one): the truth is then no point the attacker
+    // must allow, and nothing may be proven from it without the LP.
+    let mut cells = vec![cell("trajectories_ended", Some(100), None, true)];
+    for (code, n) in [
+        ("end_reason_01", 30),
+        ("end_reason_02", 30),
+        ("end_reason_03", 20),
+        ("end_reason_04", 10),
+        ("end_reason_05", 10),
+    ] {
+        cells.push(cell(code, Some(n), Some(100), false));
+    }
+    for hidden in [1, 2] {
+        cells[hidden].suppressed = true;
+        cells[hidden].protected = [true, false];
+    }
+    let model = Model::of(&cells, &PublishConfig::default()).unwrap();
+    let reason_03 = model
+        .unknowns
+        .iter()
+        .position(|u| !u.hidden && u.truth == 20)
+        .unwrap();
+    let mut shifted = model;
+    shifted.unknowns[reason_03].lower = 25.0;
+    shifted.unknowns[reason_03].upper = 33.0;
+    let mut seen = Seen::default();
+    seen.carry_over(&shifted);
+    let targets: Vec<usize> = (0..shifted.unknowns.len())
+        .filter(|&u| shifted.unknowns[u].hidden)
+        .collect();
+    moves::prove(&shifted, &targets, &mut seen, 10.0);
+    for u in targets {
+        assert_eq!(seen.low[u], seen.high[u], "nothing seen but the truth");
+    }
+}
