@@ -1092,11 +1092,12 @@ fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
     let (status, _) = sigterm_mid_submission(&mut world);
     assert_eq!(status.code(), Some(1), "{status}");
     assert_eq!(count_in(&log, "did not finish within the drain timeout"), 1);
-    // It left without finishing what it had in hand (how fast depends on the machine's load,
-    // so the log says it rather than a clock).
-    assert!(
-        count_in(&log, "submission pseudonymised") < count_in(&log, "pseudonymising a submission"),
-        "the submission in hand was finished after all"
+    // What it had in hand it left unfinished, or finished without committing it once the
+    // timeout ran out: which of the two depends on how far the submission had got and on the
+    // machine's load, so the log says it (below) rather than a clock.
+    let (taken, finished) = (
+        count_in(&log, "pseudonymising a submission"),
+        count_in(&log, "submission pseudonymised"),
     );
     // Nothing was lost: the next instance redoes what was in hand.
     config["kafka"]["drain_timeout_ms"] = serde_json::json!(DRAIN_TIMEOUT_MS);
@@ -1106,7 +1107,12 @@ fn a_stage_that_cannot_drain_in_time_exits_1_and_its_work_is_redelivered() {
     }
     let reports = world.published(&release, PUBLISHED_WITHIN);
     assert_same(&expected, &reports, "after a drain timeout");
-    assert!(count_in(&log, "submission pseudonymised") >= files.len());
+    let total = count_in(&log, "submission pseudonymised");
+    assert!(total >= files.len());
+    assert!(
+        taken > finished || total > files.len(),
+        "the submission in hand was finished and committed although the drain timed out"
+    );
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage} after SIGTERM: {status}");
     }
