@@ -235,12 +235,9 @@ fn what_the_relations_pin_one_at_a_time_is_narrow_without_an_lp() {
     }
 }
 
-#[test]
-fn hidden_counts_with_room_between_them_are_proven_wide_without_a_solver() {
-    // 100 trajectories ended, exact; end reasons 01 and 02 hidden with 30 each, the others
-    // published. One can rise as far as the other falls (01 up, 02 down, every sum the
-    // same), so each is about 30 wide either way: walks from the truth prove it, no LP is
-    // needed. Without the walks the audit solves at least one round.
+/// 100 trajectories ended, exact; end reasons 01 and 02 hidden (cells 1 and 2) with 30 each,
+/// 03 to 05 published.
+fn two_hidden_reasons_with_room() -> Vec<Cell> {
     let mut cells = vec![cell("trajectories_ended", Some(100), None, true)];
     for (code, n) in [
         ("end_reason_01", 30),
@@ -255,6 +252,15 @@ fn hidden_counts_with_room_between_them_are_proven_wide_without_a_solver() {
         cells[hidden].suppressed = true;
         cells[hidden].protected = [true, false];
     }
+    cells
+}
+
+#[test]
+fn hidden_counts_with_room_between_them_are_proven_wide_without_a_solver() {
+    // One hidden end reason can rise as far as the other falls (01 up, 02 down, every sum
+    // the same), so each is about 30 wide either way: walks from the truth prove it, no LP
+    // is needed. Without the walks the audit solves at least one round.
+    let cells = two_hidden_reasons_with_room();
     let found = audit(&cells, &PublishConfig::default(), 10, &mut Seen::default()).unwrap();
     assert_eq!(found.solves, 0, "proven by walks alone");
     assert!(found.complements.is_empty());
@@ -285,20 +291,7 @@ fn walks_do_not_start_from_a_truth_outside_what_is_published() {
     // The example of the walks, with end reason 03 published 9 away from its exact count
     // (more than the perturbation ever moves one): the truth is then no point the attacker
     // must allow, and nothing may be proven from it without the LP.
-    let mut cells = vec![cell("trajectories_ended", Some(100), None, true)];
-    for (code, n) in [
-        ("end_reason_01", 30),
-        ("end_reason_02", 30),
-        ("end_reason_03", 20),
-        ("end_reason_04", 10),
-        ("end_reason_05", 10),
-    ] {
-        cells.push(cell(code, Some(n), Some(100), false));
-    }
-    for hidden in [1, 2] {
-        cells[hidden].suppressed = true;
-        cells[hidden].protected = [true, false];
-    }
+    let cells = two_hidden_reasons_with_room();
     let model = Model::of(&cells, &PublishConfig::default()).unwrap();
     let reason_03 = model
         .unknowns
