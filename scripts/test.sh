@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite of Spiegel. Its real components (a Kafka broker, a browser, later an
-# S3-compatible server) are installed and started from here, so that this one command stays the
+# The whole test suite of Spiegel. Its real components (a Kafka broker, an S3-compatible server,
+# a browser) are installed and started from here, so that this one command stays the
 # whole story.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,11 +45,17 @@ echo "   browser: $("$SPIEGEL_TEST_CHROMIUM" --version 2>/dev/null || echo "$SPI
 # A real Kafka broker (KRaft, single node, 127.0.0.1) for the tests of the four stages as
 # separate processes; stopped however the tests end.
 kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-kafka.XXXXXX")"
-trap 'scripts/kafka.sh stop "$kafka_dir"; rm -rf "$kafka_dir"' EXIT
+# A real S3-compatible object store (SeaweedFS, 127.0.0.1) for the reports in object storage;
+# both servers are stopped however the tests end.
+s3_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-s3.XXXXXX")"
+trap 'scripts/kafka.sh stop "$kafka_dir"; rm -rf "$kafka_dir"; scripts/s3.sh stop "$s3_dir"; rm -rf "$s3_dir"' EXIT
 echo "== starting a Kafka broker"
 SPIEGEL_TEST_KAFKA="$(scripts/kafka.sh start "$kafka_dir")"
 export SPIEGEL_TEST_KAFKA SPIEGEL_TEST_KAFKA_DIR="$kafka_dir"
 echo "   on $SPIEGEL_TEST_KAFKA"
+echo "== starting an S3-compatible server (SeaweedFS)"
+echo "   on $(scripts/s3.sh start "$s3_dir")"
+export SPIEGEL_TEST_S3_DIR="$s3_dir"
 
 echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end, Kafka and browser tests)"
 cargo test --workspace --all-features --locked "$@"

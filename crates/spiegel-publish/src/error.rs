@@ -45,6 +45,9 @@ pub enum PublishError {
     /// A master-table message is not what the aggregate stage sends.
     #[error("not a master-table part: {0}")]
     Malformed(String),
+    /// The manifest in the report store is not one this stage writes.
+    #[error("the manifest.json in the report store cannot be read: {0}")]
+    Manifest(#[source] serde_json::Error),
     /// The configuration breaks a rule of docs/release-rules.md.
     #[error("configuration: {0}")]
     Config(String),
@@ -92,6 +95,7 @@ impl PublishError {
             | Self::Sync(_)
             | Self::Store(_)
             | Self::Parquet(_)
+            | Self::Manifest(_)
             | Self::Config(_)
             | Self::Sharing { .. }
             | Self::Audit(_)

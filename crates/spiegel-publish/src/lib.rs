@@ -21,6 +21,7 @@ mod audit;
 mod config;
 mod error;
 mod local;
+mod location;
 mod report;
 mod rules;
 mod sharing;
@@ -30,6 +31,7 @@ mod state;
 pub use config::PublishConfig;
 pub use error::{PublishError, Result};
 pub use local::LocalReportStore;
+pub use location::{LocationError, ReportLocation};
 pub use report::{
     Change, FEED_PREFIX, FeedChange, FeedEvent, FileAudit, MANIFEST, Manifest, ManifestFile,
     REPORT_SCHEMA_VERSION, feed_object, region_slug, report_schema,

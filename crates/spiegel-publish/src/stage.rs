@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use spiegel_transport::{Consumer, Message, Producer, topic};
 
 use crate::state::{self, LastRelease, PARTS, PUBLISHED_WATERMARK, WRITING};
@@ -122,8 +122,10 @@ impl PublishStage {
             let dir = state_dir.join(dir);
             std::fs::create_dir_all(&dir).map_err(PublishError::io(&dir))?;
         }
+        // Timers and sockets for an object store reached over HTTP (S3).
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .enable_all()
             .build()
             .map_err(PublishError::Runtime)?;
         let published_watermark = state::read_if_present(&state_dir.join(PUBLISHED_WATERMARK))?
@@ -169,6 +171,23 @@ impl PublishStage {
     ) -> Self {
         self.recorder = Some(Box::new(record));
         self
+    }
+
+    /// The manifest of the release the store holds now, if any: the last one published,
+    /// by this stage or an earlier run.
+    pub fn current_manifest(&self) -> Result<Option<Manifest>> {
+        let location = object_store::path::Path::from(crate::MANIFEST);
+        let bytes = match self
+            .runtime
+            .block_on(async { self.store.get(&location).await?.bytes().await })
+        {
+            Ok(bytes) => bytes,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(PublishError::Manifest)
     }
 
     fn sync_store(&self) -> Result<()> {

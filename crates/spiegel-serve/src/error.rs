@@ -27,6 +27,15 @@ pub enum ServeError {
     /// No token has this id.
     #[error("no token with id {0}")]
     UnknownToken(String),
+    /// The report store cannot be opened.
+    #[error("the report store {location} cannot be opened: {source}")]
+    ReportStore {
+        /// Where it is.
+        location: String,
+        /// Why not.
+        #[source]
+        source: object_store::Error,
+    },
     /// An audit checkpoint cannot be written or read where it is kept.
     #[error("audit checkpoints: {0}")]
     Checkpoint(String),

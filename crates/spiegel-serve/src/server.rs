@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use object_store::{ObjectStore, ObjectStoreExt};
-use spiegel_publish::{MANIFEST, Manifest, SharingRegistry};
+use spiegel_publish::{MANIFEST, Manifest, ReportLocation, SharingRegistry};
 
 use crate::admin::Metrics;
 use crate::api_error::ApiError;
@@ -32,8 +32,9 @@ use crate::{Action, Actor, AuditLog, AuditOptions, Entry, Outcome, Principal, Re
 /// What the server serves from.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The report store (a local directory holding `manifest.json` and the feed).
-    pub reports: PathBuf,
+    /// The report store (a local directory or an S3 bucket holding `manifest.json` and the
+    /// feed).
+    pub reports: ReportLocation,
     /// The data directory: tokens, audit log, sharing, annotation, submission and webhook
     /// registries.
     pub data_dir: PathBuf,
@@ -65,9 +66,9 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// Serving `reports` with its state in `data_dir`, everything else at its defaults.
-    pub fn new(reports: PathBuf, data_dir: PathBuf) -> Self {
+    pub fn new(reports: impl Into<ReportLocation>, data_dir: PathBuf) -> Self {
         Self {
-            reports,
+            reports: reports.into(),
             data_dir,
             upload: UploadConfig::default(),
             webhooks: WebhookConfig::default(),
@@ -130,9 +131,16 @@ impl App {
     /// Opens the report store and the audit log (refusing a broken one); `intake` takes
     /// uploads (without one, `POST /v1/submissions` answers 503).
     pub fn open(config: ServeConfig, intake: Option<Intake>) -> Result<Arc<Self>> {
-        std::fs::create_dir_all(&config.reports)?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&config.reports)
-            .map_err(|e| crate::ServeError::Io(std::io::Error::other(e.to_string())))?;
+        if let Some(dir) = config.reports.directory() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let store = config
+            .reports
+            .open()
+            .map_err(|source| crate::ServeError::ReportStore {
+                location: config.reports.to_string(),
+                source,
+            })?;
         let audit = AuditLog::open_with(
             &config.data_dir,
             config
@@ -142,7 +150,7 @@ impl App {
         )?;
         let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
         Ok(Arc::new(Self {
-            store: Arc::new(store),
+            store,
             audit,
             metrics: Metrics::default(),
             annotations: Mutex::new(()),

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use spiegel_publish::ReportLocation;
+
 use crate::inputs;
 
 /// Reads an operator's population table and makes the pages divide by it.
@@ -19,22 +21,17 @@ pub(crate) fn use_population(path: &Path) -> anyhow::Result<()> {
 /// Renders the current release in `reports` into `out`, with the explanations kept in
 /// `data_dir`.
 pub(crate) fn render(
-    reports: &Path,
+    reports: &ReportLocation,
     data_dir: &Path,
     indicators: &spiegel_aggregate::AggregateConfig,
     languages: &[spiegel_render::Language],
     out: &Path,
 ) -> anyhow::Result<spiegel_render::RenderSummary> {
-    let store = anyhow::Context::with_context(
-        object_store::local::LocalFileSystem::new_with_prefix(reports),
-        || format!("the report store {} cannot be opened", reports.display()),
-    )?;
+    let store = anyhow::Context::with_context(reports.open(), || {
+        format!("the report store {reports} cannot be opened")
+    })?;
     let notes = spiegel_render::ProviderNotes::load(data_dir)?;
     Ok(spiegel_render::render_release(
-        std::sync::Arc::new(store),
-        &notes,
-        indicators,
-        languages,
-        out,
+        store, &notes, indicators, languages, out,
     )?)
 }

@@ -13,7 +13,7 @@ use spiegel_ingest::stage::{IngestStage, Submitted};
 use spiegel_ingest::{IngestConfig, Receipt, SubmissionMeta};
 use spiegel_pseudonymise::stage::PseudonymiseStage;
 use spiegel_pseudonymise::{Pseudonymiser, SourceKey, TtpId, TtpKey};
-use spiegel_publish::{Manifest, PublishConfig, PublishStage};
+use spiegel_publish::{Manifest, PublishConfig, PublishStage, ReportLocation};
 use spiegel_transport::{EmbeddedTransport, Transport, topic};
 
 use crate::config::PipelineConfig;
@@ -230,23 +230,23 @@ pub(crate) fn aggregate_stage(
     )?))
 }
 
-/// The publish stage writing to the local report store `out` (first clearing what a killed
-/// run left staged there), its sharing registry and state under `data_dir`.
+/// The publish stage writing to the report store at `out` (first clearing what a killed run
+/// left staged in a local directory), its sharing registry and state under `data_dir`.
 pub(crate) fn publish_stage(
     config: PublishConfig,
     data_dir: &Path,
     sharing: Option<&Path>,
-    out: &Path,
+    out: &ReportLocation,
     transport: &dyn Transport,
 ) -> Result<PublishStage> {
-    std::fs::create_dir_all(out)?;
-    remove_interrupted_uploads(out)?;
-    let store = Arc::new(
-        spiegel_publish::LocalReportStore::new(out)
-            .with_context(|| format!("opening the report store {}", out.display()))?,
-    );
-    let synced = out.to_owned();
-    Ok(PublishStage::new(
+    if let Some(dir) = out.directory() {
+        std::fs::create_dir_all(dir)?;
+        remove_interrupted_uploads(dir)?;
+    }
+    let store = out
+        .open()
+        .with_context(|| format!("opening the report store {out}"))?;
+    let stage = PublishStage::new(
         config,
         &sharing.map_or_else(
             || data_dir.join(spiegel_serve::SHARING_FILE),
@@ -256,10 +256,16 @@ pub(crate) fn publish_stage(
         store,
         transport.consumer(topic::AGGREGATES, spiegel_publish::GROUP)?,
         transport.producer()?,
-    )?
+    )?;
     // The local store writes without fsync: one sync of its file system per step costs less
-    // than two fsyncs per report.
-    .with_store_sync(move || spiegel_core::durable::sync_file_system(&synced)))
+    // than two fsyncs per report. An object store has every object durable once it answers.
+    Ok(match out.directory() {
+        Some(dir) => {
+            let synced = dir.to_owned();
+            stage.with_store_sync(move || spiegel_core::durable::sync_file_system(&synced))
+        }
+        None => stage,
+    })
 }
 
 /// What [`switch_key_version`] did.
@@ -320,13 +326,15 @@ const INGEST_WINDOW: usize = 4;
 /// Runs ingest → pseudonymise → aggregate → publish over every submission in `input`.
 pub(crate) fn run(
     input: &Path,
-    out: &Path,
+    out: &ReportLocation,
     data_dir: &Path,
     keys_from: Keys<'_>,
     config: &PipelineConfig,
 ) -> Result<RunSummary> {
     crate::inputs::readable_dir(input, "--input")?;
-    crate::inputs::dir_or_absent(out, "--out")?;
+    if let Some(dir) = out.directory() {
+        crate::inputs::dir_or_absent(dir, "--out")?;
+    }
     crate::inputs::dir_or_absent(data_dir, "--data-dir")?;
     // Keys that were named are read before anything is created; only the data directory's
     // own keys may be generated, and only once the directory is claimed.
@@ -336,7 +344,6 @@ pub(crate) fn run(
         Keys::Demo(dir) => Some(demo_keys(dir)?),
     };
     let _lock = claim(data_dir)?;
-    std::fs::create_dir_all(out)?;
     let (source_key, ttp_key) = match named_keys {
         Some(named) => named,
         None => keys(None, data_dir)?,
@@ -419,10 +426,7 @@ pub(crate) fn run(
         "publish stage idle"
     );
     if summary.manifest.is_none() {
-        let manifest = out.join(spiegel_publish::MANIFEST);
-        if let Ok(bytes) = std::fs::read(&manifest) {
-            summary.manifest = serde_json::from_slice(&bytes).ok();
-        }
+        summary.manifest = publish.current_manifest()?;
     }
     Ok(summary)
 }

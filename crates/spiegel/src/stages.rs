@@ -348,10 +348,16 @@ pub(crate) fn aggregate(
     })
 }
 
-/// `spiegel publish --out DIR [--sharing FILE]`.
-pub(crate) fn publish(args: &KafkaArgs, out: &Path, sharing: Option<&Path>) -> Result<()> {
+/// `spiegel publish --out DIR|s3://BUCKET/PREFIX [--sharing FILE]`.
+pub(crate) fn publish(
+    args: &KafkaArgs,
+    out: &spiegel_publish::ReportLocation,
+    sharing: Option<&Path>,
+) -> Result<()> {
     let config = args.config()?;
-    crate::inputs::dir_or_absent(out, "--out")?;
+    if let Some(dir) = out.directory() {
+        crate::inputs::dir_or_absent(dir, "--out")?;
+    }
     let (transport, shutdown) = args.transport(&config.kafka, "publish")?;
     let audit = Arc::new(records::audit_log(&args.data_dir)?);
     let mut stage =

@@ -349,3 +349,83 @@ fn the_dockerfile_builds_the_release_binary_with_the_compiler_ci_uses() {
         }
     }
 }
+
+#[test]
+fn production_keeps_the_reports_in_object_storage_with_credentials_from_a_secret() {
+    let overlays = rendered();
+    let (_, production) = overlays
+        .iter()
+        .find(|(name, _)| name == "production")
+        .expect("the production overlay");
+    let env_of = |workload: &str, variable: &str| -> String {
+        let resource = production
+            .iter()
+            .find(|r| r["metadata"]["name"] == workload && pod(r).is_some())
+            .unwrap_or_else(|| panic!("{workload}"));
+        let container = &list(&pod(resource).unwrap()["spec"]["containers"])[0];
+        list(&container["env"])
+            .iter()
+            .find(|e| e["name"] == variable)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("{workload}: {variable}"))
+            .to_owned()
+    };
+    // Publish writes where the API reads, in a bucket.
+    let written = env_of("spiegel-publish", "SPIEGEL_OUT");
+    assert!(written.starts_with("s3://"), "{written}");
+    assert_eq!(env_of("spiegel-api", "SPIEGEL_REPORTS"), written);
+    for resource in production {
+        let Some(pod) = pod(resource) else { continue };
+        let containers = list(&pod["spec"]["containers"]);
+        // No report volume is left to share between nodes.
+        for volume in list(&pod["spec"]["volumes"]) {
+            assert_ne!(
+                volume["persistentVolumeClaim"]["claimName"],
+                "spiegel-reports",
+                "{}",
+                name(resource)
+            );
+        }
+        let uses_store = containers.iter().any(|c| {
+            list(&c["env"])
+                .iter()
+                .any(|e| e["value"].as_str().is_some_and(|v| v.starts_with("s3://")))
+        });
+        let from_secret = containers.iter().any(|c| {
+            list(&c["envFrom"])
+                .iter()
+                .any(|e| e["secretRef"]["name"] == "spiegel-s3")
+        });
+        // The credentials reach exactly the pods that use the store, from the Secret, and
+        // those pods may reach it.
+        assert_eq!(uses_store, from_secret, "{}", name(resource));
+        if uses_store {
+            assert_eq!(
+                pod["metadata"]["labels"]["spiegel.nl/object-storage"],
+                "true",
+                "{}",
+                name(resource)
+            );
+        }
+    }
+    assert!(!production.iter().any(
+        |r| r["kind"] == "PersistentVolumeClaim" && r["metadata"]["name"] == "spiegel-reports"
+    ));
+    // No credential in a ConfigMap.
+    for config in production.iter().filter(|r| r["kind"] == "ConfigMap") {
+        let text = config["data"].to_string();
+        assert!(
+            !text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("AWS_ACCESS_KEY_ID"),
+            "{}",
+            name(config)
+        );
+    }
+    let egress = production
+        .iter()
+        .find(|r| r["kind"] == "NetworkPolicy" && r["metadata"]["name"] == "spiegel-object-storage")
+        .expect("an egress policy for the object store");
+    assert_eq!(
+        egress["spec"]["podSelector"]["matchLabels"]["spiegel.nl/object-storage"],
+        "true"
+    );
+}

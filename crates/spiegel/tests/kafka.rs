@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 mod common;
+use common::s3::S3;
 use common::server::{Server, call, get};
 use common::{assert_same, p, published, spiegel, token, tree};
 
@@ -40,6 +41,8 @@ struct World {
     stages: BTreeMap<&'static str, Child>,
     /// How many processes of each instance were started, each logging its admin address once.
     starts: BTreeMap<&'static str, usize>,
+    /// The S3-compatible store the publish stage writes to, instead of a local directory.
+    s3: Option<S3>,
 }
 
 impl World {
@@ -69,6 +72,7 @@ impl World {
             prefix: format!("{name}-{nonce:08x}."),
             stages: BTreeMap::new(),
             starts: BTreeMap::new(),
+            s3: None,
         };
         fs::write(
             world.config(),
@@ -109,6 +113,9 @@ impl World {
             .env("SPIEGEL_KAFKA_TOPIC_PREFIX", &self.prefix)
             .env("SPIEGEL_CONFIG", self.config())
             .env("SPIEGEL_LOG", "info");
+        if let Some(s3) = &self.s3 {
+            s3.env(&mut command);
+        }
         command
     }
 
@@ -149,7 +156,10 @@ impl World {
             "pseudonymise" => args.extend(["--keys".into(), keys]),
             "publish" => args.extend([
                 "--out".into(),
-                p(&self.out()).into(),
+                match &self.s3 {
+                    Some(s3) => s3.url("reports"),
+                    None => p(&self.out()).into(),
+                },
                 // Where `spiegel serve` keeps what providers shared, as on a shared volume.
                 "--sharing".into(),
                 p(&self.path("data-serve").join("sharing.json")).into(),
@@ -1287,6 +1297,84 @@ fn a_corrupt_message_on_the_pseudonymised_topic_is_dead_lettered_and_the_stages_
         )),
         "{text}"
     );
+    for (stage, status) in world.terminate_all() {
+        assert!(status.success(), "{stage}: {status}");
+    }
+}
+
+#[test]
+fn a_publish_stage_on_s3_killed_between_two_reports_leaves_the_same_objects_and_manifest() {
+    let mut world = World::new("s3", "2000", "2025-H1");
+    let s3 = S3::for_test("kafka-publish");
+    let input = world.path("input");
+    let (release, _) = world.embedded(&input, "embedded");
+    let expected = published(&world.path("embedded-out"));
+    world.s3 = Some(s3);
+    for stage in ["pseudonymise", "aggregate", "publish"] {
+        world.start(stage);
+    }
+    let args = world.submit_args("submitter", &sorted_files(&input));
+    world.kafka(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Killed (SIGKILL) once some reports of a release are in the bucket and its manifest is
+    // not: between two report objects.
+    let s3 = world.s3.as_ref().unwrap();
+    let deadline = Instant::now() + PUBLISHED_WITHIN;
+    let written = loop {
+        let keys = s3.keys("reports");
+        assert!(
+            !keys.iter().any(|k| k == "manifest.json"),
+            "the release was published before the test could interrupt it"
+        );
+        let reports = keys.iter().filter(|k| !k.starts_with("feed/")).count();
+        if reports > 0 {
+            break reports;
+        }
+        assert!(Instant::now() < deadline, "no report written");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    world.kill("publish");
+    let left = world.s3.as_ref().unwrap().keys("reports");
+    assert!(
+        !left.iter().any(|k| k == "manifest.json"),
+        "killed after the manifest"
+    );
+    assert!(left.len() >= written, "{} then {}", written, left.len());
+    println!(
+        "publish killed with {written} to {} of the release's {} objects in the bucket",
+        left.len(),
+        expected.len()
+    );
+
+    world.start("publish");
+    let s3 = world.s3.as_ref().unwrap();
+    let deadline = Instant::now() + PUBLISHED_WITHIN;
+    loop {
+        let manifest = s3.objects("reports").remove("manifest.json");
+        let published: Option<String> = manifest.and_then(|m| {
+            serde_json::from_slice::<serde_json::Value>(&m).unwrap()["release"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        if published.as_deref() == Some(release.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not published after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_same(
+        &expected,
+        &s3.published("reports"),
+        "S3 after a kill between two reports vs spiegel run to a directory",
+    );
+    // Nothing else is left in the bucket: the reports of the interrupted attempt are those of
+    // the release, or were swept; besides them only the feed.
+    let stray: Vec<String> = s3
+        .keys("reports")
+        .into_iter()
+        .filter(|k| !expected.contains_key(k) && !k.starts_with("feed/"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
     for (stage, status) in world.terminate_all() {
         assert!(status.success(), "{stage}: {status}");
     }

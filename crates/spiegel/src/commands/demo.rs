@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use spiegel_core::ReportKind;
+use spiegel_publish::ReportLocation;
 
 use crate::config::PipelineConfig;
 use crate::pages::render;
@@ -59,9 +60,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // same perturbed figures, release id and page paths on every run.
     let keys_dir = data_dir.join("keys");
     key_files::write_demo_pair(&keys_dir, args.seed)?;
+    let reports = ReportLocation::from(out.as_path());
     let summary = pipeline::run(
         &submissions,
-        &out,
+        &reports,
         &data_dir,
         pipeline::Keys::Demo(&keys_dir),
         &PipelineConfig::default(),
@@ -74,7 +76,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let languages = spiegel_render::Language::ALL;
     let rendered = render(
-        &out,
+        &reports,
         &data_dir,
         &PipelineConfig::default().aggregate,
         &languages,

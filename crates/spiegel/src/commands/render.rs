@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use spiegel_publish::ReportLocation;
 
 use crate::config::PipelineConfig;
 use crate::inputs;
@@ -11,9 +12,11 @@ use crate::pages::{render, use_population};
 
 #[derive(Debug, Args)]
 pub(crate) struct RenderArgs {
-    /// The report store written by `spiegel run` or `spiegel publish` (with its manifest.json).
+    /// The report store written by `spiegel run` or `spiegel publish` (with its
+    /// manifest.json): a directory, or s3://bucket/prefix (credentials, region and endpoint
+    /// from the AWS_* environment variables).
     #[arg(long, env = "SPIEGEL_REPORTS")]
-    reports: PathBuf,
+    reports: ReportLocation,
     /// Where the pages go: a directory per recipient with a page per period, `PERIOD.html`
     /// (Dutch) and `PERIOD.en.html` (English).
     #[arg(long, env = "SPIEGEL_PAGES")]
@@ -59,11 +62,13 @@ impl Languages {
 
 /// Renders the pages and says what was rendered.
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    inputs::readable_dir(&args.reports, "--reports")?;
-    inputs::readable_file(
-        &args.reports.join(spiegel_publish::MANIFEST),
-        "--reports (its manifest)",
-    )?;
+    if let Some(dir) = args.reports.directory() {
+        inputs::readable_dir(dir, "--reports")?;
+        inputs::readable_file(
+            &dir.join(spiegel_publish::MANIFEST),
+            "--reports (its manifest)",
+        )?;
+    }
     inputs::dir_or_absent(&args.out, "--out")?;
     if let Some(path) = &args.population {
         use_population(path)?;

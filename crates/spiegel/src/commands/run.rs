@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use spiegel_publish::ReportLocation;
 
 use crate::args::PipelineArgs;
 use crate::config::PipelineConfig;
@@ -15,9 +16,10 @@ pub(crate) struct RunArgs {
     /// rejected, except hidden ones (named .*: uploads still being written).
     #[arg(long, env = "SPIEGEL_INPUT")]
     input: PathBuf,
-    /// Where the reports and manifest.json go.
+    /// Where the reports and manifest.json go: a directory, or s3://bucket/prefix (credentials,
+    /// region and endpoint from the AWS_* environment variables).
     #[arg(long, env = "SPIEGEL_OUT")]
-    out: PathBuf,
+    out: ReportLocation,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -43,7 +45,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         summary.unchanged,
         summary.rejected.len(),
         files,
-        args.out.display(),
+        args.out,
         started.elapsed().as_secs_f64()
     );
     Ok(if summary.rejected.is_empty() {

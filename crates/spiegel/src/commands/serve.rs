@@ -16,6 +16,7 @@ use anyhow::Result;
 use spiegel_aggregate::PseudonymLabel;
 use spiegel_audit::AuditLog;
 use spiegel_pseudonymise::stage::PseudonymiseStage;
+use spiegel_publish::ReportLocation;
 use spiegel_serve::{Intake, StageHealth};
 use spiegel_transport::EmbeddedTransport;
 
@@ -34,9 +35,11 @@ pub(crate) struct ServeArgs {
     /// The admin address (health and metrics).
     #[arg(long, env = "SPIEGEL_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     admin_listen: std::net::SocketAddr,
-    /// The report store: where the pipeline publishes and the API reads.
+    /// The report store: where the pipeline publishes and the API reads; a directory, or
+    /// s3://bucket/prefix (credentials, region and endpoint from the AWS_* environment
+    /// variables).
     #[arg(long, env = "SPIEGEL_REPORTS")]
-    reports: PathBuf,
+    reports: ReportLocation,
     /// Which webhook URLs may be registered: `public` (https to public hosts) or `loopback`
     /// (this machine only, for trials and tests).
     #[arg(
@@ -233,7 +236,9 @@ fn check_inputs(args: &ServeArgs) -> Result<()> {
     if let Some(tls) = tls_config(args) {
         tls.check()?;
     }
-    crate::inputs::dir_or_absent(&args.reports, "--reports")?;
+    if let Some(dir) = args.reports.directory() {
+        crate::inputs::dir_or_absent(dir, "--reports")?;
+    }
     crate::inputs::dir_or_absent(&args.pipeline.data_dir, "--data-dir")?;
     #[cfg(feature = "kafka")]
     if args.kafka {

@@ -77,9 +77,10 @@ pub(crate) struct AggregateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PublishArgs {
-    /// Where the reports and manifest.json go.
+    /// Where the reports and manifest.json go: a directory, or s3://bucket/prefix (credentials,
+    /// region and endpoint from the AWS_* environment variables).
     #[arg(long, env = "SPIEGEL_OUT")]
-    pub(crate) out: PathBuf,
+    pub(crate) out: spiegel_publish::ReportLocation,
     /// The sharing registry `spiegel serve` writes (its `<data-dir>/sharing.json`, on a
     /// volume both mount); default: this stage's own data directory.
     #[arg(long, env = "SPIEGEL_SHARING")]

@@ -61,7 +61,7 @@ fn publish(
         PublishConfig::default(),
         &data_dir,
         None,
-        &dir.join("out"),
+        &dir.join("out").into(),
         &transport,
     )
     .unwrap()
@@ -382,7 +382,7 @@ fn a_release_that_cannot_be_recorded_is_not_published_until_it_is() {
         PublishConfig::default(),
         &data_dir,
         None,
-        &dir.path().join("out"),
+        &dir.path().join("out").into(),
         &transport,
     )
     .unwrap()

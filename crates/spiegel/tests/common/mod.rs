@@ -11,6 +11,7 @@ use arrow_array::cast::AsArray as _;
 use arrow_array::types::{Float64Type, Int64Type};
 
 pub(crate) mod prometheus;
+pub(crate) mod s3;
 pub(crate) mod server;
 pub(crate) mod world;
 

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A real S3-compatible object store on 127.0.0.1 for the tests: SeaweedFS (Apache-2.0), its
+# master, volume server, filer and S3 gateway in one process.
+#
+#   scripts/s3.sh start DIR   starts it with its data and log in DIR and creates the bucket
+#                             spiegel-test; prints the endpoint (http://127.0.0.1:PORT) and
+#                             writes it to DIR/endpoint, the bucket to DIR/bucket, the access
+#                             key and secret to DIR/access_key and DIR/secret_key
+#   scripts/s3.sh stop DIR    stops it
+#
+# SeaweedFS is built once from the Go module proxy into the cache. Its go.mod has replace
+# directives, which `go install module@version` refuses, so the module is downloaded and
+# built in a copy of itself.
+set -euo pipefail
+
+# The newest SeaweedFS the Go module proxy serves here (a pseudo-version of its main branch:
+# 4.53), with conditional writes (If-None-Match: *), which the publish stage relies on.
+SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}"
+weed="$cache/go-bin/weed-$SEAWEEDFS_VERSION"
+
+install() {
+    [[ -x "$weed" ]] && return
+    echo "== building SeaweedFS $SEAWEEDFS_VERSION from the Go module proxy (once, several minutes)" >&2
+    export GOPATH="$cache/go" GOFLAGS=-modcacherw
+    local source build
+    source="$(go mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    build="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-weed-build.XXXXXX")"
+    cp -r "$source/." "$build"
+    chmod -R u+w "$build"
+    mkdir -p "$cache/go-bin"
+    (cd "$build" && go build -o "$weed.tmp" ./weed)
+    mv "$weed.tmp" "$weed"
+    rm -rf "$build"
+}
+
+free_port() {
+    # SeaweedFS listens for gRPC on each HTTP port + 10000, so both must be free.
+    python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    if port + 10000 > 65535:
+        continue
+    g = socket.socket()
+    try:
+        g.bind(("127.0.0.1", port + 10000))
+    except OSError:
+        continue
+    print(port)
+    break'
+}
+
+start() {
+    local dir="$1"
+    install
+    mkdir -p "$dir/data"
+    dir="$(cd "$dir" && pwd)"
+    local master volume filer s3 access secret
+    master="$(free_port)"
+    volume="$(free_port)"
+    filer="$(free_port)"
+    s3="$(free_port)"
+    access="spiegel-test"
+    secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
+    # One identity with the rights the pipeline needs.
+    cat >"$dir/s3.json" <<EOF
+{"identities": [{"name": "spiegel", "credentials": [{"accessKey": "$access", "secretKey": "$secret"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+EOF
+    nohup "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
+        -master.port="$master" -master.volumeSizeLimitMB=64 \
+        -volume.port="$volume" -volume.max=64 \
+        -filer -filer.port="$filer" \
+        -s3 -s3.port="$s3" -s3.config="$dir/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
+        >"$dir/weed.log" 2>&1 &
+    echo $! >"$dir/pid"
+    echo "$access" >"$dir/access_key"
+    echo "$secret" >"$dir/secret_key"
+    for _ in $(seq 1 240); do
+        if curl -s -o /dev/null "http://127.0.0.1:$s3/" 2>/dev/null; then
+            echo "s3.bucket.create -name spiegel-test" |
+                "$weed" shell -master="127.0.0.1:$master" >"$dir/bucket.log" 2>&1 ||
+                { echo "s3.sh: creating the bucket failed:" >&2; cat "$dir/bucket.log" >&2; exit 1; }
+            echo spiegel-test >"$dir/bucket"
+            echo "http://127.0.0.1:$s3" >"$dir/endpoint"
+            echo "http://127.0.0.1:$s3"
+            return
+        fi
+        if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+            echo "s3.sh: SeaweedFS exited; see $dir/weed.log" >&2
+            tail -20 "$dir/weed.log" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+    echo "s3.sh: SeaweedFS did not listen within 120 s; see $dir/weed.log" >&2
+    exit 1
+}
+
+stop() {
+    local dir="$1"
+    [[ -f "$dir/pid" ]] || return 0
+    local pid
+    pid="$(cat "$dir/pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$dir/pid"; return 0; }
+        sleep 0.5
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/pid"
+}
+
+case "${1:-}" in
+start) start "${2:?scripts/s3.sh start DIR}" ;;
+stop) stop "${2:?scripts/s3.sh stop DIR}" ;;
+*)
+    echo "usage: scripts/s3.sh start|stop DIR" >&2
+    exit 2
+    ;;
+esac
