@@ -36,21 +36,25 @@ install() {
     rm -rf "$build"
 }
 
-free_port() {
-    # SeaweedFS listens for gRPC on each HTTP port + 10000, so both must be free.
+free_ports() {
+    # N distinct free ports. SeaweedFS also listens for gRPC on each HTTP port + 10000, so
+    # those must be free too.
     python3 -c '
-import socket
-while True:
+import socket, sys
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    if port + 10000 > 65535:
+    held.append(s)
+    if port + 10000 > 65535 or port + 10000 in ports:
         continue
     g = socket.socket()
     try:
         g.bind(("127.0.0.1", port + 10000))
     except OSError:
         continue
-    print(port)
-    break'
+    held.append(g)
+    ports.append(port)
+print(" ".join(map(str, ports)))' "$1"
 }
 
 start() {
@@ -59,10 +63,7 @@ start() {
     mkdir -p "$dir/data"
     dir="$(cd "$dir" && pwd)"
     local master volume filer s3 access secret
-    master="$(free_port)"
-    volume="$(free_port)"
-    filer="$(free_port)"
-    s3="$(free_port)"
+    read -r master volume filer s3 <<<"$(free_ports 4)"
     access="spiegel-test"
     secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
     # One identity with the rights the pipeline needs.
@@ -79,11 +80,14 @@ EOF
     echo $! >"$dir/pid"
     echo "$access" >"$dir/access_key"
     echo "$secret" >"$dir/secret_key"
+    # Ready once the S3 gateway answers and the bucket is created and listed (the filer may
+    # come up after the gateway: creating is tried again until then).
     for _ in $(seq 1 240); do
-        if curl -s -o /dev/null "http://127.0.0.1:$s3/" 2>/dev/null; then
+        if curl -s -o /dev/null "http://127.0.0.1:$s3/" 2>/dev/null &&
             echo "s3.bucket.create -name spiegel-test" |
-                "$weed" shell -master="127.0.0.1:$master" >"$dir/bucket.log" 2>&1 ||
-                { echo "s3.sh: creating the bucket failed:" >&2; cat "$dir/bucket.log" >&2; exit 1; }
+            "$weed" shell -master="127.0.0.1:$master" >"$dir/bucket.log" 2>&1 &&
+            echo "s3.bucket.list" | "$weed" shell -master="127.0.0.1:$master" 2>/dev/null |
+            grep -q spiegel-test; then
             echo spiegel-test >"$dir/bucket"
             echo "http://127.0.0.1:$s3" >"$dir/endpoint"
             echo "http://127.0.0.1:$s3"
@@ -96,7 +100,7 @@ EOF
         fi
         sleep 0.5
     done
-    echo "s3.sh: SeaweedFS did not listen within 120 s; see $dir/weed.log" >&2
+    echo "s3.sh: SeaweedFS did not serve the bucket within 120 s; see $dir/weed.log and $dir/bucket.log" >&2
     exit 1
 }
 

@@ -48,13 +48,14 @@ kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-kafka.XXXXXX")"
 # A real S3-compatible object store (SeaweedFS, 127.0.0.1) for the reports in object storage;
 # both servers are stopped however the tests end.
 s3_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-s3.XXXXXX")"
-trap 'scripts/kafka.sh stop "$kafka_dir"; rm -rf "$kafka_dir"; scripts/s3.sh stop "$s3_dir"; rm -rf "$s3_dir"' EXIT
+trap 'scripts/kafka.sh stop "$kafka_dir" || true; rm -rf "$kafka_dir"; scripts/s3.sh stop "$s3_dir" || true; rm -rf "$s3_dir"' EXIT
 echo "== starting a Kafka broker"
 SPIEGEL_TEST_KAFKA="$(scripts/kafka.sh start "$kafka_dir")"
 export SPIEGEL_TEST_KAFKA SPIEGEL_TEST_KAFKA_DIR="$kafka_dir"
 echo "   on $SPIEGEL_TEST_KAFKA"
 echo "== starting an S3-compatible server (SeaweedFS)"
-echo "   on $(scripts/s3.sh start "$s3_dir")"
+s3_endpoint="$(scripts/s3.sh start "$s3_dir")"
+echo "   on $s3_endpoint"
 export SPIEGEL_TEST_S3_DIR="$s3_dir"
 
 echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end, Kafka and browser tests)"

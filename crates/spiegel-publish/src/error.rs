@@ -24,8 +24,8 @@ pub enum PublishError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The stage's worker threads could not be started.
-    #[error("the publish stage's threads could not be started: {0}")]
+    /// The threads for the report store's I/O could not be started.
+    #[error("the threads for the report store's I/O could not be started: {0}")]
     Runtime(#[source] std::io::Error),
     /// The report store's writes could not be made durable; the release is not announced.
     #[error("the report store could not be synced to disk: {0}")]
@@ -45,6 +45,15 @@ pub enum PublishError {
     /// A master-table message is not what the aggregate stage sends.
     #[error("not a master-table part: {0}")]
     Malformed(String),
+    /// The report store cannot be used: a bucket that does not exist or that these
+    /// credentials may not list.
+    #[error("the report store {location} cannot be used: {reason}")]
+    Unusable {
+        /// The store's location.
+        location: String,
+        /// Why not.
+        reason: String,
+    },
     /// The manifest in the report store is not one this stage writes.
     #[error("the manifest.json in the report store cannot be read: {0}")]
     Manifest(#[source] serde_json::Error),
@@ -96,6 +105,7 @@ impl PublishError {
             | Self::Store(_)
             | Self::Parquet(_)
             | Self::Manifest(_)
+            | Self::Unusable { .. }
             | Self::Config(_)
             | Self::Sharing { .. }
             | Self::Audit(_)

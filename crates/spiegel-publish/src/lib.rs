@@ -24,6 +24,7 @@ mod local;
 mod location;
 mod report;
 mod rules;
+mod s3;
 mod sharing;
 mod stage;
 mod state;
@@ -34,7 +35,7 @@ pub use local::LocalReportStore;
 pub use location::{LocationError, ReportLocation};
 pub use report::{
     Change, FEED_PREFIX, FeedChange, FeedEvent, FileAudit, MANIFEST, Manifest, ManifestFile,
-    REPORT_SCHEMA_VERSION, feed_object, region_slug, report_schema,
+    REPORT_SCHEMA_VERSION, feed_object, read_manifest, region_slug, report_schema,
 };
 pub use rules::counts_rounded;
 pub use sharing::{

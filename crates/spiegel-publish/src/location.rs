@@ -16,10 +16,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
-use object_store::prefix::PrefixStore;
 
-use crate::LocalReportStore;
+use crate::{LocalReportStore, PublishError};
 
 /// The scheme of an object-store location.
 const S3_SCHEME: &str = "s3://";
@@ -30,7 +28,8 @@ pub enum ReportLocation {
     /// A directory on a local (or mounted) file system.
     Directory(PathBuf),
     /// A bucket of an S3-compatible object store, and the prefix under which the reports lie
-    /// (empty for the bucket's root; never with a leading or trailing `/`).
+    /// (never empty, never with a leading or trailing `/`): Spiegel owns everything under it,
+    /// as it owns a directory, and deletes what no release names.
     S3 {
         /// The bucket.
         bucket: String,
@@ -50,8 +49,7 @@ pub struct LocationError {
 impl FromStr for ReportLocation {
     type Err = LocationError;
 
-    /// `s3://bucket` or `s3://bucket/some/prefix` for object storage; anything else is a
-    /// directory.
+    /// `s3://bucket/some/prefix` for object storage; anything else is a directory.
     fn from_str(given: &str) -> Result<Self, Self::Err> {
         let refuse = |reason| LocationError {
             given: given.to_owned(),
@@ -61,7 +59,7 @@ impl FromStr for ReportLocation {
             return Err(refuse("it is empty"));
         }
         let Some(rest) = given.strip_prefix(S3_SCHEME) else {
-            if given.contains("://") {
+            if given.contains("://") || given.starts_with("s3:") {
                 return Err(refuse(
                     "only a directory or s3://bucket/prefix is supported",
                 ));
@@ -72,9 +70,28 @@ impl FromStr for ReportLocation {
         if bucket.is_empty() {
             return Err(refuse("it names no bucket (s3://bucket/prefix)"));
         }
-        let prefix = prefix.trim_end_matches('/');
-        if !prefix.is_empty() && prefix.split('/').any(str::is_empty) {
-            return Err(refuse("its prefix has an empty part (//)"));
+        let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+        if prefix.is_empty() {
+            // A release deletes every object under its location that it does not name.
+            return Err(refuse(
+                "it names no prefix; name one that only Spiegel writes under \
+                 (s3://bucket/releases)",
+            ));
+        }
+        // The keys are the prefix as written: nothing object_store would encode, no empty,
+        // '.' or '..' part.
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !prefix.split('/').all(plain) {
+            return Err(refuse(
+                "its prefix must be parts of letters, digits, '-', '_' and '.' separated by '/'",
+            ));
         }
         Ok(Self::S3 {
             bucket: bucket.to_owned(),
@@ -87,7 +104,6 @@ impl fmt::Display for ReportLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Directory(dir) => write!(f, "{}", dir.display()),
-            Self::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "{S3_SCHEME}{bucket}"),
             Self::S3 { bucket, prefix } => write!(f, "{S3_SCHEME}{bucket}/{prefix}"),
         }
     }
@@ -120,21 +136,47 @@ impl ReportLocation {
     pub fn open(&self) -> object_store::Result<Arc<dyn ObjectStore>> {
         match self {
             Self::Directory(dir) => Ok(Arc::new(LocalReportStore::new(dir)?)),
-            Self::S3 { bucket, prefix } => {
-                // reqwest's TLS takes the process-wide rustls provider; ring is the one every
-                // other TLS connection of Spiegel uses. Installing it twice is harmless.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let s3 = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .build()?;
-                Ok(if prefix.is_empty() {
-                    Arc::new(s3)
-                } else {
-                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
-                })
-            }
+            Self::S3 { bucket, prefix } => crate::s3::open(bucket, prefix),
         }
+    }
+
+    /// Whether the store can be used, asked before a command relies on it: for a bucket,
+    /// that it exists and these credentials may list it, so that a missing bucket is not
+    /// taken for a store with nothing published yet. A directory is checked where it is
+    /// created. Call it outside an async runtime.
+    pub fn verify(&self) -> crate::Result<()> {
+        let Self::S3 { bucket, .. } = self else {
+            return Ok(());
+        };
+        let store = self.open()?;
+        let unusable = |reason: String| PublishError::Unusable {
+            location: self.to_string(),
+            reason,
+        };
+        match runtime()?.block_on(store.list_with_delimiter(None)) {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(unusable(format!(
+                "the bucket {bucket} does not exist, or these credentials cannot see it"
+            ))),
+            Err(e) => Err(unusable(e.to_string())),
+        }
+    }
+}
+
+/// A runtime for one blocking call into the store.
+fn runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(PublishError::Runtime)
+}
+
+impl ReportLocation {
+    /// The manifest of the release stored here now (`None` before the first release), read
+    /// on a runtime of its own: for a command that reads nothing else of the store.
+    pub fn manifest(&self) -> crate::Result<Option<crate::Manifest>> {
+        let store = self.open()?;
+        runtime()?.block_on(crate::read_manifest(store.as_ref()))
     }
 }
 
@@ -152,8 +194,10 @@ mod tests {
     #[test]
     fn an_s3_url_names_a_bucket_and_a_prefix_and_anything_else_a_directory() {
         let parse = |s: &str| s.parse::<ReportLocation>();
-        assert_eq!(parse("s3://reports"), Ok(s3("reports", "")));
-        assert_eq!(parse("s3://reports/"), Ok(s3("reports", "")));
+        assert_eq!(
+            parse("s3://reports/releases"),
+            Ok(s3("reports", "releases"))
+        );
         assert_eq!(
             parse("s3://reports/spiegel/prod/"),
             Ok(s3("reports", "spiegel/prod"))
@@ -162,7 +206,23 @@ mod tests {
             parse("out/reports"),
             Ok(ReportLocation::Directory("out/reports".into()))
         );
-        for bad in ["", "s3://", "s3:///x", "s3://b//x", "gs://bucket/x"] {
+        // A bucket's root would be Spiegel's to sweep; keys that are not the prefix as written.
+        for bad in [
+            "",
+            "s3://",
+            "s3:///x",
+            "s3://b",
+            "s3://b/",
+            "s3://b//",
+            "s3://b//x",
+            "s3://b/x//",
+            "s3://b/./x",
+            "s3://b/../x",
+            "s3://b/a%20b",
+            "s3://b/a#1",
+            "s3:/b/x",
+            "gs://b/x",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(s3("reports", "a/b").to_string(), "s3://reports/a/b");

@@ -223,6 +223,20 @@ pub(crate) enum Sweep {
     Only(Vec<String>),
 }
 
+/// Reads the manifest of the release `store` holds now; `None` before the first release.
+pub async fn read_manifest(store: &dyn ObjectStore) -> Result<Option<Manifest>> {
+    match store.get(&StorePath::from(MANIFEST)).await {
+        Ok(found) => {
+            let bytes = found.bytes().await?;
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(PublishError::Manifest)
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes the manifest of a release whose files are all written, then removes what `sweep`
 /// names and the manifest does not: reports of the previous release, and of a release a
 /// crash interrupted.

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use spiegel_transport::{Consumer, Message, Producer, topic};
 
 use crate::state::{self, LastRelease, PARTS, PUBLISHED_WATERMARK, WRITING};
@@ -176,18 +176,8 @@ impl PublishStage {
     /// The manifest of the release the store holds now, if any: the last one published,
     /// by this stage or an earlier run.
     pub fn current_manifest(&self) -> Result<Option<Manifest>> {
-        let location = object_store::path::Path::from(crate::MANIFEST);
-        let bytes = match self
-            .runtime
-            .block_on(async { self.store.get(&location).await?.bytes().await })
-        {
-            Ok(bytes) => bytes,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(PublishError::Manifest)
+        self.runtime
+            .block_on(report::read_manifest(self.store.as_ref()))
     }
 
     fn sync_store(&self) -> Result<()> {

@@ -68,16 +68,14 @@ impl Report {
 
 /// Reads the manifest of the current release.
 pub(crate) async fn manifest(store: &dyn ObjectStore) -> Result<Manifest> {
-    let bytes = match store.get(&StorePath::from(MANIFEST)).await {
-        Ok(found) => found.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(RenderError::Manifest(format!(
-                "no {MANIFEST} in the report store: nothing has been published yet"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    serde_json::from_slice(&bytes).map_err(|e| RenderError::Manifest(e.to_string()))
+    match spiegel_publish::read_manifest(store).await {
+        Ok(Some(manifest)) => Ok(manifest),
+        Ok(None) => Err(RenderError::Manifest(format!(
+            "no {MANIFEST} in the report store: nothing has been published yet"
+        ))),
+        Err(spiegel_publish::PublishError::Store(e)) => Err(e.into()),
+        Err(e) => Err(RenderError::Manifest(e.to_string())),
+    }
 }
 
 /// Reads one report file of the manifest.

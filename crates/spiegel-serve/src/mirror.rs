@@ -27,7 +27,8 @@ impl App {
         let Principal::Provider(agb) = principal else {
             return None;
         };
-        let manifest = self.manifest().await?;
+        // A store that cannot be read has no mirror report to show (logged where it is read).
+        let manifest = self.manifest().await.ok().flatten()?;
         manifest
             .files
             .iter()

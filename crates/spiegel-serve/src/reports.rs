@@ -87,7 +87,7 @@ pub(crate) async fn list(
     if !app.record(&principal, Action::ReportRead, "reports", Outcome::Success) {
         return Err(ApiError::Unavailable);
     }
-    let manifest = app.manifest().await;
+    let manifest = app.manifest().await?;
     let sharing = app.sharing_now();
     let files: Vec<Listed<'_>> = manifest
         .iter()
@@ -144,7 +144,7 @@ pub(crate) async fn get(
     };
     let found: Option<ManifestFile> = app
         .manifest()
-        .await
+        .await?
         .and_then(|m| m.files.into_iter().find(|f| report_id(f) == id));
     let file = match found {
         Some(file) if may_read(&principal, &file, &app.sharing_now()) => file,

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use object_store::{ObjectStore, ObjectStoreExt};
-use spiegel_publish::{MANIFEST, Manifest, ReportLocation, SharingRegistry};
+use object_store::ObjectStore;
+use spiegel_publish::{Manifest, ReportLocation, SharingRegistry};
 
 use crate::admin::Metrics;
 use crate::api_error::ApiError;
@@ -223,17 +223,15 @@ impl App {
         })
     }
 
-    /// The manifest of the current release, if there is one.
-    pub(crate) async fn manifest(&self) -> Option<Manifest> {
-        let bytes = self
-            .store
-            .get(&object_store::path::Path::from(MANIFEST))
+    /// The manifest of the current release, if there is one; a store that cannot be read is
+    /// unavailable (503), not a store with nothing published.
+    pub(crate) async fn manifest(&self) -> std::result::Result<Option<Manifest>, ApiError> {
+        spiegel_publish::read_manifest(self.store.as_ref())
             .await
-            .ok()?
-            .bytes()
-            .await
-            .ok()?;
-        serde_json::from_slice(&bytes).ok()
+            .map_err(|e| {
+                tracing::error!(error = %e, "the current release's manifest cannot be read");
+                ApiError::Unavailable
+            })
     }
 
     /// Appends an audit record of `actor` doing `action` on `object`; false (and counted) when

@@ -243,6 +243,7 @@ pub(crate) fn publish_stage(
         std::fs::create_dir_all(dir)?;
         remove_interrupted_uploads(dir)?;
     }
+    out.verify()?;
     let store = out
         .open()
         .with_context(|| format!("opening the report store {out}"))?;

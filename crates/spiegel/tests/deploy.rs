@@ -428,4 +428,27 @@ fn production_keeps_the_reports_in_object_storage_with_credentials_from_a_secret
         egress["spec"]["podSelector"]["matchLabels"]["spiegel.nl/object-storage"],
         "true"
     );
+    // Public addresses only, as for webhooks: the policy must not open the cluster's or a
+    // private network's port 443 to the API.
+    for rule in list(&egress["spec"]["egress"]) {
+        let to = list(&rule["to"]);
+        assert!(
+            !to.is_empty(),
+            "an egress rule without `to` allows every address"
+        );
+        for peer in to {
+            let except: Vec<&str> = list(&peer["ipBlock"]["except"])
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            for private in [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+            ] {
+                assert!(except.contains(&private), "{private} not excepted");
+            }
+        }
+    }
 }

@@ -305,15 +305,20 @@ impl World {
         (release_of(&out).unwrap(), tree(&out))
     }
 
+    /// Fails the test at once when a stage process has exited.
+    fn all_running(&mut self) {
+        for (stage, child) in &mut self.stages {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{stage} exited with {status}; see its log in the test directory");
+            }
+        }
+    }
+
     /// Waits until the Kafka pipeline has published `release`, then returns its reports.
     fn published(&mut self, release: &str, within: Duration) -> BTreeMap<String, Vec<u8>> {
         let deadline = Instant::now() + within;
         while release_of(&self.out()).as_deref() != Some(release) {
-            for (stage, child) in &mut self.stages {
-                if let Some(status) = child.try_wait().unwrap() {
-                    panic!("{stage} exited with {status}; see its log in the test directory");
-                }
-            }
+            self.all_running();
             assert!(
                 Instant::now() < deadline,
                 "release {release} not published within {within:?} (manifest has {:?})",
@@ -1318,10 +1323,10 @@ fn a_publish_stage_on_s3_killed_between_two_reports_leaves_the_same_objects_and_
 
     // Killed (SIGKILL) once some reports of a release are in the bucket and its manifest is
     // not: between two report objects.
-    let s3 = world.s3.as_ref().unwrap();
     let deadline = Instant::now() + PUBLISHED_WITHIN;
     let written = loop {
-        let keys = s3.keys("reports");
+        world.all_running();
+        let keys = world.s3.as_ref().unwrap().keys("reports");
         assert!(
             !keys.iter().any(|k| k == "manifest.json"),
             "the release was published before the test could interrupt it"
@@ -1347,10 +1352,15 @@ fn a_publish_stage_on_s3_killed_between_two_reports_leaves_the_same_objects_and_
     );
 
     world.start("publish");
-    let s3 = world.s3.as_ref().unwrap();
     let deadline = Instant::now() + PUBLISHED_WITHIN;
     loop {
-        let manifest = s3.objects("reports").remove("manifest.json");
+        world.all_running();
+        let manifest = world
+            .s3
+            .as_ref()
+            .unwrap()
+            .objects("reports")
+            .remove("manifest.json");
         let published: Option<String> = manifest.and_then(|m| {
             serde_json::from_slice::<serde_json::Value>(&m).unwrap()["release"]
                 .as_str()
@@ -1362,6 +1372,7 @@ fn a_publish_stage_on_s3_killed_between_two_reports_leaves_the_same_objects_and_
         assert!(Instant::now() < deadline, "not published after the restart");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let s3 = world.s3.as_ref().unwrap();
     assert_same(
         &expected,
         &s3.published("reports"),

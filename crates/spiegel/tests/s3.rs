@@ -92,6 +92,35 @@ fn run_render_and_serve_on_s3_give_the_bytes_of_a_local_directory() {
         "after a second writer of the same release",
     );
 
+    // Create-only for real: a report object with other bytes (another writer, a changed
+    // configuration) is never overwritten; the release stops and says so.
+    let manifest: spiegel_publish::Manifest =
+        serde_json::from_slice(&expected["manifest.json"]).unwrap();
+    let tampered = &manifest.files[0].path;
+    s3.put("reports", tampered, b"not the report");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+    command.args([
+        "run",
+        "--input",
+        p(&input),
+        "--out",
+        &reports_url,
+        "--data-dir",
+        p(&root.join("data-s3-third")),
+        "--keys",
+        p(&keys),
+    ]);
+    s3.env(&mut command);
+    let refused = command.output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("already exists with other content; nothing overwritten"),
+        "{stderr}"
+    );
+    assert_eq!(s3.objects("reports")[tampered], b"not the report");
+    s3.put("reports", tampered, &expected[tampered]);
+
     // The pages rendered from S3 are those rendered from the directory.
     for (reports, pages) in [(p(&local), "pages-local"), (&reports_url, "pages-s3")] {
         spiegel_on(
@@ -116,8 +145,6 @@ fn run_render_and_serve_on_s3_give_the_bytes_of_a_local_directory() {
     // The API serves the reports from S3: a municipality lists and reads its own, byte for
     // byte those of the directory, and its page.
     let data = root.join("data-s3");
-    let manifest: spiegel_publish::Manifest =
-        serde_json::from_slice(&expected["manifest.json"]).unwrap();
     let own = manifest
         .files
         .iter()
@@ -168,4 +195,39 @@ fn serve_from(s3: &S3, data: &Path, reports: &str) -> Server {
     ]);
     s3.env(&mut command);
     Server::spawn(&mut command)
+}
+
+#[test]
+fn a_missing_bucket_or_a_wrong_secret_is_refused_at_once_and_the_secret_never_shown() {
+    let s3 = S3::for_test("refused");
+    let dir = tempfile::tempdir().unwrap();
+    let render = |reports: &str, secret: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+        command.args([
+            "render",
+            "--reports",
+            reports,
+            "--out",
+            p(&dir.path().join("pages")),
+        ]);
+        s3.env(&mut command);
+        if let Some(secret) = secret {
+            command.env("AWS_SECRET_ACCESS_KEY", secret);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // Not taken for a store with nothing published yet.
+    let missing = render("s3://no-such-bucket/releases", None);
+    assert!(
+        missing.contains("s3://no-such-bucket/releases cannot be used")
+            && missing.contains("NoSuchBucket"),
+        "{missing}"
+    );
+    let secret = "not-the-secret-0123456789";
+    let refused = render(&s3.url("reports"), Some(secret));
+    assert!(refused.contains("SignatureDoesNotMatch"), "{refused}");
+    assert!(!refused.contains(secret), "{refused}");
+    assert!(!refused.contains("CanonicalRequest"), "{refused}");
 }

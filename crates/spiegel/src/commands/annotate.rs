@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use spiegel_audit::{Action, Principal};
 use spiegel_core::{Agb, Period, ReportKind};
+use spiegel_publish::ReportLocation;
 use spiegel_render::{ANNOTATIONS_FILE, Annotation, AnnotationRegistry};
 
 #[derive(Debug, Args)]
@@ -31,10 +32,11 @@ pub(crate) struct AnnotateArgs {
     /// Removes the explanation instead.
     #[arg(long)]
     remove: bool,
-    /// The report store `spiegel run` wrote: the mirror report must be in its current
-    /// release.
+    /// The report store `spiegel run` or `spiegel publish` wrote (a directory, or
+    /// s3://bucket/prefix with the AWS_* environment variables): the mirror report must be in
+    /// its current release.
     #[arg(long, env = "SPIEGEL_REPORTS")]
-    reports: PathBuf,
+    reports: ReportLocation,
     #[command(flatten)]
     operator: crate::args::Operator,
 }
@@ -139,14 +141,27 @@ fn read_explanation(file: &Path) -> Result<String> {
 
 /// The current release in `reports` has a mirror report for `provider`, `period` and
 /// `gemeente`: only an existing report can be explained, as through the API.
-fn mirror_in_release(reports: &Path, provider: &str, period: &str, gemeente: &str) -> Result<()> {
-    let manifest_path = reports.join(spiegel_publish::MANIFEST);
-    crate::inputs::readable_file(&manifest_path, "--reports (its manifest)")?;
-    let manifest: spiegel_publish::Manifest = serde_json::from_slice(
-        &std::fs::read(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?,
-    )
-    .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
+fn mirror_in_release(
+    reports: &ReportLocation,
+    provider: &str,
+    period: &str,
+    gemeente: &str,
+) -> Result<()> {
+    if let Some(dir) = reports.directory() {
+        crate::inputs::readable_file(
+            &dir.join(spiegel_publish::MANIFEST),
+            "--reports (its manifest)",
+        )?;
+    }
+    reports.verify()?;
+    let manifest = reports
+        .manifest()
+        .with_context(|| format!("--reports {reports}: the manifest cannot be read"))?
+        .with_context(|| {
+            format!(
+                "--reports {reports} holds no release yet (no manifest.json); nothing was changed"
+            )
+        })?;
     let found = manifest.files.iter().any(|f| {
         f.kind == ReportKind::Mirror
             && f.recipient == provider

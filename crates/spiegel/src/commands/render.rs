@@ -62,6 +62,7 @@ impl Languages {
 
 /// Renders the pages and says what was rendered.
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    args.reports.verify()?;
     if let Some(dir) = args.reports.directory() {
         inputs::readable_dir(dir, "--reports")?;
         inputs::readable_file(

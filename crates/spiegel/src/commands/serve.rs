@@ -239,6 +239,7 @@ fn check_inputs(args: &ServeArgs) -> Result<()> {
     if let Some(dir) = args.reports.directory() {
         crate::inputs::dir_or_absent(dir, "--reports")?;
     }
+    args.reports.verify()?;
     crate::inputs::dir_or_absent(&args.pipeline.data_dir, "--data-dir")?;
     #[cfg(feature = "kafka")]
     if args.kafka {

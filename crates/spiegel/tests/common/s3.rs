@@ -77,6 +77,13 @@ impl S3 {
 
     /// The environment a `spiegel` process reaches the server with, as an operator sets it.
     pub(crate) fn env(&self, command: &mut Command) {
+        // Nothing inherited may point the process elsewhere (AWS_ENDPOINT_URL_S3, a profile):
+        // the tests touch only loopback.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(name);
+            }
+        }
         command
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ALLOW_HTTP", "true")
@@ -121,6 +128,14 @@ impl S3 {
                 (key, bytes.to_vec())
             })
             .collect()
+    }
+
+    /// Writes `bytes` to `<prefix>/<under>/<key>`, over whatever is there.
+    pub(crate) fn put(&self, under: &str, key: &str, bytes: &[u8]) {
+        let location = StorePath::from(format!("{}/{key}", self.root(under)));
+        self.runtime
+            .block_on(self.store.put(&location, bytes.to_vec().into()))
+            .unwrap();
     }
 
     fn root(&self, under: &str) -> String {
