@@ -9,6 +9,8 @@
 # and its runtime dependencies, fetched once with mvn into the cache) and runs on the machine's
 # Java (17 or later).
 set -euo pipefail
+# shellcheck source=scripts/pidfile.sh
+source "$(dirname "$0")/pidfile.sh"
 
 KAFKA_VERSION=4.4.0
 cache="${SPIEGEL_CACHE:-$HOME/.cache/spiegel}/kafka-$KAFKA_VERSION"
@@ -105,17 +107,7 @@ EOF
 }
 
 stop() {
-    local dir="$1"
-    [[ -f "$dir/pid" ]] || return 0
-    local pid
-    pid="$(cat "$dir/pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$dir/pid"; return 0; }
-        sleep 0.5
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
+    stop_pidfile "$1"
 }
 
 case "${1:-}" in

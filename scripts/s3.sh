@@ -12,6 +12,8 @@
 # directives, which `go install module@version` refuses, so the module is downloaded and
 # built in a copy of itself.
 set -euo pipefail
+# shellcheck source=scripts/pidfile.sh
+source "$(dirname "$0")/pidfile.sh"
 
 # The newest SeaweedFS the Go module proxy serves here (a pseudo-version of its main branch:
 # 4.53), with conditional writes (If-None-Match: *), which the publish stage relies on.
@@ -105,17 +107,7 @@ EOF
 }
 
 stop() {
-    local dir="$1"
-    [[ -f "$dir/pid" ]] || return 0
-    local pid
-    pid="$(cat "$dir/pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$dir/pid"; return 0; }
-        sleep 0.5
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
+    stop_pidfile "$1"
 }
 
 case "${1:-}" in

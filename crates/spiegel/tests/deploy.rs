@@ -62,6 +62,34 @@ fn pod(resource: &Value) -> Option<&Value> {
     }
 }
 
+/// Every egress rule of network policy `policy` names its peers, and each excludes the
+/// cluster's and the private networks: public addresses only.
+fn assert_public_only(policy: &Value, what: &str) {
+    let rules = list(&policy["spec"]["egress"]);
+    assert!(!rules.is_empty(), "{what}: no egress rule");
+    for rule in rules {
+        let to = list(&rule["to"]);
+        assert!(
+            !to.is_empty(),
+            "{what}: a rule without `to` allows every address"
+        );
+        for peer in to {
+            let except: BTreeSet<&str> = list(&peer["ipBlock"]["except"])
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            for private in [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+            ] {
+                assert!(except.contains(private), "{what} may reach {private}");
+            }
+        }
+    }
+}
+
 fn list(value: &Value) -> &[Value] {
     value.as_array().map_or(&[], Vec::as_slice)
 }
@@ -251,22 +279,7 @@ fn every_long_running_workload_has_probes_a_grace_period_above_the_drain_and_a_b
             .iter()
             .find(|r| r["kind"] == "NetworkPolicy" && r["metadata"]["name"] == "spiegel-webhooks")
             .unwrap();
-        let except: BTreeSet<&str> =
-            list(&webhooks["spec"]["egress"][0]["to"][0]["ipBlock"]["except"])
-                .iter()
-                .map(|c| c.as_str().unwrap())
-                .collect();
-        for private in [
-            "10.0.0.0/8",
-            "172.16.0.0/12",
-            "192.168.0.0/16",
-            "169.254.0.0/16",
-        ] {
-            assert!(
-                except.contains(private),
-                "{overlay}: webhooks may reach {private}"
-            );
-        }
+        assert_public_only(webhooks, &format!("{overlay}: webhooks"));
         // The API and admin ports have Services.
         let services: BTreeSet<String> = resources
             .iter()
@@ -430,25 +443,5 @@ fn production_keeps_the_reports_in_object_storage_with_credentials_from_a_secret
     );
     // Public addresses only, as for webhooks: the policy must not open the cluster's or a
     // private network's port 443 to the API.
-    for rule in list(&egress["spec"]["egress"]) {
-        let to = list(&rule["to"]);
-        assert!(
-            !to.is_empty(),
-            "an egress rule without `to` allows every address"
-        );
-        for peer in to {
-            let except: Vec<&str> = list(&peer["ipBlock"]["except"])
-                .iter()
-                .map(|c| c.as_str().unwrap())
-                .collect();
-            for private in [
-                "10.0.0.0/8",
-                "172.16.0.0/12",
-                "192.168.0.0/16",
-                "169.254.0.0/16",
-            ] {
-                assert!(except.contains(&private), "{private} not excepted");
-            }
-        }
-    }
+    assert_public_only(egress, "object storage");
 }

@@ -179,20 +179,7 @@ fn run_render_and_serve_on_s3_give_the_bytes_of_a_local_directory() {
 
 /// `spiegel serve` of the reports at `reports` (an `s3://` URL) with state in `data`.
 fn serve_from(s3: &S3, data: &Path, reports: &str) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
-    command.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--reports",
-        reports,
-        "--data-dir",
-        p(data),
-        "--webhook-targets",
-        "loopback",
-    ]);
+    let mut command = common::server::serve_command(reports, data);
     s3.env(&mut command);
     Server::spawn(&mut command)
 }

@@ -429,7 +429,7 @@ fn a_server_with_unusable_tls_files_refuses_to_start_and_says_which_file() {
     let key = dir.path().join("server.key");
     fs::write(&certificate, "not a certificate\n").unwrap();
     fs::write(&key, "not a key\n").unwrap();
-    let output = serve_command(&dir.path().join("reports"), &dir.path().join("data"))
+    let output = serve_command(dir.path().join("reports"), &dir.path().join("data"))
         .args(["--tls-cert", p(&certificate), "--tls-key", p(&key)])
         .output()
         .unwrap();

@@ -51,8 +51,9 @@ impl Server {
     }
 }
 
-/// `spiegel serve` on ports of its choice, its webhooks limited to loopback.
-pub(crate) fn serve_command(reports: &Path, data: &Path) -> Command {
+/// `spiegel serve` on ports of its choice, its webhooks limited to loopback; `reports` is a
+/// directory or an `s3://` location.
+pub(crate) fn serve_command(reports: impl AsRef<std::ffi::OsStr>, data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
     command.args([
         "serve",
@@ -60,13 +61,12 @@ pub(crate) fn serve_command(reports: &Path, data: &Path) -> Command {
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
-        "--reports",
-        p(reports),
         "--data-dir",
         p(data),
         "--webhook-targets",
         "loopback",
     ]);
+    command.arg("--reports").arg(reports);
     command
 }
 
