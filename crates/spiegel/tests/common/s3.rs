@@ -130,6 +130,18 @@ impl S3 {
             .collect()
     }
 
+    /// The object `<prefix>/<under>/<key>`, if there is one.
+    pub(crate) fn get(&self, under: &str, key: &str) -> Option<Vec<u8>> {
+        let location = StorePath::from(format!("{}/{key}", self.root(under)));
+        self.runtime.block_on(async {
+            match self.store.get(&location).await {
+                Ok(found) => Some(found.bytes().await.unwrap().to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("{location}: {e}"),
+            }
+        })
+    }
+
     /// Writes `bytes` to `<prefix>/<under>/<key>`, over whatever is there.
     pub(crate) fn put(&self, under: &str, key: &str, bytes: &[u8]) {
         let location = StorePath::from(format!("{}/{key}", self.root(under)));
