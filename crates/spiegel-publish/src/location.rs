@@ -161,6 +161,13 @@ impl ReportLocation {
             Err(e) => Err(unusable(e.to_string())),
         }
     }
+
+    /// The manifest of the release stored here now (`None` before the first release), read
+    /// on a runtime of its own: for a command that reads nothing else of the store.
+    pub fn manifest(&self) -> crate::Result<Option<crate::Manifest>> {
+        let store = self.open()?;
+        runtime()?.block_on(crate::read_manifest(store.as_ref()))
+    }
 }
 
 /// A runtime for one blocking call into the store.
@@ -169,15 +176,6 @@ fn runtime() -> crate::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(PublishError::Runtime)
-}
-
-impl ReportLocation {
-    /// The manifest of the release stored here now (`None` before the first release), read
-    /// on a runtime of its own: for a command that reads nothing else of the store.
-    pub fn manifest(&self) -> crate::Result<Option<crate::Manifest>> {
-        let store = self.open()?;
-        runtime()?.block_on(crate::read_manifest(store.as_ref()))
-    }
 }
 
 #[cfg(test)]

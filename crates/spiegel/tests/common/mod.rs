@@ -162,15 +162,22 @@ pub(crate) fn assert_same(
 /// earlier release may still be there for a moment after a new manifest is written.)
 pub(crate) fn published(out: &Path) -> BTreeMap<String, Vec<u8>> {
     let manifest = fs::read(out.join("manifest.json")).unwrap();
+    with_listed(manifest, |path| fs::read(out.join(path)).unwrap())
+}
+
+/// `manifest` (as `manifest.json`) and each file it lists, read by `read`, by path.
+pub(crate) fn with_listed(
+    manifest: Vec<u8>,
+    mut read: impl FnMut(&str) -> Vec<u8>,
+) -> BTreeMap<String, Vec<u8>> {
     let listed: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let mut files: BTreeMap<String, Vec<u8>> = listed["files"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| {
-            let path = f["path"].as_str().unwrap().to_owned();
-            let bytes = fs::read(out.join(&path)).unwrap();
-            (path, bytes)
+            let path = f["path"].as_str().unwrap();
+            (path.to_owned(), read(path))
         })
         .collect();
     files.insert("manifest.json".to_owned(), manifest);

@@ -160,20 +160,10 @@ impl S3 {
         let Some(manifest) = objects.remove("manifest.json") else {
             return BTreeMap::new();
         };
-        let listed: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-        let mut published: BTreeMap<String, Vec<u8>> = listed["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                let path = f["path"].as_str().unwrap().to_owned();
-                let bytes = objects
-                    .remove(&path)
-                    .unwrap_or_else(|| panic!("{path} missing"));
-                (path, bytes)
-            })
-            .collect();
-        published.insert("manifest.json".to_owned(), manifest);
-        published
+        super::with_listed(manifest, |path| {
+            objects
+                .remove(path)
+                .unwrap_or_else(|| panic!("{path} missing"))
+        })
     }
 }
