@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite of Spiegel. Its real components (a Kafka broker, an S3-compatible server,
-# a browser) are installed and started from here, so that this one command stays the
+# PostgreSQL, a browser) are installed and started from here, so that this one command stays the
 # whole story.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,10 +45,12 @@ echo "   browser: $("$SPIEGEL_TEST_CHROMIUM" --version 2>/dev/null || echo "$SPI
 # A real Kafka broker (KRaft, single node, 127.0.0.1) for the tests of the four stages as
 # separate processes; stopped however the tests end.
 kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-kafka.XXXXXX")"
-# A real S3-compatible object store (SeaweedFS, 127.0.0.1) for the reports in object storage;
-# both servers are stopped however the tests end.
+# A real S3-compatible object store (SeaweedFS, 127.0.0.1) for the reports in object storage,
+# and a real PostgreSQL (Debian's packages, 127.0.0.1) for the API's state; all three servers
+# are stopped however the tests end.
 s3_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-s3.XXXXXX")"
-trap 'scripts/kafka.sh stop "$kafka_dir" || true; rm -rf "$kafka_dir"; scripts/s3.sh stop "$s3_dir" || true; rm -rf "$s3_dir"' EXIT
+postgres_dir="$(mktemp -d "${TMPDIR:-/tmp}/spiegel-postgres.XXXXXX")"
+trap 'scripts/kafka.sh stop "$kafka_dir" || true; rm -rf "$kafka_dir"; scripts/s3.sh stop "$s3_dir" || true; rm -rf "$s3_dir"; scripts/postgres.sh stop "$postgres_dir" || true; rm -rf "$postgres_dir"' EXIT
 echo "== starting a Kafka broker"
 SPIEGEL_TEST_KAFKA="$(scripts/kafka.sh start "$kafka_dir")"
 export SPIEGEL_TEST_KAFKA SPIEGEL_TEST_KAFKA_DIR="$kafka_dir"
@@ -57,6 +59,10 @@ echo "== starting an S3-compatible server (SeaweedFS)"
 s3_endpoint="$(scripts/s3.sh start "$s3_dir")"
 echo "   on $s3_endpoint"
 export SPIEGEL_TEST_S3_DIR="$s3_dir"
+echo "== starting PostgreSQL"
+postgres_url="$(scripts/postgres.sh start "$postgres_dir")"
+echo "   on $postgres_url"
+export SPIEGEL_TEST_POSTGRES_DIR="$postgres_dir"
 
 echo "== cargo test --workspace --all-features (unit, integration, golden, end-to-end, Kafka and browser tests)"
 cargo test --workspace --all-features --locked "$@"

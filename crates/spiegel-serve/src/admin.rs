@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use object_store::ObjectStore;
 
-use crate::TokenStore;
 use crate::server::App;
 
 /// The admin router: liveness, readiness and Prometheus metrics, on a port of its own.
@@ -24,13 +23,10 @@ pub fn admin(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Ready when the token store and the report store can be read. A report store without a
+/// Ready when the state database and the report store can be read. A report store without a
 /// release yet is ready: uploads must reach a new deployment for there ever to be one.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let tokens = app
-        .tokens
-        .get(|| TokenStore::open(&app.config.data_dir))
-        .is_some();
+    let tokens = app.state.credentials_revision().await.is_ok();
     let manifest = app.store.list_with_delimiter(None).await.is_ok();
     let status = if tokens && manifest {
         StatusCode::OK

@@ -63,7 +63,10 @@ impl FromRequestParts<Arc<App>> for Caller {
             .extensions
             .get::<ConnectInfo<Peer>>()
             .and_then(|peer| peer.0.certificate.clone());
-        match app.authenticate(&parts.headers, certificate.as_deref()) {
+        match app
+            .authenticate(&parts.headers, certificate.as_deref())
+            .await?
+        {
             Some(principal) => Ok(Caller(principal)),
             None => {
                 // Named by the route as declared, never by the caller's path or credentials.

@@ -3,16 +3,17 @@
 //! single certificates, so a provider's renewed certificate (same subject, same CA) keeps working
 //! without an operator; removing the subject ends it from the next request on.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use spiegel_state::{Database, StoredCertificate};
 
 use crate::{Principal, Result, ServeError};
 
-/// Name of the client-certificate registry in the data directory.
-pub const CLIENT_CERTIFICATES_FILE: &str = "client-certificates.json";
+/// Name of the client-certificate registry in a data directory before the state database:
+/// moved into the database on first start (see `state.rs`).
+pub(crate) const CLIENT_CERTIFICATES_FILE: &str = "client-certificates.json";
 
 /// The subject of a certificate: its distinguished name exactly as encoded (what is compared)
 /// and as text (what an operator reads).
@@ -60,7 +61,7 @@ impl CertificateSubject {
         &self.text
     }
 
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         hex::encode(&self.der)
     }
 }
@@ -76,102 +77,83 @@ pub struct CertificateInfo {
     pub added: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredSubject {
-    subject: String,
-    principal: Principal,
-    added: String,
-}
-
-/// The registered client-certificate subjects, each standing for one principal.
-#[derive(Debug)]
+/// The registered client-certificate subjects, each standing for one principal, in the state
+/// database.
+#[derive(Debug, Clone)]
 pub struct CertificateRegistry {
-    path: PathBuf,
-    /// By the hex of the subject's DER encoding.
-    subjects: BTreeMap<String, StoredSubject>,
+    db: Database,
 }
 
 impl CertificateRegistry {
-    /// Reads the registry in `data_dir`; a missing file is an empty registry.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        let path = data_dir.join(CLIENT_CERTIFICATES_FILE);
-        let subjects = crate::error::read_json_or_default(&path)?;
-        Ok(Self { path, subjects })
+    /// The subjects registered in `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 
     /// Registers `subject` for `principal`. Registering it again for the same principal
     /// changes nothing; a subject already standing for another principal is refused, since
     /// one certificate must never be two parties.
-    pub fn add(
-        &mut self,
+    pub async fn add(
+        &self,
         subject: &CertificateSubject,
         principal: Principal,
         now: &str,
     ) -> Result<()> {
-        if let Some(existing) = self.subjects.get(&subject.key()) {
-            if existing.principal == principal {
-                return Ok(());
+        let stored = StoredCertificate {
+            subject_der: subject.key(),
+            subject: subject.text.clone(),
+            principal: principal.clone(),
+            added: now.to_owned(),
+        };
+        match self.db.insert_certificate(&stored).await? {
+            Some(existing) if existing != principal => {
+                Err(ServeError::InvalidCertificate(format!(
+                    "{} already stands for {existing}; remove it first / staat al voor {existing}; \
+                 verwijder het eerst",
+                    subject.text
+                )))
             }
-            return Err(ServeError::InvalidCertificate(format!(
-                "{} already stands for {}; remove it first / staat al voor {}; verwijder het eerst",
-                subject.text, existing.principal, existing.principal
-            )));
+            _ => Ok(()),
         }
-        self.subjects.insert(
-            subject.key(),
-            StoredSubject {
-                subject: subject.text.clone(),
-                principal,
-                added: now.to_owned(),
-            },
-        );
-        self.save()
     }
 
     /// Removes a subject, given as a certificate's subject or as the text `list` shows;
     /// returns whom it stood for.
-    pub fn remove(&mut self, subject: SubjectRef<'_>) -> Result<Principal> {
+    pub async fn remove(&self, subject: SubjectRef<'_>) -> Result<Principal> {
         let key = match subject {
             SubjectRef::Subject(subject) => Some(subject.key()),
             SubjectRef::Text(text) => self
-                .subjects
-                .iter()
-                .find(|(_, stored)| stored.subject == text)
-                .map(|(key, _)| key.clone()),
+                .db
+                .certificates()
+                .await?
+                .into_iter()
+                .find(|stored| stored.subject == text)
+                .map(|stored| stored.subject_der),
         };
-        let removed = key
-            .and_then(|key| self.subjects.remove(&key))
-            .ok_or_else(|| {
-                ServeError::InvalidCertificate(
-                    "no such subject is registered / dit subject is niet geregistreerd".into(),
-                )
-            })?;
-        self.save()?;
-        Ok(removed.principal)
+        let removed = match key {
+            Some(key) => self.db.remove_certificate(&key).await?,
+            None => None,
+        };
+        removed.ok_or_else(|| {
+            ServeError::InvalidCertificate(
+                "no such subject is registered / dit subject is niet geregistreerd".into(),
+            )
+        })
     }
 
     /// Every registered subject.
-    pub fn list(&self) -> Vec<CertificateInfo> {
-        self.subjects
-            .values()
+    pub async fn list(&self) -> Result<Vec<CertificateInfo>> {
+        Ok(self
+            .db
+            .certificates()
+            .await?
+            .into_iter()
             .map(|stored| CertificateInfo {
-                subject: stored.subject.clone(),
-                principal: stored.principal.clone(),
-                added: stored.added.clone(),
+                subject: stored.subject,
+                principal: stored.principal,
+                added: stored.added,
             })
-            .collect()
-    }
-
-    /// The principal a verified client certificate with this subject stands for.
-    pub fn authenticate(&self, subject: &CertificateSubject) -> Option<&Principal> {
-        self.subjects
-            .get(&subject.key())
-            .map(|stored| &stored.principal)
-    }
-
-    fn save(&self) -> Result<()> {
-        crate::error::write_json_private(&self.path, &self.subjects)
+            .collect())
     }
 }
 
@@ -200,57 +182,61 @@ mod tests {
         params.self_signed(&key).unwrap().der().to_vec()
     }
 
-    #[test]
-    fn a_subject_stands_for_one_principal_across_renewals_until_removed() {
+    #[tokio::test]
+    async fn a_subject_stands_for_one_principal_across_renewals_until_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut registry = CertificateRegistry::open(dir.path()).unwrap();
+        let url = spiegel_state::DatabaseUrl::sqlite_in(dir.path());
+        let db = Database::open(&url).await.unwrap();
+        let registry = CertificateRegistry::new(db.clone());
+        let server = crate::credentials::Credentials::open(db).await.unwrap();
         let provider = Principal::provider("12345678").unwrap();
         let first =
             CertificateSubject::of_certificate(&certificate("Oost", "Jeugdhulp Oost")).unwrap();
         assert_eq!(first.text(), "CN=Oost, O=Jeugdhulp Oost");
         registry
             .add(&first, provider.clone(), "2026-11-24T10:00:00Z")
+            .await
             .unwrap();
         registry
             .add(&first, provider.clone(), "2026-11-24T11:00:00Z")
+            .await
             .unwrap();
-        assert_eq!(
-            registry.list().len(),
-            1,
-            "registering again changes nothing"
-        );
+        let listed = registry.list().await.unwrap();
+        assert_eq!(listed.len(), 1, "registering again changes nothing");
+        assert_eq!(listed[0].added, "2026-11-24T10:00:00Z");
         assert!(matches!(
-            registry.add(&first, Principal::gemeente("GM0363").unwrap(), "x"),
+            registry
+                .add(&first, Principal::gemeente("GM0363").unwrap(), "x")
+                .await,
             Err(ServeError::InvalidCertificate(_))
         ));
 
         // A renewed certificate: another key, the same subject.
         let renewed =
             CertificateSubject::of_certificate(&certificate("Oost", "Jeugdhulp Oost")).unwrap();
-        let reopened = CertificateRegistry::open(dir.path()).unwrap();
-        assert_eq!(reopened.authenticate(&renewed), Some(&provider));
+        let reopened = CertificateRegistry::new(Database::open(&url).await.unwrap());
+        assert_eq!(
+            server.by_certificate(&renewed).await.unwrap(),
+            Some(provider.clone())
+        );
         let other =
             CertificateSubject::of_certificate(&certificate("Oost", "Jeugdhulp West")).unwrap();
-        assert_eq!(reopened.authenticate(&other), None);
+        assert_eq!(server.by_certificate(&other).await.unwrap(), None);
 
-        let mut registry = reopened;
         assert_eq!(
-            registry
+            reopened
                 .remove(SubjectRef::Text("CN=Oost, O=Jeugdhulp Oost"))
+                .await
                 .unwrap(),
             provider
         );
-        assert_eq!(registry.authenticate(&renewed), None);
-        assert!(registry.remove(SubjectRef::Subject(&renewed)).is_err());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(CLIENT_CERTIFICATES_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_eq!(server.by_certificate(&renewed).await.unwrap(), None);
+        assert!(
+            reopened
+                .remove(SubjectRef::Subject(&renewed))
+                .await
+                .is_err()
+        );
     }
 
     #[test]

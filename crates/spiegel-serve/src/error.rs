@@ -39,6 +39,9 @@ pub enum ServeError {
     /// An audit checkpoint cannot be written or read where it is kept.
     #[error("audit checkpoints: {0}")]
     Checkpoint(String),
+    /// The state database cannot be opened, read or written.
+    #[error(transparent)]
+    State(#[from] spiegel_state::StateError),
 }
 
 /// The audit chain's failures are this crate's, variant for variant, so that callers matching

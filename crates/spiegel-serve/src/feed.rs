@@ -204,11 +204,16 @@ pub(crate) async fn read(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changed = app.feed.subscribe();
     let mut closing = app.feed.closing.subscribe();
-    let mut credentials = app.credentials.subscribe();
+    let mut credentials = app.credentials_changed.subscribe();
     loop {
         // A credential revoked while the request waits ends it: nothing more is sent for it.
-        if !app.still_valid(&credential, &principal) {
-            return Err(ApiError::Unauthorised);
+        match app.still_valid(&credential, &principal).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ApiError::Unauthorised),
+            Err(e) => {
+                tracing::error!(error = %e, "the state database cannot be read; ending the long poll");
+                return Err(ApiError::Unavailable);
+            }
         }
         // Mark the current head as seen before scanning, so an event arriving during the scan
         // wakes the wait below.

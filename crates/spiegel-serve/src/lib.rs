@@ -9,6 +9,7 @@ mod api_error;
 mod auth;
 mod certificates;
 mod connections;
+mod credentials;
 mod error;
 mod feed;
 mod mirror;
@@ -17,7 +18,7 @@ mod reports;
 mod run;
 mod server;
 mod stage_admin;
-mod stamp;
+mod state;
 mod submissions;
 mod tls;
 mod tokens;
@@ -26,9 +27,7 @@ mod webhooks;
 pub use admin::admin;
 // The audit chain and the principals it names live in `spiegel-audit`, so that the pipeline can
 // record without the HTTP stack; re-exported so that every route keeps its imports.
-pub use certificates::{
-    CLIENT_CERTIFICATES_FILE, CertificateInfo, CertificateRegistry, CertificateSubject, SubjectRef,
-};
+pub use certificates::{CertificateInfo, CertificateRegistry, CertificateSubject, SubjectRef};
 pub use connections::ConnectionLimits;
 pub use error::{Result, ServeError};
 pub use openapi::{API_ROUTES, openapi, to_yaml};
@@ -40,8 +39,10 @@ pub use spiegel_audit::{
     AuditLog, AuditOptions, AuditRecord, Broken, Checkpoint, CheckpointSink, DirectorySink, Entry,
     Outcome, Principal, VerifyReport, now, verify, verify_with,
 };
+pub use spiegel_state::{Database, DatabaseUrl};
 pub use stage_admin::{StageHealth, serve_stage_admin};
+pub use state::open_state;
 pub use submissions::Intake;
 pub use tls::TlsConfig;
-pub use tokens::{IssuedToken, TOKENS_FILE, TokenInfo, TokenStore};
+pub use tokens::{IssuedToken, TokenInfo, TokenStore};
 pub use webhooks::{WEBHOOKS_FILE, WebhookConfig, WebhookTargets};

@@ -25,7 +25,7 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = App::open(config, intake)?;
+        let app = App::open(config, intake).await?;
         // Cursors the feed handed out before a restart are valid from the first request on.
         if let Err(e) = app.feed.refresh(app.store.as_ref()).await {
             tracing::warn!(error = %e, "the feed cannot be read yet");
@@ -107,35 +107,32 @@ async fn anchor_audit_log(app: Arc<App>) {
     }
 }
 
-/// Notices changes of the token store and the certificate registry (`spiegel tokens revoke`,
-/// `spiegel certs remove` run as other processes): wakes whatever holds a credential, and
-/// disables the webhooks of revoked tokens.
+/// Notices changes of tokens and certificate subjects (`spiegel tokens revoke`, `spiegel certs
+/// remove`, run as other processes or on another replica) by the credentials revision of the
+/// state database: wakes whatever holds a credential, and disables the webhooks of revoked
+/// tokens.
 async fn watch_credentials(app: Arc<App>) {
-    let files = [
-        app.config.data_dir.join(crate::TOKENS_FILE),
-        app.config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE),
-    ];
-    let stamps = || {
-        files
-            .iter()
-            .map(|f| crate::stamp::file_stamp(f))
-            .collect::<Vec<_>>()
-    };
-    let mut seen = stamps();
+    let mut seen = None;
     let mut every = tokio::time::interval(app.config.credentials_poll);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let now = stamps();
-        if now != seen {
-            seen = now;
-            app.credentials.send_modify(|generation| *generation += 1);
+        match app.state.credentials_revision().await {
+            Ok(now) if seen != Some(now) => {
+                if seen.is_some() {
+                    // Whatever the in-memory credentials' marker missed counts from now on.
+                    app.credentials.invalidate();
+                    app.credentials_changed
+                        .send_modify(|generation| *generation += 1);
+                }
+                seen = Some(now);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the credentials revision cannot be read"),
         }
         // Every time, not only on a change: a disabling that could not be recorded is
         // tried again.
-        let sweeper = Arc::clone(&app);
-        let _ =
-            tokio::task::spawn_blocking(move || crate::webhooks::disable_revoked(&sweeper)).await;
+        crate::webhooks::disable_revoked(&app).await;
     }
 }
 

@@ -20,14 +20,14 @@ use crate::admin::Metrics;
 use crate::api_error::ApiError;
 use crate::auth::bearer;
 pub(crate) use crate::auth::{Caller, Credential};
-use crate::certificates::{CertificateRegistry, CertificateSubject};
+use crate::certificates::CertificateSubject;
 use crate::connections::ConnectionLimits;
+use crate::credentials::Credentials;
 use crate::feed::Feed;
-use crate::stamp::Stamped;
 use crate::submissions::Intake;
 use crate::tls::{Peer, TlsConfig};
 use crate::webhooks::{WebhookConfig, Webhooks};
-use crate::{Action, Actor, AuditLog, AuditOptions, Entry, Outcome, Principal, Result, TokenStore};
+use crate::{Action, Actor, AuditLog, AuditOptions, Entry, Outcome, Principal, Result};
 
 /// What the server serves from.
 #[derive(Debug, Clone)]
@@ -35,9 +35,12 @@ pub struct ServeConfig {
     /// The report store (a local directory or an S3 bucket holding `manifest.json` and the
     /// feed).
     pub reports: ReportLocation,
-    /// The data directory: tokens, audit log, sharing, annotation, submission and webhook
-    /// registries.
+    /// The data directory: audit log, sharing, annotation, submission and webhook registries,
+    /// and the state database when `database` is None.
     pub data_dir: PathBuf,
+    /// The state database (tokens, client certificates); None: the SQLite file in the data
+    /// directory.
+    pub database: Option<spiegel_state::DatabaseUrl>,
     /// How uploads are bounded beyond the ingest stage's own limits.
     pub upload: UploadConfig,
     /// Where and how webhooks are delivered.
@@ -55,7 +58,7 @@ pub struct ServeConfig {
     /// How often the audit log's head is anchored when records were added since the last
     /// checkpoint, however few.
     pub audit_checkpoint_interval: Duration,
-    /// How often the token store and the certificate registry are looked at for revocations
+    /// How often the state database's credentials revision is looked at for revocations
     /// (which end the revoked credential's long polls and webhooks).
     pub credentials_poll: Duration,
     /// Deadlines for slow clients and the most connections at once, on each listener.
@@ -70,6 +73,7 @@ impl ServeConfig {
         Self {
             reports: reports.into(),
             data_dir,
+            database: None,
             upload: UploadConfig::default(),
             webhooks: WebhookConfig::default(),
             feed_poll: Duration::from_millis(500),
@@ -118,19 +122,21 @@ pub struct App {
     pub(crate) uploads_in_flight: Mutex<std::collections::HashSet<(String, String)>>,
     pub(crate) feed: Feed,
     pub(crate) webhooks: Webhooks,
-    /// The token store, read again whenever `spiegel tokens` changed it.
-    pub(crate) tokens: Stamped<TokenStore>,
-    /// The client-certificate registry, read again whenever `spiegel certs` changed it.
-    certificates: Stamped<CertificateRegistry>,
-    /// Changes whenever the token store or the certificate registry changed: whoever holds
+    /// The state database: tokens and client certificates, shared with `spiegel tokens`,
+    /// `spiegel certs` and every other replica.
+    pub(crate) state: spiegel_state::Database,
+    /// Its tokens and subjects in memory, as every request checks them.
+    pub(crate) credentials: Credentials,
+    /// Changes whenever the credentials revision in the state database changed: whoever holds
     /// on to a credential (a long poll, a webhook) checks it again.
-    pub(crate) credentials: tokio::sync::watch::Sender<u64>,
+    pub(crate) credentials_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl App {
-    /// Opens the report store and the audit log (refusing a broken one); `intake` takes
-    /// uploads (without one, `POST /v1/submissions` answers 503).
-    pub fn open(config: ServeConfig, intake: Option<Intake>) -> Result<Arc<Self>> {
+    /// Opens the report store, the state database (moving in the JSON state of an older data
+    /// directory) and the audit log (refusing a broken one); `intake` takes uploads (without
+    /// one, `POST /v1/submissions` answers 503).
+    pub async fn open(config: ServeConfig, intake: Option<Intake>) -> Result<Arc<Self>> {
         if let Some(dir) = config.reports.directory() {
             std::fs::create_dir_all(dir)?;
         }
@@ -149,6 +155,7 @@ impl App {
                 .unwrap_or_else(|| AuditOptions::default_for(&config.data_dir)),
         )?;
         let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
+        let state = crate::open_state(&config.data_dir, config.database.as_ref()).await?;
         Ok(Arc::new(Self {
             store,
             audit,
@@ -159,60 +166,78 @@ impl App {
             uploads_in_flight: Mutex::default(),
             feed: Feed::default(),
             webhooks,
-            tokens: Stamped::new(config.data_dir.join(crate::TOKENS_FILE)),
-            certificates: Stamped::new(config.data_dir.join(crate::CLIENT_CERTIFICATES_FILE)),
-            credentials: tokio::sync::watch::Sender::new(0),
+            credentials: Credentials::open(state.clone()).await?,
+            state,
+            credentials_changed: tokio::sync::watch::Sender::new(0),
             config,
         }))
     }
 
     /// Whether `credential` still authenticates `principal`: a token not revoked, a
     /// certificate subject still registered for it.
-    pub(crate) fn still_valid(&self, credential: &Credential, principal: &Principal) -> bool {
-        let by_token = credential.token.as_ref().is_none_or(|id| {
-            self.tokens
-                .get(|| TokenStore::open(&self.config.data_dir))
-                .is_some_and(|tokens| tokens.current(id) == Some(principal))
-        });
-        let by_certificate = credential.certificate.as_ref().is_none_or(|subject| {
-            self.certificates
-                .get(|| CertificateRegistry::open(&self.config.data_dir))
-                .is_some_and(|registry| registry.authenticate(subject) == Some(principal))
-        });
-        by_token && by_certificate
+    pub(crate) async fn still_valid(
+        &self,
+        credential: &Credential,
+        principal: &Principal,
+    ) -> Result<bool> {
+        if let Some(id) = &credential.token
+            && self.credentials.token_holder(id).await?.as_ref() != Some(principal)
+        {
+            return Ok(false);
+        }
+        if let Some(subject) = &credential.certificate
+            && self.credentials.by_certificate(subject).await?.as_ref() != Some(principal)
+        {
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// The principal a request is authenticated as: by its bearer token, by the client
     /// certificate of its connection, or by both when they agree. A bearer token that is
     /// presented but not valid, or credentials for two different principals, authenticate
-    /// nobody: a mistake in credentials must never fall back to other ones. The token store
-    /// and the certificate registry are read again when their files change, so that
-    /// `spiegel tokens` and `spiegel certs` count from the next request on.
-    pub(crate) fn authenticate(
+    /// nobody: a mistake in credentials must never fall back to other ones. Tokens and
+    /// subjects are checked against the state database as of this request (`Credentials`),
+    /// so that `spiegel tokens` and `spiegel certs` count from the next request on, on every
+    /// replica. A database that cannot be read authenticates nobody and says so: 503, not 401.
+    pub(crate) async fn authenticate(
         &self,
         headers: &HeaderMap,
         certificate: Option<&CertificateSubject>,
-    ) -> Option<Principal> {
+    ) -> std::result::Result<Option<Principal>, ApiError> {
+        let unavailable = |e: crate::ServeError| {
+            tracing::error!(error = %e, "the state database cannot be read; authenticating nobody");
+            ApiError::Unavailable
+        };
         let by_token = match headers.get(header::AUTHORIZATION) {
             None => None,
             Some(value) => {
-                let presented = bearer(value)?;
-                let tokens = self
-                    .tokens
-                    .get(|| TokenStore::open(&self.config.data_dir))?;
-                Some(tokens.authenticate(presented.trim())?.clone())
+                let Some(presented) = bearer(value) else {
+                    return Ok(None);
+                };
+                match self
+                    .credentials
+                    .by_token(presented.trim())
+                    .await
+                    .map_err(unavailable)?
+                {
+                    Some(principal) => Some(principal),
+                    None => return Ok(None),
+                }
             }
         };
-        let by_certificate = certificate.and_then(|subject| {
-            self.certificates
-                .get(|| CertificateRegistry::open(&self.config.data_dir))?
-                .authenticate(subject)
-                .cloned()
-        });
-        match (by_token, by_certificate) {
+        let by_certificate = match certificate {
+            Some(subject) => self
+                .credentials
+                .by_certificate(subject)
+                .await
+                .map_err(unavailable)?,
+            None => None,
+        };
+        Ok(match (by_token, by_certificate) {
             (Some(token), Some(certificate)) => (token == certificate).then_some(token),
             (token, certificate) => token.or(certificate),
-        }
+        })
     }
 
     /// The sharing registry as it is now; unreadable means nothing is shared (the safe side).
@@ -357,10 +382,15 @@ async fn bound_target(State(app): State<Arc<App>>, request: Request, next: Next)
         .extensions()
         .get::<ConnectInfo<Peer>>()
         .and_then(|peer| peer.0.certificate.clone());
-    if let (Some(action), Some(principal)) = (
-        action,
-        app.authenticate(request.headers(), certificate.as_deref()),
-    ) {
+    let principal = match action {
+        Some(_) => app
+            .authenticate(request.headers(), certificate.as_deref())
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    if let (Some(action), Some(principal)) = (action, principal) {
         app.record(
             &principal,
             action,

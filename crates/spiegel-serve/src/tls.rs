@@ -7,7 +7,7 @@
 //! when they change (a renewed certificate from cert-manager, a new client CA), from the next
 //! connection on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,7 +22,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::certificates::CertificateSubject;
-use crate::stamp::{FileStamp, file_stamp};
 use crate::{Result, ServeError};
 
 /// A handshake not finished by then is dropped.
@@ -240,4 +239,18 @@ impl Current {
         }
         Arc::clone(&self.server)
     }
+}
+
+/// What identifies one version of a file: a change (in place or by rename) changes it.
+type FileStamp = (Option<std::time::SystemTime>, u64, u64);
+
+/// The stamp of the file at `path` (following symbolic links, as mounted Kubernetes secrets
+/// are), or None when there is none.
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.modified().ok(), metadata.len(), inode))
 }

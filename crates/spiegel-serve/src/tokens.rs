@@ -1,35 +1,23 @@
-//! Bearer tokens (docs/serving.md): 256 random bits, shown once, stored only as a SHA-256 hash,
-//! compared in constant time, each standing for one principal.
-
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+//! Bearer tokens (docs/serving.md): 256 random bits, shown once, stored only as a SHA-256 hash
+//! in the state database, compared in constant time, each standing for one principal.
 
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
+use spiegel_state::{Database, StoredToken};
 
 use crate::{Principal, Result, ServeError};
 
-/// Name of the token store in the data directory.
-pub const TOKENS_FILE: &str = "tokens.json";
+/// Name of the token store in a data directory before the state database: moved into the
+/// database on first start (see `state.rs`).
+pub(crate) const TOKENS_FILE: &str = "tokens.json";
 
 const PREFIX: &str = "spiegel_";
 
-/// The registered tokens, by their public id.
-#[derive(Debug)]
+/// The registered tokens, in the state database: every process that opens the same database
+/// (`spiegel tokens`, each API replica) sees the same tokens from the next request on.
+#[derive(Debug, Clone)]
 pub struct TokenStore {
-    path: PathBuf,
-    tokens: BTreeMap<String, StoredToken>,
-}
-
-/// What is kept of a token: never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredToken {
-    principal: Principal,
-    sha256: String,
-    created: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    revoked: Option<String>,
+    db: Database,
 }
 
 /// A token as `spiegel tokens list` shows it: who it stands for and when, never its value.
@@ -55,110 +43,94 @@ pub struct IssuedToken {
 }
 
 impl TokenStore {
-    /// Reads the store in `data_dir`; a missing file is an empty store.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        let path = data_dir.join(TOKENS_FILE);
-        let tokens = crate::error::read_json_or_default(&path)?;
-        Ok(Self { path, tokens })
+    /// The tokens kept in `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 
     /// Creates a token for `principal` and stores its hash.
-    pub fn create(&mut self, principal: Principal, now: &str) -> Result<IssuedToken> {
-        self.create_recorded(principal, now, |_| Ok(()))
+    pub async fn create(&self, principal: Principal, now: &str) -> Result<IssuedToken> {
+        self.create_recorded(principal, now, |_| Ok(())).await
     }
 
     /// Creates a token for `principal`, calls `record` with its id, and stores its hash only
     /// when that succeeded: a token whose creation cannot be audited never authenticates.
-    pub fn create_recorded(
-        &mut self,
+    pub async fn create_recorded(
+        &self,
         principal: Principal,
         now: &str,
         record: impl FnOnce(&str) -> Result<()>,
     ) -> Result<IssuedToken> {
         let random = SystemRandom::new();
-        let mut id = [0u8; 4];
-        let mut secret = [0u8; 32];
-        loop {
+        let fill = |bytes: &mut [u8]| {
             random
-                .fill(&mut id)
-                .map_err(|_| std::io::Error::other("the system random source failed"))?;
-            if !self.tokens.contains_key(&hex::encode(id)) {
+                .fill(bytes)
+                .map_err(|_| std::io::Error::other("the system random source failed"))
+        };
+        let mut id = [0u8; 4];
+        loop {
+            fill(&mut id)?;
+            if self.db.token(&hex::encode(id)).await?.is_none() {
                 break;
             }
         }
-        random
-            .fill(&mut secret)
-            .map_err(|_| std::io::Error::other("the system random source failed"))?;
+        let mut secret = [0u8; 32];
+        fill(&mut secret)?;
         let id = hex::encode(id);
         let token = format!("{PREFIX}{id}_{}", hex::encode(secret));
         record(&id)?;
-        self.tokens.insert(
-            id.clone(),
-            StoredToken {
-                principal,
-                sha256: hash(&token),
-                created: now.to_owned(),
-                revoked: None,
-            },
-        );
-        if let Err(e) = self.save() {
-            self.tokens.remove(&id);
-            return Err(e);
+        let stored = StoredToken {
+            id: id.clone(),
+            principal,
+            sha256: hash(&token),
+            created: now.to_owned(),
+            revoked: None,
+        };
+        if !self.db.insert_token(&stored).await? {
+            // Another process drew the same 32-bit id between the look and the insert; the
+            // record above names a token that was never made, so say so rather than retry.
+            return Err(ServeError::Io(std::io::Error::other(
+                "another token with the same id was created at the same moment; run the \
+                 command again / tegelijk is een token met hetzelfde id gemaakt; probeer opnieuw",
+            )));
         }
         Ok(IssuedToken { id, token })
     }
 
     /// Marks a token revoked; it authenticates nobody from then on.
-    pub fn revoke(&mut self, id: &str, now: &str) -> Result<Principal> {
-        let stored = self
-            .tokens
-            .get_mut(id)
-            .ok_or_else(|| ServeError::UnknownToken(id.to_owned()))?;
-        if stored.revoked.is_none() {
-            stored.revoked = Some(now.to_owned());
-        }
-        let principal = stored.principal.clone();
-        self.save()?;
-        Ok(principal)
+    pub async fn revoke(&self, id: &str, now: &str) -> Result<Principal> {
+        self.db
+            .revoke_token(id, now)
+            .await?
+            .ok_or_else(|| ServeError::UnknownToken(id.to_owned()))
     }
 
     /// Every token, by id.
-    pub fn list(&self) -> Vec<TokenInfo> {
-        self.tokens
-            .iter()
-            .map(|(id, t)| TokenInfo {
-                id: id.clone(),
-                principal: t.principal.clone(),
-                created: t.created.clone(),
-                revoked: t.revoked.clone(),
+    pub async fn list(&self) -> Result<Vec<TokenInfo>> {
+        Ok(self
+            .db
+            .tokens()
+            .await?
+            .into_iter()
+            .map(|t| TokenInfo {
+                id: t.id,
+                principal: t.principal,
+                created: t.created,
+                revoked: t.revoked,
             })
-            .collect()
+            .collect())
     }
 
     /// Whom the token `id` stands for, revoked or not; None for no such token.
-    pub fn principal_of(&self, id: &str) -> Option<&Principal> {
-        self.tokens.get(id).map(|t| &t.principal)
+    pub async fn principal_of(&self, id: &str) -> Result<Option<Principal>> {
+        Ok(self.db.token(id).await?.map(|t| t.principal))
     }
+}
 
-    /// Whom the token `id` stands for while it is not revoked.
-    pub fn current(&self, id: &str) -> Option<&Principal> {
-        self.tokens
-            .get(id)
-            .filter(|t| t.revoked.is_none())
-            .map(|t| &t.principal)
-    }
-
-    /// The principal a presented bearer token stands for, if it is a current token.
-    pub fn authenticate(&self, presented: &str) -> Option<&Principal> {
-        let id = token_id(presented)?;
-        let stored = self.tokens.get(id)?;
-        let matches = constant_time_eq(hash(presented).as_bytes(), stored.sha256.as_bytes());
-        (matches && stored.revoked.is_none()).then_some(&stored.principal)
-    }
-
-    fn save(&self) -> Result<()> {
-        crate::error::write_json_private(&self.path, &self.tokens)
-    }
+/// Whether `presented` is the token `stored` keeps the hash of, and that token is not revoked.
+pub(crate) fn current_and_matching(presented: &str, stored: &StoredToken) -> bool {
+    let matches = constant_time_eq(hash(presented).as_bytes(), stored.sha256.as_bytes());
+    matches && stored.revoked.is_none()
 }
 
 /// The public id of a presented token (`spiegel_<id>_<secret>`): what may be kept and logged
@@ -184,40 +156,56 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_token_authenticates_its_principal_until_revoked_and_is_stored_only_as_a_hash() {
+    #[tokio::test]
+    async fn a_token_authenticates_its_principal_until_revoked_and_is_stored_only_as_a_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = TokenStore::open(dir.path()).unwrap();
+        let url = spiegel_state::DatabaseUrl::sqlite_in(dir.path());
+        let db = Database::open(&url).await.unwrap();
+        let store = TokenStore::new(db.clone());
+        let server = crate::credentials::Credentials::open(db).await.unwrap();
         let principal = Principal::gemeente("GM0363").unwrap();
         let issued = store
             .create(principal.clone(), "2026-11-23T10:00:00Z")
+            .await
             .unwrap();
         assert_eq!(issued.token.len(), PREFIX.len() + 8 + 1 + 64, "256 bits");
-        assert_eq!(store.authenticate(&issued.token), Some(&principal));
+        assert_eq!(
+            server.by_token(&issued.token).await.unwrap(),
+            Some(principal.clone())
+        );
         let mut forged = issued.token.clone();
         forged.pop();
         forged.push('x');
-        assert_eq!(store.authenticate(&forged), None);
-        assert_eq!(store.authenticate("spiegel_00000000_00"), None);
-        assert_eq!(store.authenticate("Bearer nonsense"), None);
+        for presented in [forged.as_str(), "spiegel_00000000_00", "Bearer nonsense"] {
+            assert_eq!(
+                server.by_token(presented).await.unwrap(),
+                None,
+                "{presented}"
+            );
+        }
 
-        let on_disk = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
         let secret = issued.token.rsplit('_').next().unwrap();
-        assert!(
-            !on_disk.contains(secret),
-            "the token itself is never stored"
-        );
-        let reopened = TokenStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.authenticate(&issued.token), Some(&principal));
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the token itself is never stored"
+            );
+        }
 
-        let mut store = reopened;
-        store.revoke(&issued.id, "2026-11-23T11:00:00Z").unwrap();
-        assert_eq!(store.authenticate(&issued.token), None);
-        let listed = TokenStore::open(dir.path()).unwrap().list();
+        // Revoked by another process (its own connection): the very next check refuses it.
+        let elsewhere = TokenStore::new(Database::open(&url).await.unwrap());
+        elsewhere
+            .revoke(&issued.id, "2026-11-23T11:00:00Z")
+            .await
+            .unwrap();
+        assert_eq!(server.by_token(&issued.token).await.unwrap(), None);
+        assert_eq!(server.token_holder(&issued.id).await.unwrap(), None);
+        let listed = elsewhere.list().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].revoked.as_deref(), Some("2026-11-23T11:00:00Z"));
         assert!(matches!(
-            store.revoke("ffffffff", "x"),
+            elsewhere.revoke("ffffffff", "x").await,
             Err(ServeError::UnknownToken(_))
         ));
     }

@@ -116,12 +116,15 @@ struct Disabled {
 impl Subscription {
     /// Whether it may still deliver: not disabled, and its token (if it was registered with
     /// one) not revoked.
-    fn active(&self, app: &App) -> bool {
+    async fn active(&self, app: &App) -> Result<bool> {
+        if self.disabled.is_some() {
+            return Ok(false);
+        }
         let credential = crate::server::Credential {
             token: self.token.clone(),
             certificate: None,
         };
-        self.disabled.is_none() && app.still_valid(&credential, &self.principal)
+        app.still_valid(&credential, &self.principal).await
     }
 }
 
@@ -131,16 +134,20 @@ pub(crate) const MAX_URL_CHARS: usize = 2000;
 /// Disables, recording each first, the subscriptions whose token was revoked. One that cannot
 /// be recorded stays enabled on disk, and is tried again; it delivers nothing meanwhile, since
 /// every delivery checks its token first.
-pub(crate) fn disable_revoked(app: &App) {
-    let revoked: Vec<Subscription> = match app.webhooks.subscriptions.lock() {
+/// A subscription whose token cannot be looked up now is left as it is.
+pub(crate) async fn disable_revoked(app: &App) {
+    let enabled: Vec<Subscription> = match app.webhooks.subscriptions.lock() {
         Ok(subscriptions) => subscriptions
             .values()
-            .filter(|s| s.disabled.is_none() && !s.active(app))
+            .filter(|s| s.disabled.is_none())
             .cloned()
             .collect(),
         Err(_) => return,
     };
-    for subscription in revoked {
+    for subscription in enabled {
+        if !matches!(subscription.active(app).await, Ok(false)) {
+            continue;
+        }
         let token = subscription.token.as_deref().unwrap_or_default();
         let recorded = app.audit.append(
             crate::Entry {
@@ -345,16 +352,22 @@ async fn deliver(app: Arc<App>, id: String) {
     let mut changed = app.feed.subscribe();
     let mut attempts: u32 = 0;
     let mut failing_since: Option<tokio::time::Instant> = None;
-    let mut credentials = app.credentials.subscribe();
+    let mut credentials = app.credentials_changed.subscribe();
     loop {
         changed.borrow_and_update();
         let Some(subscription) = webhooks.get(&id) else {
             return;
         };
-        if !subscription.active(&app) {
+        match subscription.active(&app).await {
+            Ok(true) => {}
             // Disabled, or its token revoked: nothing more goes out (disable_revoked records
             // and stores it).
-            return;
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, subscription = %id, "the state database cannot be read; delivering later");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
         let sharing = app.sharing_now();
         let mut next = None;

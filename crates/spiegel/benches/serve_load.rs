@@ -205,6 +205,11 @@ fn main() {
             if value["status"] == "published" {
                 return started.elapsed();
             }
+            // A submission that never publishes is a finding, not a reason to wait forever.
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "submission {id} not published after 600 s: {value}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };

@@ -112,9 +112,12 @@ impl ValidationArgs {
 /// Who runs the command, for the audit log.
 #[derive(Debug, Args)]
 pub(crate) struct Operator {
-    /// The data directory holding tokens.json and the audit log.
+    /// The data directory holding the audit log (and the state database, without
+    /// `--database-url`).
     #[arg(long, env = "SPIEGEL_DATA_DIR", default_value = "spiegel-data")]
     pub(crate) data_dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
     /// The operator running this command, as recorded in the audit log.
     #[arg(long = "by", env = "SPIEGEL_OPERATOR", default_value = "cli")]
     pub(crate) by: String,
@@ -137,6 +140,58 @@ impl Operator {
 
     pub(crate) fn audit_log(&self) -> anyhow::Result<AuditLog> {
         crate::records::open_audit_log(&self.data_dir, self.audit_checkpoints.as_deref())
+    }
+
+    /// The API's state database, opened (and migrated, and the JSON state of an older data
+    /// directory moved in) as `spiegel serve` opens it.
+    pub(crate) fn state(&self) -> anyhow::Result<State> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let db = runtime.block_on(spiegel_serve::open_state(
+            &self.data_dir,
+            self.database.url.as_ref(),
+        ))?;
+        Ok(State { runtime, db })
+    }
+}
+
+/// Where the HTTP API keeps its state: tokens, client certificates.
+#[derive(Debug, Args)]
+pub(crate) struct DatabaseArgs {
+    /// The API's state database: postgres://USER@HOST/DATABASE (the password best in
+    /// PGPASSWORD, out of the URL), or sqlite://PATH. Default: spiegel.sqlite in the data
+    /// directory. Every API replica and `spiegel tokens`/`certs` must name the same one.
+    #[arg(
+        long = "database-url",
+        env = "SPIEGEL_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub(crate) url: Option<spiegel_serve::DatabaseUrl>,
+}
+
+/// The state database of a command run from the shell, with the runtime its queries run on
+/// (the commands themselves are synchronous).
+#[derive(Debug)]
+pub(crate) struct State {
+    runtime: tokio::runtime::Runtime,
+    db: spiegel_serve::Database,
+}
+
+impl State {
+    /// The token store.
+    pub(crate) fn tokens(&self) -> spiegel_serve::TokenStore {
+        spiegel_serve::TokenStore::new(self.db.clone())
+    }
+
+    /// The client-certificate registry.
+    pub(crate) fn certificates(&self) -> spiegel_serve::CertificateRegistry {
+        spiegel_serve::CertificateRegistry::new(self.db.clone())
+    }
+
+    /// Runs one query (or a few) to its end.
+    pub(crate) fn run<F: Future>(&self, query: F) -> F::Output {
+        self.runtime.block_on(query)
     }
 }
 

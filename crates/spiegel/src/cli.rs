@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// Serves the HTTP API (uploads, feed, webhooks, reports for their readers, by bearer
     /// token or client certificate, over TLS when configured) with the embedded pipeline behind it and, on a port of its own, /livez, /readyz
     /// and /metrics; until SIGTERM.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Bearer tokens for the HTTP API: each stands for one provider, municipality or operator.
     Tokens {
         #[command(subcommand)]

@@ -445,3 +445,75 @@ fn production_keeps_the_reports_in_object_storage_with_credentials_from_a_secret
     // private network's port 443 to the API.
     assert_public_only(egress, "object storage");
 }
+
+#[test]
+fn production_keeps_the_api_state_in_postgresql_with_its_url_and_password_from_a_secret() {
+    let overlays = rendered();
+    let api_container = |resources: &[Value]| -> Value {
+        let api = resources
+            .iter()
+            .find(|r| r["metadata"]["name"] == "spiegel-api" && pod(r).is_some())
+            .expect("the API workload");
+        list(&pod(api).unwrap()["spec"]["containers"])[0].clone()
+    };
+    for (overlay, resources) in &overlays {
+        let container = api_container(resources);
+        let variable = |name: &str| {
+            list(&container["env"])
+                .iter()
+                .find(|e| e["name"] == name)
+                .cloned()
+        };
+        if overlay != "production" {
+            // The embedded default: the SQLite file on the API's data volume.
+            assert!(variable("SPIEGEL_DATABASE_URL").is_none(), "{overlay}");
+            continue;
+        }
+        for (name, key) in [("SPIEGEL_DATABASE_URL", "url"), ("PGPASSWORD", "password")] {
+            let entry = variable(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(entry["value"].is_null(), "{name} written out: {entry}");
+            assert_eq!(
+                entry["valueFrom"]["secretKeyRef"],
+                serde_json::json!({"name": "spiegel-database", "key": key}),
+                "{name}"
+            );
+        }
+        let api = resources
+            .iter()
+            .find(|r| r["metadata"]["name"] == "spiegel-api" && pod(r).is_some())
+            .unwrap();
+        assert_eq!(
+            pod(api).unwrap()["metadata"]["labels"]["spiegel.nl/database"],
+            "true"
+        );
+        let egress = resources
+            .iter()
+            .find(|r| r["kind"] == "NetworkPolicy" && r["metadata"]["name"] == "spiegel-database")
+            .expect("an egress policy for the database");
+        assert_eq!(
+            egress["spec"]["podSelector"]["matchLabels"]["spiegel.nl/database"],
+            "true"
+        );
+        let rule = &list(&egress["spec"]["egress"])[0];
+        assert_eq!(
+            list(&rule["ports"]),
+            [serde_json::json!({"protocol": "TCP", "port": 5432})]
+        );
+        // Only the database's namespace, not the cluster or the internet.
+        assert!(
+            list(&rule["to"]).iter().all(|to| to["ipBlock"].is_null()
+                && to["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    == "postgres"),
+            "{rule}"
+        );
+        // No credential in a ConfigMap.
+        for config in resources.iter().filter(|r| r["kind"] == "ConfigMap") {
+            let text = config["data"].to_string();
+            assert!(
+                !text.contains("postgres://") && !text.contains("PGPASSWORD"),
+                "{}",
+                name(config)
+            );
+        }
+    }
+}

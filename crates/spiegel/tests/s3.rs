@@ -14,16 +14,7 @@ use common::{assert_same, generate, p, spiegel, token, tree};
 
 /// `spiegel` with `args`, reaching `s3` as an operator configures it; insists it succeeds.
 fn spiegel_on(s3: &S3, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
-    command.args(args);
-    s3.env(&mut command);
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "spiegel {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    common::spiegel_with(args, |command| s3.env(command))
 }
 
 /// The store's objects without the feed: the history of releases, which depends on how many

@@ -8,7 +8,7 @@ use spiegel_audit::Action;
 
 use crate::args::{Operator, PrincipalArgs};
 use crate::records::{record, record_error};
-use spiegel_serve::{CertificateRegistry, CertificateSubject, SubjectRef};
+use spiegel_serve::{CertificateSubject, SubjectRef};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CertsCommand {
@@ -62,7 +62,7 @@ pub(crate) fn run(command: &CertsCommand) -> anyhow::Result<ExitCode> {
             let subject = CertificateSubject::of_pem_file(cert)?;
             let actor = operator.actor()?;
             let log = operator.audit_log()?;
-            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
+            let state = operator.state()?;
             // Recorded first: a change that cannot be recorded does not happen.
             record(
                 &log,
@@ -71,7 +71,12 @@ pub(crate) fn run(command: &CertsCommand) -> anyhow::Result<ExitCode> {
                 subject.text(),
                 Some(principal.clone()),
             )?;
-            if let Err(e) = registry.add(&subject, principal.clone(), &spiegel_serve::now()) {
+            let added = state.run(state.certificates().add(
+                &subject,
+                principal.clone(),
+                &spiegel_serve::now(),
+            ));
+            if let Err(e) = added {
                 record_error(&log, actor, Action::CertificateAdd, subject.text());
                 return Err(e.into());
             }
@@ -82,7 +87,8 @@ pub(crate) fn run(command: &CertsCommand) -> anyhow::Result<ExitCode> {
         }
         CertsCommand::List { operator } => {
             operator.existing_data_dir()?;
-            for registered in CertificateRegistry::open(&operator.data_dir)?.list() {
+            let state = operator.state()?;
+            for registered in state.run(state.certificates().list())? {
                 println!(
                     "{:<20}  added {}  {}",
                     registered.principal.to_string(),
@@ -100,15 +106,16 @@ pub(crate) fn run(command: &CertsCommand) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             operator.existing_data_dir()?;
             let log = operator.audit_log()?;
-            let mut registry = CertificateRegistry::open(&operator.data_dir)?;
+            let state = operator.state()?;
+            let registry = state.certificates();
             let (which, text) = match (&certificate, &subject.subject) {
                 (Some(subject), _) => (SubjectRef::Subject(subject), subject.text().to_owned()),
                 (_, Some(text)) => (SubjectRef::Text(text), text.clone()),
                 // clap's group makes exactly one of them present.
                 _ => anyhow::bail!("name one of --cert or --subject"),
             };
-            let registered = registry
-                .list()
+            let registered = state
+                .run(registry.list())?
                 .into_iter()
                 .find(|c| c.subject == text)
                 .map(|c| c.principal);
@@ -123,7 +130,7 @@ pub(crate) fn run(command: &CertsCommand) -> anyhow::Result<ExitCode> {
                     registered.clone(),
                 )?;
             }
-            let principal = match registry.remove(which) {
+            let principal = match state.run(registry.remove(which)) {
                 Ok(principal) => principal,
                 Err(e) => {
                     if registered.is_some() {

@@ -7,7 +7,6 @@ use spiegel_audit::Action;
 
 use crate::args::{Operator, PrincipalArgs};
 use crate::records::{record, record_error};
-use spiegel_serve::TokenStore;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokensCommand {
@@ -42,18 +41,24 @@ pub(crate) fn run(command: &TokensCommand) -> anyhow::Result<ExitCode> {
             let principal = principal.principal()?;
             let actor = operator.actor()?;
             let log = operator.audit_log()?;
-            let mut store = TokenStore::open(&operator.data_dir)?;
+            let state = operator.state()?;
             // Recorded before the token is stored: one that cannot be recorded is not made.
-            let issued = store.create_recorded(principal.clone(), &spiegel_serve::now(), |id| {
-                record(
-                    &log,
-                    actor.clone(),
-                    Action::TokenCreate,
-                    id,
-                    Some(principal.clone()),
-                )
-                .map_err(|e| spiegel_serve::ServeError::Io(std::io::Error::other(e.to_string())))
-            });
+            let issued = state.run(state.tokens().create_recorded(
+                principal.clone(),
+                &spiegel_serve::now(),
+                |id| {
+                    record(
+                        &log,
+                        actor.clone(),
+                        Action::TokenCreate,
+                        id,
+                        Some(principal.clone()),
+                    )
+                    .map_err(|e| {
+                        spiegel_serve::ServeError::Io(std::io::Error::other(e.to_string()))
+                    })
+                },
+            ));
             let issued = issued?;
             println!(
                 "token {} for {principal} (shown once; Spiegel keeps only its hash):\n{}",
@@ -62,7 +67,8 @@ pub(crate) fn run(command: &TokensCommand) -> anyhow::Result<ExitCode> {
         }
         TokensCommand::List { operator } => {
             operator.existing_data_dir()?;
-            for token in TokenStore::open(&operator.data_dir)?.list() {
+            let state = operator.state()?;
+            for token in state.run(state.tokens().list())? {
                 println!(
                     "{}  {:<20}  created {}{}",
                     token.id,
@@ -79,8 +85,9 @@ pub(crate) fn run(command: &TokensCommand) -> anyhow::Result<ExitCode> {
             let actor = operator.actor()?;
             operator.existing_data_dir()?;
             let log = operator.audit_log()?;
-            let mut store = TokenStore::open(&operator.data_dir)?;
-            let Some(principal) = store.principal_of(id).cloned() else {
+            let state = operator.state()?;
+            let store = state.tokens();
+            let Some(principal) = state.run(store.principal_of(id))? else {
                 return Err(spiegel_serve::ServeError::UnknownToken(id.clone()).into());
             };
             // Recorded first: a revocation that cannot be recorded does not happen (and the
@@ -92,7 +99,7 @@ pub(crate) fn run(command: &TokensCommand) -> anyhow::Result<ExitCode> {
                 id,
                 Some(principal.clone()),
             )?;
-            if let Err(e) = store.revoke(id, &spiegel_serve::now()) {
+            if let Err(e) = state.run(store.revoke(id, &spiegel_serve::now())) {
                 record_error(&log, actor, Action::TokenRevoke, id);
                 return Err(e.into());
             }

@@ -10,6 +10,7 @@ use arrow_array::Array as _;
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{Float64Type, Int64Type};
 
+pub(crate) mod postgres;
 pub(crate) mod prometheus;
 pub(crate) mod s3;
 pub(crate) mod server;
@@ -17,10 +18,15 @@ pub(crate) mod world;
 
 /// Runs the binary and insists it succeeds.
 pub(crate) fn spiegel(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
-        .args(args)
-        .output()
-        .unwrap();
+    spiegel_with(args, |_| {})
+}
+
+/// Runs the binary with its environment set by `configure` (a server's address and
+/// credentials, as an operator sets them) and insists it succeeds.
+pub(crate) fn spiegel_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spiegel"));
+    configure(command.args(args));
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "spiegel {args:?} failed:\n{}",
