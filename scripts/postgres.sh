@@ -3,8 +3,10 @@
 #
 #   scripts/postgres.sh start DIR   initialises a cluster in DIR/data and starts it, listening
 #                                   on 127.0.0.1 only with a random password for the user
-#                                   spiegel; prints the URL of its database postgres and writes
-#                                   it to DIR/url, and the server's bin directory to DIR/bin
+#                                   spiegel; prints the URL of its database postgres without
+#                                   the password, and writes it with the password to DIR/url,
+#                                   the password alone to DIR/password (both mode 0600) and the
+#                                   server's bin directory to DIR/bin
 #   scripts/postgres.sh stop DIR    stops it (fast shutdown)
 #
 # initdb refuses to run as root, so as root the cluster belongs to Debian's postgres user.
@@ -22,6 +24,14 @@ install() {
     $sudo_if_needed apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq --no-install-recommends \
         postgresql >/dev/null
+    # The package creates and may start a cluster of its own on port 5432; the tests use only
+    # their own, so the one just installed is stopped again.
+    if command -v pg_lsclusters >/dev/null; then
+        pg_lsclusters --no-header | awk '$4 == "online" {print $1, $2}' |
+            while read -r version cluster; do
+                $sudo_if_needed pg_ctlcluster "$version" "$cluster" stop || true
+            done
+    fi
 }
 
 # Runs a server program as the cluster's owner.
@@ -53,16 +63,17 @@ start() {
         tail -20 "$dir/initdb.log" >&2
         exit 1
     }
-    # Loopback only, the socket in DIR, and no fsync: the test data are thrown away.
+    # Loopback only, the socket in DIR (quoted for pg_ctl, which hands -o to a shell), and no
+    # fsync: the test data are thrown away.
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c max_connections=200" \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200" \
         start >/dev/null || {
         echo "postgres.sh: the server did not start; see $dir/postgres.log" >&2
         tail -20 "$dir/postgres.log" >&2
         exit 1
     }
     echo "$bin" >"$dir/bin"
-    echo "postgres://spiegel:$password@127.0.0.1:$port/postgres" >"$dir/url"
+    (umask 077 && echo "postgres://spiegel:$password@127.0.0.1:$port/postgres" >"$dir/url")
     echo "postgres://spiegel@127.0.0.1:$port/postgres"
 }
 

@@ -188,7 +188,7 @@ mod tests {
         let url = spiegel_state::DatabaseUrl::sqlite_in(dir.path());
         let db = Database::open(&url).await.unwrap();
         let registry = CertificateRegistry::new(db.clone());
-        let server = crate::credentials::Credentials::open(db).await.unwrap();
+        let server = crate::credentials::CredentialCache::open(db).await.unwrap();
         let provider = Principal::provider("12345678").unwrap();
         let first =
             CertificateSubject::of_certificate(&certificate("Oost", "Jeugdhulp Oost")).unwrap();

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use spiegel_state::{CredentialWatch, Database, StoredCertificate, StoredToken};
 
@@ -19,24 +20,32 @@ struct Snapshot {
     certificates: HashMap<String, StoredCertificate>,
 }
 
+/// The change marker of the database and the cache's own epoch, as of one moment: a snapshot is
+/// fresh while both are what they were before it was loaded.
+type Version = (u64, u64);
+
 /// The credentials of the state database, held in memory.
 #[derive(Debug)]
-pub(crate) struct Credentials {
+pub(crate) struct CredentialCache {
     db: Database,
     watch: CredentialWatch,
-    /// The snapshot and the marker read before it was loaded; None after `invalidate`.
-    snapshot: std::sync::Mutex<Option<(u64, Arc<Snapshot>)>>,
+    /// Raised by `invalidate`: a snapshot loaded under an older epoch is never fresh, even one
+    /// whose load was under way when it was raised.
+    epoch: AtomicU64,
+    /// The snapshot, with the version read before it was loaded.
+    snapshot: std::sync::Mutex<Option<(Version, Arc<Snapshot>)>>,
     /// One reload at a time: the requests arriving meanwhile wait for it rather than each
     /// loading the tables again.
     reloading: tokio::sync::Mutex<()>,
 }
 
-impl Credentials {
+impl CredentialCache {
     pub(crate) async fn open(db: Database) -> Result<Self> {
         let watch = db.watch_credentials().await?;
         Ok(Self {
             db,
             watch,
+            epoch: AtomicU64::new(0),
             snapshot: std::sync::Mutex::new(None),
             reloading: tokio::sync::Mutex::new(()),
         })
@@ -80,12 +89,17 @@ impl Credentials {
             .map(|stored| stored.principal.clone()))
     }
 
-    /// Drops the snapshot: the next request reads the tables again. For a change seen by
-    /// polling the credentials revision that the marker missed.
+    /// Makes the snapshot stale, including one being loaded now: the next request reads the
+    /// tables again. For a change seen by polling the credentials revision that the marker
+    /// missed, and whenever that poll fails (so that a replica cut off from the database
+    /// answers 503 rather than serve from memory).
     pub(crate) fn invalidate(&self) {
-        if let Ok(mut snapshot) = self.snapshot.lock() {
-            *snapshot = None;
-        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What a snapshot loaded now is valid for: the marker and the epoch, read before it.
+    fn version(&self) -> Version {
+        (self.watch.marker(), self.epoch.load(Ordering::Acquire))
     }
 
     async fn current(&self) -> Result<Arc<Snapshot>> {
@@ -96,8 +110,8 @@ impl Credentials {
         if let Some(snapshot) = self.fresh() {
             return Ok(snapshot);
         }
-        // The marker before the tables: a change after this read changes the marker again.
-        let marker = self.watch.marker();
+        // Read before the tables: a change or invalidation after this read makes it differ.
+        let version = self.version();
         let tokens = self.db.tokens().await?;
         let certificates = self.db.certificates().await?;
         let snapshot = Arc::new(Snapshot {
@@ -108,17 +122,17 @@ impl Credentials {
                 .collect(),
         });
         if let Ok(mut held) = self.snapshot.lock() {
-            *held = Some((marker, Arc::clone(&snapshot)));
+            *held = Some((version, Arc::clone(&snapshot)));
         }
         Ok(snapshot)
     }
 
     /// The snapshot, if nothing may have changed since it was loaded.
     fn fresh(&self) -> Option<Arc<Snapshot>> {
-        let marker = self.watch.marker();
+        let version = self.version();
         let held = self.snapshot.lock().ok()?;
         held.as_ref()
-            .filter(|(loaded_at, _)| *loaded_at == marker)
+            .filter(|(loaded_at, _)| *loaded_at == version)
             .map(|(_, snapshot)| Arc::clone(snapshot))
     }
 }

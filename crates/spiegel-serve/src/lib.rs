@@ -41,7 +41,7 @@ pub use spiegel_audit::{
 };
 pub use spiegel_state::{Database, DatabaseUrl};
 pub use stage_admin::{StageHealth, serve_stage_admin};
-pub use state::open_state;
+pub use state::{json_state_not_moved, open_state};
 pub use submissions::Intake;
 pub use tls::TlsConfig;
 pub use tokens::{IssuedToken, TokenInfo, TokenStore};

@@ -63,7 +63,7 @@ pub fn run(
         bound(api_address, admin_listener.local_addr()?);
         let feed = tokio::spawn(crate::feed::follow(Arc::clone(&app), stopped(&stop)));
         let anchor = tokio::spawn(anchor_audit_log(Arc::clone(&app)));
-        let credentials = tokio::spawn(watch_credentials(Arc::clone(&app)));
+        let credentials = tokio::spawn(poll_credentials_revision(Arc::clone(&app)));
         crate::webhooks::start_deliveries(&app);
         let admin_server = crate::connections::serve(
             Incoming::Plain(admin_listener),
@@ -107,11 +107,11 @@ async fn anchor_audit_log(app: Arc<App>) {
     }
 }
 
-/// Notices changes of tokens and certificate subjects (`spiegel tokens revoke`, `spiegel certs
-/// remove`, run as other processes or on another replica) by the credentials revision of the
-/// state database: wakes whatever holds a credential, and disables the webhooks of revoked
-/// tokens.
-async fn watch_credentials(app: Arc<App>) {
+/// Polls the state database's credentials revision: a change made by `spiegel tokens revoke`,
+/// `spiegel certs remove` or another replica wakes whatever holds a credential and disables the
+/// webhooks of revoked tokens. Every change, and every failed poll, also makes the in-memory
+/// credentials stale, whatever their own change signal saw.
+async fn poll_credentials_revision(app: Arc<App>) {
     let mut seen = None;
     let mut every = tokio::time::interval(app.config.credentials_poll);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -119,16 +119,18 @@ async fn watch_credentials(app: Arc<App>) {
         every.tick().await;
         match app.state.credentials_revision().await {
             Ok(now) if seen != Some(now) => {
+                app.credentials.invalidate();
                 if seen.is_some() {
-                    // Whatever the in-memory credentials' marker missed counts from now on.
-                    app.credentials.invalidate();
                     app.credentials_changed
                         .send_modify(|generation| *generation += 1);
                 }
                 seen = Some(now);
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the credentials revision cannot be read"),
+            Err(e) => {
+                app.credentials.invalidate();
+                tracing::warn!(error = %e, "the credentials revision cannot be read");
+            }
         }
         // Every time, not only on a change: a disabling that could not be recorded is
         // tried again.

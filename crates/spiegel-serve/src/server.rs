@@ -22,7 +22,7 @@ use crate::auth::bearer;
 pub(crate) use crate::auth::{Caller, Credential};
 use crate::certificates::CertificateSubject;
 use crate::connections::ConnectionLimits;
-use crate::credentials::Credentials;
+use crate::credentials::CredentialCache;
 use crate::feed::Feed;
 use crate::submissions::Intake;
 use crate::tls::{Peer, TlsConfig};
@@ -126,7 +126,7 @@ pub struct App {
     /// `spiegel certs` and every other replica.
     pub(crate) state: spiegel_state::Database,
     /// Its tokens and subjects in memory, as every request checks them.
-    pub(crate) credentials: Credentials,
+    pub(crate) credentials: CredentialCache,
     /// Changes whenever the credentials revision in the state database changed: whoever holds
     /// on to a credential (a long poll, a webhook) checks it again.
     pub(crate) credentials_changed: tokio::sync::watch::Sender<u64>,
@@ -156,6 +156,7 @@ impl App {
         )?;
         let webhooks = Webhooks::open(&config.data_dir, config.webhooks.clone())?;
         let state = crate::open_state(&config.data_dir, config.database.as_ref()).await?;
+        crate::state::move_json_state_in(&state, &config.data_dir).await?;
         Ok(Arc::new(Self {
             store,
             audit,
@@ -166,7 +167,7 @@ impl App {
             uploads_in_flight: Mutex::default(),
             feed: Feed::default(),
             webhooks,
-            credentials: Credentials::open(state.clone()).await?,
+            credentials: CredentialCache::open(state.clone()).await?,
             state,
             credentials_changed: tokio::sync::watch::Sender::new(0),
             config,
@@ -197,7 +198,7 @@ impl App {
     /// certificate of its connection, or by both when they agree. A bearer token that is
     /// presented but not valid, or credentials for two different principals, authenticate
     /// nobody: a mistake in credentials must never fall back to other ones. Tokens and
-    /// subjects are checked against the state database as of this request (`Credentials`),
+    /// subjects are checked against the state database as of this request (`CredentialCache`),
     /// so that `spiegel tokens` and `spiegel certs` count from the next request on, on every
     /// replica. A database that cannot be read authenticates nobody and says so: 503, not 401.
     pub(crate) async fn authenticate(

@@ -162,7 +162,7 @@ mod tests {
         let url = spiegel_state::DatabaseUrl::sqlite_in(dir.path());
         let db = Database::open(&url).await.unwrap();
         let store = TokenStore::new(db.clone());
-        let server = crate::credentials::Credentials::open(db).await.unwrap();
+        let server = crate::credentials::CredentialCache::open(db).await.unwrap();
         let principal = Principal::gemeente("GM0363").unwrap();
         let issued = store
             .create(principal.clone(), "2026-11-23T10:00:00Z")

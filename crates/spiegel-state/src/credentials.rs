@@ -8,8 +8,8 @@ use sqlx::{Any, Row, Transaction};
 use crate::watch::CREDENTIALS_CHANNEL;
 use crate::{Backend, Database, Result, StateError};
 
-/// What is kept of a bearer token: never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is kept of a bearer token: never the token itself. Its `Debug` leaves the hash out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredToken {
     /// Public id (the part of the token after `spiegel_` and before the secret).
     pub id: String,
@@ -21,6 +21,18 @@ pub struct StoredToken {
     pub created: String,
     /// When it was revoked, if it was.
     pub revoked: Option<String>,
+}
+
+impl std::fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("id", &self.id)
+            .field("principal", &self.principal)
+            .field("sha256", &"…")
+            .field("created", &self.created)
+            .field("revoked", &self.revoked)
+            .finish()
+    }
 }
 
 /// A registered client-certificate subject.
@@ -142,9 +154,15 @@ impl Database {
             self.raise_credentials(&mut tx).await?;
             None
         } else {
-            certificate_by_der(&mut tx, &certificate.subject_der)
-                .await?
-                .map(|stored| stored.principal)
+            sqlx::query(
+                "SELECT principal_kind, principal_id FROM client_certificates \
+                 WHERE subject_der = $1",
+            )
+            .bind(&certificate.subject_der)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| principal_of(&row, "client_certificates"))
+            .transpose()?
         };
         tx.commit().await?;
         Ok(existing)
@@ -152,10 +170,15 @@ impl Database {
 
     /// The subject registered with this DER encoding (hex).
     pub async fn certificate(&self, subject_der: &str) -> Result<Option<StoredCertificate>> {
-        let mut tx = self.pool.begin().await?;
-        let found = certificate_by_der(&mut tx, subject_der).await?;
-        tx.commit().await?;
-        Ok(found)
+        sqlx::query(
+            "SELECT subject_der, subject_text, principal_kind, principal_id, added \
+             FROM client_certificates WHERE subject_der = $1",
+        )
+        .bind(subject_der)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| certificate_of(&row))
+        .transpose()
     }
 
     /// Every registered subject, by distinguished name.
@@ -175,16 +198,22 @@ impl Database {
     /// not registered.
     pub async fn remove_certificate(&self, subject_der: &str) -> Result<Option<Principal>> {
         let mut tx = self.pool.begin().await?;
-        let Some(stored) = certificate_by_der(&mut tx, subject_der).await? else {
-            return Ok(None);
-        };
-        sqlx::query("DELETE FROM client_certificates WHERE subject_der = $1")
-            .bind(subject_der)
-            .execute(&mut *tx)
-            .await?;
-        self.raise_credentials(&mut tx).await?;
+        // One statement, writing first: two removals at once cannot both report the row, and
+        // SQLite never has to turn a read into a write inside the transaction.
+        let removed = sqlx::query(
+            "DELETE FROM client_certificates WHERE subject_der = $1 \
+             RETURNING principal_kind, principal_id",
+        )
+        .bind(subject_der)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| principal_of(&row, "client_certificates"))
+        .transpose()?;
+        if removed.is_some() {
+            self.raise_credentials(&mut tx).await?;
+        }
         tx.commit().await?;
-        Ok(Some(stored.principal))
+        Ok(removed)
     }
 
     /// Raised by every change of a token or a subject, by any process: a server that sees it
@@ -215,21 +244,6 @@ impl Database {
         }
         Ok(())
     }
-}
-
-async fn certificate_by_der(
-    tx: &mut Transaction<'_, Any>,
-    subject_der: &str,
-) -> Result<Option<StoredCertificate>> {
-    sqlx::query(
-        "SELECT subject_der, subject_text, principal_kind, principal_id, added \
-         FROM client_certificates WHERE subject_der = $1",
-    )
-    .bind(subject_der)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|row| certificate_of(&row))
-    .transpose()
 }
 
 fn principal_columns(principal: &Principal) -> (&'static str, &str) {

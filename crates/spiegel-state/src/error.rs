@@ -7,10 +7,12 @@ pub type Result<T, E = StateError> = std::result::Result<T, E>;
 /// database URL is shown redacted and the driver's errors name tables and columns, not values.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// `--database-url` is not a SQLite or PostgreSQL URL.
+    /// `--database-url` is not a SQLite or PostgreSQL URL (shown by its scheme only: what was
+    /// given may be a password in the wrong place).
     #[error(
-        "database URL {0}: expected sqlite://PATH or postgres://USER@HOST/DATABASE / \
-         database-URL {0}: verwacht sqlite://PAD of postgres://GEBRUIKER@HOST/DATABASE"
+        "the database URL {0} is not one: expected sqlite://PATH or \
+         postgres://USER@HOST/DATABASE / de database-URL {0} is er geen: verwacht sqlite://PAD \
+         of postgres://GEBRUIKER@HOST/DATABASE"
     )]
     InvalidUrl(String),
     /// The database cannot be reached or opened.

@@ -33,7 +33,16 @@ impl DatabaseUrl {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StateError::InvalidUrl(redact(url)));
+            // Only the scheme: what was given may be a password put in the wrong place.
+            let scheme: String = url
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(20)
+                .filter(|c| c.is_ascii_alphanumeric() || "+-.".contains(*c))
+                .collect();
+            return Err(StateError::InvalidUrl(format!("with scheme {scheme:?}")));
         };
         Ok(Self {
             url: url.to_owned(),
@@ -97,28 +106,28 @@ impl fmt::Debug for DatabaseUrl {
 }
 
 /// The URL without its query (which may hold `password=`) and with any password in its
-/// authority replaced by `***`.
+/// authority replaced by `***`. The user information ends at the last `@`, so a password with an
+/// unencoded `/`, `?`, `#` or `@` is still hidden whole.
 fn redact(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    let Some((scheme, rest)) = without_query.split_once("://") else {
-        return without_query.to_owned();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // `sqlite:PATH`: a path, no credentials.
+        return url.split(['?', '#']).next().unwrap_or_default().to_owned();
     };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
+    let (user, host_and_path) = match rest.rfind('@') {
+        Some(at) => {
+            let user_info = &rest[..at];
             let user = user_info.split(':').next().unwrap_or_default();
-            if user_info.contains(':') {
-                format!("{user}:***@{host}")
+            let shown = if user_info.contains(':') {
+                format!("{user}:***@")
             } else {
-                format!("{user}@{host}")
-            }
+                format!("{user}@")
+            };
+            (shown, &rest[at + 1..])
         }
-        None => authority.to_owned(),
+        None => (String::new(), rest),
     };
-    format!("{scheme}://{authority}{path}")
+    let host_and_path = host_and_path.split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{user}{host_and_path}")
 }
 
 #[cfg(test)]
@@ -140,8 +149,24 @@ mod tests {
                 "{shown}"
             );
         }
-        let refused = DatabaseUrl::parse("mysql://root:hunter2@db/spiegel").unwrap_err();
-        assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        for refused in [
+            "mysql://root:hunter2@db/spiegel",
+            "postgress://spiegel:hunter2@db/spiegel",
+            "host=db user=spiegel password=hunter2",
+        ] {
+            let error = DatabaseUrl::parse(refused).unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        for awkward in [
+            "postgres://spiegel:hun/ter2@db/spiegel",
+            "postgres://spiegel:hun?ter2@db/spiegel",
+            "postgres://spiegel:hun#ter2@db/spiegel",
+            "postgres://spiegel:hun@ter2@db/spiegel",
+        ] {
+            let shown = DatabaseUrl::parse(awkward).unwrap().to_string();
+            assert!(!shown.contains("hun") && !shown.contains("ter2"), "{shown}");
+            assert_eq!(shown, "postgres://spiegel:***@db/spiegel");
+        }
         assert_eq!(
             DatabaseUrl::sqlite_in(Path::new("/var/lib/spiegel")).to_string(),
             "sqlite:///var/lib/spiegel/spiegel.sqlite"

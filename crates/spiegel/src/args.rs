@@ -142,17 +142,23 @@ impl Operator {
         crate::records::open_audit_log(&self.data_dir, self.audit_checkpoints.as_deref())
     }
 
-    /// The API's state database, opened (and migrated, and the JSON state of an older data
-    /// directory moved in) as `spiegel serve` opens it.
-    pub(crate) fn state(&self) -> anyhow::Result<State> {
+    /// The API's state database, opened (and migrated) as `spiegel serve` opens it. Moving the
+    /// JSON state of an older data directory in is left to `spiegel serve`: a command pointed
+    /// at some old directory must not pour its tokens into a shared database.
+    pub(crate) fn state(&self) -> anyhow::Result<ApiState> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let db = runtime.block_on(spiegel_serve::open_state(
-            &self.data_dir,
-            self.database.url.as_ref(),
-        ))?;
-        Ok(State { runtime, db })
+        let url = self.database.url()?;
+        let db = runtime.block_on(spiegel_serve::open_state(&self.data_dir, url.as_ref()))?;
+        for file in spiegel_serve::json_state_not_moved(&self.data_dir) {
+            tracing::warn!(
+                file = %file.display(),
+                "this data directory's JSON state is not in the database yet: `spiegel serve` \
+                 moves it in on its first start with this data directory"
+            );
+        }
+        Ok(ApiState { runtime, db })
     }
 }
 
@@ -162,23 +168,35 @@ pub(crate) struct DatabaseArgs {
     /// The API's state database: postgres://USER@HOST/DATABASE (the password best in
     /// PGPASSWORD, out of the URL), or sqlite://PATH. Default: spiegel.sqlite in the data
     /// directory. Every API replica and `spiegel tokens`/`certs` must name the same one.
+    // A string for clap: its parse errors quote the value, which may hold a password.
     #[arg(
         long = "database-url",
         env = "SPIEGEL_DATABASE_URL",
         hide_env_values = true
     )]
-    pub(crate) url: Option<spiegel_serve::DatabaseUrl>,
+    url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The database named, if one is; refused with its scheme only, never the value.
+    pub(crate) fn url(&self) -> anyhow::Result<Option<spiegel_serve::DatabaseUrl>> {
+        Ok(self
+            .url
+            .as_deref()
+            .map(spiegel_serve::DatabaseUrl::parse)
+            .transpose()?)
+    }
 }
 
 /// The state database of a command run from the shell, with the runtime its queries run on
 /// (the commands themselves are synchronous).
 #[derive(Debug)]
-pub(crate) struct State {
+pub(crate) struct ApiState {
     runtime: tokio::runtime::Runtime,
     db: spiegel_serve::Database,
 }
 
-impl State {
+impl ApiState {
     /// The token store.
     pub(crate) fn tokens(&self) -> spiegel_serve::TokenStore {
         spiegel_serve::TokenStore::new(self.db.clone())

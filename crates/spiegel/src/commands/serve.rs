@@ -281,7 +281,7 @@ fn serve_on_kafka(args: &ServeArgs, mut config: PipelineConfig) -> Result<()> {
 fn serve_api(args: &ServeArgs, intake: Intake, stages: Vec<Arc<StageHealth>>) -> Result<()> {
     let data_dir = &args.pipeline.data_dir;
     let mut serve_config = spiegel_serve::ServeConfig::new(args.reports.clone(), data_dir.clone());
-    serve_config.database = args.database.url.clone();
+    serve_config.database = args.database.url()?;
     serve_config.webhooks.targets = match args.webhook_targets {
         Targets::Public => spiegel_serve::WebhookTargets::Public,
         Targets::Loopback => spiegel_serve::WebhookTargets::Loopback,
