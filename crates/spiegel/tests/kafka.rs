@@ -62,11 +62,7 @@ impl World {
             periods,
         ]);
         spiegel(&["keys", "generate", "--out", p(&dir.path().join("keys"))]);
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-            ^ std::process::id();
+        let nonce = common::nonce();
         let world = Self {
             dir,
             prefix: format!("{name}-{nonce:08x}."),

@@ -24,15 +24,6 @@ fn replica(db: &Postgres, reports: &Path, data: &Path) -> Server {
     Server::spawn(&mut command)
 }
 
-fn created_token(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
 #[test]
 fn two_replicas_on_one_database_share_its_tokens_and_a_revocation_counts_on_both() {
     let root = tempfile::tempdir().unwrap();
@@ -47,18 +38,9 @@ fn two_replicas_on_one_database_share_its_tokens_and_a_revocation_counts_on_both
     let a = replica(&db, &reports, &data_a);
     let b = replica(&db, &reports, &data_b);
 
-    let created = spiegel_on(
-        &db,
-        &[
-            "tokens",
-            "create",
-            "--gemeente",
-            "GM0363",
-            "--data-dir",
-            p(&operator),
-        ],
-    );
-    let token = created_token(&created);
+    let token = common::token_with(&operator, ["--gemeente", "GM0363"], "alice", |command| {
+        db.env(command);
+    });
     let auth = format!("Bearer {token}");
     let headers = [("Authorization", auth.as_str())];
     for server in [&a, &b] {

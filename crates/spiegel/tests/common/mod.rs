@@ -97,10 +97,30 @@ pub(crate) fn released(
     (reports, data, manifest)
 }
 
+/// A number that differs between tests and runs, for names on a shared server (topic
+/// prefixes, buckets' prefixes, databases).
+pub(crate) fn nonce() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id()
+}
+
 /// Creates a bearer token for `principal` (such as `["--gemeente", "GM0363"]`) as operator
 /// `by`, and returns it.
 pub(crate) fn token(data: &Path, principal: [&str; 2], by: &str) -> String {
-    let out = spiegel(&[
+    token_with(data, principal, by, |_| {})
+}
+
+/// [`token`], with the environment set by `configure` (the state database's URL and password).
+pub(crate) fn token_with(
+    data: &Path,
+    principal: [&str; 2],
+    by: &str,
+    configure: impl FnOnce(&mut Command),
+) -> String {
+    let args = [
         "tokens",
         "create",
         principal[0],
@@ -109,7 +129,8 @@ pub(crate) fn token(data: &Path, principal: [&str; 2], by: &str) -> String {
         p(data),
         "--by",
         by,
-    ]);
+    ];
+    let out = spiegel_with(&args, configure);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -27,11 +27,7 @@ impl Postgres {
                 .to_owned()
         };
         let (admin, password, bin) = (read("url"), read("password"), read("bin"));
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-            ^ std::process::id();
+        let nonce = super::nonce();
         let name = format!("{test}_{nonce:08x}");
         let created = Command::new(PathBuf::from(bin).join("psql"))
             .arg(&admin)

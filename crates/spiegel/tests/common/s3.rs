@@ -39,11 +39,7 @@ impl S3 {
                 .trim()
                 .to_owned()
         };
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-            ^ std::process::id();
+        let nonce = super::nonce();
         let (endpoint, bucket) = (read("endpoint"), read("bucket"));
         let (access_key, secret_key) = (read("access_key"), read("secret_key"));
         let _ = rustls::crypto::ring::default_provider().install_default();
